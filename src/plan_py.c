@@ -1,0 +1,955 @@
+/*
+ * plan_py.c - compile a dask-format graph into a cd_plan, and run the
+ * Python nodes of a plan.  Interface: plan_py.h.  Needs the GIL throughout.
+ *
+ * Design.  Keys are discovered from the requested outputs (or, in analysis
+ * mode, taken from the dict in order) and given node numbers through a small
+ * open-addressing table keyed by the key's hash, so each argument costs one
+ * hash and usually one pointer comparison.  Each discovered key's task is
+ * parsed once:
+ *
+ *   Kernel task      -> C node; its args, with lists flattened, become input
+ *                       nodes: keys, anonymous nodes for nested tasks, and
+ *                       VALUE nodes for literals (converted to chunks before
+ *                       the run, so a bad literal fails before anything runs).
+ *   other task, list -> Python node with a little postfix program:
+ *                       NODE i (push the value of node i), LIT k (push literal
+ *                       k), CALL n (pop a callable and n args, push the
+ *                       result), LIST n, SPEC n (dask task-spec object called
+ *                       with a dict of n key/value pairs).  Running it needs
+ *                       no hashing or dict lookups.
+ *   a key            -> alias: a Python node whose program is NODE target.
+ *   task-spec object -> Python node calling the object with its dependencies.
+ *   anything else    -> VALUE node holding the literal.
+ *
+ * Nested Kernel tasks inside Python tasks get anonymous C nodes of their own,
+ * so every C kernel runs on a worker without the GIL.
+ */
+#include "plan_py.h"
+#include "chunk_py.h"
+#include "kernel_py.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { OP_NODE = 1, OP_LIT, OP_CALL, OP_LIST, OP_SPEC };
+
+typedef struct pyprog {
+    int64_t off;        /* into priv->code */
+    int32_t len;
+    int32_t maxstack;
+    PyObject *lits;     /* list of literals (strong) */
+} pyprog;
+
+typedef struct kslot {
+    Py_hash_t hash;
+    int32_t node;       /* -1: empty */
+} kslot;
+
+typedef struct priv {
+    /* key table: node numbers by key; the keys live in pp->keys */
+    kslot *slots;
+    size_t nslots, used;
+    /* programs of Python nodes */
+    int32_t *code;
+    int64_t ncode, code_cap;
+    pyprog *progs;       /* indexed by node number (grown with the plan) */
+    int32_t progs_cap;
+    int32_t *owner;      /* anonymous node -> keyed node it is nested in */
+    int32_t keys_cap;
+    /* compile scratch */
+    int32_t *args;
+    int64_t nargs_tmp, args_cap;
+    int32_t *todo;
+    int64_t ntodo, todo_cap;
+    /* anonymous Python tasks nested in C tasks, parsed after the current
+     * task so that programs are never interleaved in `code` */
+    int32_t *dnode, *downer;
+    PyObject **dtask;    /* strong */
+    int64_t ndefer, dcap_n, dcap_o, dcap_t;
+    int flags;
+    PyObject *spec_type; /* dask._task_spec.GraphNode, or NULL */
+} priv;
+
+#define PRIV(pp) ((priv *)(pp)->priv)
+
+/* ----------------------------------------------------------- small helpers */
+
+static int grow(void **a, int64_t *cap, int64_t need, size_t elem)
+{
+    int64_t c = *cap ? *cap : 64;
+    void *n;
+    if (need <= *cap)
+        return 0;
+    while (c < need)
+        c *= 2;
+    n = realloc(*a, (size_t)c * elem);
+    if (n == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *a = n;
+    *cap = c;
+    return 0;
+}
+
+static int emit(priv *pv, int32_t v)
+{
+    if (pv->ncode == pv->code_cap &&
+        grow((void **)&pv->code, &pv->code_cap, pv->ncode + 1, sizeof(int32_t)) < 0)
+        return -1;
+    pv->code[pv->ncode++] = v;
+    return 0;
+}
+
+static int push_arg(priv *pv, int32_t v)
+{
+    if (pv->nargs_tmp == pv->args_cap &&
+        grow((void **)&pv->args, &pv->args_cap, pv->nargs_tmp + 1, sizeof(int32_t)) < 0)
+        return -1;
+    pv->args[pv->nargs_tmp++] = v;
+    return 0;
+}
+
+static int push_todo(priv *pv, int32_t v)
+{
+    if (pv->ntodo == pv->todo_cap &&
+        grow((void **)&pv->todo, &pv->todo_cap, pv->ntodo + 1, sizeof(int32_t)) < 0)
+        return -1;
+    pv->todo[pv->ntodo++] = v;
+    return 0;
+}
+
+static int raise_err(const cd_err *e)
+{
+    cd_raise(e);
+    return -1;
+}
+
+/* Add a node; keeps the per-node side arrays as long as the plan. */
+static int32_t new_node(cd_pyplan *pp, int kind, PyObject *key, int32_t owner)
+{
+    priv *pv = PRIV(pp);
+    cd_err err;
+    int32_t i = cd_plan_add_node(pp->plan, kind, &err);
+    if (i < 0)
+        return raise_err(&err);
+    if (i >= pv->keys_cap) {
+        int64_t cap = pv->keys_cap, c2 = cap;
+        if (grow((void **)&pp->keys, &c2, (int64_t)i + 1, sizeof(PyObject *)) < 0)
+            return -1;
+        c2 = cap;
+        if (grow((void **)&pv->owner, &c2, (int64_t)i + 1, sizeof(int32_t)) < 0)
+            return -1;
+        c2 = cap;
+        if (grow((void **)&pv->progs, &c2, (int64_t)i + 1, sizeof(pyprog)) < 0)
+            return -1;
+        pv->keys_cap = (int32_t)c2;
+    }
+    Py_XINCREF(key);
+    pp->keys[i] = key;
+    pv->owner[i] = owner;
+    memset(&pv->progs[i], 0, sizeof(pyprog));
+    return i;
+}
+
+/* ------------------------------------------------------------- key table */
+
+static int table_grow(cd_pyplan *pp)
+{
+    priv *pv = PRIV(pp);
+    size_t n = pv->nslots ? pv->nslots * 2 : 1024;
+    kslot *s = malloc(n * sizeof(kslot));
+    if (s == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++)
+        s[k].node = -1;
+    for (size_t k = 0; k < pv->nslots; k++) {
+        if (pv->slots[k].node >= 0) {
+            size_t j = (size_t)pv->slots[k].hash & (n - 1);
+            while (s[j].node >= 0)
+                j = (j + 1) & (n - 1);
+            s[j] = pv->slots[k];
+        }
+    }
+    free(pv->slots);
+    pv->slots = s;
+    pv->nslots = n;
+    return 0;
+}
+
+/*
+ * Node of `key` (hash h): >= 0 found; -1 not there; -2 error.  On -1,
+ * *slot is where to insert it.
+ */
+static int32_t table_find(cd_pyplan *pp, PyObject *key, Py_hash_t h, size_t *slot)
+{
+    priv *pv = PRIV(pp);
+    size_t mask = pv->nslots - 1, j = (size_t)h & mask;
+    for (;;) {
+        kslot *s = &pv->slots[j];
+        if (s->node < 0) {
+            *slot = j;
+            return -1;
+        }
+        if (s->hash == h) {
+            PyObject *k = pp->keys[s->node];
+            int eq;
+            if (k == key)
+                return s->node;
+            eq = PyObject_RichCompareBool(k, key, Py_EQ);
+            if (eq < 0)
+                return -2;
+            if (eq)
+                return s->node;
+        }
+        j = (j + 1) & mask;
+    }
+}
+
+/*
+ * The node for graph key `key` (hash h), created (kind PY for now, parsed
+ * later from the todo list) when first seen.  `key` must be in the graph.
+ */
+static int32_t key_node(cd_pyplan *pp, PyObject *key, Py_hash_t h)
+{
+    priv *pv = PRIV(pp);
+    size_t slot;
+    int32_t i;
+    if ((pv->used + 1) * 2 > pv->nslots && table_grow(pp) < 0)
+        return -2;
+    i = table_find(pp, key, h, &slot);
+    if (i != -1)
+        return i;
+    i = new_node(pp, CD_NODE_PY, key, -1);
+    if (i < 0)
+        return -2;
+    pv->slots[slot].hash = h;
+    pv->slots[slot].node = i;
+    pv->used++;
+    if (push_todo(pv, i) < 0)
+        return -2;
+    return i;
+}
+
+/*
+ * If `arg` is a key of the graph, its node (>= 0); -1 if it is not a key;
+ * -2 on error.  Unhashable objects are not keys.
+ */
+static int32_t as_key(cd_pyplan *pp, PyObject *arg)
+{
+    Py_hash_t h;
+    PyObject *v;
+    PyTypeObject *t = Py_TYPE(arg);
+    if (t == &PyList_Type || t == &PyDict_Type || t == &PySet_Type)
+        return -1;
+    if (arg == Py_None || t == &PyBool_Type)
+        return -1;   /* fast path: never keys in practice... unless they are */
+    h = PyObject_Hash(arg);
+    if (h == -1) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            return -1;
+        }
+        return -2;
+    }
+    v = _PyDict_GetItem_KnownHash(pp->graph, arg, h);
+    if (v == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    return key_node(pp, arg, h);
+}
+
+static inline int is_task(PyObject *o)
+{
+    return PyTuple_CheckExact(o) && PyTuple_GET_SIZE(o) > 0 &&
+           PyCallable_Check(PyTuple_GET_ITEM(o, 0));
+}
+
+static int is_spec(priv *pv, PyObject *o)
+{
+    if (pv->spec_type == NULL)
+        return 0;
+    return PyObject_TypeCheck(o, (PyTypeObject *)pv->spec_type);
+}
+
+/* ------------------------------------------------------------- parsing */
+
+static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t owner);
+
+/* Literal node, or -2. */
+static int32_t literal_node(cd_pyplan *pp, PyObject *lit, int32_t owner)
+{
+    int32_t i = new_node(pp, CD_NODE_VALUE, NULL, owner);
+    if (i < 0)
+        return -2;
+    Py_INCREF(lit);
+    pp->plan->nodes[i].pyval = lit;
+    return i;
+}
+
+/* Append the C-kernel inputs for `arg` (lists flattened) to pv->args. */
+static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner)
+{
+    priv *pv = PRIV(pp);
+    int32_t i;
+    if (PyList_Check(arg)) {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(arg); k++)
+            if (c_args(pp, PyList_GET_ITEM(arg, k), owner) < 0)
+                return -1;
+        return 0;
+    }
+    if (is_task(arg)) {
+        i = new_node(pp, CD_NODE_PY, NULL, owner);
+        if (i < 0)
+            return -1;
+        if (cd_Kernel_Check(PyTuple_GET_ITEM(arg, 0))) {
+            /* parse_value uses pv->args from `saved` on; restore afterwards */
+            int64_t saved = pv->nargs_tmp;
+            if (parse_value(pp, i, arg, owner) < 0)
+                return -1;
+            pv->nargs_tmp = saved;
+        } else {
+            int64_t n = pv->ndefer + 1;
+            if (grow((void **)&pv->dnode, &pv->dcap_n, n, sizeof(int32_t)) < 0 ||
+                grow((void **)&pv->downer, &pv->dcap_o, n, sizeof(int32_t)) < 0 ||
+                grow((void **)&pv->dtask, &pv->dcap_t, n, sizeof(PyObject *)) < 0)
+                return -1;
+            pv->dnode[pv->ndefer] = i;
+            pv->downer[pv->ndefer] = owner;
+            Py_INCREF(arg);
+            pv->dtask[pv->ndefer++] = arg;
+        }
+        return push_arg(pv, i);
+    }
+    i = as_key(pp, arg);
+    if (i == -2)
+        return -1;
+    if (i < 0) {
+        i = literal_node(pp, arg, owner);
+        if (i < 0)
+            return -1;
+    }
+    return push_arg(pv, i);
+}
+
+/* Emit the program that builds `arg` (Python node context); deps to pv->args. */
+static int py_emit(cd_pyplan *pp, PyObject *arg, PyObject *lits, int32_t owner, int32_t *depth)
+{
+    priv *pv = PRIV(pp);
+    int32_t i;
+    if (PyList_Check(arg)) {
+        Py_ssize_t n = PyList_GET_SIZE(arg);
+        for (Py_ssize_t k = 0; k < n; k++)
+            if (py_emit(pp, PyList_GET_ITEM(arg, k), lits, owner, depth) < 0)
+                return -1;
+        *depth -= (int32_t)n - 1;
+        return emit(pv, OP_LIST) < 0 || emit(pv, (int32_t)n) < 0 ? -1 : 0;
+    }
+    if (is_task(arg)) {
+        PyObject *f = PyTuple_GET_ITEM(arg, 0);
+        Py_ssize_t n = PyTuple_GET_SIZE(arg);
+        if (cd_Kernel_Check(f) && !(pv->flags & CD_PLAN_ANALYZE)) {
+            /* a C kernel nested in a Python task: give it a node of its own */
+            int64_t saved = pv->nargs_tmp;
+            i = new_node(pp, CD_NODE_PY, NULL, owner);
+            if (i < 0 || parse_value(pp, i, arg, owner) < 0)
+                return -1;
+            pv->nargs_tmp = saved;
+            if (push_arg(pv, i) < 0)
+                return -1;
+            (*depth)++;
+            return emit(pv, OP_NODE) < 0 || emit(pv, i) < 0 ? -1 : 0;
+        }
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyObject *a = PyTuple_GET_ITEM(arg, k);
+            if (k == 0) {
+                if (PyList_Append(lits, a) < 0)
+                    return -1;
+                (*depth)++;
+                if (emit(pv, OP_LIT) < 0 || emit(pv, (int32_t)PyList_GET_SIZE(lits) - 1) < 0)
+                    return -1;
+            } else if (py_emit(pp, a, lits, owner, depth) < 0) {
+                return -1;
+            }
+        }
+        *depth -= (int32_t)n - 1;
+        return emit(pv, OP_CALL) < 0 || emit(pv, (int32_t)n - 1) < 0 ? -1 : 0;
+    }
+    i = as_key(pp, arg);
+    if (i == -2)
+        return -1;
+    (*depth)++;
+    if (i >= 0) {
+        if (push_arg(pv, i) < 0)
+            return -1;
+        return emit(pv, OP_NODE) < 0 || emit(pv, i) < 0 ? -1 : 0;
+    }
+    if (PyList_Append(lits, arg) < 0)
+        return -1;
+    return emit(pv, OP_LIT) < 0 || emit(pv, (int32_t)PyList_GET_SIZE(lits) - 1) < 0 ? -1 : 0;
+}
+
+/* Track the deepest stack a program needs. */
+static void note_depth(pyprog *pg, int32_t depth)
+{
+    if (depth > pg->maxstack)
+        pg->maxstack = depth;
+}
+
+/*
+ * Parse the value `task` of node `node` (its kind is decided here); its
+ * dependencies and args go through pv->args from the current position.
+ */
+static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t owner)
+{
+    priv *pv = PRIV(pp);
+    cd_plan *p = pp->plan;
+    int64_t start = pv->nargs_tmp;
+    cd_err err;
+    int32_t self_owner = pp->keys[node] != NULL ? node : owner;
+
+    if (is_task(task)) {
+        PyObject *f = PyTuple_GET_ITEM(task, 0);
+        Py_ssize_t n = PyTuple_GET_SIZE(task);
+        if (cd_Kernel_Check(f) && !(pv->flags & CD_PLAN_ANALYZE)) {
+            cd_KernelObject *ko = (cd_KernelObject *)f;
+            int64_t nin;
+            for (Py_ssize_t k = 1; k < n; k++)
+                if (c_args(pp, PyTuple_GET_ITEM(task, k), self_owner) < 0)
+                    return -1;
+            nin = pv->nargs_tmp - start;
+            if (nin < ko->desc->min_in || (ko->desc->max_in >= 0 && nin > ko->desc->max_in)) {
+                PyErr_Format(PyExc_TypeError,
+                             "cdask kernel '%s' takes %d%s input(s), the task gives it %lld",
+                             ko->desc->name, ko->desc->min_in,
+                             ko->desc->max_in < 0 ? " or more" : "", (long long)nin);
+                return -1;
+            }
+            p->nodes[node].kind = CD_NODE_C;
+            p->nodes[node].kernel = ko->desc;
+            p->nodes[node].params_size = (size_t)PyBytes_GET_SIZE(ko->params);
+            p->nodes[node].params = p->nodes[node].params_size ? PyBytes_AS_STRING(ko->params) : NULL;
+            /* keep the Kernel (and so its params) alive with the plan */
+            if (p->nodes[node].params_size) {
+                pyprog *pg = &pv->progs[node];
+                pg->lits = PyList_New(1);
+                if (pg->lits == NULL)
+                    return -1;
+                Py_INCREF(f);
+                PyList_SET_ITEM(pg->lits, 0, f);
+            }
+            if (cd_plan_set_args(p, node, (int32_t)nin, pv->args + start, &err) < 0)
+                return raise_err(&err);
+            return 0;
+        }
+    }
+    if (is_task(task) || PyList_Check(task) || is_spec(pv, task)) {
+        pyprog *pg;
+        PyObject *lits = PyList_New(0);
+        int32_t depth = 0;
+        int64_t off = pv->ncode;
+        if (lits == NULL)
+            return -1;
+        if (is_spec(pv, task)) {
+            PyObject *deps = PyObject_GetAttrString(task, "dependencies"), *it, *k;
+            Py_ssize_t nd = 0;
+            if (deps == NULL) {
+                Py_DECREF(lits);
+                return -1;
+            }
+            it = PyObject_GetIter(deps);
+            Py_DECREF(deps);
+            if (it == NULL || PyList_Append(lits, task) < 0 || emit(pv, OP_LIT) < 0 || emit(pv, 0) < 0) {
+                Py_XDECREF(it);
+                Py_DECREF(lits);
+                return -1;
+            }
+            depth = 1;
+            while ((k = PyIter_Next(it)) != NULL) {
+                int32_t d;
+                Py_hash_t h = PyObject_Hash(k);
+                if (h == -1) {
+                    Py_DECREF(k);
+                    break;
+                }
+                if (_PyDict_GetItem_KnownHash(pp->graph, k, h) == NULL) {
+                    if (!PyErr_Occurred())
+                        PyErr_Format(PyExc_KeyError, "task %R depends on key %R, which is not in the graph",
+                                     pp->keys[self_owner >= 0 ? self_owner : node], k);
+                    Py_DECREF(k);
+                    break;
+                }
+                d = key_node(pp, k, h);
+                if (d < 0 || PyList_Append(lits, k) < 0 || push_arg(pv, d) < 0 ||
+                    emit(pv, OP_LIT) < 0 || emit(pv, (int32_t)PyList_GET_SIZE(lits) - 1) < 0 ||
+                    emit(pv, OP_NODE) < 0 || emit(pv, d) < 0) {
+                    Py_DECREF(k);
+                    break;
+                }
+                Py_DECREF(k);
+                nd++;
+                depth += 2;
+            }
+            Py_DECREF(it);
+            if (PyErr_Occurred() || emit(pv, OP_SPEC) < 0 || emit(pv, (int32_t)nd) < 0) {
+                Py_DECREF(lits);
+                return -1;
+            }
+            pg = &pv->progs[node];
+            pg->maxstack = depth;
+        } else {
+            if (py_emit(pp, task, lits, self_owner, &depth) < 0) {
+                Py_DECREF(lits);
+                return -1;
+            }
+            pg = &pv->progs[node];
+            pg->maxstack = 0;
+        }
+        pg->off = off;
+        pg->len = (int32_t)(pv->ncode - off);
+        pg->lits = lits;
+        p->nodes[node].kind = CD_NODE_PY;
+        if (cd_plan_set_args(p, node, (int32_t)(pv->nargs_tmp - start), pv->args + start, &err) < 0)
+            return raise_err(&err);
+        return 0;
+    }
+    /* an alias (a key), or a literal */
+    {
+        int32_t t = as_key(pp, task);
+        if (t == -2)
+            return -1;
+        if (t >= 0) {
+            pyprog *pg = &pv->progs[node];
+            pg->off = pv->ncode;
+            if (emit(pv, OP_NODE) < 0 || emit(pv, t) < 0 || push_arg(pv, t) < 0)
+                return -1;
+            pg->len = 2;
+            pg->lits = PyList_New(0);
+            if (pg->lits == NULL)
+                return -1;
+            p->nodes[node].kind = CD_NODE_PY;
+            if (cd_plan_set_args(p, node, 1, &t, &err) < 0)
+                return raise_err(&err);
+            return 0;
+        }
+    }
+    p->nodes[node].kind = CD_NODE_VALUE;
+    Py_INCREF(task);
+    p->nodes[node].pyval = task;
+    return 0;
+}
+
+/* ------------------------------------------------------------ public API */
+
+static void fix_maxstack(cd_pyplan *pp)
+{
+    /* A safe bound: the program length halves to its pushes. */
+    priv *pv = PRIV(pp);
+    for (int32_t i = 0; i < pp->plan->n; i++) {
+        pyprog *pg = &pv->progs[i];
+        if (pg->len > 0)
+            note_depth(pg, pg->len / 2 + 1);
+    }
+}
+
+static int flatten_outputs(cd_pyplan *pp, PyObject *keys, int depth)
+{
+    priv *pv = PRIV(pp);
+    if (depth > 1000) {
+        PyErr_SetString(PyExc_RecursionError, "cdask: requested keys are nested too deeply");
+        return -1;
+    }
+    if (PyList_Check(keys)) {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(keys); k++)
+            if (flatten_outputs(pp, PyList_GET_ITEM(keys, k), depth + 1) < 0)
+                return -1;
+        return 0;
+    }
+    {
+        Py_hash_t h = PyObject_Hash(keys);
+        int32_t i;
+        cd_err err;
+        if (h == -1) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError,
+                             "cdask.get: requested key %R is unhashable; keys are str, bytes, "
+                             "numbers or tuples of them (a list asks for several keys)", keys);
+            }
+            return -1;
+        }
+        if (_PyDict_GetItem_KnownHash(pp->graph, keys, h) == NULL) {
+            if (!PyErr_Occurred()) {
+                PyObject *t = PyTuple_Pack(1, keys);
+                if (t != NULL) {
+                    PyErr_SetObject(PyExc_KeyError, t);
+                    Py_DECREF(t);
+                }
+            }
+            return -1;
+        }
+        i = key_node(pp, keys, h);
+        if (i < 0)
+            return -1;
+        if (pp->noutputs % 64 == 0) {
+            int32_t *o = realloc(pp->outputs, (size_t)(pp->noutputs + 64) * sizeof(int32_t));
+            if (o == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            pp->outputs = o;
+        }
+        pp->outputs[pp->noutputs++] = i;
+        if (cd_plan_add_output(pp->plan, i, &err) < 0)
+            return raise_err(&err);
+        CD_UNUSED(pv);
+    }
+    return 0;
+}
+
+static PyObject *find_spec_type(void)
+{
+    /* Only if dask is already imported: a graph cannot hold its objects otherwise. */
+    PyObject *name, *mod, *t;
+    name = PyUnicode_FromString("dask._task_spec");
+    if (name == NULL)
+        return NULL;
+    mod = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (mod == NULL) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        return NULL;
+    }
+    t = PyObject_GetAttrString(mod, "GraphNode");
+    Py_DECREF(mod);
+    if (t == NULL || !PyType_Check(t)) {
+        PyErr_Clear();
+        Py_XDECREF(t);
+        return NULL;
+    }
+    return t;
+}
+
+void cd_pyplan_free(cd_pyplan *pp)
+{
+    priv *pv;
+    if (pp == NULL)
+        return;
+    pv = PRIV(pp);
+    if (pp->plan != NULL) {
+        int32_t n = pp->plan->n;
+        for (int32_t i = 0; i < n; i++) {
+            cd_node *nd = &pp->plan->nodes[i];
+            if (nd->chunk != NULL) {
+                cd_chunk_decref_py(nd->chunk);
+                nd->chunk = NULL;
+            }
+            Py_CLEAR(nd->pyval);
+            if (pp->keys != NULL)
+                Py_XDECREF(pp->keys[i]);
+            if (pv != NULL && pv->progs != NULL)
+                Py_XDECREF(pv->progs[i].lits);
+        }
+        cd_plan_free(pp->plan);
+    }
+    if (pv != NULL) {
+        free(pv->slots);
+        free(pv->code);
+        free(pv->progs);
+        free(pv->owner);
+        free(pv->args);
+        free(pv->todo);
+        for (int64_t k = 0; k < pv->ndefer; k++)
+            Py_DECREF(pv->dtask[k]);
+        free(pv->dnode);
+        free(pv->downer);
+        free(pv->dtask);
+        Py_XDECREF(pv->spec_type);
+        free(pv);
+    }
+    free(pp->keys);
+    free(pp->outputs);
+    Py_XDECREF(pp->graph);
+    free(pp);
+}
+
+cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
+{
+    cd_pyplan *pp;
+    priv *pv;
+    int owned = 0;
+    cd_err err;
+    PyObject *d = cd_graph_as_dict(dsk, &owned);
+    if (d == NULL)
+        return NULL;
+    pp = calloc(1, sizeof(*pp));
+    pv = calloc(1, sizeof(*pv));
+    if (pp == NULL || pv == NULL) {
+        free(pp);
+        free(pv);
+        if (owned)
+            Py_DECREF(d);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    pp->priv = pv;
+    pp->cycle_node = -1;
+    pp->graph = d;
+    if (!owned)
+        Py_INCREF(d);
+    pv->flags = flags;
+    pv->spec_type = find_spec_type();
+    pp->plan = cd_plan_new(&err);
+    if (pp->plan == NULL) {
+        raise_err(&err);
+        goto fail;
+    }
+    if (table_grow(pp) < 0)
+        goto fail;
+
+    if (flags & CD_PLAN_ANALYZE) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            Py_hash_t h = PyObject_Hash(k);
+            if (h == -1 || key_node(pp, k, h) < 0)
+                goto fail;
+        }
+    } else if (flatten_outputs(pp, outputs, 0) < 0) {
+        goto fail;
+    }
+    /* Parse every discovered key's task; parsing discovers more keys. */
+    while (pv->ntodo > 0 || pv->ndefer > 0) {
+        int32_t i;
+        if (pv->ndefer > 0) {
+            PyObject *t;
+            int rc;
+            pv->ndefer--;
+            i = pv->dnode[pv->ndefer];
+            t = pv->dtask[pv->ndefer];
+            pv->nargs_tmp = 0;
+            rc = parse_value(pp, i, t, pv->downer[pv->ndefer]);
+            Py_DECREF(t);
+            if (rc < 0)
+                goto fail;
+            continue;
+        }
+        i = pv->todo[--pv->ntodo];
+        PyObject *task = PyDict_GetItemWithError(d, pp->keys[i]);
+        if (task == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_KeyError, "%R", pp->keys[i]);
+            goto fail;
+        }
+        pv->nargs_tmp = 0;
+        Py_INCREF(task);   /* a user __eq__ could mutate the dict */
+        if (parse_value(pp, i, task, -1) < 0) {
+            Py_DECREF(task);
+            goto fail;
+        }
+        Py_DECREF(task);
+    }
+    fix_maxstack(pp);
+    {
+        int32_t cyc = -1;
+        if (cd_plan_finalize(pp->plan, &cyc, &err) < 0) {
+            if (cyc >= 0) {
+                int32_t k = cyc;
+                while (k >= 0 && pp->keys[k] == NULL)
+                    k = pv->owner[k];
+                if (flags & CD_PLAN_ANALYZE) {
+                    pp->cycle_node = k >= 0 ? k : cyc;
+                    return pp;
+                }
+                PyErr_Format(PyExc_ValueError,
+                             "cdask: the task graph has a cycle: key %R depends on itself",
+                             k >= 0 ? pp->keys[k] : Py_None);
+            } else {
+                raise_err(&err);
+            }
+            goto fail;
+        }
+    }
+    if (!(flags & CD_PLAN_ANALYZE)) {
+        /* Literals read by C kernels become chunks now: a bad one fails early. */
+        for (int32_t i = 0; i < pp->plan->n; i++) {
+            cd_node *nd = &pp->plan->nodes[i];
+            if (nd->kind == CD_NODE_VALUE && (nd->flags & CD_NF_C_CONSUMER) && nd->chunk == NULL) {
+                nd->chunk = cd_chunk_from_object(nd->pyval, "a literal argument of a C kernel task");
+                if (nd->chunk == NULL)
+                    goto fail;
+            }
+        }
+    }
+    return pp;
+fail:
+    cd_pyplan_free(pp);
+    return NULL;
+}
+
+/* The value of node i as a Python object (new reference). */
+static PyObject *node_value(cd_pyplan *pp, int32_t i)
+{
+    cd_node *nd = &pp->plan->nodes[i];
+    if (nd->pyval == NULL) {
+        if (nd->chunk == NULL) {
+            PyErr_Format(PyExc_RuntimeError, "cdask: value of node %d is missing", (int)i);
+            return NULL;
+        }
+        nd->pyval = cd_chunk_as_result(nd->chunk);
+        if (nd->pyval == NULL)
+            return NULL;
+    }
+    Py_INCREF(nd->pyval);
+    return nd->pyval;
+}
+
+int cd_pyplan_exec_py(cd_pyplan *pp, int32_t node)
+{
+    priv *pv = PRIV(pp);
+    pyprog *pg = &pv->progs[node];
+    cd_node *nd = &pp->plan->nodes[node];
+    const int32_t *code = pv->code + pg->off;
+    PyObject *small[16], **st = small, *res = NULL;
+    int32_t sp = 0, cap = pg->maxstack + 2;
+    int rc = -1;
+
+    if (cap > 16) {
+        st = PyMem_Malloc((size_t)cap * sizeof(PyObject *));
+        if (st == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (int32_t pc = 0; pc < pg->len; pc += 2) {
+        int32_t op = code[pc], a = code[pc + 1];
+        PyObject *v;
+        switch (op) {
+        case OP_NODE:
+            v = node_value(pp, a);
+            if (v == NULL)
+                goto done;
+            st[sp++] = v;
+            break;
+        case OP_LIT:
+            v = PyList_GET_ITEM(pg->lits, a);
+            Py_INCREF(v);
+            st[sp++] = v;
+            break;
+        case OP_CALL:
+            sp -= a + 1;
+            v = PyObject_Vectorcall(st[sp], st + sp + 1, (size_t)a, NULL);
+            for (int32_t k = 0; k <= a; k++)
+                Py_DECREF(st[sp + k]);
+            if (v == NULL)
+                goto done;
+            st[sp++] = v;
+            break;
+        case OP_LIST:
+            sp -= a;
+            v = PyList_New(a);
+            if (v == NULL)
+                goto done;
+            for (int32_t k = 0; k < a; k++)
+                PyList_SET_ITEM(v, k, st[sp + k]);   /* steals */
+            st[sp++] = v;
+            break;
+        case OP_SPEC: {
+            PyObject *vals = PyDict_New(), *obj;
+            sp -= 2 * a;
+            obj = st[sp - 1];
+            for (int32_t k = 0; k < a && vals != NULL; k++)
+                if (PyDict_SetItem(vals, st[sp + 2 * k], st[sp + 2 * k + 1]) < 0)
+                    Py_CLEAR(vals);
+            for (int32_t k = 0; k < 2 * a; k++)
+                Py_DECREF(st[sp + k]);
+            if (vals == NULL) {
+                Py_DECREF(obj);
+                sp--;
+                goto done;
+            }
+            v = PyObject_CallOneArg(obj, vals);
+            Py_DECREF(vals);
+            Py_DECREF(obj);
+            sp--;
+            if (v == NULL)
+                goto done;
+            st[sp++] = v;
+            break;
+        }
+        default:
+            PyErr_SetString(PyExc_SystemError, "cdask: bad task program");
+            goto done;
+        }
+    }
+    if (sp != 1) {
+        PyErr_SetString(PyExc_SystemError, "cdask: unbalanced task program");
+        goto done;
+    }
+    res = st[--sp];
+    /* Publish the value; a C consumer needs it as a chunk. */
+    nd->pyval = res;
+    nd->nbytes = PyArray_Check(res) ? (int64_t)PyArray_NBYTES((PyArrayObject *)res) : 0;
+    if (nd->flags & CD_NF_C_CONSUMER) {
+        PyObject *key = pp->keys[node];
+        char what[200];
+        PyObject *r = key != NULL ? PyObject_Repr(key) : NULL;
+        if (key != NULL && r == NULL)
+            PyErr_Clear();
+        snprintf(what, sizeof(what), "the value of %s, which a C kernel reads",
+                 r != NULL ? PyUnicode_AsUTF8(r) : "a nested task");
+        Py_XDECREF(r);
+        nd->chunk = cd_chunk_from_object(res, what);
+        if (nd->chunk == NULL) {
+            Py_CLEAR(nd->pyval);
+            nd->nbytes = 0;
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    while (sp > 0)
+        Py_DECREF(st[--sp]);
+    if (st != small)
+        PyMem_Free(st);
+    return rc;
+}
+
+/* The key naming node i for messages: its own, or the key it is nested in. */
+PyObject *cd_pyplan_key_of(cd_pyplan *pp, int32_t i)
+{
+    priv *pv = PRIV(pp);
+    while (i >= 0 && pp->keys[i] == NULL)
+        i = pv->owner[i];
+    return i >= 0 ? pp->keys[i] : NULL;
+}
+
+/* A name for node i's work: kernel name or callable's __name__ (new ref). */
+PyObject *cd_pyplan_task_name(cd_pyplan *pp, int32_t i)
+{
+    priv *pv = PRIV(pp);
+    cd_node *nd = &pp->plan->nodes[i];
+    pyprog *pg = &pv->progs[i];
+    if (nd->kind == CD_NODE_C)
+        return PyUnicode_FromString(nd->kernel->name);
+    if (nd->kind == CD_NODE_PY && pg->lits != NULL && PyList_GET_SIZE(pg->lits) > 0 && pg->len >= 2) {
+        /* the callable of a task is the first literal pushed */
+        PyObject *f = PyList_GET_ITEM(pg->lits, 0);
+        PyObject *name = PyObject_GetAttrString(f, "__name__");
+        if (name == NULL) {
+            PyErr_Clear();
+            name = PyObject_GetAttrString((PyObject *)Py_TYPE(f), "__name__");
+            if (name == NULL) {
+                PyErr_Clear();
+                return PyUnicode_FromString("task");
+            }
+        }
+        return name;
+    }
+    if (nd->kind == CD_NODE_PY)
+        return PyUnicode_FromString(pg->len == 2 && pv->code[pg->off] == OP_NODE ? "alias" : "list");
+    return PyUnicode_FromString("value");
+}

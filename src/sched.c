@@ -1,0 +1,1020 @@
+/*
+ * sched.c - plans, runs and the worker pool.  Pure C: never includes Python.h.
+ *
+ * Interface: cd_sched.h.  Design:
+ *
+ *   Plans.  A plan is built once (cd_plan_add_node / cd_plan_set_args), then
+ *   cd_plan_finalize derives unique dependencies and dependents in two flat
+ *   arrays (CSR), finds cycles, and assigns each node a unique priority: its
+ *   index in the post-order of a depth-first walk from the outputs.  Walking
+ *   the arguments of a consumer one after the other and numbering a node only
+ *   after all its inputs means the inputs of one consumer run back to back and
+ *   the consumer becomes ready (and runs, having a smaller number than the
+ *   next subtree's leaves) as soon as they are done, so intermediates live
+ *   briefly.  `order` keeps the nodes sorted by priority.
+ *
+ *   Ready queues.  Nodes ready at the start are exactly the nodes of `order`
+ *   with nothing to wait for, already sorted: a cursor walks them (O(1) a
+ *   pop).  Nodes made ready while running go to a binary heap whose entries
+ *   pack (priority << 32 | node) so comparisons touch only the heap array.
+ *   A pop takes the smaller of the two heads.  C and Python tasks have queues
+ *   of their own, since only threads that take the GIL can run the latter.
+ *
+ *   Locking.  One mutex (pool.mu) protects the pool, the list of runs and all
+ *   run state (queues, counters, node run state).  A worker holds it only to
+ *   pop a task and, after running it, to record the result, release inputs
+ *   no longer needed and pop the next one: one lock round trip per task.  No
+ *   one ever waits for the GIL while holding pool.mu (the GIL is taken only
+ *   in the py_batch hook, called with pool.mu released), so the GIL and
+ *   pool.mu cannot deadlock.  Freeing chunk memory happens outside the lock.
+ *
+ *   Waking.  Idle workers sleep on pool.cv and are signalled only when a run
+ *   has more ready work than the threads already on it will take; the caller
+ *   sleeps on its run's cv in slices, so it can check for signals.
+ *
+ *   Workers block every signal, so Ctrl-C is delivered to the main thread,
+ *   where the caller turns it into cd_run_cancel; kernels poll run->cancel.
+ *
+ *   fork(): the child has no workers; an atfork handler resets the pool so
+ *   the next run starts fresh threads.
+ */
+#include "cd_sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+cd_sched_hooks cd_hooks = {NULL, NULL};
+
+/* ------------------------------------------------------------------ plans */
+
+cd_plan *cd_plan_new(cd_err *err)
+{
+    cd_plan *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        cd_err_set(err, CD_ENOMEM, "out of memory allocating a plan");
+    return p;
+}
+
+void cd_plan_free(cd_plan *p)
+{
+    if (p == NULL)
+        return;
+    for (int32_t i = 0; i < p->n; i++) {
+        cd_node *nd = &p->nodes[i];
+        if (nd->chunk != NULL)
+            cd_chunk_decref(nd->chunk);
+        if (nd->pyval != NULL && cd_chunk_owner_release != NULL)
+            cd_chunk_owner_release(nd->pyval);
+    }
+    free(p->nodes);
+    free(p->args);
+    free(p->deps);
+    free(p->dnts);
+    free(p->outputs);
+    free(p->order);
+    free(p);
+}
+
+int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err)
+{
+    if (p->finalized)
+        return cd_err_set(err, CD_EINTERNAL, "plan already finalized");
+    if (p->n == p->cap) {
+        int32_t cap = p->cap ? p->cap * 2 : 64;
+        cd_node *nodes;
+        if (cap < p->cap || (size_t)cap > SIZE_MAX / sizeof(cd_node) || cap > INT32_MAX / 2)
+            return cd_err_set(err, CD_EOVERFLOW, "too many tasks in one graph");
+        nodes = realloc(p->nodes, (size_t)cap * sizeof(cd_node));
+        if (nodes == NULL)
+            return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
+        p->nodes = nodes;
+        p->cap = cap;
+    }
+    memset(&p->nodes[p->n], 0, sizeof(cd_node));
+    p->nodes[p->n].kind = (uint8_t)kind;
+    p->nodes[p->n].arg_off = p->nargs;
+    if (kind != CD_NODE_VALUE)
+        p->ntasks++;
+    return p->n++;
+}
+
+int cd_plan_set_args(cd_plan *p, int32_t i, int32_t nargs, const int32_t *args, cd_err *err)
+{
+    cd_node *nd;
+    if (i < 0 || i >= p->n || nargs < 0)
+        return cd_err_set(err, CD_EINTERNAL, "bad node %d", (int)i);
+    nd = &p->nodes[i];
+    if (p->nargs + nargs > p->args_cap) {
+        int64_t cap = p->args_cap ? p->args_cap : 256;
+        int32_t *a;
+        while (cap < p->nargs + nargs)
+            cap *= 2;
+        a = realloc(p->args, (size_t)cap * sizeof(int32_t));
+        if (a == NULL)
+            return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
+        p->args = a;
+        p->args_cap = cap;
+    }
+    if (nargs > 0)
+        memcpy(p->args + p->nargs, args, (size_t)nargs * sizeof(int32_t));
+    nd->arg_off = p->nargs;
+    nd->nargs = nargs;
+    p->nargs += nargs;
+    return 0;
+}
+
+int cd_plan_add_output(cd_plan *p, int32_t i, cd_err *err)
+{
+    if (i < 0 || i >= p->n)
+        return cd_err_set(err, CD_EINTERNAL, "bad output node %d", (int)i);
+    if (p->noutputs == p->outputs_cap) {
+        int32_t cap = p->outputs_cap ? p->outputs_cap * 2 : 16;
+        int32_t *o = realloc(p->outputs, (size_t)cap * sizeof(int32_t));
+        if (o == NULL)
+            return cd_err_set(err, CD_ENOMEM, "out of memory");
+        p->outputs = o;
+        p->outputs_cap = cap;
+    }
+    p->outputs[p->noutputs++] = i;
+    p->nodes[i].flags |= CD_NF_OUTPUT;
+    return 0;
+}
+
+/*
+ * Iterative depth-first walk from `root`, numbering nodes in post-order.
+ * color: 0 unseen, 1 on the stack, 2 numbered.  Returns -1 (and the node
+ * whose dependency closed a cycle in *cycle) when a cycle is found.
+ */
+static int dfs_number(cd_plan *p, int32_t root, uint8_t *color, int32_t *stack,
+                      int32_t *cursor, int32_t *next_prio, int32_t *cycle)
+{
+    int64_t top = 0;
+    if (color[root] == 2)
+        return 0;
+    stack[top++] = root;
+    color[root] = 1;
+    cursor[root] = 0;
+    while (top > 0) {
+        int32_t v = stack[top - 1];
+        cd_node *nd = &p->nodes[v];
+        if (cursor[v] < nd->ndeps) {
+            int32_t w = p->deps[nd->dep_off + cursor[v]++];
+            if (color[w] == 0) {
+                color[w] = 1;
+                cursor[w] = 0;
+                stack[top++] = w;
+            } else if (color[w] == 1) {
+                *cycle = w;
+                return -1;
+            }
+        } else {
+            color[v] = 2;
+            nd->priority = *next_prio;
+            p->order[(*next_prio)++] = v;
+            top--;
+        }
+    }
+    return 0;
+}
+
+int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
+{
+    int32_t n = p->n, *mark = NULL, *count = NULL, *stack = NULL, *cursor = NULL;
+    uint8_t *color = NULL;
+    int64_t ndeps = 0, k;
+    int32_t next = 0, cyc = -1;
+    int rc = CD_ENOMEM;
+
+    if (cycle_node != NULL)
+        *cycle_node = -1;
+    if (p->finalized)
+        return cd_err_set(err, CD_EINTERNAL, "plan already finalized");
+    for (k = 0; k < p->nargs; k++)
+        if (p->args[k] < 0 || p->args[k] >= n)
+            return cd_err_set(err, CD_EINTERNAL, "argument refers to missing node %d", (int)p->args[k]);
+
+    mark = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    count = calloc((size_t)n + 1, sizeof(int32_t));
+    p->deps = malloc((size_t)(p->nargs ? p->nargs : 1) * sizeof(int32_t));
+    p->order = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    if (mark == NULL || count == NULL || p->deps == NULL || p->order == NULL)
+        goto nomem;
+
+    /* Unique dependencies, in first-use order; consumer flags. */
+    for (int32_t i = 0; i < n; i++)
+        mark[i] = -1;
+    for (int32_t i = 0; i < n; i++) {
+        cd_node *nd = &p->nodes[i];
+        const int32_t *a = p->args + nd->arg_off;
+        uint8_t flag = nd->kind == CD_NODE_C ? CD_NF_C_CONSUMER : CD_NF_PY_CONSUMER;
+        nd->dep_off = ndeps;
+        nd->ndeps = 0;
+        for (int32_t j = 0; j < nd->nargs; j++) {
+            int32_t d = a[j];
+            if (mark[d] != i) {
+                mark[d] = i;
+                p->deps[ndeps++] = d;
+                nd->ndeps++;
+                count[d]++;
+                p->nodes[d].flags |= flag;
+            }
+        }
+    }
+    /* Dependents (CSR from the counts). */
+    p->dnts = malloc((size_t)(ndeps ? ndeps : 1) * sizeof(int32_t));
+    if (p->dnts == NULL)
+        goto nomem;
+    {
+        int64_t off = 0;
+        for (int32_t i = 0; i < n; i++) {
+            p->nodes[i].dnt_off = off;
+            p->nodes[i].ndnts = 0;
+            off += count[i];
+        }
+    }
+    for (int32_t i = 0; i < n; i++) {
+        cd_node *nd = &p->nodes[i];
+        for (int32_t j = 0; j < nd->ndeps; j++) {
+            cd_node *dn = &p->nodes[p->deps[nd->dep_off + j]];
+            p->dnts[dn->dnt_off + dn->ndnts++] = i;
+        }
+    }
+
+    /* Priorities and cycle detection. */
+    color = calloc((size_t)(n ? n : 1), 1);
+    stack = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    cursor = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    if (color == NULL || stack == NULL || cursor == NULL)
+        goto nomem;
+    for (int32_t o = 0; o < p->noutputs && cyc < 0; o++)
+        if (dfs_number(p, p->outputs[o], color, stack, cursor, &next, &cyc) < 0)
+            break;
+    for (int32_t i = 0; i < n && cyc < 0; i++)
+        if (p->nodes[i].ndnts == 0 && color[i] == 0)
+            if (dfs_number(p, i, color, stack, cursor, &next, &cyc) < 0)
+                break;
+    for (int32_t i = 0; i < n && cyc < 0; i++)
+        if (color[i] == 0)
+            if (dfs_number(p, i, color, stack, cursor, &next, &cyc) < 0)
+                break;
+    if (cyc >= 0) {
+        if (cycle_node != NULL)
+            *cycle_node = cyc;
+        rc = cd_err_set(err, CD_EVALUE, "the graph has a cycle");
+        goto done;
+    }
+    p->finalized = 1;
+    rc = 0;
+    goto done;
+nomem:
+    rc = cd_err_set(err, CD_ENOMEM, "out of memory finalizing a plan of %d tasks", (int)n);
+done:
+    free(mark);
+    free(count);
+    free(color);
+    free(stack);
+    free(cursor);
+    return rc;
+}
+
+/* ------------------------------------------------------------ ready heap */
+
+typedef struct heap {
+    uint64_t *a;
+    int64_t n, cap;
+} heap;
+
+static int heap_push(heap *h, uint64_t v)
+{
+    int64_t i;
+    if (h->n == h->cap) {
+        int64_t cap = h->cap ? h->cap * 2 : 256;
+        uint64_t *a = realloc(h->a, (size_t)cap * sizeof(uint64_t));
+        if (a == NULL)
+            return -1;
+        h->a = a;
+        h->cap = cap;
+    }
+    i = h->n++;
+    while (i > 0) {
+        int64_t parent = (i - 1) / 2;
+        if (h->a[parent] <= v)
+            break;
+        h->a[i] = h->a[parent];
+        i = parent;
+    }
+    h->a[i] = v;
+    return 0;
+}
+
+static uint64_t heap_pop(heap *h)
+{
+    uint64_t top = h->a[0], v = h->a[--h->n];
+    int64_t i = 0, n = h->n;
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && h->a[c + 1] < h->a[c])
+            c++;
+        if (v <= h->a[c])
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (n > 0)
+        h->a[i] = v;
+    return top;
+}
+
+#define PACK(prio, node) (((uint64_t)(uint32_t)(prio) << 32) | (uint32_t)(node))
+#define UNPACK_NODE(v) ((int32_t)((v) & 0xffffffffu))
+
+/* A ready queue: the initially ready nodes in priority order, plus a heap. */
+typedef struct readyq {
+    int32_t *init;          /* sorted by priority */
+    int64_t init_pos, init_n;
+    heap h;
+} readyq;
+
+static inline int64_t rq_len(const readyq *q)
+{
+    return (q->init_n - q->init_pos) + q->h.n;
+}
+
+static inline int32_t rq_pop(readyq *q, const cd_node *nodes)
+{
+    if (q->init_pos < q->init_n) {
+        int32_t a = q->init[q->init_pos];
+        if (q->h.n == 0 || (uint32_t)nodes[a].priority < (uint32_t)(q->h.a[0] >> 32)) {
+            q->init_pos++;
+            return a;
+        }
+    }
+    return UNPACK_NODE(heap_pop(&q->h));
+}
+
+/* ------------------------------------------------------------------ pool */
+
+struct cd_run {
+    cd_plan *plan;
+    cd_run_opts opts;
+    int max_workers;
+    int active_c;          /* threads running this run's C tasks */
+    int py_active;         /* threads inside py_batch for this run */
+    int caller_waiting;
+    int closing;
+    readyq cq, pq;
+    cd_stats st;
+    int failed;
+    volatile int cancel;
+    cd_err err;
+    int32_t err_node;
+    int oom;               /* a ready queue could not grow: fail the run */
+    pthread_cond_t cv;
+    cd_record *records;
+    int64_t nrecords;
+    void *user;
+    struct cd_run *next, *prev;
+};
+
+#define MAX_THREADS 256
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int nthreads;          /* threads started and not told to stop */
+    int idle;
+    int stop;              /* workers with index >= stop_from exit */
+    int default_workers;
+    pthread_t threads[MAX_THREADS];
+    cd_run *runs;
+    int atfork_done;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, {0}, NULL, 0};
+
+static __thread int tls_worker = -1;
+
+int cd_pool_current_worker(void)
+{
+    return tls_worker;
+}
+
+int cd_pool_default_workers(void)
+{
+    int n;
+    pthread_mutex_lock(&pool.mu);
+    n = pool.default_workers;
+    pthread_mutex_unlock(&pool.mu);
+    if (n <= 0) {
+        const char *env = getenv("CDASK_NUM_WORKERS");
+        long v = env ? strtol(env, NULL, 10) : 0;
+        if (v <= 0) {
+            v = sysconf(_SC_NPROCESSORS_ONLN);
+            if (v <= 0)
+                v = 1;
+        }
+        n = v > MAX_THREADS ? MAX_THREADS : (int)v;
+    }
+    return n;
+}
+
+void cd_pool_set_default_workers(int n)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.default_workers = n > MAX_THREADS ? MAX_THREADS : n;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+int cd_pool_size(void)
+{
+    int n;
+    pthread_mutex_lock(&pool.mu);
+    n = pool.nthreads;
+    pthread_mutex_unlock(&pool.mu);
+    return n;
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&pool.mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&pool.mu); }
+static void atfork_child(void)
+{
+    /* Only the forking thread exists in the child: forget the workers and
+     * any run that was in flight, and make the locks usable again. */
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.cv, NULL);
+    pool.nthreads = 0;
+    pool.idle = 0;
+    pool.stop = 0;
+    pool.runs = NULL;
+    tls_worker = -1;
+}
+
+static inline int run_finished_locked(const cd_run *r)
+{
+    return r->st.running == 0 && (r->failed || r->st.done == r->st.total);
+}
+
+/* Fail r (pool.mu held); the first failure wins. */
+static void fail_locked(cd_run *r, int32_t node, int code, const char *msg)
+{
+    if (!r->failed) {
+        r->failed = 1;
+        r->err.code = code;
+        snprintf(r->err.msg, sizeof(r->err.msg), "%s", msg);
+        r->err_node = node;
+    }
+    __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&r->cv);
+}
+
+/* Values whose last consumer finished, released after pool.mu is dropped. */
+typedef struct freelist {
+    cd_chunk *chunks[64];
+    void *objs[64];
+    int nc, no;
+} freelist;
+
+static void freelist_flush(freelist *fl)
+{
+    for (int i = 0; i < fl->nc; i++)
+        cd_chunk_decref(fl->chunks[i]);
+    for (int i = 0; i < fl->no; i++)
+        cd_chunk_owner_release(fl->objs[i]);
+    fl->nc = fl->no = 0;
+}
+
+static void release_value_locked(cd_run *r, cd_node *nd, freelist *fl)
+{
+    r->st.bytes_held -= nd->nbytes;
+    nd->nbytes = 0;
+    if (nd->chunk != NULL) {
+        if (fl->nc == 64) {
+            cd_chunk_decref(nd->chunk);   /* rare: list full, release in place */
+        } else {
+            fl->chunks[fl->nc++] = nd->chunk;
+        }
+        nd->chunk = NULL;
+    }
+    if (nd->pyval != NULL) {
+        if (fl->no == 64)
+            cd_chunk_owner_release(nd->pyval);
+        else
+            fl->objs[fl->no++] = nd->pyval;
+        nd->pyval = NULL;
+    }
+}
+
+/* Wake one idle worker if r has more ready work than its threads take. */
+static inline void maybe_wake_locked(cd_run *r)
+{
+    if (pool.idle > 0 && !r->failed) {
+        if ((rq_len(&r->cq) > 0 && r->active_c < r->max_workers) ||
+            (cd_hooks.py_batch != NULL && rq_len(&r->pq) > (int64_t)r->py_active + 1))
+            pthread_cond_signal(&pool.cv);
+    }
+}
+
+static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
+                          int64_t start_ns, int worker, freelist *fl)
+{
+    cd_plan *p = r->plan;
+    cd_node *nd = &p->nodes[i];
+    r->st.running--;
+    if (status != 0) {
+        fail_locked(r, i, err ? err->code : status, err ? err->msg : "task failed");
+        release_value_locked(r, nd, fl);
+    } else {
+        r->st.done++;
+        r->st.bytes_held += nd->nbytes;
+        if (r->st.bytes_held > r->st.peak_bytes)
+            r->st.peak_bytes = r->st.bytes_held;
+        if (r->records != NULL) {
+            cd_record *rec = &r->records[r->nrecords++];
+            rec->node = i;
+            rec->worker = worker;
+            rec->start_ns = start_ns;
+            rec->end_ns = cd_now_ns();
+            rec->nbytes = nd->nbytes;
+        }
+        /* Dependents that were waiting only for this node become ready. */
+        for (int32_t j = 0; j < nd->ndnts; j++) {
+            int32_t d = p->dnts[nd->dnt_off + j];
+            cd_node *dn = &p->nodes[d];
+            if (--dn->waiting == 0) {
+                heap *h = dn->kind == CD_NODE_C ? &r->cq.h : &r->pq.h;
+                if (heap_push(h, PACK(dn->priority, d)) < 0 && !r->failed)
+                    fail_locked(r, d, CD_ENOMEM, "out of memory in the ready queue");
+                else if (dn->kind == CD_NODE_PY && r->caller_waiting)
+                    pthread_cond_broadcast(&r->cv);
+            }
+        }
+        /* Inputs whose last consumer this was are released. */
+        for (int32_t j = 0; j < nd->ndeps; j++) {
+            cd_node *dn = &p->nodes[p->deps[nd->dep_off + j]];
+            if (--dn->refs == 0 && dn->kind != CD_NODE_VALUE)
+                release_value_locked(r, dn, fl);
+        }
+        if (r->failed)
+            release_value_locked(r, nd, fl);
+    }
+    if (run_finished_locked(r))
+        pthread_cond_broadcast(&r->cv);
+    else
+        maybe_wake_locked(r);
+}
+
+#define SMALL_IN 16
+
+/* Run C node i (pool.mu not held).  Returns the status. */
+static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err)
+{
+    cd_plan *p = r->plan;
+    cd_node *nd = &p->nodes[i];
+    cd_chunk *small[SMALL_IN], **in = small, *out = NULL;
+    const int32_t *args = p->args + nd->arg_off;
+    cd_kctx ctx;
+    int rc;
+
+    if (nd->nargs > SMALL_IN) {
+        in = malloc((size_t)nd->nargs * sizeof(cd_chunk *));
+        if (in == NULL)
+            return cd_err_set(err, CD_ENOMEM, "out of memory");
+    }
+    for (int32_t j = 0; j < nd->nargs; j++) {
+        in[j] = p->nodes[args[j]].chunk;
+        if (in[j] == NULL) {
+            rc = cd_err_set(err, CD_ETYPE, "kernel '%s': argument %d is not an array",
+                            nd->kernel->name, (int)j + 1);
+            goto done;
+        }
+    }
+    ctx.cancel = &r->cancel;
+    ctx.params = nd->params;
+    ctx.params_size = nd->params_size;
+    ctx.worker = worker;
+    err->code = 0;
+    err->msg[0] = '\0';
+    rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+    if (rc == 0 && out == NULL)
+        rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", nd->kernel->name);
+    if (rc == 0) {
+        nd->chunk = out;
+        nd->nbytes = out->nbytes;
+    } else if (err->code == 0) {
+        cd_err_set(err, rc, "kernel '%s' failed", nd->kernel->name);
+    }
+done:
+    if (in != small)
+        free(in);
+    return rc;
+}
+
+/*
+ * Run C tasks of r while there are some (pool.mu held on entry and exit).
+ * Stops at deadline_ns (0: none) or when the run fails.
+ */
+static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
+{
+    freelist fl;
+    cd_err err;
+    int count = 0;
+    fl.nc = fl.no = 0;
+    r->active_c++;
+    while (!r->failed && rq_len(&r->cq) > 0) {
+        int32_t i = rq_pop(&r->cq, r->plan->nodes);
+        int64_t t0;
+        int rc;
+        r->st.running++;
+        maybe_wake_locked(r);
+        pthread_mutex_unlock(&pool.mu);
+        freelist_flush(&fl);
+        t0 = r->records ? cd_now_ns() : 0;
+        rc = exec_c(r, i, worker, &err);
+        pthread_mutex_lock(&pool.mu);
+        finish_locked(r, i, rc, &err, t0, worker, &fl);
+        count++;
+        if (deadline_ns && (count & 15) == 0 && cd_now_ns() > deadline_ns)
+            break;
+    }
+    r->active_c--;
+    if (fl.nc || fl.no) {
+        pthread_mutex_unlock(&pool.mu);
+        freelist_flush(&fl);
+        pthread_mutex_lock(&pool.mu);
+    }
+    if (r->closing && r->active_c == 0 && r->py_active == 0)
+        pthread_cond_broadcast(&r->cv);
+    return count;
+}
+
+static void *worker_main(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    tls_worker = id;
+    pthread_mutex_lock(&pool.mu);
+    while (id < pool.nthreads) {
+        cd_run *r, *pick = NULL;
+        int py = 0;
+        for (r = pool.runs; r != NULL; r = r->next) {
+            if (r->failed || r->closing)
+                continue;
+            if (rq_len(&r->cq) > 0 && r->active_c < r->max_workers) {
+                pick = r;
+                break;
+            }
+            if (cd_hooks.py_batch != NULL && rq_len(&r->pq) > (int64_t)r->py_active + 1 &&
+                r->py_active < r->max_workers) {
+                pick = r;
+                py = 1;
+                break;
+            }
+        }
+        if (pick == NULL) {
+            pool.idle++;
+            pthread_cond_wait(&pool.cv, &pool.mu);
+            pool.idle--;
+            continue;
+        }
+        if (!py) {
+            run_c_locked(pick, id, 0);
+        } else {
+            pick->py_active++;
+            pthread_mutex_unlock(&pool.mu);
+            cd_hooks.py_batch(pick, id);
+            pthread_mutex_lock(&pool.mu);
+            pick->py_active--;
+            if (pick->closing && pick->active_c == 0 && pick->py_active == 0)
+                pthread_cond_broadcast(&pick->cv);
+        }
+    }
+    pthread_mutex_unlock(&pool.mu);
+    if (cd_hooks.worker_exit != NULL)
+        cd_hooks.worker_exit(id);
+    return NULL;
+}
+
+/* Start workers until there are n (pool.mu held).  Returns threads running. */
+static int pool_grow_locked(int n)
+{
+    sigset_t all, old;
+    if (!pool.atfork_done) {
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        pool.atfork_done = 1;
+    }
+    if (n > MAX_THREADS)
+        n = MAX_THREADS;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);   /* workers inherit the full mask */
+    while (pool.nthreads < n) {
+        int id = pool.nthreads;
+        pool.nthreads++;
+        if (pthread_create(&pool.threads[id], NULL, worker_main, (void *)(intptr_t)id) != 0) {
+            pool.nthreads--;
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pool.nthreads;
+}
+
+void cd_pool_shutdown(void)
+{
+    int n;
+    pthread_mutex_lock(&pool.mu);
+    n = pool.nthreads;
+    pool.nthreads = 0;      /* every worker's id is now >= nthreads: they exit */
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(pool.threads[i], NULL);
+}
+
+/* ------------------------------------------------------------------- runs */
+
+cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
+{
+    cd_run *r;
+    int64_t ninit = 0, pinit = 0;
+    if (!p->finalized) {
+        cd_err_set(err, CD_EINTERNAL, "plan not finalized");
+        return NULL;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        goto nomem;
+    r->plan = p;
+    r->opts = *opts;
+    r->max_workers = opts->num_workers > 0 ? opts->num_workers : cd_pool_default_workers();
+    if (r->max_workers > MAX_THREADS)
+        r->max_workers = MAX_THREADS;
+    r->err_node = -1;
+    r->st.total = p->ntasks;
+    pthread_cond_init(&r->cv, NULL);
+    if (opts->record && p->ntasks > 0) {
+        r->records = malloc((size_t)p->ntasks * sizeof(cd_record));
+        if (r->records == NULL)
+            goto nomem;
+    }
+    /* Reset run state; count what starts ready. */
+    for (int32_t i = 0; i < p->n; i++) {
+        cd_node *nd = &p->nodes[i];
+        int32_t waiting = 0;
+        for (int32_t j = 0; j < nd->ndeps; j++)
+            if (p->nodes[p->deps[nd->dep_off + j]].kind != CD_NODE_VALUE)
+                waiting++;
+        nd->waiting = waiting;
+        nd->refs = nd->ndnts + ((nd->flags & CD_NF_OUTPUT) ? 1 : 0);
+        if (nd->kind != CD_NODE_VALUE) {
+            if (nd->chunk != NULL)            /* outputs of an earlier run */
+                cd_chunk_decref(nd->chunk);
+            if (nd->pyval != NULL)
+                cd_chunk_owner_release(nd->pyval);
+            nd->chunk = NULL;
+            nd->pyval = NULL;
+            nd->nbytes = 0;
+            if (waiting == 0) {
+                if (nd->kind == CD_NODE_C)
+                    ninit++;
+                else
+                    pinit++;
+            }
+        }
+    }
+    r->cq.init = malloc((size_t)(ninit ? ninit : 1) * sizeof(int32_t));
+    r->pq.init = malloc((size_t)(pinit ? pinit : 1) * sizeof(int32_t));
+    if (r->cq.init == NULL || r->pq.init == NULL)
+        goto nomem;
+    for (int32_t k = 0; k < p->n; k++) {
+        int32_t i = p->order[k];
+        cd_node *nd = &p->nodes[i];
+        if (nd->kind == CD_NODE_VALUE || nd->waiting != 0)
+            continue;
+        if (nd->kind == CD_NODE_C)
+            r->cq.init[r->cq.init_n++] = i;
+        else
+            r->pq.init[r->pq.init_n++] = i;
+    }
+    return r;
+nomem:
+    cd_err_set(err, CD_ENOMEM, "out of memory starting a run");
+    if (r != NULL) {
+        free(r->records);
+        free(r->cq.init);
+        free(r->pq.init);
+        pthread_cond_destroy(&r->cv);
+        free(r);
+    }
+    return NULL;
+}
+
+int cd_run_start(cd_run *r, cd_err *err)
+{
+    pthread_mutex_lock(&pool.mu);
+    r->next = pool.runs;
+    r->prev = NULL;
+    if (pool.runs != NULL)
+        pool.runs->prev = r;
+    pool.runs = r;
+    if (pool.nthreads < r->max_workers && pool_grow_locked(r->max_workers) == 0 &&
+        !r->opts.caller_runs_c) {
+        /* No thread could be started: the caller runs everything itself. */
+        r->opts.caller_runs_c = 1;
+    }
+    if (pool.idle > 0 && r->st.total > 0)
+        pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    CD_UNUSED(err);
+    return 0;
+}
+
+int cd_run_wait(cd_run *r, int64_t timeout_ns)
+{
+    int rc;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ns / 1000000000;
+    ts.tv_nsec += timeout_ns % 1000000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        if (run_finished_locked(r)) {
+            rc = CD_WAIT_FINISHED;
+            break;
+        }
+        if (!r->failed && rq_len(&r->pq) > 0) {
+            rc = CD_WAIT_PY;
+            break;
+        }
+        if (r->opts.caller_runs_c && !r->failed && rq_len(&r->cq) > 0) {
+            rc = CD_WAIT_PY;   /* work for the caller */
+            break;
+        }
+        r->caller_waiting = 1;
+        if (pthread_cond_timedwait(&r->cv, &pool.mu, &ts) == ETIMEDOUT) {
+            r->caller_waiting = 0;
+            rc = run_finished_locked(r) ? CD_WAIT_FINISHED : CD_WAIT_TIMEOUT;
+            break;
+        }
+        r->caller_waiting = 0;
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return rc;
+}
+
+int cd_run_help(cd_run *r, int64_t deadline_ns)
+{
+    int n;
+    pthread_mutex_lock(&pool.mu);
+    n = run_c_locked(r, tls_worker, deadline_ns);
+    pthread_mutex_unlock(&pool.mu);
+    return n;
+}
+
+int32_t cd_run_pop_py(cd_run *r)
+{
+    int32_t i = -1;
+    pthread_mutex_lock(&pool.mu);
+    if (!r->failed && rq_len(&r->pq) > 0) {
+        i = rq_pop(&r->pq, r->plan->nodes);
+        r->st.running++;
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return i;
+}
+
+void cd_run_finish(cd_run *r, int32_t i, int status, const cd_err *err, int64_t start_ns, int worker)
+{
+    freelist fl;
+    fl.nc = fl.no = 0;
+    pthread_mutex_lock(&pool.mu);
+    finish_locked(r, i, status, err, start_ns, worker, &fl);
+    pthread_mutex_unlock(&pool.mu);
+    freelist_flush(&fl);
+}
+
+void cd_run_cancel(cd_run *r, int code, const char *msg)
+{
+    pthread_mutex_lock(&pool.mu);
+    fail_locked(r, -1, code, msg);
+    pthread_mutex_unlock(&pool.mu);
+}
+
+int cd_run_failed(const cd_run *r)
+{
+    int f;
+    pthread_mutex_lock(&pool.mu);
+    f = r->failed;
+    pthread_mutex_unlock(&pool.mu);
+    return f;
+}
+
+const cd_err *cd_run_error(const cd_run *r, int32_t *node)
+{
+    if (node != NULL)
+        *node = r->err_node;
+    return r->failed ? &r->err : NULL;
+}
+
+void cd_run_stats(cd_run *r, cd_stats *out)
+{
+    pthread_mutex_lock(&pool.mu);
+    *out = r->st;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+const cd_record *cd_run_records(const cd_run *r, int64_t *n)
+{
+    *n = r->nrecords;
+    return r->records;
+}
+
+cd_plan *cd_run_plan(const cd_run *r)
+{
+    return r->plan;
+}
+
+void cd_run_set_user(cd_run *r, void *user)
+{
+    r->user = user;
+}
+
+void *cd_run_user(const cd_run *r)
+{
+    return r->user;
+}
+
+void cd_run_free(cd_run *r)
+{
+    cd_plan *p;
+    if (r == NULL)
+        return;
+    p = r->plan;
+    pthread_mutex_lock(&pool.mu);
+    r->closing = 1;
+    __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED);
+    while (r->active_c > 0 || r->py_active > 0 || r->st.running > 0)
+        pthread_cond_wait(&r->cv, &pool.mu);
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else if (pool.runs == r)
+        pool.runs = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    pthread_mutex_unlock(&pool.mu);
+    /* Values still held by non-outputs (leftovers of a failed run). */
+    for (int32_t i = 0; i < p->n; i++) {
+        cd_node *nd = &p->nodes[i];
+        if (nd->kind == CD_NODE_VALUE || (nd->flags & CD_NF_OUTPUT))
+            continue;
+        if (nd->chunk != NULL) {
+            cd_chunk_decref(nd->chunk);
+            nd->chunk = NULL;
+        }
+        if (nd->pyval != NULL) {
+            cd_chunk_owner_release(nd->pyval);
+            nd->pyval = NULL;
+        }
+        nd->nbytes = 0;
+    }
+    free(r->records);
+    free(r->cq.init);
+    free(r->pq.init);
+    free(r->cq.h.a);
+    free(r->pq.h.a);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+int cd_run_plan_blocking(cd_plan *p, const cd_run_opts *opts, cd_stats *stats, cd_err *err)
+{
+    cd_run_opts o = *opts;
+    cd_run *r;
+    int rc = 0;
+    o.caller_runs_c = 1;
+    r = cd_run_new(p, &o, err);
+    if (r == NULL)
+        return err->code;
+    cd_run_start(r, err);
+    for (;;) {
+        int w;
+        cd_run_help(r, 0);
+        w = cd_run_wait(r, 20 * 1000000LL);
+        if (w == CD_WAIT_FINISHED)
+            break;
+    }
+    if (stats != NULL)
+        cd_run_stats(r, stats);
+    if (cd_run_failed(r)) {
+        *err = r->err;
+        rc = r->err.code ? r->err.code : CD_EINTERNAL;
+    }
+    cd_run_free(r);
+    return rc;
+}
