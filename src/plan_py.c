@@ -61,7 +61,11 @@ typedef struct priv {
     int32_t *args;
     int64_t nargs_tmp, args_cap;
     int32_t *todo;
-    int64_t ntodo, todo_cap;
+    PyObject **todo_task;   /* borrowed from the graph dict */
+    int64_t ntodo, todo_cap, todo_task_cap;
+    /* literals of C tasks by identity: one VALUE node per object */
+    struct { PyObject *obj; int32_t node; } *lit;
+    size_t nlit, lit_used;
     /* anonymous Python tasks nested in C tasks, parsed after the current
      * task so that programs are never interleaved in `code` */
     int32_t *dnode, *downer;
@@ -111,11 +115,13 @@ static int push_arg(priv *pv, int32_t v)
     return 0;
 }
 
-static int push_todo(priv *pv, int32_t v)
+static int push_todo(priv *pv, int32_t v, PyObject *task)
 {
     if (pv->ntodo == pv->todo_cap &&
-        grow((void **)&pv->todo, &pv->todo_cap, pv->ntodo + 1, sizeof(int32_t)) < 0)
+        (grow((void **)&pv->todo, &pv->todo_cap, pv->ntodo + 1, sizeof(int32_t)) < 0 ||
+         grow((void **)&pv->todo_task, &pv->todo_task_cap, pv->ntodo + 1, sizeof(PyObject *)) < 0))
         return -1;
+    pv->todo_task[pv->ntodo] = task;
     pv->todo[pv->ntodo++] = v;
     return 0;
 }
@@ -188,6 +194,7 @@ static int32_t table_find(cd_pyplan *pp, PyObject *key, Py_hash_t h, size_t *slo
 {
     priv *pv = PRIV(pp);
     size_t mask = pv->nslots - 1, j = (size_t)h & mask;
+    *slot = 0;
     for (;;) {
         kslot *s = &pv->slots[j];
         if (s->node < 0) {
@@ -210,26 +217,31 @@ static int32_t table_find(cd_pyplan *pp, PyObject *key, Py_hash_t h, size_t *slo
 }
 
 /*
- * The node for graph key `key` (hash h), created (kind PY for now, parsed
- * later from the todo list) when first seen.  `key` must be in the graph.
+ * The node for `key` (hash h): found in the table, or, when the graph holds
+ * the key, created (kind PY for now, parsed later from the todo list).
+ * Returns the node, -1 when the graph does not hold key, -2 on error.
  */
 static int32_t key_node(cd_pyplan *pp, PyObject *key, Py_hash_t h)
 {
     priv *pv = PRIV(pp);
     size_t slot;
     int32_t i;
+    PyObject *task;
     if ((pv->used + 1) * 2 > pv->nslots && table_grow(pp) < 0)
         return -2;
     i = table_find(pp, key, h, &slot);
     if (i != -1)
         return i;
+    task = _PyDict_GetItem_KnownHash(pp->graph, key, h);
+    if (task == NULL)
+        return PyErr_Occurred() ? -2 : -1;
     i = new_node(pp, CD_NODE_PY, key, -1);
     if (i < 0)
         return -2;
     pv->slots[slot].hash = h;
     pv->slots[slot].node = i;
     pv->used++;
-    if (push_todo(pv, i) < 0)
+    if (push_todo(pv, i, task) < 0)
         return -2;
     return i;
 }
@@ -255,9 +267,7 @@ static int32_t as_key(cd_pyplan *pp, PyObject *arg)
         }
         return -2;
     }
-    v = _PyDict_GetItem_KnownHash(pp->graph, arg, h);
-    if (v == NULL)
-        return PyErr_Occurred() ? -2 : -1;
+    CD_UNUSED(v);
     return key_node(pp, arg, h);
 }
 
@@ -278,14 +288,46 @@ static int is_spec(priv *pv, PyObject *o)
 
 static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t owner);
 
-/* Literal node, or -2. */
+/*
+ * VALUE node of a literal read by C tasks, or -2.  The same object read by
+ * many tasks (the 4 of a million `(ones, 4)`) is one node, converted once.
+ */
 static int32_t literal_node(cd_pyplan *pp, PyObject *lit, int32_t owner)
 {
-    int32_t i = new_node(pp, CD_NODE_VALUE, NULL, owner);
+    priv *pv = PRIV(pp);
+    size_t mask, j;
+    int32_t i;
+    if ((pv->lit_used + 1) * 2 > pv->nlit) {
+        size_t n = pv->nlit ? pv->nlit * 2 : 256;
+        void *t = calloc(n, sizeof(*pv->lit));
+        if (t == NULL) {
+            PyErr_NoMemory();
+            return -2;
+        }
+        for (size_t k = 0; k < pv->nlit; k++) {
+            if (pv->lit[k].obj != NULL) {
+                size_t q = ((size_t)pv->lit[k].obj >> 4) & (n - 1);
+                while (((typeof(pv->lit))t)[q].obj != NULL)
+                    q = (q + 1) & (n - 1);
+                ((typeof(pv->lit))t)[q] = pv->lit[k];
+            }
+        }
+        free(pv->lit);
+        pv->lit = t;
+        pv->nlit = n;
+    }
+    mask = pv->nlit - 1;
+    for (j = ((size_t)lit >> 4) & mask; pv->lit[j].obj != NULL; j = (j + 1) & mask)
+        if (pv->lit[j].obj == lit)
+            return pv->lit[j].node;
+    i = new_node(pp, CD_NODE_VALUE, NULL, owner);
     if (i < 0)
         return -2;
     Py_INCREF(lit);
     pp->plan->nodes[i].pyval = lit;
+    pv->lit[j].obj = lit;
+    pv->lit[j].node = i;
+    pv->lit_used++;
     return i;
 }
 
@@ -662,6 +704,8 @@ void cd_pyplan_free(cd_pyplan *pp)
         free(pv->owner);
         free(pv->args);
         free(pv->todo);
+        free(pv->todo_task);
+        free(pv->lit);
         for (int64_t k = 0; k < pv->ndefer; k++)
             Py_DECREF(pv->dtask[k]);
         free(pv->dnode);
@@ -738,12 +782,7 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
             continue;
         }
         i = pv->todo[--pv->ntodo];
-        PyObject *task = PyDict_GetItemWithError(d, pp->keys[i]);
-        if (task == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_KeyError, "%R", pp->keys[i]);
-            goto fail;
-        }
+        PyObject *task = pv->todo_task[pv->ntodo];
         pv->nargs_tmp = 0;
         Py_INCREF(task);   /* a user __eq__ could mutate the dict */
         if (parse_value(pp, i, task, -1) < 0) {

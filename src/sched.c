@@ -97,8 +97,6 @@ int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err)
     memset(&p->nodes[p->n], 0, sizeof(cd_node));
     p->nodes[p->n].kind = (uint8_t)kind;
     p->nodes[p->n].arg_off = p->nargs;
-    if (kind != CD_NODE_VALUE)
-        p->ntasks++;
     return p->n++;
 }
 
@@ -204,9 +202,14 @@ int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
     if (mark == NULL || count == NULL || p->deps == NULL || p->order == NULL)
         goto nomem;
 
-    /* Unique dependencies, in first-use order; consumer flags. */
-    for (int32_t i = 0; i < n; i++)
+    /* Unique dependencies, in first-use order; consumer flags.  (Kinds may
+     * change while a plan is built, so tasks are counted here.) */
+    p->ntasks = 0;
+    for (int32_t i = 0; i < n; i++) {
         mark[i] = -1;
+        if (p->nodes[i].kind != CD_NODE_VALUE)
+            p->ntasks++;
+    }
     for (int32_t i = 0; i < n; i++) {
         cd_node *nd = &p->nodes[i];
         const int32_t *a = p->args + nd->arg_off;

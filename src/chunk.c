@@ -1,0 +1,170 @@
+/*
+ * chunk.c - reference-counted n-dimensional buffers (interface: chunk.h).
+ *
+ * Design.  A chunk is one malloc'd header (cd_chunk) plus its data.  Data is
+ *   - in the header's `small` array for 0-d chunks and any chunk of at most
+ *     sizeof(small) bytes: one allocation per chunk, which is what the
+ *     scheduler's reduction trees of 0-d sums need;
+ *   - otherwise a separate 64-byte aligned block from posix_memalign (blocks
+ *     of 4 MiB or more are advised to use transparent huge pages);
+ *   - or, for a view, memory kept alive by an opaque owner (a NumPy array).
+ * The reference count is atomic, so any thread may drop a reference without
+ * the GIL.  When the last reference of a view goes, its owner is passed to
+ * the hook cd_chunk_owner_release (installed by the Python glue, which
+ * releases the owner at once or queues it until the GIL is held).
+ *
+ * cd_chunk_live_bytes counts the heap data blocks (those of more than
+ * sizeof(small) bytes) that cdask allocated and has not freed yet.  Data held
+ * in `small` lives and dies with the header and is not counted, which keeps
+ * the hot path of tiny chunks free of a shared atomic counter.
+ *
+ * No Python here: this file runs on worker threads.
+ */
+#include "chunk.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+const int cd_dtype_itemsize[CD_NDTYPES] = {
+    [CD_BOOL] = 1,
+    [CD_INT8] = 1, [CD_INT16] = 2, [CD_INT32] = 4, [CD_INT64] = 8,
+    [CD_UINT8] = 1, [CD_UINT16] = 2, [CD_UINT32] = 4, [CD_UINT64] = 8,
+    [CD_FLOAT32] = 4, [CD_FLOAT64] = 8,
+    [CD_COMPLEX64] = 8, [CD_COMPLEX128] = 16,
+};
+
+const char *const cd_dtype_name[CD_NDTYPES] = {
+    [CD_BOOL] = "bool",
+    [CD_INT8] = "int8", [CD_INT16] = "int16", [CD_INT32] = "int32", [CD_INT64] = "int64",
+    [CD_UINT8] = "uint8", [CD_UINT16] = "uint16", [CD_UINT32] = "uint32", [CD_UINT64] = "uint64",
+    [CD_FLOAT32] = "float32", [CD_FLOAT64] = "float64",
+    [CD_COMPLEX64] = "complex64", [CD_COMPLEX128] = "complex128",
+};
+
+void (*cd_chunk_owner_release)(void *owner) = NULL;
+
+static int64_t live_bytes = 0;   /* atomic */
+
+#define CD_CHUNK_ALIGN 64
+#define CD_HUGEPAGE_MIN ((int64_t)4 << 20)
+
+int64_t cd_chunk_live_bytes(void)
+{
+    return __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
+}
+
+/*
+ * Validate dtype/ndim/shape, fill the header's descriptive fields.
+ * Returns 0 or a negative code (err filled).
+ */
+static int fill_header(cd_chunk *c, cd_dtype dtype, int ndim, const int64_t *shape, cd_err *err)
+{
+    int64_t size = 1, nbytes;
+    if ((int)dtype < 0 || dtype >= CD_NDTYPES)
+        return cd_err_set(err, CD_EVALUE, "cdask: invalid chunk dtype code %d", (int)dtype);
+    if (ndim < 0 || ndim > CD_MAXDIMS)
+        return cd_err_set(err, CD_EVALUE, "cdask: a chunk has 0 to %d dimensions, not %d",
+                          CD_MAXDIMS, ndim);
+    if (ndim > 0 && shape == NULL)
+        return cd_err_set(err, CD_EVALUE, "cdask: chunk shape missing");
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return cd_err_set(err, CD_EVALUE, "cdask: negative dimension %lld in a chunk shape",
+                              (long long)shape[i]);
+        if (__builtin_mul_overflow(size, shape[i], &size))
+            return cd_err_set(err, CD_EOVERFLOW, "cdask: chunk size overflows");
+        c->shape[i] = shape[i];
+    }
+    if (__builtin_mul_overflow(size, (int64_t)cd_dtype_itemsize[dtype], &nbytes) ||
+        (uint64_t)nbytes > (uint64_t)SIZE_MAX / 2)
+        return cd_err_set(err, CD_EOVERFLOW, "cdask: chunk of %lld %s elements is too large",
+                          (long long)size, cd_dtype_name[dtype]);
+    c->dtype = dtype;
+    c->ndim = ndim;
+    c->size = size;
+    c->nbytes = nbytes;
+    return 0;
+}
+
+cd_chunk *cd_chunk_new(cd_dtype dtype, int ndim, const int64_t *shape, cd_err *err)
+{
+    cd_chunk *c = malloc(sizeof(*c));
+    if (c == NULL) {
+        cd_err_set(err, CD_ENOMEM, "cdask: out of memory allocating a chunk");
+        return NULL;
+    }
+    if (fill_header(c, dtype, ndim, shape, err) < 0)
+        goto fail;
+    c->refs = 1;
+    c->owner = NULL;
+    if (c->nbytes <= (int64_t)sizeof(c->small)) {
+        c->data = c->small;
+    } else {
+        void *p = NULL;
+        if (posix_memalign(&p, CD_CHUNK_ALIGN, (size_t)c->nbytes) != 0 || p == NULL) {
+            cd_err_set(err, CD_ENOMEM, "cdask: out of memory allocating a chunk of %lld bytes",
+                       (long long)c->nbytes);
+            goto fail;
+        }
+#ifdef MADV_HUGEPAGE
+        /* big blocks come straight from mmap: ask for huge pages, which
+         * saves most of the page faults of first touch */
+        if (c->nbytes >= CD_HUGEPAGE_MIN)
+            madvise((void *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095),
+                    (size_t)c->nbytes - 4096, MADV_HUGEPAGE);
+#endif
+        c->data = p;
+        __atomic_add_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
+    }
+    return c;
+fail:
+    free(c);
+    return NULL;
+}
+
+cd_chunk *cd_chunk_view(cd_dtype dtype, int ndim, const int64_t *shape,
+                        void *data, void *owner, cd_err *err)
+{
+    cd_chunk *c;
+    /* owner == NULL means "data is ours" in the header: a view must have one. */
+    if (owner == NULL) {
+        cd_err_set(err, CD_EINTERNAL, "cdask: a chunk view needs an owner");
+        return NULL;
+    }
+    c = malloc(sizeof(*c));
+    if (c == NULL) {
+        cd_err_set(err, CD_ENOMEM, "cdask: out of memory allocating a chunk");
+        return NULL;
+    }
+    if (fill_header(c, dtype, ndim, shape, err) < 0) {
+        free(c);
+        return NULL;
+    }
+    if (data == NULL && c->size != 0) {
+        free(c);
+        cd_err_set(err, CD_EINTERNAL, "cdask: a chunk view needs data");
+        return NULL;
+    }
+    c->refs = 1;
+    c->data = data != NULL ? data : (void *)c->small;   /* empty: any valid pointer */
+    c->owner = owner;
+    return c;
+}
+
+void cd_chunk_decref(cd_chunk *c)
+{
+    if (c == NULL)
+        return;
+    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    if (c->owner != NULL) {
+        void (*hook)(void *) = __atomic_load_n(&cd_chunk_owner_release, __ATOMIC_ACQUIRE);
+        if (hook != NULL)
+            hook(c->owner);
+    } else if (c->data != (void *)c->small) {
+        __atomic_sub_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
+        free(c->data);
+    }
+    free(c);
+}
