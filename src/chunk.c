@@ -5,8 +5,13 @@
  *   - in the header's `small` array for 0-d chunks and any chunk of at most
  *     sizeof(small) bytes: one allocation per chunk, which is what the
  *     scheduler's reduction trees of 0-d sums need;
- *   - otherwise a separate 64-byte aligned block from posix_memalign (blocks
- *     of 4 MiB or more are advised to use transparent huge pages);
+ *   - otherwise a separate 64-byte aligned block from posix_memalign, or,
+ *     from CD_MMAP_MIN bytes on, its own anonymous mapping (advised to use
+ *     transparent huge pages from 4 MiB).  Mapping big blocks directly means
+ *     freeing one gives its pages back to the system at once: glibc would
+ *     otherwise keep freed multi-megabyte blocks in its heap, and resident
+ *     memory would stay at the peak of a run instead of following the bytes
+ *     the scheduler actually holds;
  *   - or, for a view, memory kept alive by an opaque owner (a NumPy array).
  * The reference count is atomic, so any thread may drop a reference without
  * the GIL.  When the last reference of a view goes, its owner is passed to
@@ -25,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+/* Blocks this big get a mapping of their own (see above). */
+#define CD_MMAP_MIN ((int64_t)1 << 20)
 
 const int cd_dtype_itemsize[CD_NDTYPES] = {
     [CD_BOOL] = 1,
@@ -102,7 +110,17 @@ cd_chunk *cd_chunk_new(cd_dtype dtype, int ndim, const int64_t *shape, cd_err *e
         c->data = c->small;
     } else {
         void *p = NULL;
-        if (posix_memalign(&p, CD_CHUNK_ALIGN, (size_t)c->nbytes) != 0 || p == NULL) {
+        if (c->nbytes >= CD_MMAP_MIN) {
+            p = mmap(NULL, (size_t)c->nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED)
+                p = NULL;
+        }
+        if (p == NULL && c->nbytes >= CD_MMAP_MIN) {
+            cd_err_set(err, CD_ENOMEM, "cdask: out of memory allocating a chunk of %lld bytes",
+                       (long long)c->nbytes);
+            goto fail;
+        } else if (p == NULL &&
+                   (posix_memalign(&p, CD_CHUNK_ALIGN, (size_t)c->nbytes) != 0 || p == NULL)) {
             cd_err_set(err, CD_ENOMEM, "cdask: out of memory allocating a chunk of %lld bytes",
                        (long long)c->nbytes);
             goto fail;
@@ -111,8 +129,7 @@ cd_chunk *cd_chunk_new(cd_dtype dtype, int ndim, const int64_t *shape, cd_err *e
         /* big blocks come straight from mmap: ask for huge pages, which
          * saves most of the page faults of first touch */
         if (c->nbytes >= CD_HUGEPAGE_MIN)
-            madvise((void *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095),
-                    (size_t)c->nbytes - 4096, MADV_HUGEPAGE);
+            madvise(p, (size_t)c->nbytes, MADV_HUGEPAGE);
 #endif
         c->data = p;
         __atomic_add_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
@@ -164,7 +181,10 @@ void cd_chunk_decref(cd_chunk *c)
             hook(c->owner);
     } else if (c->data != (void *)c->small) {
         __atomic_sub_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
-        free(c->data);
+        if (c->nbytes >= CD_MMAP_MIN)
+            munmap(c->data, (size_t)c->nbytes);
+        else
+            free(c->data);
     }
     free(c);
 }

@@ -643,12 +643,13 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         if (deadline_ns && (count & 15) == 0 && cd_now_ns() > deadline_ns)
             break;
     }
-    r->active_c--;
     if (fl.nc || fl.no) {
         pthread_mutex_unlock(&pool.mu);
         freelist_flush(&fl);
         pthread_mutex_lock(&pool.mu);
     }
+    /* Only now: once active_c is 0 the caller may free r (cd_run_free). */
+    r->active_c--;
     if (r->closing && r->active_c == 0 && r->py_active == 0)
         pthread_cond_broadcast(&r->cv);
     return count;

@@ -1,0 +1,43 @@
+"""cdask: dask-like chunked arrays for NumPy users.
+
+Task graphs in dask's format run on a C pthread scheduler; tasks whose
+callable is a :class:`cdask.Kernel` run as C code without the GIL.
+"""
+
+__version__ = "0.1.0"
+
+# OpenBLAS (from the scipy-openblas32 wheel) must be in the process before the
+# extension is loaded: _core links against it, and the rpath recorded at build
+# time may be stale (pip builds in a temporary environment).  See _openblas.py.
+from . import _openblas
+
+_openblas.load()
+
+from . import _core  # noqa: E402
+from ._core import Kernel  # noqa: E402
+from . import kernels  # noqa: E402
+
+# ---------------------------------------------------------------------------
+# LEAD: public names of the scheduler and graph API go here (`get`, `Graph`,
+# `Stats`, `merge`...).  `get` and `Stats` exist in _core already; `Graph`
+# and `merge` now exist too (see also python/cdask/graph.py).
+from ._core import get, Stats  # noqa: E402
+
+# ---------------------------------------------------------------------------
+
+from . import config  # noqa: E402
+
+__all__ = ["Kernel", "kernels", "get", "Stats", "config", "__version__"]
+
+
+def _shutdown_pool():
+    # Stop and join the C worker threads before the interpreter goes away.
+    try:
+        _core._shutdown()
+    except Exception:  # pragma: no cover - best effort at exit
+        pass
+
+
+import atexit  # noqa: E402
+
+atexit.register(_shutdown_pool)

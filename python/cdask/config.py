@@ -1,0 +1,210 @@
+"""cdask's configuration: a small global key -> value store.
+
+    cdask.config.set(num_workers=2)            # set until changed
+    with cdask.config.set(num_workers=2):      # set for a block, then restored
+        ...
+    cdask.config.set({"num-workers": 2})       # keys with dashes: pass a dict
+    cdask.config.get("num_workers")            # KeyError if unknown...
+    cdask.config.get("colour", None)           # ...unless a default is given
+    cdask.config.refresh()                     # re-read CDASK_* variables
+
+Keys are case-insensitive and "-" and "_" are the same character, so
+"num-workers" and "num_workers" name one key.  Any key may be set; known keys
+are checked:
+
+    num_workers   a positive int; default: the CDASK_NUM_WORKERS environment
+                  variable, else the number of CPUs.  Setting it also sets the
+                  default size of the C worker pool.
+
+Defaults come from environment variables CDASK_<KEY>, e.g. CDASK_NUM_WORKERS=3
+gives get("num_workers") == 3.  Their values are read as int, float or bool
+(true/false/yes/no/on/off) when they look like one, None for "none"/"null",
+otherwise kept as strings.
+"""
+
+import os
+import threading
+import warnings
+
+from . import _core
+
+__all__ = ["set", "get", "refresh", "config", "ENV_PREFIX"]
+
+ENV_PREFIX = "CDASK_"
+
+_lock = threading.RLock()
+_NO_DEFAULT = object()
+_ABSENT = object()
+
+# The live configuration (normalised key -> value).  Read it through get();
+# it is exposed for inspection only.
+config = {}
+
+
+def _builtin_defaults():
+    return {"num_workers": max(1, os.cpu_count() or 1)}
+
+
+def _norm(key):
+    if not isinstance(key, str):
+        raise TypeError("cdask.config keys are strings, got %r" % (key,))
+    k = key.strip().lower().replace("-", "_")
+    if not k:
+        raise ValueError("cdask.config: empty key")
+    return k
+
+
+def _parse_env(text):
+    s = text.strip()
+    low = s.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    try:
+        return int(s, 10)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return text
+
+
+def _check_num_workers(value):
+    # bool is an int subclass, but True workers is surely a mistake
+    if isinstance(value, bool):
+        raise ValueError("cdask.config: num_workers must be a positive int, got %r" % (value,))
+    try:
+        n = value.__index__()
+    except (AttributeError, TypeError):
+        raise ValueError("cdask.config: num_workers must be a positive int, got %r" % (value,)) from None
+    if n <= 0:
+        raise ValueError("cdask.config: num_workers must be a positive int, got %r" % (value,))
+    return int(n)
+
+
+_CHECKS = {"num_workers": _check_num_workers}
+
+
+def _validate(key, value):
+    check = _CHECKS.get(key)
+    return check(value) if check is not None else value
+
+
+def _push_to_core(key, value):
+    """Keep the C side in step with keys it has a copy of."""
+    if key == "num_workers":
+        _core._set_default_workers(value)
+
+
+def _store(key, value):
+    """Set or (value is _ABSENT) remove a normalised key; lock held."""
+    if value is _ABSENT:
+        config.pop(key, None)
+        if key in _CHECKS:   # a checked key always has a value: its default
+            value = _read_defaults(strict=False).get(key, _ABSENT)
+            if value is _ABSENT:
+                return
+        else:
+            return
+    _push_to_core(key, value)
+    config[key] = value
+
+
+def _read_defaults(strict):
+    values = _builtin_defaults()
+    for name, text in os.environ.items():
+        if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+            continue
+        key = _norm(name[len(ENV_PREFIX):])
+        value = _parse_env(text)
+        try:
+            value = _validate(key, value)
+        except ValueError as e:
+            if strict:
+                raise ValueError("environment variable %s=%r: %s" % (name, text, e)) from None
+            warnings.warn("cdask: ignoring environment variable %s=%r: %s" % (name, text, e),
+                          RuntimeWarning, stacklevel=3)
+            continue
+        values[key] = value
+    return values
+
+
+def refresh():
+    """Forget every value set and re-read the defaults from the environment.
+
+    Raises ValueError (and changes nothing) if a CDASK_* variable holds a bad
+    value for a checked key."""
+    with _lock:
+        values = _read_defaults(strict=True)
+        for key, value in values.items():
+            _push_to_core(key, value)
+        config.clear()
+        config.update(values)
+
+
+class set:
+    """Set configuration values: ``set(num_workers=2)`` or ``set({"num-workers": 2})``.
+
+    The values take effect at once.  Used as a context manager, the previous
+    values are restored when the block ends (blocks may nest)."""
+
+    def __init__(self, arg=None, **kwargs):
+        items = {}
+        if arg is not None:
+            if not hasattr(arg, "items"):
+                raise TypeError("cdask.config.set takes a mapping and/or keyword arguments, got %r"
+                                % (type(arg).__name__,))
+            for k, v in arg.items():
+                items[_norm(k)] = v
+        for k, v in kwargs.items():
+            items[_norm(k)] = v
+        checked = {k: _validate(k, v) for k, v in items.items()}   # all or nothing
+        self._old = []
+        with _lock:
+            try:
+                for key, value in checked.items():
+                    old = config.get(key, _ABSENT)
+                    _store(key, value)
+                    self._old.append((key, old))
+            except BaseException:
+                self.__exit__(None, None, None)   # undo the part already done
+                raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        with _lock:
+            for key, old in reversed(self._old):
+                _store(key, old)
+        self._old = []
+        return False
+
+    def __repr__(self):
+        return "<cdask.config.set %s>" % ", ".join("%s" % k for k, _ in self._old)
+
+
+def get(key, default=_NO_DEFAULT):
+    """The value of `key`; `default` if it is unset, else KeyError."""
+    k = _norm(key)
+    with _lock:
+        if k in config:
+            return config[k]
+    if default is _NO_DEFAULT:
+        raise KeyError(key)
+    return default
+
+
+# Initial values.  A bad CDASK_* variable must not make ``import cdask`` fail:
+# it is reported as a warning and ignored (refresh() raises instead).
+with _lock:
+    config.update(_read_defaults(strict=False))
+    try:
+        _push_to_core("num_workers", config["num_workers"])
+    except ValueError as _e:   # e.g. more workers than the pool allows
+        warnings.warn("cdask: num_workers=%r not applied to the worker pool: %s"
+                      % (config["num_workers"], _e), RuntimeWarning)
