@@ -348,7 +348,7 @@ def build_report(R: dict) -> str:
                       "bound_mib": bound / 2**20}
         bad = "" if (cd.get("result_ok", True) and dk.get("result_ok", True)) else " (WRONG RESULT)"
         rows.append([f"Peak RSS above baseline: {m['leaves']} leaves × {m['leaf_mib']:g} MiB "
-                     f"({m['leaves'] * m['leaf_mib'] / 1024:.2f} GiB if all held), fan-in {FANIN}{bad}",
+                     f"({m['leaves'] * m['leaf_mib'] / 1024:.2f} GiB if all held), fan-in {m['fanin']}{bad}",
                      H.fmt_mib(cd_d) if cd.get("ok") else "failed",
                      H.fmt_mib(dk_d) if dk.get("ok") else "failed",
                      H.fmt_ratio(H.ratio(dk_d, cd_d)),
@@ -418,13 +418,12 @@ def build_report(R: dict) -> str:
                                        "peak − baseline", "Stats.peak_bytes", "run time", "result"],
                                       mrows, "llrrrrrl"))
         lines.append("")
-        lines.append(f"Note: each `sum` node needs all {FANIN} of its input leaves alive at once, so "
-                     f"no schedule can go below ~{FANIN} × L = {FANIN * m['leaf_mib']:g} MiB on this "
-                     f"graph; the bound above leaves {H.fmt_mib(m['bound_bytes'] - FANIN * m['leaf_bytes'])} "
-                     f"over that.  With glibc's default dynamic mmap threshold, a freed 8 MiB block raises "
-                     f"the threshold, later leaves come from malloc arenas, and freed arena memory is "
-                     f"not always returned to the OS, so RSS can exceed what is live; the "
-                     f"`MALLOC_MMAP_THRESHOLD_` run separates that allocator effect from scheduling.\n")
+        f = m["fanin"]
+        lines.append(f"Note: each `sum` node needs all {f} of its inputs alive at once, so no "
+                     f"schedule can go below ~{f} × L on this graph.  cdask allocates chunks of 1 MiB "
+                     f"or more with their own mapping, so freeing one returns its pages at once; "
+                     f"with glibc's malloc a freed multi-MiB block may stay resident, which the "
+                     f"`MALLOC_MMAP_THRESHOLD_` run separates from scheduling.\n")
     return "\n".join(lines)
 
 
@@ -451,6 +450,10 @@ def main(argv=None):
                     help="C tree nodes as (sum, [children]) or (sum, c1, c2, ...)")
     ap.add_argument("--mem-leaves", type=int, default=None, help="memory graph leaves (400)")
     ap.add_argument("--mem-leaf-mib", type=float, default=8.0, help="MiB per leaf (8)")
+    ap.add_argument("--mem-fanin", type=int, default=2,
+                    help="fan-in of the memory graph's tree (2: a binary tree, for which the "
+                         "bound (workers + depth + 1) x L is meaningful; with fan-in f a node "
+                         "alone holds f inputs)")
     ap.add_argument("--mem-timeout", type=float, default=600.0)
     ap.add_argument("--no-malloc-diag", action="store_true",
                     help="skip the second memory run with glibc's mmap threshold fixed")
@@ -498,12 +501,13 @@ def main(argv=None):
                                 repeat, a.budget, a.py_fallback_tasks)
     if "mem" in parts:
         leaf_bytes = int(a.mem_leaf_mib * 2 ** 20) // 8 * 8
-        depth = tree_depth(mem_leaves)
-        common = {"leaves": mem_leaves, "leaf_bytes": leaf_bytes, "fanin": FANIN,
+        mf = a.mem_fanin
+        depth = tree_depth(mem_leaves, mf)
+        common = {"leaves": mem_leaves, "leaf_bytes": leaf_bytes, "fanin": mf,
                   "workers": workers, "kernels": a.kernels}
         R["mem"] = {
             "leaves": mem_leaves, "leaf_bytes": leaf_bytes, "leaf_mib": leaf_bytes / 2 ** 20,
-            "depth": depth, "tasks": tree_size(mem_leaves),
+            "depth": depth, "tasks": tree_size(mem_leaves, mf), "fanin": mf,
             "bound_bytes": (workers + depth + 1) * leaf_bytes + 50 * 2 ** 20,
             "cdask": run_mem("cdask", dict(common, getter=a.cdask_get, pass_workers=cd_pass),
                              a.mem_timeout),

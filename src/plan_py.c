@@ -331,6 +331,19 @@ static int32_t literal_node(cd_pyplan *pp, PyObject *lit, int32_t owner)
     return i;
 }
 
+/* The VALUE node made for this very object, or -1. */
+static int32_t known_literal(priv *pv, PyObject *obj)
+{
+    size_t mask, j;
+    if (pv->nlit == 0)
+        return -1;
+    mask = pv->nlit - 1;
+    for (j = ((size_t)obj >> 4) & mask; pv->lit[j].obj != NULL; j = (j + 1) & mask)
+        if (pv->lit[j].obj == obj)
+            return pv->lit[j].node;
+    return -1;
+}
+
 /* Append the C-kernel inputs for `arg` (lists flattened) to pv->args. */
 static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner)
 {
@@ -365,7 +378,10 @@ static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner)
         }
         return push_arg(pv, i);
     }
-    i = as_key(pp, arg);
+    /* An object already known as a literal is not a key: skip the lookups. */
+    i = known_literal(pv, arg);
+    if (i < 0)
+        i = as_key(pp, arg);
     if (i == -2)
         return -1;
     if (i < 0) {

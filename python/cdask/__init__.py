@@ -17,17 +17,12 @@ from . import _core  # noqa: E402
 from ._core import Kernel  # noqa: E402
 from . import kernels  # noqa: E402
 
-# ---------------------------------------------------------------------------
-# LEAD: public names of the scheduler and graph API go here (`get`, `Graph`,
-# `Stats`, `merge`...).  `get` and `Stats` exist in _core already; `Graph`
-# and `merge` now exist too (see also python/cdask/graph.py).
 from ._core import get, Stats  # noqa: E402
-
-# ---------------------------------------------------------------------------
+from .graph import Graph, merge  # noqa: E402
 
 from . import config  # noqa: E402
 
-__all__ = ["Kernel", "kernels", "get", "Stats", "config", "__version__"]
+__all__ = ["Graph", "Kernel", "Stats", "config", "get", "kernels", "merge", "__version__"]
 
 
 def _shutdown_pool():
