@@ -27,6 +27,7 @@ enum {
     CD_EPYTHON = -5,    /* a Python exception is pending in the glue */
     CD_EINTERNAL = -6,  /* a broken invariant: a bug in cdask */
     CD_EOVERFLOW = -7,  /* a size computation overflowed */
+    CD_ENEEDPY = -8,    /* scheduler: a C task's input is not an array; run it in Python */
 };
 
 #define CD_ERRMSG 400

@@ -480,24 +480,22 @@ static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t 
             nin = pv->nargs_tmp - start;
             if (nin < ko->desc->min_in || (ko->desc->max_in >= 0 && nin > ko->desc->max_in)) {
                 PyErr_Format(PyExc_TypeError,
-                             "cdask kernel '%s' takes %d%s input(s), the task gives it %lld",
+                             "kernel '%s' takes %d%s inputs, got %lld (in the task of key %R)",
                              ko->desc->name, ko->desc->min_in,
-                             ko->desc->max_in < 0 ? " or more" : "", (long long)nin);
+                             ko->desc->max_in < 0 ? " or more" :
+                             ko->desc->max_in > ko->desc->min_in ? " or more" : "",
+                             (long long)nin, pp->keys[self_owner >= 0 ? self_owner : node]
+                                             ? pp->keys[self_owner >= 0 ? self_owner : node] : Py_None);
                 return -1;
             }
             p->nodes[node].kind = CD_NODE_C;
             p->nodes[node].kernel = ko->desc;
             p->nodes[node].params_size = (size_t)PyBytes_GET_SIZE(ko->params);
             p->nodes[node].params = p->nodes[node].params_size ? PyBytes_AS_STRING(ko->params) : NULL;
-            /* keep the Kernel (and so its params) alive with the plan */
-            if (p->nodes[node].params_size) {
-                pyprog *pg = &pv->progs[node];
-                pg->lits = PyList_New(1);
-                if (pg->lits == NULL)
-                    return -1;
-                Py_INCREF(f);
-                PyList_SET_ITEM(pg->lits, 0, f);
-            }
+            /* keep the Kernel (and so its params) alive with the plan; it is
+             * also what runs the task when an input is not one array */
+            Py_INCREF(f);
+            Py_XSETREF(pv->progs[node].lits, f);
             if (cd_plan_set_args(p, node, (int32_t)nin, pv->args + start, &err) < 0)
                 return raise_err(&err);
             return 0;
@@ -736,6 +734,21 @@ void cd_pyplan_free(cd_pyplan *pp)
     free(pp);
 }
 
+/* Add a note naming `key` to the pending exception (PEP 678). */
+static void add_key_note(PyObject *key)
+{
+    PyObject *t, *v, *tb, *note, *r;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    note = PyUnicode_FromFormat("cdask: raised by the task of key %R", key);
+    r = (note != NULL && v != NULL) ? PyObject_CallMethod(v, "add_note", "O", note) : NULL;
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    Py_XDECREF(note);
+    PyErr_Restore(t, v, tb);
+}
+
 cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
 {
     cd_pyplan *pp;
@@ -833,9 +846,27 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
         for (int32_t i = 0; i < pp->plan->n; i++) {
             cd_node *nd = &pp->plan->nodes[i];
             if (nd->kind == CD_NODE_VALUE && (nd->flags & CD_NF_C_CONSUMER) && nd->chunk == NULL) {
-                nd->chunk = cd_chunk_from_object(nd->pyval, "a literal argument of a C kernel task");
-                if (nd->chunk == NULL)
+                /* name the first C task that reads it in the message */
+                char what[240];
+                const int32_t *dn = cd_plan_node_dnts(pp->plan, i);
+                int32_t c = -1;
+                PyObject *key, *r = NULL;
+                for (int32_t k = 0; k < nd->ndnts && c < 0; k++)
+                    if (pp->plan->nodes[dn[k]].kind == CD_NODE_C)
+                        c = dn[k];
+                key = c >= 0 ? cd_pyplan_key_of(pp, c) : NULL;
+                if (key != NULL && (r = PyObject_Repr(key)) == NULL)
+                    PyErr_Clear();
+                snprintf(what, sizeof(what), "a literal argument of kernel '%s' in the task of key %s",
+                         c >= 0 ? pp->plan->nodes[c].kernel->name : "?",
+                         r != NULL ? PyUnicode_AsUTF8(r) : "?");
+                Py_XDECREF(r);
+                nd->chunk = cd_chunk_from_object(nd->pyval, what);
+                if (nd->chunk == NULL) {
+                    if (key != NULL)
+                        add_key_note(key);
                     goto fail;
+                }
             }
         }
     }
@@ -862,6 +893,29 @@ static PyObject *node_value(cd_pyplan *pp, int32_t i)
     return nd->pyval;
 }
 
+/*
+ * Make `res` (stolen) the value of node i.  A C consumer needs it as a chunk:
+ * when it is not one array (a list of arrays, a string...) the chunk stays
+ * NULL and the consumer runs through its Kernel's Python call instead, which
+ * flattens lists or raises a TypeError naming the kernel.
+ */
+static int publish(cd_pyplan *pp, int32_t node, PyObject *res)
+{
+    cd_node *nd = &pp->plan->nodes[node];
+    nd->pyval = res;
+    nd->nbytes = PyArray_Check(res) ? (int64_t)PyArray_NBYTES((PyArrayObject *)res) : 0;
+    if ((nd->flags & CD_NF_C_CONSUMER) && nd->chunk == NULL &&
+        !PyList_Check(res) && !PyTuple_Check(res)) {
+        nd->chunk = cd_chunk_from_object(res, "a task's value");
+        if (nd->chunk == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_MemoryError))
+                return -1;
+            PyErr_Clear();
+        }
+    }
+    return 0;
+}
+
 int cd_pyplan_exec_py(cd_pyplan *pp, int32_t node)
 {
     priv *pv = PRIV(pp);
@@ -872,6 +926,27 @@ int cd_pyplan_exec_py(cd_pyplan *pp, int32_t node)
     int32_t sp = 0, cap = pg->maxstack + 2;
     int rc = -1;
 
+    if (nd->kind == CD_NODE_C) {
+        /* A C task with an input that is not one array: call the Kernel
+         * from Python, which flattens lists and converts or raises. */
+        const int32_t *args = cd_plan_node_args(pp->plan, node);
+        PyObject *tup = PyTuple_New(nd->nargs);
+        if (tup == NULL)
+            return -1;
+        for (int32_t k = 0; k < nd->nargs; k++) {
+            PyObject *v = node_value(pp, args[k]);
+            if (v == NULL) {
+                Py_DECREF(tup);
+                return -1;
+            }
+            PyTuple_SET_ITEM(tup, k, v);
+        }
+        res = PyObject_Call(pg->lits, tup, NULL);
+        Py_DECREF(tup);
+        if (res == NULL)
+            return -1;
+        return publish(pp, node, res);
+    }
     if (cap > 16) {
         st = PyMem_Malloc((size_t)cap * sizeof(PyObject *));
         if (st == NULL) {
@@ -945,26 +1020,7 @@ int cd_pyplan_exec_py(cd_pyplan *pp, int32_t node)
         goto done;
     }
     res = st[--sp];
-    /* Publish the value; a C consumer needs it as a chunk. */
-    nd->pyval = res;
-    nd->nbytes = PyArray_Check(res) ? (int64_t)PyArray_NBYTES((PyArrayObject *)res) : 0;
-    if (nd->flags & CD_NF_C_CONSUMER) {
-        PyObject *key = pp->keys[node];
-        char what[200];
-        PyObject *r = key != NULL ? PyObject_Repr(key) : NULL;
-        if (key != NULL && r == NULL)
-            PyErr_Clear();
-        snprintf(what, sizeof(what), "the value of %s, which a C kernel reads",
-                 r != NULL ? PyUnicode_AsUTF8(r) : "a nested task");
-        Py_XDECREF(r);
-        nd->chunk = cd_chunk_from_object(res, what);
-        if (nd->chunk == NULL) {
-            Py_CLEAR(nd->pyval);
-            nd->nbytes = 0;
-            goto done;
-        }
-    }
-    rc = 0;
+    rc = publish(pp, node, res);
 done:
     while (sp > 0)
         Py_DECREF(st[--sp]);

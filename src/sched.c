@@ -511,12 +511,24 @@ static void release_value_locked(cd_run *r, cd_node *nd, freelist *fl)
     }
 }
 
+/*
+ * Should a worker run r's Python tasks?  The caller runs them first: a
+ * caller asleep in cd_run_wait is woken for one ready task, so a worker
+ * joins only for tasks beyond that one - or for any ready task while the
+ * caller is busy running one (a task that sleeps or releases the GIL
+ * should not hold the others up).
+ */
+static inline int py_help_wanted(const cd_run *r)
+{
+    int64_t extra = rq_len(&r->pq) - (r->caller_waiting ? 1 : 0);
+    return cd_hooks.py_batch != NULL && extra > 0 && r->py_active < r->max_workers;
+}
+
 /* Wake one idle worker if r has more ready work than its threads take. */
 static inline void maybe_wake_locked(cd_run *r)
 {
     if (pool.idle > 0 && !r->failed) {
-        if ((rq_len(&r->cq) > 0 && r->active_c < r->max_workers) ||
-            (cd_hooks.py_batch != NULL && rq_len(&r->pq) > (int64_t)r->py_active + 1))
+        if ((rq_len(&r->cq) > 0 && r->active_c < r->max_workers) || py_help_wanted(r))
             pthread_cond_signal(&pool.cv);
     }
 }
@@ -527,6 +539,22 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
     cd_plan *p = r->plan;
     cd_node *nd = &p->nodes[i];
     r->st.running--;
+    if (status == CD_ENEEDPY && cd_hooks.py_batch != NULL) {
+        /* hand the C task to the threads that run Python */
+        if (heap_push(&r->pq.h, PACK(nd->priority, i)) < 0)
+            fail_locked(r, i, CD_ENOMEM, "out of memory in the ready queue");
+        else
+            pthread_cond_broadcast(&r->cv);
+        return;
+    }
+    if (status == CD_ENEEDPY) {
+        cd_err e2;
+        cd_err_set(&e2, CD_ETYPE, "kernel '%s': an input is not an array", nd->kernel->name);
+        fail_locked(r, i, e2.code, e2.msg);
+        if (run_finished_locked(r))
+            pthread_cond_broadcast(&r->cv);
+        return;
+    }
     if (status != 0) {
         fail_locked(r, i, err ? err->code : status, err ? err->msg : "task failed");
         release_value_locked(r, nd, fl);
@@ -590,8 +618,9 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err)
     for (int32_t j = 0; j < nd->nargs; j++) {
         in[j] = p->nodes[args[j]].chunk;
         if (in[j] == NULL) {
-            rc = cd_err_set(err, CD_ETYPE, "kernel '%s': argument %d is not an array",
-                            nd->kernel->name, (int)j + 1);
+            /* A Python value that is not one array (a list of them, say):
+             * the Kernel's Python call knows what to do with it. */
+            rc = CD_ENEEDPY;
             goto done;
         }
     }
@@ -670,8 +699,7 @@ static void *worker_main(void *arg)
                 pick = r;
                 break;
             }
-            if (cd_hooks.py_batch != NULL && rq_len(&r->pq) > (int64_t)r->py_active + 1 &&
-                r->py_active < r->max_workers) {
+            if (py_help_wanted(r)) {
                 pick = r;
                 py = 1;
                 break;
@@ -888,6 +916,7 @@ int32_t cd_run_pop_py(cd_run *r)
     if (!r->failed && rq_len(&r->pq) > 0) {
         i = rq_pop(&r->pq, r->plan->nodes);
         r->st.running++;
+        maybe_wake_locked(r);
     }
     pthread_mutex_unlock(&pool.mu);
     return i;

@@ -159,6 +159,9 @@ static int run_py_tasks(gctx *g, int worker, int64_t budget_ns)
             task_failed(g, i, t0, worker);
         else
             cd_run_finish(g->run, i, 0, NULL, t0, worker);
+        /* values whose last consumer this was go now, not at batch end */
+        if (cd_py_pending_releases() > 0)
+            cd_py_drain_releases();
         n++;
         if ((n & 7) == 0 && cd_now_ns() > end)
             break;
@@ -429,8 +432,8 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
 #endif
     if (stats != NULL) {
         fill_stats(&g, stats, t_start);
-        if (record) {
-            PyObject *recs = make_records(&g);
+        {
+            PyObject *recs = record ? make_records(&g) : PyList_New(0);
             if (recs == NULL)
                 goto done;
             Py_XSETREF(stats->records, recs);
