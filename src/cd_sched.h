@@ -46,8 +46,6 @@ typedef struct cd_node {
     const cd_kernel_desc *kernel;        /* C nodes */
     const void *params;                  /* C nodes: kernel parameters (kept alive by the glue) */
     size_t params_size;
-    void *key;                           /* glue: the node's key (borrowed view), or NULL */
-    void *py;                            /* glue: per-node data (Python program) */
     /* run state, reset by cd_run_new */
     int32_t waiting;                     /* dependencies not yet done */
     int32_t refs;                        /* dependents not yet done (+1 for outputs) */
@@ -70,6 +68,8 @@ typedef struct cd_plan {
 
 cd_plan *cd_plan_new(cd_err *err);
 void cd_plan_free(cd_plan *p);   /* frees values too: call with the GIL if any pyval may be set */
+/* Make room for n nodes and nargs args in all (an optional speed-up). */
+int cd_plan_reserve(cd_plan *p, int32_t n, int64_t nargs, cd_err *err);
 /* Append a node of `kind`; returns its index or a negative code. */
 int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err);
 /* Set the args of node i (once). */

@@ -161,10 +161,17 @@ static int32_t new_node(cd_pyplan *pp, int kind, PyObject *key, int32_t owner)
 
 /* ------------------------------------------------------------- key table */
 
+static int table_grow_to(cd_pyplan *pp, size_t n);
+
 static int table_grow(cd_pyplan *pp)
 {
     priv *pv = PRIV(pp);
-    size_t n = pv->nslots ? pv->nslots * 2 : 1024;
+    return table_grow_to(pp, pv->nslots ? pv->nslots * 2 : 1024);
+}
+
+static int table_grow_to(cd_pyplan *pp, size_t n)
+{
+    priv *pv = PRIV(pp);
     kslot *s = malloc(n * sizeof(kslot));
     if (s == NULL) {
         PyErr_NoMemory();
@@ -780,8 +787,33 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
         raise_err(&err);
         goto fail;
     }
-    if (table_grow(pp) < 0)
-        goto fail;
+    {
+        /* Size everything for the whole graph up front: growing tables of
+         * a million entries step by step costs more than the walk. */
+        Py_ssize_t nd = PyDict_GET_SIZE(d);
+        size_t slots = 1024;
+        while (slots < (size_t)nd * 2 + 2)
+            slots *= 2;
+        if (table_grow_to(pp, slots) < 0)
+            goto fail;
+        if (nd > 1024 && nd < INT32_MAX / 2) {
+            int64_t cap = 0;
+            int32_t want = (int32_t)(nd + nd / 8 + 16);
+            if (cd_plan_reserve(pp->plan, want, (int64_t)nd * 2, &err) < 0) {
+                raise_err(&err);
+                goto fail;
+            }
+            if (grow((void **)&pp->keys, &cap, want, sizeof(PyObject *)) < 0)
+                goto fail;
+            cap = 0;
+            if (grow((void **)&pv->owner, &cap, want, sizeof(int32_t)) < 0)
+                goto fail;
+            cap = 0;
+            if (grow((void **)&pv->progs, &cap, want, sizeof(pyprog)) < 0)
+                goto fail;
+            pv->keys_cap = (int32_t)cap;
+        }
+    }
 
     if (flags & CD_PLAN_ANALYZE) {
         Py_ssize_t pos = 0;

@@ -79,6 +79,25 @@ void cd_plan_free(cd_plan *p)
     free(p);
 }
 
+int cd_plan_reserve(cd_plan *p, int32_t n, int64_t nargs, cd_err *err)
+{
+    if (n > p->cap) {
+        cd_node *nodes = realloc(p->nodes, (size_t)n * sizeof(cd_node));
+        if (nodes == NULL)
+            return cd_err_set(err, CD_ENOMEM, "out of memory reserving a plan");
+        p->nodes = nodes;
+        p->cap = n;
+    }
+    if (nargs > p->args_cap) {
+        int32_t *a = realloc(p->args, (size_t)nargs * sizeof(int32_t));
+        if (a == NULL)
+            return cd_err_set(err, CD_ENOMEM, "out of memory reserving a plan");
+        p->args = a;
+        p->args_cap = nargs;
+    }
+    return 0;
+}
+
 int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err)
 {
     if (p->finalized)
