@@ -36,11 +36,13 @@
  *   asked.  The analysis is dropped on every mutation.
  *
  *   Re-entrancy.  Hashing and comparing keys can run Python code, which may
- *   mutate the Graph (and drop its analysis) while a method walks it, so an
- *   analysis is reference counted: a method holds its own reference for as
- *   long as it uses it.  A version counter, bumped by every mutation, tells
- *   a build that the dict changed under it; the analysis then is not cached
- *   and the build fails with RuntimeError.
+ *   mutate the Graph (and drop its analysis) while a method walks it, or let
+ *   another thread do so.  The compiler therefore works on a private copy of
+ *   the dict (a fast clone, freed with the plan), and an analysis is
+ *   reference counted: a method holds its own reference for as long as it
+ *   uses it.  A version counter, bumped by every mutation, tells whether the
+ *   Graph changed while its analysis was built; then the (consistent, but
+ *   already stale) analysis serves the current call and is not cached.
  *
  *   GC.  The dict and the analysis' key list are the only Python references
  *   a Graph holds; tp_traverse visits both, tp_clear empties the dict (so
@@ -241,6 +243,7 @@ static ganal *graph_analysis(cd_GraphObject *g)
     uint64_t v;
     cd_pyplan *pp;
     ganal *an;
+    PyObject *snap;
     int gc_was;
 
     if (g->an != NULL && g->an->n != PyDict_GET_SIZE(g->dict))
@@ -250,20 +253,22 @@ static ganal *graph_analysis(cd_GraphObject *g)
         return g->an;
     }
     v = g->version;
+    /* Compile a private snapshot: hashing keys runs Python code, which may
+     * switch threads or mutate the Graph; the compiler holds borrowed
+     * references into the dict it walks, so that dict must not change. */
+    snap = PyDict_Copy(g->dict);
+    if (snap == NULL)
+        return NULL;
     gc_was = gc_pause();
-    pp = cd_pyplan_build((PyObject *)g, NULL, CD_PLAN_ANALYZE);
+    pp = cd_pyplan_build(snap, NULL, CD_PLAN_ANALYZE);
     if (pp == NULL) {
         gc_resume(gc_was);
+        Py_DECREF(snap);
         return NULL;
     }
-    if (g->version != v) {
-        cd_pyplan_free(pp);
-        gc_resume(gc_was);
-        set_changed_error();
-        return NULL;
-    }
-    an = an_from_plan(pp, PyDict_GET_SIZE(g->dict));
+    an = an_from_plan(pp, PyDict_GET_SIZE(snap));
     cd_pyplan_free(pp);    /* may run Python code (DECREFs) */
+    Py_DECREF(snap);
     gc_resume(gc_was);
     if (an == NULL)
         return NULL;

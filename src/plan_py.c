@@ -43,6 +43,7 @@ typedef struct pyprog {
 
 typedef struct kslot {
     Py_hash_t hash;
+    PyObject *key;      /* borrowed from pp->keys: identity is checked without a second miss */
     int32_t node;       /* -1: empty */
 } kslot;
 
@@ -209,7 +210,7 @@ static int32_t table_find(cd_pyplan *pp, PyObject *key, Py_hash_t h, size_t *slo
             return -1;
         }
         if (s->hash == h) {
-            PyObject *k = pp->keys[s->node];
+            PyObject *k = s->key;
             int eq;
             if (k == key)
                 return s->node;
@@ -246,6 +247,7 @@ static int32_t key_node(cd_pyplan *pp, PyObject *key, Py_hash_t h)
     if (i < 0)
         return -2;
     pv->slots[slot].hash = h;
+    pv->slots[slot].key = key;
     pv->slots[slot].node = i;
     pv->used++;
     if (push_todo(pv, i, task) < 0)
