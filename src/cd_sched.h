@@ -169,6 +169,11 @@ void cd_run_stats(cd_run *r, cd_stats *out);
 /* Records of finished tasks; valid until cd_run_free. */
 const cd_record *cd_run_records(const cd_run *r, int64_t *n);
 cd_plan *cd_run_plan(const cd_run *r);
+/* Floating-point flags (CD_FPE_*) raised by the run's kernels, and the
+ * first node that raised each (by bit index); read after FINISHED. */
+int cd_run_fpe(const cd_run *r, int32_t nodes[4]);
+/* Record flags raised by node i outside a C worker (a kernel run from Python). */
+void cd_run_note_fpe(cd_run *r, int32_t i, int fpe);
 /* An opaque pointer for the glue (its own per-run context). */
 void cd_run_set_user(cd_run *r, void *user);
 void *cd_run_user(const cd_run *r);

@@ -48,10 +48,28 @@ typedef struct cd_kernel_desc {
     cd_kernel_fn fn;
     cd_kernel_bytes_fn out_bytes;    /* bytes of the result, may be NULL */
     cd_kernel_bytes_fn work_bytes;   /* extra scratch bytes, may be NULL (0) */
+    unsigned flags;                  /* CD_KF_* */
 } cd_kernel_desc;
+
+/*
+ * CD_KF_FPE: the kernel may raise floating-point exception flags (NumPy's
+ * loops do).  Flags are per thread: the caller of such a kernel clears them
+ * before and reads them after (cd_fpe_clear / cd_fpe_read), and the Python
+ * glue applies the np.errstate in force when the computation was asked for.
+ */
+enum { CD_KF_FPE = 1 };
+
+/* NumPy's bits: NPY_FPE_DIVIDEBYZERO 1, OVERFLOW 2, UNDERFLOW 4, INVALID 8. */
+enum { CD_FPE_DIVIDE = 1, CD_FPE_OVERFLOW = 2, CD_FPE_UNDERFLOW = 4, CD_FPE_INVALID = 8 };
+void cd_fpe_clear(void);
+int cd_fpe_read(void);   /* CD_FPE_* bits raised since the last clear */
 
 /* The built-in kernels, NULL-terminated. */
 extern const cd_kernel_desc *const cd_builtin_kernels[];
+
+/* A name for messages and task records: desc->name, or, for kernels
+ * parameterised by an operation (a NumPy loop), that operation's name. */
+const char *cd_kernel_display_name(const cd_kernel_desc *desc, const void *params, size_t params_size);
 
 /* Look a kernel up by name; NULL if unknown. */
 const cd_kernel_desc *cd_kernel_find(const char *name);

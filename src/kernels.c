@@ -774,3 +774,10 @@ const cd_kernel_desc *cd_kernel_find(const char *name)
             return *k;
     return NULL;
 }
+
+const char *cd_kernel_display_name(const cd_kernel_desc *desc, const void *params, size_t params_size)
+{
+    CD_UNUSED(params);
+    CD_UNUSED(params_size);
+    return desc->name;
+}

@@ -1079,7 +1079,7 @@ PyObject *cd_pyplan_task_name(cd_pyplan *pp, int32_t i)
     cd_node *nd = &pp->plan->nodes[i];
     pyprog *pg = &pv->progs[i];
     if (nd->kind == CD_NODE_C)
-        return PyUnicode_FromString(nd->kernel->name);
+        return PyUnicode_FromString(cd_kernel_display_name(nd->kernel, nd->params, nd->params_size));
     if (nd->kind == CD_NODE_PY && pg->lits != NULL && PyList_GET_SIZE(pg->lits) > 0 && pg->len >= 2) {
         /* the callable of a task is the first literal pushed */
         PyObject *f = PyList_GET_ITEM(pg->lits, 0);

@@ -41,6 +41,7 @@
 #include "cd_sched.h"
 
 #include <errno.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -48,6 +49,25 @@
 #include <unistd.h>
 
 cd_sched_hooks cd_hooks = {NULL, NULL};
+
+void cd_fpe_clear(void)
+{
+    feclearexcept(FE_ALL_EXCEPT);
+}
+
+int cd_fpe_read(void)
+{
+    int f = fetestexcept(FE_DIVBYZERO | FE_OVERFLOW | FE_UNDERFLOW | FE_INVALID), out = 0;
+    if (f & FE_DIVBYZERO)
+        out |= CD_FPE_DIVIDE;
+    if (f & FE_OVERFLOW)
+        out |= CD_FPE_OVERFLOW;
+    if (f & FE_UNDERFLOW)
+        out |= CD_FPE_UNDERFLOW;
+    if (f & FE_INVALID)
+        out |= CD_FPE_INVALID;
+    return out;
+}
 
 /* ------------------------------------------------------------------ plans */
 
@@ -401,6 +421,8 @@ struct cd_run {
     cd_record *records;
     int64_t nrecords;
     void *user;
+    int fpe;               /* CD_FPE_* raised by the run's kernels */
+    int32_t fpe_node[4];   /* first node that raised each flag */
     struct cd_run *next, *prev;
 };
 
@@ -617,10 +639,33 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         maybe_wake_locked(r);
 }
 
+static void note_fpe_locked(cd_run *r, int32_t i, int fpe)
+{
+    for (int b = 0; b < 4; b++)
+        if ((fpe & (1 << b)) && !(r->fpe & (1 << b)))
+            r->fpe_node[b] = i;
+    r->fpe |= fpe;
+}
+
+void cd_run_note_fpe(cd_run *r, int32_t i, int fpe)
+{
+    pthread_mutex_lock(&pool.mu);
+    note_fpe_locked(r, i, fpe);
+    pthread_mutex_unlock(&pool.mu);
+}
+
+int cd_run_fpe(const cd_run *r, int32_t nodes[4])
+{
+    if (nodes != NULL)
+        for (int b = 0; b < 4; b++)
+            nodes[b] = r->fpe_node[b];
+    return r->fpe;
+}
+
 #define SMALL_IN 16
 
 /* Run C node i (pool.mu not held).  Returns the status. */
-static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err)
+static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err, int *fpe)
 {
     cd_plan *p = r->plan;
     cd_node *nd = &p->nodes[i];
@@ -649,7 +694,13 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err)
     ctx.worker = worker;
     err->code = 0;
     err->msg[0] = '\0';
-    rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+    if (nd->kernel->flags & CD_KF_FPE) {
+        cd_fpe_clear();
+        rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+        *fpe = cd_fpe_read();
+    } else {
+        rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+    }
     if (rc == 0 && out == NULL)
         rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", nd->kernel->name);
     if (rc == 0) {
@@ -672,7 +723,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
 {
     freelist fl;
     cd_err err;
-    int count = 0;
+    int count = 0, fpe;
     fl.nc = fl.no = 0;
     r->active_c++;
     while (!r->failed && rq_len(&r->cq) > 0) {
@@ -684,8 +735,11 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         pthread_mutex_unlock(&pool.mu);
         freelist_flush(&fl);
         t0 = r->records ? cd_now_ns() : 0;
-        rc = exec_c(r, i, worker, &err);
+        fpe = 0;
+        rc = exec_c(r, i, worker, &err, &fpe);
         pthread_mutex_lock(&pool.mu);
+        if (fpe)
+            note_fpe_locked(r, i, fpe);
         finish_locked(r, i, rc, &err, t0, worker, &fl);
         count++;
         if (deadline_ns && (count & 15) == 0 && cd_now_ns() > deadline_ns)

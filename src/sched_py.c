@@ -305,6 +305,39 @@ static PyObject *make_records(gctx *g)
     return list;
 }
 
+/*
+ * Floating-point flags raised by the run's kernels: let cdask._errstate act
+ * on them under the np.errstate of this thread (warn, raise...).  0 or -1.
+ */
+static int report_fpe(gctx *g)
+{
+    int32_t nodes[4];
+    int flags = cd_run_fpe(g->run, nodes);
+    PyObject *mod, *names, *r;
+    if (flags == 0)
+        return 0;
+    names = PyTuple_New(4);
+    if (names == NULL)
+        return -1;
+    for (int b = 0; b < 4; b++) {
+        PyObject *n = (flags & (1 << b)) ? cd_pyplan_task_name(g->pp, nodes[b]) : NULL;
+        if (n == NULL) {
+            PyErr_Clear();
+            n = Py_None;
+            Py_INCREF(n);
+        }
+        PyTuple_SET_ITEM(names, b, n);
+    }
+    mod = PyImport_ImportModule("cdask._errstate");
+    r = mod ? PyObject_CallMethod(mod, "report", "iO", flags, names) : NULL;
+    Py_XDECREF(mod);
+    Py_DECREF(names);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- get */
 
 static PyObject *kwarg(PyObject *kw, const char *name)
@@ -462,6 +495,8 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
         }
         goto done;
     }
+    if (report_fpe(&g) < 0)
+        goto done;
     if (callback != NULL) {
         PyObject *r = PyObject_CallOneArg(callback, (PyObject *)stats);
         if (r == NULL)
