@@ -422,9 +422,6 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
     g.pp = cd_pyplan_build(dsk, keys, 0);
     if (g.pp == NULL)
         goto done;
-#ifdef CD_PHASES
-    fprintf(stderr, "build %.3f ms\n", (cd_now_ns() - t_start) / 1e6);
-#endif
     opts.num_workers = num_workers;
     opts.record = record;
     opts.caller_runs_c = cd_pool_current_worker() >= 0;
@@ -460,9 +457,6 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
             fail_with_pending(&g, "interrupted");
     }
     cd_py_drain_releases();
-#ifdef CD_PHASES
-    fprintf(stderr, "run done %.3f ms\n", (cd_now_ns() - t_start) / 1e6);
-#endif
     if (stats != NULL) {
         fill_stats(&g, stats, t_start);
         {
@@ -514,9 +508,6 @@ done:
     if (g.pp != NULL)
         cd_pyplan_free(g.pp);
     cd_py_drain_releases();
-#ifdef CD_PHASES
-    fprintf(stderr, "freed %.3f ms\n", (cd_now_ns() - t_start) / 1e6);
-#endif
     Py_XDECREF(g.exc_type);
     Py_XDECREF(g.exc_value);
     Py_XDECREF(g.exc_tb);
