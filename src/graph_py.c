@@ -1214,6 +1214,32 @@ PyObject *cd_graph_as_dict(PyObject *obj, int *owned)
     if (is_map < 0)
         return NULL;
     if (!is_map) {
+        /* dask hands its schedulers expression objects: their graph is
+         * what __dask_graph__() returns (as dask.threaded.get does) */
+        PyObject *meth = PyObject_GetAttrString(obj, "__dask_graph__");
+        if (meth != NULL) {
+            PyObject *g = PyObject_CallNoArgs(meth), *inner;
+            int inner_owned = 0;
+            Py_DECREF(meth);
+            if (g == NULL)
+                return NULL;
+            if (g == obj) {
+                Py_DECREF(g);
+                PyErr_SetString(PyExc_TypeError, "cdask: __dask_graph__() returned the object itself");
+                return NULL;
+            }
+            inner = cd_graph_as_dict(g, &inner_owned);
+            if (inner == NULL) {
+                Py_DECREF(g);
+                return NULL;
+            }
+            if (!inner_owned)
+                Py_INCREF(inner);
+            Py_DECREF(g);
+            *owned = 1;
+            return inner;          /* new reference */
+        }
+        PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
                      "cdask: a task graph must be a dict or a cdask.Graph, got %.200s",
                      Py_TYPE(obj)->tp_name);

@@ -74,6 +74,7 @@ typedef struct priv {
     int64_t ndefer, dcap_n, dcap_o, dcap_t;
     int flags;
     PyObject *spec_type; /* dask._task_spec.GraphNode, or NULL */
+    PyObject *keep;      /* objects made while compiling that nodes borrow from */
 } priv;
 
 #define PRIV(pp) ((priv *)(pp)->priv)
@@ -510,6 +511,30 @@ static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t 
             return 0;
         }
     }
+    if (is_spec(pv, task) && !(pv->flags & CD_PLAN_ANALYZE)) {
+        /* a dask Task calling a Kernel runs in C like its legacy tuple */
+        PyObject *mod = PyImport_ImportModule("cdask._taskspec"), *tup;
+        tup = mod ? PyObject_CallMethod(mod, "kernel_task_as_tuple", "O", task) : NULL;
+        Py_XDECREF(mod);
+        if (tup == NULL)
+            return -1;
+        if (tup != Py_None) {
+            int32_t rc;
+            /* the tuple lives as long as the plan: C nodes borrow from it */
+            if (pv->keep == NULL && (pv->keep = PyList_New(0)) == NULL) {
+                Py_DECREF(tup);
+                return -1;
+            }
+            if (PyList_Append(pv->keep, tup) < 0) {
+                Py_DECREF(tup);
+                return -1;
+            }
+            rc = parse_value(pp, node, tup, owner);
+            Py_DECREF(tup);
+            return rc;
+        }
+        Py_DECREF(tup);
+    }
     if (is_task(task) || PyList_Check(task) || is_spec(pv, task)) {
         pyprog *pg;
         PyObject *lits = PyList_New(0);
@@ -735,6 +760,7 @@ void cd_pyplan_free(cd_pyplan *pp)
         free(pv->downer);
         free(pv->dtask);
         Py_XDECREF(pv->spec_type);
+        Py_XDECREF(pv->keep);
         free(pv);
     }
     free(pp->keys);

@@ -44,11 +44,19 @@ if ORACLE:
 
     _CDASK_ONLY_KWARGS = ("stats", "callback", "record", "interval")
 
+    _PID = os.getpid()
+
     def _oracle_get(dsk, keys, num_workers=None, **kwargs):
         for name in _CDASK_ONLY_KWARGS:
             kwargs.pop(name, None)
         kwargs.pop("cache", None)
-        return dask.threaded.get(dict(dsk), keys, num_workers=num_workers)
+        if os.getpid() != _PID:
+            # dask caches its thread pools per thread, and a cached pool is
+            # broken in a forked child: use a fresh pool there
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(num_workers or 2) as pool:
+                return dask.threaded.get(dsk, keys, pool=pool)
+        return dask.threaded.get(dsk, keys, num_workers=num_workers)
 
     GET = _oracle_get
 else:

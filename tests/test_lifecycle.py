@@ -14,6 +14,7 @@ import gc
 import multiprocessing
 import operator
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 
 import cdask
-from conftest import ORACLE, SUBPROCESS_PRELUDE
+from conftest import SUBPROCESS_PRELUDE
 
 K = cdask.kernels
 cdask_only = pytest.mark.cdask_only
@@ -130,33 +131,45 @@ def test_sigint_during_python_tasks_in_graph():
 # ---------------------------------------------------------------- fork
 
 
-def _child_work(q, num_workers):
+def _child_work(path, num_workers):
+    """Run a mixed kernel/Python graph; write the outcome to ``path`` (a pickle)."""
     try:
         from conftest import GET as get
         dsk = {("o", i): (K.ones, 100) for i in range(8)}
         dsk["s"] = (K.sum, [("o", i) for i in range(8)])
         dsk["p"] = (operator.add, (float, "s"), 1)
-        q.put(("ok", get(dsk, "p", num_workers=num_workers), os.getpid()))
+        out = ("ok", get(dsk, "p", num_workers=num_workers), os.getpid())
     except BaseException as e:  # noqa: BLE001
-        q.put(("error", repr(e), os.getpid()))
+        out = ("error", repr(e), os.getpid())
+    with open(path, "wb") as f:
+        pickle.dump(out, f)
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _join_or_kill(p, timeout, what):
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join(5)
+        pytest.fail("%s did not finish within %s s (deadlock after fork?)" % (what, timeout))
 
 
 @pytest.mark.parametrize("num_workers", [1, 2])
-def test_get_in_forked_child(get, num_workers):
+def test_get_in_forked_child(get, num_workers, tmp_path):
     # run in the parent first so the worker pool exists before the fork
     dsk = {"a": (K.ones, 10), "b": (K.sum, "a"), "c": (operator.mul, "b", 2)}
     assert get(dsk, "c", num_workers=2) == 20.0
     ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child_work, args=(q, num_workers))
+    out = tmp_path / "child.pkl"
+    p = ctx.Process(target=_child_work, args=(str(out), num_workers))
     p.start()
-    try:
-        status, value, pid = q.get(timeout=30)
-    except Exception:  # noqa: BLE001
-        p.kill()
-        pytest.fail("child after fork did not answer within 30 s (deadlock?)")
-    p.join(30)
+    _join_or_kill(p, 30, "child")
     assert p.exitcode == 0
+    status, value, pid = _read(out)
     assert status == "ok", value
     assert pid != os.getpid()
     assert value == 801.0
@@ -164,29 +177,26 @@ def test_get_in_forked_child(get, num_workers):
     assert get(dsk, "c", num_workers=2) == 20.0
 
 
-def test_get_in_forked_child_of_child(get):
+def _grandparent(dirname):
+    ctx = multiprocessing.get_context("fork")
+    _child_work(os.path.join(dirname, "middle.pkl"), 2)  # starts the pool in this child
+    p = ctx.Process(target=_child_work, args=(os.path.join(dirname, "grandchild.pkl"), 2))
+    p.start()
+    p.join(30)
+    if p.is_alive():
+        p.kill()
+        os._exit(3)
+
+
+def test_get_in_forked_child_of_child(get, tmp_path):
     get({"a": (K.ones, 3)}, "a", num_workers=2)
     ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue()
-
-    def grandparent(q):
-        p = ctx.Process(target=_child_work, args=(q, 2))
-        _child_work(q, 2)  # runs here first: pool started in this child
-        p.start()
-        p.join(30)
-
-    p = ctx.Process(target=grandparent, args=(q,))
+    p = ctx.Process(target=_grandparent, args=(str(tmp_path),))
     p.start()
-    results = []
-    try:
-        for _ in range(2):
-            results.append(q.get(timeout=30))
-    except Exception:  # noqa: BLE001
-        p.kill()
-        pytest.fail("forked children did not answer within 30 s: %r" % (results,))
-    p.join(30)
+    _join_or_kill(p, 60, "forked children")
     assert p.exitcode == 0
-    assert [r[:2] for r in results] == [("ok", 801.0)] * 2
+    for name in ("middle.pkl", "grandchild.pkl"):
+        assert _read(tmp_path / name)[:2] == ("ok", 801.0), name
 
 
 # ---------------------------------------------------------------- reference counts and leaks
@@ -354,6 +364,7 @@ def test_exit_right_after_runs():
     assert wall < 30
 
 
+@cdask_only  # an interrupt wedges dask's thread pool: the oracle's process never exits
 def test_exit_after_failure_and_interrupt():
     r, wall = run_script("""
         import _thread, operator, time

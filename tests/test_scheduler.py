@@ -796,6 +796,7 @@ def test_stats_records(num_workers):
         assert isinstance(start, float) and isinstance(end, float)
         assert t0 - 1e-3 <= start <= end <= t1 + 1e-3
         assert type(nbytes) is int and nbytes >= 0
+    assert len({r[2] for r in recs} - {-1}) <= num_workers
     assert {"a", "b", "c", ("d", 1), "e"} <= set(by_key)
     assert by_key["a"][1] == "ones" and by_key["b"][1] == "add"
     assert by_key["c"][1] == "describe" and by_key[("d", 1)][1] == "inc"
@@ -961,3 +962,121 @@ def test_nested_get_error_propagates(get):
 
     with pytest.raises(ZeroDivisionError):
         run_with_timeout(get, 30, {"outer": (inner,)}, "outer", num_workers=2)
+
+
+# ---------------------------------------------------------------- workers and the GIL
+
+
+def _workers_used(dsk, keys, **kw):
+    """(number of distinct C workers used, stats); worker ids are not assumed
+    to be below num_workers, only their number is bounded."""
+    stats = cdask.Stats()
+    cdask.get(dsk, keys, stats=stats, record=True, **kw)
+    return len({rec[2] for rec in stats.records} - {-1}), stats
+
+
+def _kernel_fanout(n=12):
+    dsk = {("o", i): (K.spin, 0.002) for i in range(n)}
+    dsk["s"] = (K.sum, [("o", i) for i in range(n)])
+    return dsk, "s"
+
+
+@cdask_only
+def test_kernel_tasks_run_on_c_workers():
+    dsk, key = _kernel_fanout()
+    n, stats = _workers_used(dsk, key, num_workers=3)
+    assert all(rec[2] >= 0 for rec in stats.records), stats.records
+    assert 1 <= n <= 3
+
+
+@cdask_only
+def test_num_workers_default_from_config():
+    dsk, key = _kernel_fanout()
+    for _ in range(3):  # worker ids may vary from run to run; the count may not
+        with cdask.config.set(num_workers=1):
+            n, _ = _workers_used(dsk, key)
+            assert n <= 1
+        with cdask.config.set(num_workers=2):
+            n, _ = _workers_used(dsk, key)
+            assert n <= 2
+    # an explicit argument wins over the configuration
+    with cdask.config.set(num_workers=1):
+        n, _ = _workers_used({("s", i): (K.spin, 0.05) for i in range(8)},
+                             [("s", i) for i in range(8)], num_workers=4)
+        assert n >= 2
+
+
+@cdask_only
+def test_num_workers_default_from_environment():
+    import subprocess
+    import sys
+    code = ("import cdask\n"
+            "s = cdask.Stats()\n"
+            "d = {('o', i): (cdask.kernels.spin, 0.002) for i in range(12)}\n"
+            "d['s'] = (cdask.kernels.sum, list(d))\n"
+            "cdask.get(d, 's', stats=s, record=True)\n"
+            "print(sorted({r[2] for r in s.records} - {-1}))\n")
+    env = dict(__import__("os").environ, CDASK_NUM_WORKERS="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert len(eval(r.stdout)) <= 1, r.stdout
+
+
+@cdask_only
+def test_kernels_in_a_run_release_the_gil():
+    counter = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+
+    t = threading.Thread(target=count, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.01)
+        before = counter[0]
+        cdask.get({"a": (K.spin, 0.3), "b": (K.spin, 0.3), "c": (K.add, "a", "b")}, "c",
+                  num_workers=2)
+        after = counter[0]
+    finally:
+        stop.set()
+        t.join(5)
+    # a Python thread keeps running while the kernels spin on C workers
+    assert after - before > 1000
+
+
+@cdask_only
+def test_kernels_run_in_parallel():
+    stats = cdask.Stats()
+    cdask.get({"a": (K.spin, 0.3), "b": (K.spin, 0.3), "c": (K.add, "a", "b")}, "c",
+              num_workers=2, stats=stats, record=True)
+    rec = {r[0]: r for r in stats.records}
+    # the two spins overlap in time on two different workers
+    assert rec["a"][2] != rec["b"][2]
+    assert max(rec["a"][3], rec["b"][3]) < min(rec["a"][4], rec["b"][4])
+
+
+def test_deeply_nested_task(get):
+    task = "a"
+    for _ in range(100):
+        task = (operator.add, task, 1)
+    assert get({"a": 0, "b": task}, "b") == 100
+
+
+def fail_after(seconds):
+    time.sleep(seconds)
+    raise ZeroDivisionError("late failure")
+
+
+@cdask_only
+def test_failure_cancels_running_kernels():
+    # spin polls cancellation: after another task fails, get does not wait
+    # for the spinning kernel to finish its 8 s
+    t0 = time.monotonic()
+    with pytest.raises(ZeroDivisionError):
+        cdask.get({"s": (K.spin, 8.0), "bad": (fail_after, 0.2),
+                   "end": (operator.add, "s", "bad")}, "end", num_workers=2)
+    assert time.monotonic() - t0 < 5.0
+    assert float(cdask.get({"o": (K.ones, 2), "t": (K.sum, "o")}, "t")) == 2.0
