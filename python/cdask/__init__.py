@@ -24,6 +24,13 @@ from . import config  # noqa: E402
 
 __all__ = ["Graph", "Kernel", "Stats", "config", "get", "kernels", "merge", "__version__"]
 
+# The array API (``import cdask as da`` works like ``import dask.array as da``).
+from . import array  # noqa: E402
+from .array import *  # noqa: E402,F401,F403
+from .array import random  # noqa: E402
+
+__all__ += [n for n in array.__all__ if n not in __all__]
+
 
 def _shutdown_pool():
     # Stop and join the C worker threads before the interpreter goes away.

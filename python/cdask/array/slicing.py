@@ -1,0 +1,369 @@
+"""``Array.__getitem__``: basic indexing and boolean masks.
+
+Basic indexing (ints, slices with any step, Ellipsis, None): along each axis
+every input block touched by the selection gives one output block, so each
+output task slices exactly one input block, and only touched blocks enter the
+graph.
+
+Boolean masks (``x[mask]`` with ``mask`` a boolean Array or NumPy array of
+the same shape): each block gives ``xblock[mblock]``, a 1-d piece of unknown
+length; the result is 1-d with ``nan`` chunk sizes, its blocks in C order of
+the block grid.
+"""
+
+import bisect
+import itertools
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from .chunks import chunk_offsets
+from .core import Array, _with, _merge_layers, _isnan
+from .tokenize import tokenize
+
+__all__ = ["getitem", "normalize_index", "mask_block"]
+
+
+def _getitem_block(block, index):
+    return block[index]
+
+
+def mask_block(xblock, mblock):
+    """The elements of one block selected by its mask block (1-d)."""
+    return np.asarray(xblock)[np.asarray(mblock, dtype=bool)]
+
+
+def _is_int(i):
+    return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def normalize_index(index, shape):
+    """Expand an index to one entry per axis plus Nones: ints are made
+    non-negative (IndexError when out of range), Ellipsis expanded, missing
+    trailing axes filled with ``slice(None)``."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    n_ell = sum(1 for i in index if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if n_real > len(shape):
+        raise IndexError("too many indices for array: array is %d-dimensional, but %d were "
+                         "indexed" % (len(shape), n_real))
+    ax = 0
+    for i in index:
+        if i is Ellipsis:
+            k = len(shape) - n_real
+            out.extend([slice(None)] * k)
+            ax += k
+        elif i is None:
+            out.append(None)
+        elif _is_int(i):
+            n = shape[ax]
+            i = int(i)
+            if not _isnan(n) and not -n <= i < n:
+                raise IndexError("index %d is out of bounds for axis %d with size %d"
+                                 % (i, ax, n))
+            if _isnan(n):
+                if i < 0:
+                    raise IndexError("negative index %d on axis %d of unknown length; call "
+                                     "compute_chunk_sizes() first" % (i, ax))
+            else:
+                i = i % n
+            out.append(i)
+            ax += 1
+        elif isinstance(i, slice):
+            out.append(i)
+            ax += 1
+        else:
+            try:
+                i = operator.index(i)
+            except TypeError:
+                raise IndexError("only integers, slices (`:`), ellipsis (`...`), "
+                                 "numpy.newaxis (`None`) and boolean arrays are valid "
+                                 "indices; got %r" % (type(i).__name__,)) from None
+            out.append(i)
+            ax += 1
+    while ax < len(shape):
+        out.append(slice(None))
+        ax += 1
+    return tuple(out)
+
+
+def _slice_axis(chunks, sl, axis):
+    """Plan for a slice along one axis: list of (input block, local slice,
+    output length)."""
+    if any(_isnan(c) for c in chunks):
+        if sl == slice(None) or (sl.start in (None, 0) and sl.stop is None and
+                                 sl.step in (None, 1)):
+            return [(i, slice(None), c) for i, c in enumerate(chunks)]
+        raise ValueError("cannot slice axis %d, whose chunk sizes are unknown (nan); call "
+                         "x.compute_chunk_sizes() first" % axis)
+    n = sum(chunks)
+    start, stop, step = sl.indices(n)
+    r = range(start, stop, step)
+    offs = chunk_offsets(chunks)
+    plan = []
+    if len(r) == 0:
+        # an empty selection: an empty slice of the first block
+        return [(0, slice(0, 0), 0)]
+    if step > 0:
+        b = bisect.bisect_right(offs, r[0]) - 1
+        last = r[-1]
+        while b < len(chunks) and offs[b] <= last:
+            lo, hi = offs[b], offs[b + 1]
+            # first element of r at or after lo
+            if r[0] >= lo:
+                first = r[0]
+            else:
+                first = r[0] + ((lo - r[0] + step - 1) // step) * step
+            if first < hi and first <= last:
+                end = min(hi - 1, last)
+                cnt = (end - first) // step + 1
+                loc = first - lo
+                plan.append((b, slice(loc, loc + (cnt - 1) * step + 1, step if step != 1
+                                      else None), cnt))
+            b += 1
+    else:
+        b = bisect.bisect_right(offs, r[0]) - 1
+        b = min(b, len(chunks) - 1)
+        last = r[-1]
+        s = -step
+        while b >= 0 and offs[b + 1] > last:
+            lo, hi = offs[b], offs[b + 1]
+            if r[0] <= hi - 1:
+                first = r[0]
+            else:
+                first = r[0] - ((r[0] - (hi - 1) + s - 1) // s) * s
+            if first >= lo and first >= last:
+                end = max(lo, last)
+                cnt = (first - end) // s + 1
+                loc = first - lo
+                stop_ = loc - (cnt - 1) * s - 1
+                plan.append((b, slice(loc, stop_ if stop_ >= 0 else None, step), cnt))
+            b -= 1
+    return plan
+
+
+def getitem(x, index):
+    """``x[index]`` for a cdask Array."""
+    if isinstance(index, Array) or (isinstance(index, np.ndarray) and index.dtype == bool):
+        return _getitem_mask(x, index)
+    if isinstance(index, (list, np.ndarray)):
+        arr = np.asarray(index)
+        if arr.dtype == bool:
+            return _getitem_mask(x, arr)
+        return _getitem_int_array(x, (arr,))
+    if isinstance(index, tuple) and any(isinstance(i, (Array, list, np.ndarray))
+                                        for i in index):
+        pos = [k for k, i in enumerate(index) if isinstance(i, (Array, list, np.ndarray))]
+        if len(pos) == 1:
+            pos = pos[0]
+            a = index[pos]
+            rest = index[:pos] + index[pos + 1:]
+            is_mask = isinstance(a, Array) or np.asarray(a).dtype == bool
+            if is_mask:
+                if all(isinstance(i, slice) and i == slice(None) for i in rest) and \
+                        (pos == 0 or all(i is Ellipsis for i in index[:pos])) and \
+                        np.ndim(a) == x.ndim:
+                    return _getitem_mask(x, a)
+            else:
+                marker = slice(0, None, 1)
+                other = index[:pos] + (marker,) + index[pos + 1:]
+                norm = normalize_index(other, x.shape)
+                k = [j for j, i in enumerate(norm) if i is marker][0]
+                out_axis = sum(1 for i in norm[:k] if i is None or isinstance(i, slice))
+                y = _basic(x, norm)
+                return _take(y, np.asarray(a), out_axis)
+        raise NotImplementedError("cdask supports basic indexing, boolean masks of the array's "
+                                  "shape and one integer list/array along one axis; got %r"
+                                  % (index,))
+    idx = normalize_index(index, x.shape)
+    return _basic(x, idx)
+
+
+def _basic(x, idx):
+    if all(isinstance(i, slice) and i == slice(None) for i in idx) and len(idx) == x.ndim:
+        return x
+    # per output axis: list of (input block or None, local index, out size)
+    in_axis = 0
+    axis_plans = []   # one per entry of idx
+    out_chunks = []
+    for i in idx:
+        if i is None:
+            axis_plans.append(("new", None))
+            out_chunks.append((1,))
+        elif isinstance(i, slice):
+            p = _slice_axis(x.chunks[in_axis], i, in_axis)
+            axis_plans.append(("slice", p))
+            out_chunks.append(tuple(c for _, _, c in p))
+            in_axis += 1
+        else:
+            ch = x.chunks[in_axis]
+            if any(_isnan(c) for c in ch):
+                raise ValueError("cannot index axis %d, whose chunk sizes are unknown (nan), "
+                                 "with an integer; call x.compute_chunk_sizes() first"
+                                 % in_axis)
+            offs = chunk_offsets(ch)
+            b = bisect.bisect_right(offs, i) - 1
+            while ch[b] == 0:
+                b += 1
+            axis_plans.append(("int", (b, i - offs[b])))
+            in_axis += 1
+    name = "getitem-" + tokenize(x.name, idx)
+    layer = {}
+    choices = []
+    for kind, p in axis_plans:
+        if kind == "new":
+            choices.append([("new", 0, None)])
+        elif kind == "slice":
+            choices.append([("slice", j, e) for j, e in enumerate(p)])
+        else:
+            choices.append([("int", None, p)])
+    x_chunks = x.chunks
+    for combo in itertools.product(*choices):
+        oidx = []
+        iidx = []
+        local = []
+        trivial = True
+        ax = 0
+        for kind, j, e in combo:
+            if kind == "new":
+                oidx.append(0)
+                local.append(None)
+                trivial = False
+            elif kind == "slice":
+                b, loc, cnt = e
+                oidx.append(j)
+                iidx.append(b)
+                if not (loc == slice(None) or (loc.start in (0, None) and loc.step in (None, 1)
+                                               and loc.stop == x_chunks[ax][b])):
+                    trivial = False
+                local.append(loc)
+                ax += 1
+            else:
+                b, loc = e
+                iidx.append(b)
+                local.append(loc)
+                trivial = False
+                ax += 1
+        ikey = (x.name,) + tuple(iidx)
+        okey = (name,) + tuple(oidx)
+        if trivial:
+            layer[okey] = ikey
+        else:
+            layer[okey] = (_getitem_block, ikey, tuple(local))
+    return Array(_with(x._layers, name, layer), name, tuple(out_chunks), x.dtype)
+
+
+def _getitem_mask(x, mask):
+    if not isinstance(mask, Array):
+        mask = np.asarray(mask)
+        if mask.dtype != bool:
+            raise IndexError("arrays used as indices must be of integer or boolean type")
+        if mask.shape != x.shape:
+            raise IndexError("boolean index shape %s does not match the array shape %s"
+                             % (mask.shape, x.shape))
+        from .creation import from_array
+
+        mask = from_array(mask, chunks=x.chunks)
+    if mask.dtype != bool:
+        raise IndexError("only boolean cdask arrays can be used as masks, got dtype %s"
+                         % mask.dtype)
+    if mask.ndim != x.ndim:
+        raise NotImplementedError("a boolean mask must have the array's number of dimensions "
+                                  "(%d), got %d" % (x.ndim, mask.ndim))
+    for ax, (a, b) in enumerate(zip(x.shape, mask.shape)):
+        if not (_isnan(a) or _isnan(b)) and a != b:
+            raise IndexError("boolean index did not match indexed array along axis %d; size "
+                             "of axis is %d but size of corresponding boolean axis is %d"
+                             % (ax, a, b))
+    if mask.chunks != x.chunks:
+        from .rechunk import rechunk
+
+        mask = rechunk(mask, x.chunks)
+    if x.ndim == 0:
+        name = "getitem-mask-" + tokenize(x.name, mask.name)
+        layer = {(name, 0): (mask_block, (x.name,), (mask.name,))}
+        return Array(_with(_merge_layers(x, mask), name, layer), name, ((math.nan,),),
+                     x.dtype)
+    name = "getitem-mask-" + tokenize(x.name, mask.name)
+    layer = {}
+    nb = x.numblocks
+    for j, idx in enumerate(itertools.product(*map(range, nb))):
+        layer[(name, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
+    n = 1
+    for b in nb:
+        n *= b
+    return Array(_with(_merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
+                 x.dtype)
+
+
+def _take_assemble(axis, blocks, locs):
+    parts = [np.take(b, l, axis=axis) for b, l in zip(blocks, locs)]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts, axis=axis)
+
+
+def _take(x, ind, axis):
+    """``x`` indexed by an integer array along one axis (output keeps the
+    axis' number of blocks with matching sizes where possible)."""
+    if ind.ndim != 1:
+        raise NotImplementedError("integer array indices must be 1-d")
+    if not np.issubdtype(ind.dtype, np.integer):
+        if ind.size == 0:
+            ind = ind.astype(np.intp)
+        else:
+            raise IndexError("arrays used as indices must be of integer or boolean type")
+    ch = x.chunks[axis]
+    if any(_isnan(c) for c in ch):
+        raise ValueError("cannot index axis %d of unknown length" % axis)
+    n = sum(ch)
+    if ind.size and (ind.max() >= n or ind.min() < -n):
+        bad = ind[(ind >= n) | (ind < -n)][0]
+        raise IndexError("index %d is out of bounds for axis %d with size %d" % (bad, axis, n))
+    ind = np.where(ind < 0, ind + n, ind)
+    offs = np.array(chunk_offsets(ch))
+    # output blocks: about as long as the input's typical block
+    target = max(max(ch) if ch else 1, 1)
+    name = "take-" + tokenize(x.name, ind, axis)
+    layer = {}
+    out_sizes = []
+    starts = list(range(0, len(ind), target)) or [0]
+    other = [range(len(c)) for i, c in enumerate(x.chunks) if i != axis]
+    for j, s in enumerate(starts):
+        piece = ind[s:s + target]
+        out_sizes.append(len(piece))
+        blk = np.searchsorted(offs, piece, side="right") - 1 if piece.size else np.zeros(0, int)
+        # runs of consecutive equal block ids
+        runs = []
+        k = 0
+        while k < len(piece):
+            m = k
+            while m + 1 < len(piece) and blk[m + 1] == blk[k]:
+                m += 1
+            runs.append((int(blk[k]), piece[k:m + 1] - offs[blk[k]]))
+            k = m + 1
+        if not runs:
+            runs = [(0, np.zeros(0, dtype=np.intp))]
+        for oidx in itertools.product(*other):
+            oidx = list(oidx)
+            keys = []
+            for b, _ in runs:
+                full = oidx[:axis] + [b] + oidx[axis:]
+                keys.append((x.name,) + tuple(full))
+            out = tuple(oidx[:axis] + [j] + oidx[axis:])
+            layer[(name,) + out] = (_take_assemble, axis, keys, [r[1] for r in runs])
+    chunks = tuple(tuple(out_sizes) if i == axis else c for i, c in enumerate(x.chunks))
+    return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
+
+
+def _getitem_int_array(x, index):
+    (ind,) = index
+    if ind.ndim == 0:
+        return getitem(x, int(ind))
+    return _take(x, ind, 0)
