@@ -15,10 +15,15 @@
  * as an ndarray over the result chunk's memory (a NumPy scalar for 0-d).
  * Up to 16 inputs are kept in a stack array; more use a heap array.
  * Kernels pickle by (name, params), so any process importing cdask can load
- * them.
+ * them - except "ufunc" kernels, whose params hold pointers into NumPy: they
+ * pickle through a reconstructor that resolves the loop again (ufunc_py.c).
+ * Kernels marked CD_KF_FPE run between cd_fpe_clear and cd_fpe_read here too,
+ * and raised flags go to cdask._errstate.report, so that a direct call obeys
+ * np.errstate as the NumPy operation would.
  */
 #include "kernel_py.h"
 #include "chunk_py.h"
+#include "ufunc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +221,22 @@ static void kernel_dealloc(PyObject *o)
     Py_TYPE(o)->tp_free(o);
 }
 
+/* Floating-point flags raised by a direct call: cdask._errstate decides. */
+static int report_fpe(cd_KernelObject *k, int flags)
+{
+    const char *name = cd_kernel_display_name(k->desc, PyBytes_AS_STRING(k->params),
+                                              (size_t)PyBytes_GET_SIZE(k->params));
+    PyObject *mod = PyImport_ImportModule("cdask._errstate"), *r;
+    if (mod == NULL)
+        return -1;
+    r = PyObject_CallMethod(mod, "report", "i(ssss)", flags, name, name, name, name);
+    Py_DECREF(mod);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
 {
     cd_KernelObject *self = (cd_KernelObject *)o;
@@ -226,7 +247,7 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
     cd_err err = {0, ""};
     PyObject *res = NULL;
     int64_t in_bytes = 0;
-    int rc;
+    int rc, fpe;
 
     cl_init(&l);
     if (convert_args(self, args, kwargs, &l) < 0)
@@ -237,6 +258,8 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
     /* big outputs from small inputs (ones(10**7)) are worth it too */
     if (in_bytes <= GIL_RELEASE_BYTES && d->out_bytes != NULL)
         in_bytes += d->out_bytes(&ctx, l.n, l.v);
+    if (d->flags & CD_KF_FPE)
+        cd_fpe_clear();
     if (in_bytes > GIL_RELEASE_BYTES || d == spin_desc) {
         Py_BEGIN_ALLOW_THREADS
         rc = d->fn(&ctx, l.n, l.v, &out, &err);
@@ -244,6 +267,7 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
     } else {
         rc = d->fn(&ctx, l.n, l.v, &out, &err);
     }
+    fpe = (d->flags & CD_KF_FPE) ? cd_fpe_read() : 0;
     if (rc < 0 || out == NULL) {
         if (out != NULL)
             cd_chunk_decref_py(out);
@@ -252,6 +276,10 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
         else if (err.code == 0)
             cd_err_set(&err, rc, "kernel '%s' failed (code %d)", d->name, rc);
         cd_raise(&err);
+        goto done;
+    }
+    if (fpe != 0 && report_fpe(self, fpe) < 0) {
+        cd_chunk_decref_py(out);
         goto done;
     }
     res = cd_chunk_as_result(out);
@@ -295,6 +323,8 @@ static PyObject *kernel_reduce(PyObject *o, PyObject *noargs)
 {
     cd_KernelObject *self = (cd_KernelObject *)o;
     CD_UNUSED(noargs);
+    if (self->desc == &cd_ufunc_desc)
+        return cd_ufunc_kernel_reduce(o);
     return Py_BuildValue("O(sO)", (PyObject *)Py_TYPE(o), self->desc->name, self->params);
 }
 
@@ -302,6 +332,11 @@ static PyObject *kernel_repr(PyObject *o)
 {
     cd_KernelObject *self = (cd_KernelObject *)o;
     PyObject *hex, *r;
+    if (self->desc == &cd_ufunc_desc)   /* its params are pointers: show the ufunc */
+        return PyUnicode_FromFormat("<cdask ufunc kernel '%s'>",
+                                    cd_kernel_display_name(self->desc,
+                                                           PyBytes_AS_STRING(self->params),
+                                                           (size_t)PyBytes_GET_SIZE(self->params)));
     if (PyBytes_GET_SIZE(self->params) == 0)
         return PyUnicode_FromFormat("<cdask kernel '%s'>", self->desc->name);
     hex = PyObject_CallMethod(self->params, "hex", NULL);

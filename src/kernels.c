@@ -32,6 +32,7 @@
  * error path releases what it made and leaves *out NULL.
  */
 #include "kernel.h"
+#include "ufunc.h"
 
 #include <math.h>
 #include <string.h>
@@ -777,7 +778,10 @@ const cd_kernel_desc *cd_kernel_find(const char *name)
 
 const char *cd_kernel_display_name(const cd_kernel_desc *desc, const void *params, size_t params_size)
 {
-    CD_UNUSED(params);
-    CD_UNUSED(params_size);
+    /* a ufunc kernel is named by its ufunc: the NUL-terminated first member
+     * of cd_ufunc_params (read as chars: the bytes need not be aligned) */
+    if (desc == &cd_ufunc_desc && params != NULL && params_size == sizeof(cd_ufunc_params) &&
+        memchr(params, '\0', CD_UFUNC_NAMELEN) != NULL)
+        return (const char *)params + offsetof(cd_ufunc_params, name);
     return desc->name;
 }

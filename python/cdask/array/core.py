@@ -120,14 +120,6 @@ def _identity(x):
     return x
 
 
-def _dask_get(dsk, keys, **kwargs):
-    """``cdask.get`` for dask's ``compute``: recent dask hands the scheduler
-    a graph expression; its ``__dask_graph__()`` is the task mapping."""
-    if not isinstance(dsk, Mapping) and hasattr(dsk, "__dask_graph__"):
-        dsk = dsk.__dask_graph__()
-    return _get(dsk, keys, **_get_kwargs(kwargs))
-
-
 # --------------------------------------------------------------------------
 
 def _is_layers(layers):
@@ -311,7 +303,8 @@ class Array:
     def __dask_tokenize__(self):
         return self.name
 
-    __dask_scheduler__ = staticmethod(_dask_get)
+    # cdask.get takes dask's graph expressions and ignores keywords it does not know
+    __dask_scheduler__ = staticmethod(_get)
 
     @staticmethod
     def __dask_optimize__(dsk, keys, **kwargs):
