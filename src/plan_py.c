@@ -123,6 +123,7 @@ static int push_todo(priv *pv, int32_t v, PyObject *task)
         (grow((void **)&pv->todo, &pv->todo_cap, pv->ntodo + 1, sizeof(int32_t)) < 0 ||
          grow((void **)&pv->todo_task, &pv->todo_task_cap, pv->ntodo + 1, sizeof(PyObject *)) < 0))
         return -1;
+    Py_INCREF(task);   /* a key's __eq__ could run code that mutates the graph */
     pv->todo_task[pv->ntodo] = task;
     pv->todo[pv->ntodo++] = v;
     return 0;
@@ -267,8 +268,6 @@ static int32_t as_key(cd_pyplan *pp, PyObject *arg)
     PyTypeObject *t = Py_TYPE(arg);
     if (t == &PyList_Type || t == &PyDict_Type || t == &PySet_Type)
         return -1;
-    if (arg == Py_None || t == &PyBool_Type)
-        return -1;   /* fast path: never keys in practice... unless they are */
     h = PyObject_Hash(arg);
     if (h == -1) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -751,6 +750,8 @@ void cd_pyplan_free(cd_pyplan *pp)
         free(pv->progs);
         free(pv->owner);
         free(pv->args);
+        for (int64_t k = 0; k < pv->ntodo; k++)   /* left by a failure */
+            Py_DECREF(pv->todo_task[k]);
         free(pv->todo);
         free(pv->todo_task);
         free(pv->lit);
@@ -847,9 +848,17 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
         Py_ssize_t pos = 0;
         PyObject *k, *v;
         while (PyDict_Next(d, &pos, &k, &v)) {
-            Py_hash_t h = PyObject_Hash(k);
-            if (h == -1 || key_node(pp, k, h) < 0)
+            Py_hash_t h;
+            int32_t got;
+            Py_INCREF(k);   /* __hash__ may run code that mutates the dict */
+            h = PyObject_Hash(k);
+            got = h == -1 ? -2 : key_node(pp, k, h);
+            Py_DECREF(k);
+            if (got < 0) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_RuntimeError, "cdask: the graph changed while it was compiled");
                 goto fail;
+            }
         }
     } else if (flatten_outputs(pp, outputs, 0) < 0) {
         goto fail;
@@ -871,9 +880,8 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
             continue;
         }
         i = pv->todo[--pv->ntodo];
-        PyObject *task = pv->todo_task[pv->ntodo];
+        PyObject *task = pv->todo_task[pv->ntodo];   /* owned: see push_todo */
         pv->nargs_tmp = 0;
-        Py_INCREF(task);   /* a user __eq__ could mutate the dict */
         if (parse_value(pp, i, task, -1) < 0) {
             Py_DECREF(task);
             goto fail;
@@ -893,7 +901,7 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
                     return pp;
                 }
                 PyErr_Format(PyExc_ValueError,
-                             "cdask: the task graph has a cycle: key %R depends on itself",
+                             "cdask: the task graph has a cycle through key %R",
                              k >= 0 ? pp->keys[k] : Py_None);
             } else {
                 raise_err(&err);
