@@ -666,6 +666,7 @@ static int64_t ufunc_work_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in
 {
     cd_ufunc_params p;
     int64_t b = 0;
+    CD_UNUSED(in);
     if (read_params(ctx, &p, NULL) < 0 || nin != p.nin)
         return 0;
     for (int i = 0; i < nin; i++)   /* cast or gather buffers, at most */
