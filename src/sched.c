@@ -553,6 +553,16 @@ static void release_value_locked(cd_run *r, cd_node *nd, freelist *fl)
 }
 
 /*
+ * At most max_workers tasks of a run execute at once, whichever threads run
+ * them (pool workers, the caller), so num_workers=1 really means one task at
+ * a time - thread-unsafe task functions rely on that.
+ */
+static inline int has_slot(const cd_run *r)
+{
+    return r->st.running < r->max_workers;
+}
+
+/*
  * Should a worker run r's Python tasks?  The caller runs them first: a
  * caller asleep in cd_run_wait is woken for one ready task, so a worker
  * joins only for tasks beyond that one - or for any ready task while the
@@ -562,14 +572,15 @@ static void release_value_locked(cd_run *r, cd_node *nd, freelist *fl)
 static inline int py_help_wanted(const cd_run *r)
 {
     int64_t extra = rq_len(&r->pq) - (r->caller_waiting ? 1 : 0);
-    return cd_hooks.py_batch != NULL && extra > 0 && r->py_active < r->max_workers;
+    return cd_hooks.py_batch != NULL && extra > 0 && r->py_active < r->max_workers &&
+           has_slot(r);
 }
 
 /* Wake one idle worker if r has more ready work than its threads take. */
 static inline void maybe_wake_locked(cd_run *r)
 {
     if (pool.idle > 0 && !r->failed) {
-        if ((rq_len(&r->cq) > 0 && r->active_c < r->max_workers) || py_help_wanted(r))
+        if ((rq_len(&r->cq) > 0 && has_slot(r)) || py_help_wanted(r))
             pthread_cond_signal(&pool.cv);
     }
 }
@@ -635,8 +646,11 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
     }
     if (run_finished_locked(r))
         pthread_cond_broadcast(&r->cv);
-    else
+    else {
+        if (r->caller_waiting && rq_len(&r->pq) > 0)
+            pthread_cond_broadcast(&r->cv);   /* a slot is free for the caller */
         maybe_wake_locked(r);
+    }
 }
 
 static void note_fpe_locked(cd_run *r, int32_t i, int fpe)
@@ -726,7 +740,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
     int count = 0, fpe;
     fl.nc = fl.no = 0;
     r->active_c++;
-    while (!r->failed && rq_len(&r->cq) > 0) {
+    while (!r->failed && rq_len(&r->cq) > 0 && has_slot(r)) {
         int32_t i = rq_pop(&r->cq, r->plan->nodes);
         int64_t t0;
         int rc;
@@ -768,7 +782,7 @@ static void *worker_main(void *arg)
         for (r = pool.runs; r != NULL; r = r->next) {
             if (r->failed || r->closing)
                 continue;
-            if (rq_len(&r->cq) > 0 && r->active_c < r->max_workers) {
+            if (rq_len(&r->cq) > 0 && has_slot(r)) {
                 pick = r;
                 break;
             }
@@ -953,11 +967,11 @@ int cd_run_wait(cd_run *r, int64_t timeout_ns)
             rc = CD_WAIT_FINISHED;
             break;
         }
-        if (!r->failed && rq_len(&r->pq) > 0) {
+        if (!r->failed && rq_len(&r->pq) > 0 && has_slot(r)) {
             rc = CD_WAIT_PY;
             break;
         }
-        if (r->opts.caller_runs_c && !r->failed && rq_len(&r->cq) > 0) {
+        if (r->opts.caller_runs_c && !r->failed && rq_len(&r->cq) > 0 && has_slot(r)) {
             rc = CD_WAIT_PY;   /* work for the caller */
             break;
         }
@@ -986,7 +1000,7 @@ int32_t cd_run_pop_py(cd_run *r)
 {
     int32_t i = -1;
     pthread_mutex_lock(&pool.mu);
-    if (!r->failed && rq_len(&r->pq) > 0) {
+    if (!r->failed && rq_len(&r->pq) > 0 && has_slot(r)) {
         i = rq_pop(&r->pq, r->plan->nodes);
         r->st.running++;
         maybe_wake_locked(r);
