@@ -738,29 +738,29 @@ static int k_fail(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **o
 
 static const cd_kernel_desc d_add = {
     "add", "add(a, b): elementwise a + b (one dtype; equal shapes or a 1-element side).",
-    2, 2, k_add, bin_out_bytes, NULL};
+    2, 2, k_add, bin_out_bytes, NULL, 0};
 static const cd_kernel_desc d_sub = {
     "sub", "sub(a, b): elementwise a - b (one dtype; equal shapes or a 1-element side).",
-    2, 2, k_sub, bin_out_bytes, NULL};
+    2, 2, k_sub, bin_out_bytes, NULL, 0};
 static const cd_kernel_desc d_mul = {
     "mul", "mul(a, b): elementwise a * b (one dtype; equal shapes or a 1-element side).",
-    2, 2, k_mul, bin_out_bytes, NULL};
+    2, 2, k_mul, bin_out_bytes, NULL, 0};
 static const cd_kernel_desc d_sum = {
     "sum", "sum(*chunks): 0-d sum of all elements of all inputs (one dtype; pairwise for floats).",
-    1, -1, k_sum, sum_out_bytes, NULL};
+    1, -1, k_sum, sum_out_bytes, NULL, 0};
 static const cd_kernel_desc d_ones = {
-    "ones", "ones(n): float64 vector of n ones.", 1, 1, k_ones, fill_out_bytes, NULL};
+    "ones", "ones(n): float64 vector of n ones.", 1, 1, k_ones, fill_out_bytes, NULL, 0};
 static const cd_kernel_desc d_zeros = {
-    "zeros", "zeros(n): float64 vector of n zeros.", 1, 1, k_zeros, fill_out_bytes, NULL};
+    "zeros", "zeros(n): float64 vector of n zeros.", 1, 1, k_zeros, fill_out_bytes, NULL, 0};
 static const cd_kernel_desc d_dot = {
     "dot", "dot(a, b): float32/float64 vector.vector -> 0-d, or matrix @ matrix (BLAS).",
-    2, 2, k_dot, dot_out_bytes, NULL};
+    2, 2, k_dot, dot_out_bytes, NULL, 0};
 static const cd_kernel_desc d_spin = {
     "spin", "spin(seconds): busy-wait that long (cancellable); returns the seconds waited.",
-    1, 1, k_spin, scalar8_out_bytes, NULL};
+    1, 1, k_spin, scalar8_out_bytes, NULL, 0};
 static const cd_kernel_desc d_fail = {
     "fail", "fail(*args): always raises ValueError (tests error handling).",
-    0, -1, k_fail, NULL, NULL};
+    0, -1, k_fail, NULL, NULL, 0};
 
 const cd_kernel_desc *const cd_builtin_kernels[] = {
     &d_add, &d_sub, &d_mul, &d_sum, &d_ones, &d_zeros, &d_dot, &d_spin, &d_fail, NULL,
