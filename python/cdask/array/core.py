@@ -1108,6 +1108,31 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
         idxs = [()]
     else:
         idxs = itertools.product(*[range(len(c)) for c in out_chunks])
+    simple = all(not isinstance(a, Array) or
+                 (a.ndim == nd and all(a.shape[k] == out_shape[k] or out_shape[k] == 1
+                                       for k in range(nd)))
+                 for a in operands)
+    if simple and (len(operands) == 1 and isinstance(operands[0], Array) or
+                   len(operands) == 2 and (isinstance(operands[0], Array) or
+                                           isinstance(operands[1], Array))):
+        # no broadcasting between blocks: each operand's key is the output
+        # index (the common case, built without a per-operand loop)
+        a0 = operands[0]
+        if len(operands) == 1:
+            n0 = a0.name
+            layer = {(name,) + idx: (fn, (n0,) + idx) for idx in idxs}
+        else:
+            a1 = operands[1]
+            if isinstance(a0, Array) and isinstance(a1, Array):
+                n0, n1 = a0.name, a1.name
+                layer = {(name,) + idx: (fn, (n0,) + idx, (n1,) + idx) for idx in idxs}
+            elif isinstance(a0, Array):
+                n0 = a0.name
+                layer = {(name,) + idx: (fn, (n0,) + idx, a1) for idx in idxs}
+            else:
+                n1 = a1.name
+                layer = {(name,) + idx: (fn, a0, (n1,) + idx) for idx in idxs}
+        idxs = ()
     for idx in idxs:
         targs = []
         for a in operands:

@@ -243,12 +243,15 @@ def _filled(kind, shape, dtype, value, chunks, name):
     chunks = normalize_chunks(chunks, shape, dtype=dtype)
     if name is None:
         name = "%s-%s" % (kind, tokenize(kind, shape, dtype, value, chunks))
-    layer = {}
     if not shape:
-        layer[(name,)] = (_full_block, (), dtype, value)
+        layer = {(name,): (_full_block, (), dtype, value)}
     else:
-        for idx, _, bshape in _grid(chunks):
-            layer[(name,) + idx] = (_full_block, bshape, dtype, value)
+        import itertools
+
+        idxs = itertools.product(*[range(len(c)) for c in chunks])
+        shapes = itertools.product(*chunks)
+        layer = {(name,) + idx: (_full_block, bshape, dtype, value)
+                 for idx, bshape in zip(idxs, shapes)}
     return Array({name: layer}, name, chunks, dtype)
 
 

@@ -39,6 +39,9 @@ def _memmap_base(x):
     return b
 
 
+_FLAT = (int, float, bool)
+
+
 def _normalize(obj, h, depth=0):
     if depth > 50:
         h.update(b"<deep>%d" % id(obj))
@@ -49,6 +52,11 @@ def _normalize(obj, h, depth=0):
         h.update(repr(obj).encode())
         return
     if t in (tuple, list):
+        if len(obj) > 8 and all(type(o) in _FLAT for o in obj):
+            # long runs of plain numbers (chunk sizes): one repr, not a call each
+            h.update(b"flat(" if t is tuple else b"flat[")
+            h.update(repr(obj).encode())
+            return
         h.update(b"(" if t is tuple else b"[")
         for o in obj:
             _normalize(o, h, depth + 1)
