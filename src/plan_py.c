@@ -43,8 +43,7 @@ typedef struct pyprog {
 
 typedef struct kslot {
     Py_hash_t hash;
-    PyObject *key;      /* borrowed from pp->keys: identity is checked without a second miss */
-    int32_t node;       /* -1: empty */
+    int32_t node;       /* -1: empty; the key itself is pp->keys[node] */
 } kslot;
 
 typedef struct priv {
@@ -176,6 +175,7 @@ static int table_grow_to(cd_pyplan *pp, size_t n)
 {
     priv *pv = PRIV(pp);
     kslot *s = malloc(n * sizeof(kslot));
+    cd_advise_huge(s, n * sizeof(kslot));
     if (s == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -212,7 +212,7 @@ static int32_t table_find(cd_pyplan *pp, PyObject *key, Py_hash_t h, size_t *slo
             return -1;
         }
         if (s->hash == h) {
-            PyObject *k = s->key;
+            PyObject *k = pp->keys[s->node];
             int eq;
             if (k == key)
                 return s->node;
@@ -249,7 +249,6 @@ static int32_t key_node(cd_pyplan *pp, PyObject *key, Py_hash_t h)
     if (i < 0)
         return -2;
     pv->slots[slot].hash = h;
-    pv->slots[slot].key = key;
     pv->slots[slot].node = i;
     pv->used++;
     if (push_todo(pv, i, task) < 0)

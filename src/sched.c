@@ -105,6 +105,7 @@ int cd_plan_reserve(cd_plan *p, int32_t n, int64_t nargs, cd_err *err)
         cd_node *nodes = realloc(p->nodes, (size_t)n * sizeof(cd_node));
         if (nodes == NULL)
             return cd_err_set(err, CD_ENOMEM, "out of memory reserving a plan");
+        cd_advise_huge(nodes, (size_t)n * sizeof(cd_node));
         p->nodes = nodes;
         p->cap = n;
     }
