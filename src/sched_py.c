@@ -112,6 +112,13 @@ typedef struct gctx {
 } gctx;
 
 static PyInterpreterState *g_interp;
+
+/*
+ * Floating-point flags reported by a Python task of a run (the NumPy
+ * fallback blocks collect them with np.errstate(all="call") and pass them
+ * to _note_fpe); tls_in_task says this thread is running a run's task.
+ */
+static __thread int tls_py_fpe, tls_in_task;
 static PyThreadState *g_worker_ts[256];
 
 /* Record the pending exception of node i (GIL held) and fail the task. */
@@ -155,7 +162,15 @@ static int run_py_tasks(gctx *g, int worker, int64_t budget_ns)
     int32_t i;
     while ((i = cd_run_pop_py(g->run)) >= 0) {
         int64_t t0 = cd_now_ns();
-        if (cd_pyplan_exec_py(g->pp, i) < 0)
+        int rc, outer = tls_in_task, saved_fpe = tls_py_fpe;
+        tls_in_task = 1;
+        tls_py_fpe = 0;
+        rc = cd_pyplan_exec_py(g->pp, i);
+        if (tls_py_fpe)
+            cd_run_note_fpe(g->run, i, tls_py_fpe);
+        tls_in_task = outer;     /* a nested get restores its caller's state */
+        tls_py_fpe = saved_fpe;
+        if (rc < 0)
             task_failed(g, i, t0, worker);
         else
             cd_run_finish(g->run, i, 0, NULL, t0, worker);
@@ -515,6 +530,18 @@ done:
     return result;
 }
 
+static PyObject *cd_note_fpe(PyObject *m, PyObject *arg)
+{
+    long bits = PyLong_AsLong(arg);
+    CD_UNUSED(m);
+    if (bits == -1 && PyErr_Occurred())
+        return NULL;
+    if (!tls_in_task)
+        Py_RETURN_FALSE;
+    tls_py_fpe |= (int)(bits & 15);
+    Py_RETURN_TRUE;
+}
+
 static PyObject *cd_shutdown(PyObject *m, PyObject *noargs)
 {
     CD_UNUSED(m);
@@ -551,6 +578,9 @@ static PyObject *cd_pool_info(PyObject *m, PyObject *noargs)
 static PyMethodDef sched_methods[] = {
     {"get", (PyCFunction)(void (*)(void))cd_get, METH_VARARGS | METH_KEYWORDS, get_doc},
     {"_shutdown", cd_shutdown, METH_NOARGS, "Stop and join the worker threads."},
+    {"_note_fpe", cd_note_fpe, METH_O,
+     "Report floating-point flags (NumPy's bits) raised by the Python task running on this "
+     "thread; returns False when no cdask task is running here."},
     {"_set_default_workers", cd_set_default_workers, METH_O, "Set the default number of workers."},
     {"_pool_info", cd_pool_info, METH_NOARGS, "Threads in the pool and the default worker count."},
     {NULL, NULL, 0, NULL}

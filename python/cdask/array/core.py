@@ -32,6 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._core import get as _get
+from .._core import _note_fpe
 from ..graph import Graph
 from .chunks import normalize_chunks, chunk_offsets
 from .tokenize import tokenize
@@ -810,6 +811,25 @@ class _UfuncBlock:
                               self.has_where, self.has_out))
 
     def __call__(self, *args):
+        # np.errstate is per thread (a context variable): the caller's does
+        # not reach the worker that runs this block.  Collect the flags NumPy
+        # reports here and hand them to the scheduler, which applies the
+        # caller's errstate when the run is over, as for C kernels.  Outside
+        # a cdask run (dask's own schedulers), act on them in this thread.
+        raised = []
+        with np.errstate(all="call", call=lambda kind, flag: raised.append(flag)):
+            r = self._call(*args)
+        if raised:
+            bits = 0
+            for f in raised:
+                bits |= int(f)
+            if not _note_fpe(bits):
+                from .._errstate import report
+
+                report(bits, (self.__name__,) * 4)
+        return r
+
+    def _call(self, *args):
         kw = dict(self.kwargs)
         if self.has_where or self.has_out:
             ins = args[:self.nin]
