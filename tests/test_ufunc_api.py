@@ -52,3 +52,17 @@ def test_wrapper_behaves_like_the_ufunc():
     assert cdask.add.nin == 2 and cdask.exp.nout == 1
     assert pickle.loads(pickle.dumps(cdask.exp)) is cdask.exp
     assert "exp" in repr(cdask.exp)
+
+
+def test_int_array_vs_python_int_comparisons():
+    xn = np.arange(-5, 5, dtype=np.int8)
+    x = cdask.from_array(xn, chunks=4)
+    # in range: a C kernel (NumPy's int8 loop); out of range: by value, as NumPy
+    assert isinstance((x > 0).dask[((x > 0).name, 0)][0], cdask.Kernel)
+    for got, want in [(x > 0, xn > 0), (0 <= x, 0 <= xn), (x < 300, xn < 300),
+                      (x == -129, xn == -129), (x != 127, xn != 127)]:
+        assert np.array_equal(got.compute(), want)
+    un = np.arange(4, dtype=np.uint16)
+    u = cdask.from_array(un, chunks=3)
+    assert np.array_equal((u > -1).compute(), un > -1)
+    assert np.array_equal((u >= 65535).compute(), un >= 65535)

@@ -1008,6 +1008,31 @@ def unify_chunks_broadcast(arrays, out_shape):
     return res, out_chunks
 
 
+def _exact_int_scalars(op, args):
+    # NumPy compares an integer array with a Python int by value, so
+    # `int8_array < 300` is all True; a Python int that fits the loop's
+    # integer dtype compares exactly as that dtype's scalar does, and then
+    # the C kernel applies.  Out-of-range ints stay as they are (NumPy's
+    # own call handles them).
+    if not any(type(a) is int for a in args):
+        return args
+    try:
+        from .ufuncs import resolve
+
+        loop = resolve(op, tuple(int if type(a) is int else
+                                 (a.dtype if hasattr(a, "dtype") else type(a)) for a in args))
+    except Exception:
+        return args
+    out = list(args)
+    for k, a in enumerate(args):
+        lt = np.dtype(loop[k])
+        if type(a) is int and lt.kind in "iu":
+            info = np.iinfo(lt)
+            if info.min <= a <= info.max:
+                out[k] = lt.type(a)
+    return out
+
+
 def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_index=None,
              **kwargs):
     """Apply a NumPy ufunc (or elementwise function) blockwise with NumPy
@@ -1031,6 +1056,8 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
     has_where = not (isinstance(where, bool) and where)
     if has_where and not isinstance(where, Array):
         where = np.asarray(where)
+    if isinstance(op, np.ufunc) and op.__name__ in _COMPARISONS:
+        args = _exact_int_scalars(op, args)
     op_args = list(args)
 
     # dtype: for NEP 50 the resolution sees Python scalars as weak

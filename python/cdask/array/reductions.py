@@ -744,6 +744,9 @@ def _agg_var(parts, axes, keepdims, dtype, ddof, root, nan=False):
     if np.any(bad):
         warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
+        if dtype is not None and np.dtype(dtype).kind == "c":
+            # NumPy divides in the complex result dtype: x / 0 is inf+nanj
+            M2 = np.asarray(M2).astype(dtype)
         r = M2 / denom
         r = np.where((n == 0) | (bad if nan else False), np.nan, r)
         if root:
