@@ -416,16 +416,9 @@ def _bind(func, args, kwargs):
 
 
 def _materialize(obj):
-    Array = _Array()
-    if isinstance(obj, Array):
-        return np.asarray(obj)
-    if isinstance(obj, tuple):
-        return tuple(_materialize(o) for o in obj)
-    if isinstance(obj, list):
-        return [_materialize(o) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _materialize(v) for k, v in obj.items()}
-    return obj
+    from .core import _materialize as materialize
+
+    return materialize(obj)
 
 
 def _by_name(func):
