@@ -41,15 +41,19 @@ typedef struct pyprog {
     PyObject *lits;     /* list of literals (strong) */
 } pyprog;
 
-typedef struct kslot {
-    Py_hash_t hash;
-    int32_t node;       /* -1: empty; the key itself is pp->keys[node] */
-} kslot;
+/*
+ * The key table is laid out like CPython's compact dicts: the open-addressed
+ * part holds only int32 node numbers (-1: empty), and each node's hash sits
+ * in an array indexed by node.  A million keys then take a 16 MiB table that
+ * mostly stays in cache, instead of 64 MiB of (hash, node) slots that miss on
+ * nearly every probe - the lookups are most of what compiling a graph costs.
+ */
 
 typedef struct priv {
     /* key table: node numbers by key; the keys live in pp->keys */
-    kslot *slots;
+    int32_t *slots;
     size_t nslots, used;
+    Py_hash_t *hashes;   /* node -> hash of its key (keyed nodes only) */
     /* programs of Python nodes */
     int32_t *code;
     int64_t ncode, code_cap;
@@ -152,6 +156,9 @@ static int32_t new_node(cd_pyplan *pp, int kind, PyObject *key, int32_t owner)
         c2 = cap;
         if (grow((void **)&pv->progs, &c2, (int64_t)i + 1, sizeof(pyprog)) < 0)
             return -1;
+        c2 = cap;
+        if (grow((void **)&pv->hashes, &c2, (int64_t)i + 1, sizeof(Py_hash_t)) < 0)
+            return -1;
         pv->keys_cap = (int32_t)c2;
     }
     Py_XINCREF(key);
@@ -174,20 +181,19 @@ static int table_grow(cd_pyplan *pp)
 static int table_grow_to(cd_pyplan *pp, size_t n)
 {
     priv *pv = PRIV(pp);
-    kslot *s = malloc(n * sizeof(kslot));
-    cd_advise_huge(s, n * sizeof(kslot));
+    int32_t *s = malloc(n * sizeof(int32_t));
     if (s == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    for (size_t k = 0; k < n; k++)
-        s[k].node = -1;
+    memset(s, 0xff, n * sizeof(int32_t));   /* every slot -1 */
     for (size_t k = 0; k < pv->nslots; k++) {
-        if (pv->slots[k].node >= 0) {
-            size_t j = (size_t)pv->slots[k].hash & (n - 1);
-            while (s[j].node >= 0)
+        int32_t node = pv->slots[k];
+        if (node >= 0) {
+            size_t j = (size_t)pv->hashes[node] & (n - 1);
+            while (s[j] >= 0)
                 j = (j + 1) & (n - 1);
-            s[j] = pv->slots[k];
+            s[j] = node;
         }
     }
     free(pv->slots);
@@ -206,21 +212,21 @@ static int32_t table_find(cd_pyplan *pp, PyObject *key, Py_hash_t h, size_t *slo
     size_t mask = pv->nslots - 1, j = (size_t)h & mask;
     *slot = 0;
     for (;;) {
-        kslot *s = &pv->slots[j];
-        if (s->node < 0) {
+        int32_t node = pv->slots[j];
+        if (node < 0) {
             *slot = j;
             return -1;
         }
-        if (s->hash == h) {
-            PyObject *k = pp->keys[s->node];
+        if (pv->hashes[node] == h) {
+            PyObject *k = pp->keys[node];
             int eq;
             if (k == key)
-                return s->node;
+                return node;
             eq = PyObject_RichCompareBool(k, key, Py_EQ);
             if (eq < 0)
                 return -2;
             if (eq)
-                return s->node;
+                return node;
         }
         j = (j + 1) & mask;
     }
@@ -248,8 +254,8 @@ static int32_t key_node(cd_pyplan *pp, PyObject *key, Py_hash_t h)
     i = new_node(pp, CD_NODE_PY, key, -1);
     if (i < 0)
         return -2;
-    pv->slots[slot].hash = h;
-    pv->slots[slot].node = i;
+    pv->slots[slot] = i;
+    pv->hashes[i] = h;
     pv->used++;
     if (push_todo(pv, i, task) < 0)
         return -2;
@@ -352,13 +358,65 @@ static int32_t known_literal(priv *pv, PyObject *obj)
     return -1;
 }
 
+static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner);
+
+/*
+ * A list of (mostly) keys read by a C task - the inputs of a reduction's
+ * combine step.  Their hashes are computed first and their table slots
+ * prefetched, so that the cache misses of the lookups overlap instead of
+ * coming one after the other; then each element is handled as in c_args.
+ */
+static int c_args_keys(cd_pyplan *pp, PyObject *list, int32_t owner)
+{
+    priv *pv = PRIV(pp);
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    Py_hash_t hs[64];
+    size_t mask;
+    if ((pv->used + (size_t)n + 1) * 2 > pv->nslots && table_grow(pp) < 0)
+        return -1;
+    mask = pv->nslots - 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *o = PyList_GET_ITEM(list, k);
+        hs[k] = -1;
+        if ((PyTuple_CheckExact(o) && !is_task(o)) || PyUnicode_CheckExact(o)) {
+            hs[k] = PyObject_Hash(o);
+            if (hs[k] == -1)
+                PyErr_Clear();     /* unhashable: c_args treats it as a literal */
+            else
+                __builtin_prefetch(&pv->slots[(size_t)hs[k] & mask]);
+        }
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *o = PyList_GET_ITEM(list, k);
+        int32_t i;
+        if (hs[k] == -1) {
+            if (c_args(pp, o, owner) < 0)
+                return -1;
+            continue;
+        }
+        i = known_literal(pv, o);
+        if (i < 0)
+            i = key_node(pp, o, hs[k]);
+        if (i == -2)
+            return -1;
+        if (i < 0 && (i = literal_node(pp, o, owner)) < 0)
+            return -1;
+        if (push_arg(pv, i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Append the C-kernel inputs for `arg` (lists flattened) to pv->args. */
 static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner)
 {
     priv *pv = PRIV(pp);
     int32_t i;
     if (PyList_Check(arg)) {
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(arg); k++)
+        Py_ssize_t n = PyList_GET_SIZE(arg);
+        if (n >= 4 && n <= 64)
+            return c_args_keys(pp, arg, owner);
+        for (Py_ssize_t k = 0; k < n; k++)
             if (c_args(pp, PyList_GET_ITEM(arg, k), owner) < 0)
                 return -1;
         return 0;
@@ -745,6 +803,7 @@ void cd_pyplan_free(cd_pyplan *pp)
     }
     if (pv != NULL) {
         free(pv->slots);
+        free(pv->hashes);
         free(pv->code);
         free(pv->progs);
         free(pv->owner);
@@ -838,6 +897,9 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
                 goto fail;
             cap = 0;
             if (grow((void **)&pv->progs, &cap, want, sizeof(pyprog)) < 0)
+                goto fail;
+            cap = 0;
+            if (grow((void **)&pv->hashes, &cap, want, sizeof(Py_hash_t)) < 0)
                 goto fail;
             pv->keys_cap = (int32_t)cap;
         }
