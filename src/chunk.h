@@ -41,7 +41,7 @@ typedef struct cd_chunk {
     int64_t shape[CD_MAXDIMS];
     void *data;                   /* aligned to 64 bytes when owned */
     void *owner;                  /* NULL: data is ours; else released via hook */
-    _Alignas(16) unsigned char small[16];   /* storage for 0-d and tiny chunks */
+    _Alignas(16) unsigned char small[64];   /* storage for 0-d and tiny chunks (reduction partials) */
 } cd_chunk;
 
 /*
