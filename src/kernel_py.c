@@ -15,8 +15,9 @@
  * as an ndarray over the result chunk's memory (a NumPy scalar for 0-d).
  * Up to 16 inputs are kept in a stack array; more use a heap array.
  * Kernels pickle by (name, params), so any process importing cdask can load
- * them - except "ufunc" kernels, whose params hold pointers into NumPy: they
- * pickle through a reconstructor that resolves the loop again (ufunc_py.c).
+ * them - except "ufunc" and "fused" kernels, whose params hold pointers into
+ * NumPy: they pickle through a reconstructor that resolves the loops again
+ * (ufunc_py.c, fused_py.c).
  * Kernels marked CD_KF_FPE run between cd_fpe_clear and cd_fpe_read here too,
  * and raised flags go to cdask._errstate.report, so that a direct call obeys
  * np.errstate as the NumPy operation would.
@@ -24,6 +25,7 @@
 #include "kernel_py.h"
 #include "chunk_py.h"
 #include "ufunc.h"
+#include "fused.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +327,8 @@ static PyObject *kernel_reduce(PyObject *o, PyObject *noargs)
     CD_UNUSED(noargs);
     if (self->desc == &cd_ufunc_desc)
         return cd_ufunc_kernel_reduce(o);
+    if (self->desc == &cd_fused_desc)
+        return cd_fused_kernel_reduce(o);
     return Py_BuildValue("O(sO)", (PyObject *)Py_TYPE(o), self->desc->name, self->params);
 }
 
@@ -332,6 +336,8 @@ static PyObject *kernel_repr(PyObject *o)
 {
     cd_KernelObject *self = (cd_KernelObject *)o;
     PyObject *hex, *r;
+    if (self->desc == &cd_fused_desc)   /* pointers too: show the ops it holds */
+        return cd_fused_kernel_repr(o);
     if (self->desc == &cd_ufunc_desc)   /* its params are pointers: show the ufunc */
         return PyUnicode_FromFormat("<cdask ufunc kernel '%s'>",
                                     cd_kernel_display_name(self->desc,

@@ -66,6 +66,10 @@ void cd_cast(cd_dtype from, const void *src, cd_dtype to, void *dst, int64_t n);
 /* GIL held (ufunc_py.c): Kernel.__reduce__ of a "ufunc" kernel - the
  * reconstructor cdask._core._ufunc_kernel_from_spec and (name, dtype strings). */
 PyObject *cd_ufunc_kernel_reduce(PyObject *kernel);
+/* GIL held: resolve NumPy ufunc `ufunc` for the declared input dtypes (as
+ * ufunc_kernel takes them) into *out.  0, or -1 with an exception
+ * (NotImplementedError when it cannot run as a C loop). */
+int cd_ufunc_resolve(PyObject *ufunc, PyObject *in_dtypes, cd_ufunc_params *out);
 #endif
 
 #endif /* CD_UFUNC_H */

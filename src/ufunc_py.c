@@ -52,7 +52,8 @@ static PyObject *from_spec_fn;    /* cdask._core._ufunc_kernel_from_spec */
 
 static const char *const weak_names[] = {"int", "float", "complex"};
 
-static PyObject *not_impl(const char *fmt, ...)
+/* Raise NotImplementedError; returns -1. */
+static int not_impl(const char *fmt, ...)
 {
     char buf[300];
     va_list ap;
@@ -60,7 +61,7 @@ static PyObject *not_impl(const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     PyErr_SetString(PyExc_NotImplementedError, buf);
-    return NULL;
+    return -1;
 }
 
 /* cd_dtype of a type number; -1 if chunks cannot hold it. */
@@ -106,14 +107,17 @@ static int convert_declared(PyObject *x, PyObject **res, int32_t *code)
     return 0;
 }
 
-/* The Kernel for ufunc u and a sequence of declared input dtypes. */
-static PyObject *make_kernel(PyObject *u, PyObject *in_dtypes)
+/*
+ * Resolve ufunc u for a sequence of declared input dtypes (see ufunc_kernel)
+ * into *out: 0, or -1 with an exception (NotImplementedError when the
+ * computation cannot run as a C loop).  Shared with the fused kernel.
+ */
+int cd_ufunc_resolve(PyObject *u, PyObject *in_dtypes, cd_ufunc_params *out)
 {
     PyUFuncObject *uf;
     cd_ufunc_params p;
-    PyObject *seq = NULL, *call = NULL, *resolved = NULL, *attr = NULL, *pbytes;
-    PyObject *result = NULL;
-    cd_KernelObject *k;
+    PyObject *seq = NULL, *call = NULL, *resolved = NULL, *attr = NULL;
+    int result = -1;
     int rc, match = -1;
 
     rc = PyObject_IsInstance(u, np_ufunc_type);
@@ -121,7 +125,7 @@ static PyObject *make_kernel(PyObject *u, PyObject *in_dtypes)
         if (rc == 0)
             PyErr_Format(PyExc_TypeError, "ufunc_kernel: expected a NumPy ufunc, got %.100s",
                          Py_TYPE(u)->tp_name);
-        return NULL;
+        return -1;
     }
     uf = (PyUFuncObject *)u;
     if (uf->name == NULL)
@@ -152,7 +156,7 @@ static PyObject *make_kernel(PyObject *u, PyObject *in_dtypes)
 
     seq = PySequence_Fast(in_dtypes, "ufunc_kernel: in_dtypes must be a sequence");
     if (seq == NULL)
-        return NULL;
+        return -1;
     if (PySequence_Fast_GET_SIZE(seq) != uf->nin) {
         PyErr_Format(PyExc_ValueError, "ufunc '%s' takes %d input%s, got %zd dtypes",
                      uf->name, uf->nin, uf->nin == 1 ? "" : "s", PySequence_Fast_GET_SIZE(seq));
@@ -229,22 +233,34 @@ static PyObject *make_kernel(PyObject *u, PyObject *in_dtypes)
         p.loop[1] >= CD_INT8 && p.loop[1] <= CD_INT64)
         p.flags |= CD_UF_CHECK_NEG_EXPONENT;
 
-    pbytes = PyBytes_FromStringAndSize((const char *)&p, (Py_ssize_t)sizeof(p));
-    if (pbytes == NULL)
-        goto done;
-    k = PyObject_New(cd_KernelObject, &cd_KernelType);
-    if (k == NULL) {
-        Py_DECREF(pbytes);
-        goto done;
-    }
-    k->desc = &cd_ufunc_desc;
-    k->params = pbytes;
-    result = (PyObject *)k;
+    *out = p;
+    result = 0;
 done:
     Py_XDECREF(seq);
     Py_XDECREF(call);
     Py_XDECREF(resolved);
     return result;
+}
+
+/* The Kernel for ufunc u and a sequence of declared input dtypes. */
+static PyObject *make_kernel(PyObject *u, PyObject *in_dtypes)
+{
+    cd_ufunc_params p;
+    PyObject *pbytes;
+    cd_KernelObject *k;
+    if (cd_ufunc_resolve(u, in_dtypes, &p) < 0)
+        return NULL;
+    pbytes = PyBytes_FromStringAndSize((const char *)&p, (Py_ssize_t)sizeof(p));
+    if (pbytes == NULL)
+        return NULL;
+    k = PyObject_New(cd_KernelObject, &cd_KernelType);
+    if (k == NULL) {
+        Py_DECREF(pbytes);
+        return NULL;
+    }
+    k->desc = &cd_ufunc_desc;
+    k->params = pbytes;
+    return (PyObject *)k;
 }
 
 static PyObject *py_ufunc_kernel(PyObject *self, PyObject *args)

@@ -1,0 +1,712 @@
+/*
+ * fused.c - the "fused" kernel (interface and program layout: fused.h): a
+ * chain of NumPy's own elementwise inner loops run over a chunk in one pass,
+ * block by block, on a C worker without the GIL.  Pure C: no Python here.
+ *
+ * Design.
+ *
+ *   - Registers.  Register r < nin is input r; register nin + s is the result
+ *     of step s.  A register is "scalar" when it holds one element for the
+ *     whole output: a size-1 input, or a step whose operands are all scalar
+ *     registers or constants.  Scalar steps are computed once, before the
+ *     blocks, by a one-element loop call (as NumPy computes them on size-1
+ *     arrays), and every scalar operand is passed to the loops with stride
+ *     0, as NumPy passes a size-1 operand next to a full one.
+ *   - Shapes.  The output shape is NumPy's broadcast of the inputs the
+ *     program uses; every non-scalar register is evaluated over that whole
+ *     shape, in blocks of B consecutive output elements (C order).  So each
+ *     element of an intermediate is what NumPy's step-by-step evaluation
+ *     computes for the element it broadcasts from (the loops are
+ *     elementwise), and the output is written exactly once.
+ *   - Blocks.  Per block: an input of the output's own shape is pointed at
+ *     in its chunk (no copy); a broadcast input is gathered (rows copied or
+ *     an element replicated, along merged axes) into a scratch buffer of B
+ *     elements.  Then each step in program order: an operand whose register
+ *     dtype is not the loop's dtype is cast into a scratch buffer (cd_cast,
+ *     the "ufunc" kernel's casts, i.e. NumPy's astype); the loop is called on
+ *     the B contiguous elements and writes the step's own scratch buffer -
+ *     the last step writes straight into the output chunk.  No chunk-sized
+ *     temporary is ever allocated: scratch is O(B * registers).
+ *   - Rows.  Where the output has two or more merged axes and the inner one
+ *     is at least 8192 elements long (NumPy's buffer size; the threshold
+ *     the "ufunc" kernel uses), blocks do not cross rows, and an input that
+ *     is broadcast along the row, with every step computed only from such
+ *     registers, is "row-constant": one element per block, computed by a
+ *     one-element loop call and passed to later loops with stride 0, the
+ *     way NumPy passes an operand broadcast along its inner loop.  Shorter
+ *     rows are gathered into contiguous blocks, as NumPy's buffered
+ *     iterator (and the "ufunc" kernel) does.  Matching NumPy's call
+ *     pattern matters for the few results that depend on it, such as which
+ *     NaN's payload survives when both operands are NaN.
+ *   - Choice of B.  B starts at 4096 elements (the same order as NumPy's
+ *     8192-element buffers and numexpr's 1024; large enough that the per-call
+ *     overhead of the loops vanishes) and is halved, down to 512, while the
+ *     scratch of all registers and cast buffers would exceed 512 KiB: half
+ *     of a typical 1-2 MiB L2, the rest being left to the streams of the
+ *     inputs and the output.  B is always a power of two >= 512, a multiple
+ *     of every SIMD width, so the loops' vector bodies and scalar tails fall
+ *     where they fall on NumPy's whole-array calls.
+ *   - Floating-point errors are raised by the loops (and the casts) into
+ *     the thread's flags; the kernel is CD_KF_FPE so its callers clear and
+ *     read them.  Integer power loops with a negative exponent are refused
+ *     with NumPy's message before the call (CD_UF_CHECK_NEG_EXPONENT), as in
+ *     the "ufunc" kernel.
+ *   - Cancellation is polled between blocks.
+ */
+#include "fused.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CD_FUSED_B0 ((int64_t)4096)          /* preferred block, elements */
+#define CD_FUSED_BMIN ((int64_t)512)         /* smallest block */
+#define CD_FUSED_BUDGET ((int64_t)512 << 10) /* scratch bytes aimed for */
+#define CD_FUSED_LONGROW ((int64_t)8192)     /* rows this long keep stride-0 operands */
+
+#define NREG (CD_FUSED_MAXIN + CD_FUSED_MAXSTEPS)
+
+/* ------------------------------------------------------------------ */
+/* parameters                                                          */
+
+/* A validated, aligned copy of the params (free() it); NULL and err set. */
+static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
+{
+    cd_fused_params h, *p;
+    if (ctx->params == NULL || ctx->params_size < sizeof(h))
+        goto bad;
+    memcpy(&h, ctx->params, sizeof(h));
+    if (h.magic != CD_FUSED_MAGIC || h.nin < 0 || h.nin > CD_FUSED_MAXIN || h.nsteps < 1 ||
+        h.nsteps > CD_FUSED_MAXSTEPS || ctx->params_size != CD_FUSED_PARAMS_SIZE(h.nsteps))
+        goto bad;
+    p = malloc(ctx->params_size);
+    if (p == NULL) {
+        cd_err_set(err, CD_ENOMEM, "kernel 'fused': out of memory");
+        return NULL;
+    }
+    memcpy(p, ctx->params, ctx->params_size);
+    for (int i = 0; i < p->nin; i++)
+        if (p->in_dtype[i] < 0 || p->in_dtype[i] >= CD_NDTYPES)
+            goto corrupt;
+    for (int s = 0; s < p->nsteps; s++) {
+        cd_fused_step *st = &p->step[s];
+        st->uf.name[CD_UFUNC_NAMELEN - 1] = '\0';
+        if (st->uf.magic != CD_UFUNC_MAGIC || st->uf.nin < 1 || st->uf.nin > CD_UFUNC_MAXIN ||
+            st->uf.nout != 1 || st->uf.fn == NULL)
+            goto corrupt;
+        for (int i = 0; i <= st->uf.nin; i++)
+            if (st->uf.loop[i] < 0 || st->uf.loop[i] >= CD_NDTYPES)
+                goto corrupt;
+        for (int i = 0; i < st->uf.nin; i++) {
+            const cd_fused_ref *r = &st->op[i];
+            if (!((r->kind == CD_FR_IN && r->index >= 0 && r->index < p->nin) ||
+                  (r->kind == CD_FR_STEP && r->index >= 0 && r->index < s) ||
+                  r->kind == CD_FR_CONST))
+                goto corrupt;
+        }
+    }
+    return p;
+corrupt:
+    free(p);
+bad:
+    cd_err_set(err, CD_EINTERNAL, "kernel 'fused': bad parameters (%zu bytes)", ctx->params_size);
+    return NULL;
+}
+
+/* Which inputs the program reads. */
+static void mark_used(const cd_fused_params *p, int *used)
+{
+    for (int i = 0; i < p->nin; i++)
+        used[i] = 0;
+    for (int s = 0; s < p->nsteps; s++)
+        for (int i = 0; i < p->step[s].uf.nin; i++)
+            if (p->step[s].op[i].kind == CD_FR_IN)
+                used[p->step[s].op[i].index] = 1;
+}
+
+/* NumPy's broadcast of the used inputs' shapes; 0 or CD_EVALUE. */
+static int broadcast(const cd_fused_params *p, const int *used, cd_chunk *const *in,
+                     int *ndim, int64_t *shape, cd_err *err)
+{
+    int nd = 0;
+    for (int i = 0; i < p->nin; i++)
+        if (used[i] && in[i]->ndim > nd)
+            nd = in[i]->ndim;
+    for (int a = 0; a < nd; a++) {
+        int64_t d = 1;
+        for (int i = 0; i < p->nin; i++) {
+            int k = a - (nd - in[i]->ndim);
+            int64_t s;
+            if (!used[i] || k < 0)
+                continue;
+            s = in[i]->shape[k];
+            if (s == 1)
+                continue;
+            if (d == 1) {
+                d = s;
+            } else if (d != s) {
+                if (err != NULL) {
+                    char buf[CD_ERRMSG];
+                    size_t len = 0;
+                    buf[0] = '\0';
+                    for (int j = 0; j < p->nin && len + 1 < sizeof(buf); j++) {
+                        int n;
+                        if (!used[j])
+                            continue;
+                        n = snprintf(buf + len, sizeof(buf) - len, "%s(", len ? " " : "");
+                        len += n > 0 ? (size_t)n : 0;
+                        for (int b = 0; b < in[j]->ndim && len + 1 < sizeof(buf); b++) {
+                            n = snprintf(buf + len, sizeof(buf) - len, "%s%lld", b ? "," : "",
+                                         (long long)in[j]->shape[b]);
+                            len += n > 0 ? (size_t)n : 0;
+                        }
+                        if (len + 1 < sizeof(buf)) {
+                            n = snprintf(buf + len, sizeof(buf) - len,
+                                         in[j]->ndim == 1 ? ",)" : ")");
+                            len += n > 0 ? (size_t)n : 0;
+                        }
+                    }
+                    cd_err_set(err, CD_EVALUE,
+                               "fused kernel: operands could not be broadcast together with "
+                               "shapes %s", buf);
+                }
+                return CD_EVALUE;
+            }
+        }
+        shape[a] = d;
+    }
+    *ndim = nd;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* gathering broadcast inputs                                          */
+
+typedef struct {
+    int nd;                       /* merged axes, >= 1 */
+    int64_t len[CD_MAXDIMS];
+    int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];   /* element strides; [nin]: output */
+} fwalk;
+
+/* Element strides of each used input over the output's axes; length-1 axes
+ * dropped, adjacent axes merged where every operand's strides chain. */
+static void plan_walk(const cd_fused_params *p, const int *used, cd_chunk *const *in,
+                      int ndim, const int64_t *shape, fwalk *w)
+{
+    int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];
+    int nops = p->nin + 1, nd = 0;
+    for (int i = 0; i < nops; i++) {
+        int64_t s = 1;
+        for (int a = ndim - 1; a >= 0; a--) {
+            if (i == p->nin) {
+                st[i][a] = s;
+                s *= shape[a];
+                continue;
+            }
+            int k = a - (ndim - in[i]->ndim);
+            if (!used[i] || k < 0 || in[i]->shape[k] == 1) {
+                st[i][a] = 0;
+            } else {
+                st[i][a] = s;
+                s *= in[i]->shape[k];
+            }
+        }
+    }
+    for (int a = 0; a < ndim; a++) {
+        if (shape[a] == 1)
+            continue;
+        if (nd > 0) {
+            int ok = 1;
+            for (int o = 0; o < nops && ok; o++)
+                ok = w->st[o][nd - 1] == st[o][a] * shape[a];
+            if (ok) {
+                w->len[nd - 1] *= shape[a];
+                for (int o = 0; o < nops; o++)
+                    w->st[o][nd - 1] = st[o][a];
+                continue;
+            }
+        }
+        w->len[nd] = shape[a];
+        for (int o = 0; o < nops; o++)
+            w->st[o][nd] = st[o][a];
+        nd++;
+    }
+    if (nd == 0) {
+        w->len[0] = 1;
+        for (int o = 0; o < nops; o++)
+            w->st[o][0] = 0;
+        nd = 1;
+    }
+    w->nd = nd;
+}
+
+/* Element offset in operand `op` of output element `f` (flat, C order). */
+static int64_t elem_offset(const fwalk *w, int op, int64_t f)
+{
+    int64_t off = 0;
+    for (int a = w->nd - 1; a >= 0; a--) {
+        off += (f % w->len[a]) * w->st[op][a];
+        f /= w->len[a];
+    }
+    return off;
+}
+
+/* n copies of the isz-byte element at dst (dst[0] already holds it). */
+static void replicate(char *dst, int isz, int64_t n)
+{
+    int64_t have = 1;
+    while (have < n) {
+        int64_t k = have < n - have ? have : n - have;
+        memcpy(dst + have * isz, dst, (size_t)(k * isz));
+        have += k;
+    }
+}
+
+/* Output elements [start, start + m) of broadcast operand `op` (data at src,
+ * isz bytes per element) into the contiguous buffer dst. */
+static void gather(const fwalk *w, int op, const char *src, int isz, int64_t start, int64_t m,
+                   char *dst)
+{
+    int64_t idx[CD_MAXDIMS], off = 0, rem = start;
+    int inner = w->nd - 1;
+    int64_t s = w->st[op][inner];
+    for (int a = inner; a >= 0; a--) {
+        idx[a] = rem % w->len[a];
+        rem /= w->len[a];
+        off += idx[a] * w->st[op][a];
+    }
+    while (m > 0) {
+        int64_t run = w->len[inner] - idx[inner];
+        if (run > m)
+            run = m;
+        if (s == 1) {
+            memcpy(dst, src + off * isz, (size_t)(run * isz));
+        } else if (s == 0) {
+            memcpy(dst, src + off * isz, (size_t)isz);
+            replicate(dst, isz, run);
+        } else {
+            for (int64_t j = 0; j < run; j++)
+                memcpy(dst + j * isz, src + (off + j * s) * isz, (size_t)isz);
+        }
+        dst += run * isz;
+        m -= run;
+        off += run * s;
+        idx[inner] += run;
+        if (idx[inner] < w->len[inner])
+            continue;
+        off -= w->len[inner] * s;
+        idx[inner] = 0;
+        for (int a = inner - 1; a >= 0; a--) {
+            idx[a]++;
+            off += w->st[op][a];
+            if (idx[a] < w->len[a])
+                break;
+            off -= w->st[op][a] * w->len[a];
+            idx[a] = 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* the kernel                                                          */
+
+typedef struct {
+    cd_dtype dt;
+    int isz;
+    int scalar;                   /* one element, stride 0 */
+    int direct;                   /* input of the output's shape: points into its chunk */
+    int rowc;                     /* long rows only: constant along the row, one element
+                                     passed with stride 0 (see "Rows" above) */
+    const char *data;             /* input: chunk data */
+    char *buf;                    /* scratch of B elements (gathered input, step result) */
+    char *cur;                    /* the register's elements for the current block */
+    _Alignas(16) unsigned char one[16];   /* scalar value */
+} freg;
+
+typedef struct {
+    char *cast;                   /* scratch of B elements in the loop dtype, or NULL */
+    int scalar;                   /* operand passed with stride 0 from val */
+    _Alignas(16) unsigned char val[16];
+} fopnd;
+
+static int is_signed_int(int32_t d)
+{
+    return d >= CD_INT8 && d <= CD_INT64;
+}
+
+static int any_negative(int32_t dt, const char *p, int64_t m, intptr_t step)
+{
+    for (int64_t i = 0; i < m; i++, p += step) {
+        int64_t v;
+        switch (dt) {
+        case CD_INT8: { int8_t x; memcpy(&x, p, 1); v = x; break; }
+        case CD_INT16: { int16_t x; memcpy(&x, p, 2); v = x; break; }
+        case CD_INT32: { int32_t x; memcpy(&x, p, 4); v = x; break; }
+        default: { int64_t x; memcpy(&x, p, 8); v = x; break; }
+        }
+        if (v < 0)
+            return 1;
+        if (step == 0)
+            break;
+    }
+    return 0;
+}
+
+/* The register an operand reads (constants: -1). */
+static int reg_of(const cd_fused_params *p, const cd_fused_ref *r)
+{
+    return r->kind == CD_FR_IN ? r->index : r->kind == CD_FR_STEP ? p->nin + r->index : -1;
+}
+
+/* Which registers are scalar, given which inputs are (scalar_in[i]). */
+static void mark_scalar(const cd_fused_params *p, const int *scalar_in, int *scalar_reg)
+{
+    for (int i = 0; i < p->nin; i++)
+        scalar_reg[i] = scalar_in[i];
+    for (int s = 0; s < p->nsteps; s++) {
+        int sc = 1;
+        for (int i = 0; i < p->step[s].uf.nin; i++) {
+            int r = reg_of(p, &p->step[s].op[i]);
+            if (r >= 0 && !scalar_reg[r])
+                sc = 0;
+        }
+        scalar_reg[p->nin + s] = sc;
+    }
+}
+
+/* Scratch bytes per block element: gathered inputs, intermediate step
+ * results and cast operands (scalar ones and the output take none). */
+static int64_t bytes_per_elem(const cd_fused_params *p, const int *scalar_reg, const int *gathered)
+{
+    int64_t b = 0;
+    for (int i = 0; i < p->nin; i++)
+        if (gathered[i])
+            b += cd_dtype_itemsize[p->in_dtype[i]];
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        if (scalar_reg[p->nin + s])
+            continue;
+        if (s < p->nsteps - 1)
+            b += cd_dtype_itemsize[st->uf.loop[st->uf.nin]];
+        for (int i = 0; i < st->uf.nin; i++) {
+            int r = reg_of(p, &st->op[i]), rdt;
+            if (r < 0 || scalar_reg[r])
+                continue;
+            rdt = r < p->nin ? p->in_dtype[r] : p->step[r - p->nin].uf.loop[p->step[r - p->nin].uf.nin];
+            if (rdt != st->uf.loop[i])
+                b += cd_dtype_itemsize[st->uf.loop[i]];
+        }
+    }
+    return b;
+}
+
+static int64_t choose_block(int64_t bpe)
+{
+    int64_t B = CD_FUSED_B0;
+    while (B > CD_FUSED_BMIN && B * bpe > CD_FUSED_BUDGET)
+        B /= 2;
+    return B;
+}
+
+int64_t cd_fused_block_elems(const cd_fused_params *p)
+{
+    int none[CD_FUSED_MAXIN] = {0}, all[CD_FUSED_MAXIN], sc[NREG];
+    for (int i = 0; i < CD_FUSED_MAXIN; i++)
+        all[i] = 1;
+    mark_scalar(p, none, sc);
+    return choose_block(bytes_per_elem(p, sc, all));
+}
+
+/* Call step s's loop on m elements into `dst`; 0 or CD_EVALUE. */
+static int run_step(const cd_fused_step *st, freg *regs, const cd_fused_params *p,
+                    fopnd *ops, int64_t m, char *dst, cd_err *err)
+{
+    const cd_ufunc_params *uf = &st->uf;
+    char *args[CD_UFUNC_MAXIN + 1];
+    intptr_t steps[CD_UFUNC_MAXIN + 1], dims[1];
+    int n = uf->nin;
+    for (int i = 0; i < n; i++) {
+        int r = reg_of(p, &st->op[i]);
+        if (ops[i].scalar) {
+            args[i] = (char *)ops[i].val;
+            steps[i] = 0;
+        } else if (regs[r].rowc) {
+            args[i] = regs[r].cur;
+            if (ops[i].cast != NULL) {
+                cd_cast(regs[r].dt, regs[r].cur, (cd_dtype)uf->loop[i], ops[i].cast, 1);
+                args[i] = ops[i].cast;
+            }
+            steps[i] = 0;
+        } else if (ops[i].cast != NULL) {
+            cd_cast(regs[r].dt, regs[r].cur, (cd_dtype)uf->loop[i], ops[i].cast, m);
+            args[i] = ops[i].cast;
+            steps[i] = cd_dtype_itemsize[uf->loop[i]];
+        } else {
+            args[i] = regs[r].cur;
+            steps[i] = regs[r].isz;
+        }
+    }
+    args[n] = dst;
+    steps[n] = cd_dtype_itemsize[uf->loop[n]];
+    if ((uf->flags & CD_UF_CHECK_NEG_EXPONENT) && n == 2 && is_signed_int(uf->loop[1]) &&
+        any_negative(uf->loop[1], args[1], m, steps[1]))
+        return cd_err_set(err, CD_EVALUE, "Integers to negative integer powers are not allowed.");
+    dims[0] = (intptr_t)m;
+    uf->fn(args, dims, steps, uf->data);
+    return 0;
+}
+
+static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+{
+    cd_fused_params *p;
+    int used[CD_FUSED_MAXIN], scalar_in[CD_FUSED_MAXIN], gathered[CD_FUSED_MAXIN];
+    int scalar_reg[NREG];
+    int64_t shape[CD_MAXDIMS], B, size, rowlen = 0;
+    int ndim = 0, rc = 0, last;
+    cd_chunk *r = NULL;
+    char *slab = NULL;
+    freg *regs = NULL;
+    fopnd *ops = NULL;   /* [nsteps][CD_UFUNC_MAXIN] */
+    fwalk w;
+
+    *out = NULL;
+    p = read_params(ctx, err);
+    if (p == NULL)
+        return err != NULL && err->code ? err->code : CD_EINTERNAL;
+    last = p->nsteps - 1;
+    if (nin != p->nin) {
+        rc = cd_err_set(err, CD_ETYPE, "fused kernel takes %d input%s, got %d", p->nin,
+                        p->nin == 1 ? "" : "s", nin);
+        goto fail;
+    }
+    mark_used(p, used);
+    for (int i = 0; i < nin; i++) {
+        if (used[i] && in[i]->dtype != (cd_dtype)p->in_dtype[i]) {
+            rc = cd_err_set(err, CD_ETYPE, "fused kernel: input %d has dtype %s, expected %s", i,
+                            cd_dtype_name[in[i]->dtype], cd_dtype_name[p->in_dtype[i]]);
+            goto fail;
+        }
+    }
+    rc = broadcast(p, used, in, &ndim, shape, err);
+    if (rc < 0)
+        goto fail;
+    r = cd_chunk_new((cd_dtype)p->step[last].uf.loop[p->step[last].uf.nin], ndim, shape, err);
+    if (r == NULL) {
+        rc = err != NULL && err->code ? err->code : CD_ENOMEM;
+        goto fail;
+    }
+    size = r->size;
+    for (int i = 0; i < nin; i++) {
+        scalar_in[i] = used[i] && in[i]->size == 1;
+        gathered[i] = used[i] && !scalar_in[i] && in[i]->size != size;
+    }
+    mark_scalar(p, scalar_in, scalar_reg);
+    B = choose_block(bytes_per_elem(p, scalar_reg, gathered));
+    if (size < B)
+        B = size < 1 ? 1 : size;
+
+    regs = calloc((size_t)(nin + p->nsteps), sizeof(freg));
+    ops = calloc((size_t)p->nsteps * CD_UFUNC_MAXIN, sizeof(fopnd));
+    if (regs == NULL || ops == NULL)
+        goto nomem;
+    /* one slab for every scratch buffer, each 64-byte aligned */
+    {
+        int64_t total = 0, at = 0;
+        for (int pass = 0; pass < 2; pass++) {
+#define CD_TAKE(ptr, bytes)                                       \
+    do {                                                          \
+        int64_t nb_ = ((int64_t)(bytes) + 63) & ~(int64_t)63;     \
+        if (pass == 1)                                            \
+            (ptr) = slab + at;                                    \
+        at += nb_;                                                \
+    } while (0)
+            at = 0;
+            for (int i = 0; i < nin; i++) {
+                regs[i].dt = (cd_dtype)p->in_dtype[i];
+                regs[i].isz = cd_dtype_itemsize[regs[i].dt];
+                regs[i].scalar = scalar_in[i];
+                regs[i].direct = used[i] && !scalar_in[i] && !gathered[i];
+                regs[i].data = in[i]->data;
+                if (gathered[i])
+                    CD_TAKE(regs[i].buf, B * regs[i].isz);
+            }
+            for (int s = 0; s < p->nsteps; s++) {
+                const cd_fused_step *st = &p->step[s];
+                freg *g = &regs[nin + s];
+                g->dt = (cd_dtype)st->uf.loop[st->uf.nin];
+                g->isz = cd_dtype_itemsize[g->dt];
+                g->scalar = scalar_reg[nin + s];
+                if (!g->scalar && s < last)
+                    CD_TAKE(g->buf, B * g->isz);
+                for (int i = 0; i < st->uf.nin; i++) {
+                    fopnd *o = &ops[s * CD_UFUNC_MAXIN + i];
+                    int rg = reg_of(p, &st->op[i]);
+                    o->scalar = rg < 0 || scalar_reg[rg];
+                    if (!o->scalar && regs[rg].dt != (cd_dtype)st->uf.loop[i])
+                        CD_TAKE(o->cast, B * cd_dtype_itemsize[st->uf.loop[i]]);
+                }
+            }
+#undef CD_TAKE
+            if (pass == 0) {
+                total = at;
+                if (total > 0) {
+                    slab = aligned_alloc(64, (size_t)total);
+                    if (slab == NULL)
+                        goto nomem;
+                }
+            }
+        }
+    }
+
+    /* scalar registers: inputs, then scalar steps (once), then scalar operands */
+    for (int i = 0; i < nin; i++) {
+        if (regs[i].scalar) {
+            memcpy(regs[i].one, in[i]->data, (size_t)regs[i].isz);
+            regs[i].cur = (char *)regs[i].one;
+        }
+    }
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        freg *g = &regs[nin + s];
+        for (int i = 0; i < st->uf.nin; i++) {
+            fopnd *o = &ops[s * CD_UFUNC_MAXIN + i];
+            int rg = reg_of(p, &st->op[i]);
+            if (rg < 0)
+                memcpy(o->val, st->op[i].val, sizeof(o->val));
+            else if (o->scalar)
+                cd_cast(regs[rg].dt, regs[rg].one, (cd_dtype)st->uf.loop[i], o->val, 1);
+        }
+        if (g->scalar) {
+            rc = run_step(st, regs, p, &ops[s * CD_UFUNC_MAXIN], 1, (char *)g->one, err);
+            if (rc < 0)
+                goto fail;
+            g->cur = (char *)g->one;
+        }
+    }
+    if (regs[nin + last].scalar) {
+        if (size > 0)   /* size is 1: every used input is size 1 */
+            memcpy(r->data, regs[nin + last].one, (size_t)regs[nin + last].isz);
+        goto done;
+    }
+    if (size == 0)
+        goto done;
+
+    plan_walk(p, used, in, ndim, shape, &w);
+    {
+        int inner = w.nd - 1;
+        int64_t L = w.len[inner];
+        if (w.nd > 1 && L >= CD_FUSED_LONGROW) {   /* long rows: see "Rows" above */
+            rowlen = L;
+            for (int i = 0; i < nin; i++)
+                regs[i].rowc = gathered[i] && w.st[i][inner] == 0;
+            for (int s = 0; s < p->nsteps; s++) {
+                const cd_fused_step *st = &p->step[s];
+                int rc_ = !regs[nin + s].scalar;
+                for (int i = 0; i < st->uf.nin && rc_; i++) {
+                    int rg = reg_of(p, &st->op[i]);
+                    if (rg >= 0 && !regs[rg].scalar && !regs[rg].rowc)
+                        rc_ = 0;
+                }
+                regs[nin + s].rowc = rc_ && s < last;
+            }
+        }
+    }
+    for (int64_t b0 = 0; b0 < size;) {
+        int64_t m = size - b0 < B ? size - b0 : B;
+        if (rowlen > 0 && b0 / rowlen != (b0 + m - 1) / rowlen)
+            m = rowlen - b0 % rowlen;   /* blocks do not cross rows */
+        if (cd_cancelled(ctx)) {
+            rc = cd_err_set(err, CD_ECANCEL, "cancelled");
+            goto fail;
+        }
+        for (int i = 0; i < nin; i++) {
+            if (regs[i].direct) {
+                regs[i].cur = (char *)regs[i].data + b0 * regs[i].isz;
+            } else if (regs[i].rowc) {
+                regs[i].cur = (char *)regs[i].data + elem_offset(&w, i, b0) * regs[i].isz;
+            } else if (regs[i].buf != NULL) {
+                gather(&w, i, regs[i].data, regs[i].isz, b0, m, regs[i].buf);
+                regs[i].cur = regs[i].buf;
+            }
+        }
+        for (int s = 0; s < p->nsteps; s++) {
+            freg *g = &regs[nin + s];
+            char *dst;
+            if (g->scalar)
+                continue;
+            dst = s == last ? (char *)r->data + b0 * g->isz : g->buf;
+            rc = run_step(&p->step[s], regs, p, &ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
+                          err);
+            if (rc < 0)
+                goto fail;
+            g->cur = dst;
+        }
+        b0 += m;
+    }
+done:
+    free(slab);
+    free(regs);
+    free(ops);
+    free(p);
+    *out = r;
+    return 0;
+nomem:
+    rc = cd_err_set(err, CD_ENOMEM, "fused kernel: out of memory");
+fail:
+    free(slab);
+    free(regs);
+    free(ops);
+    free(p);
+    if (r != NULL)
+        cd_chunk_decref(r);
+    return rc;
+}
+
+static int64_t fused_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+{
+    cd_fused_params *p = read_params(ctx, NULL);
+    int used[CD_FUSED_MAXIN];
+    int64_t shape[CD_MAXDIMS], n = 1;
+    int ndim = 0, last;
+    if (p == NULL)
+        return 0;
+    mark_used(p, used);
+    last = p->nsteps - 1;
+    if (nin != p->nin || broadcast(p, used, in, &ndim, shape, NULL) < 0) {
+        free(p);
+        return 0;
+    }
+    for (int a = 0; a < ndim; a++)
+        if (__builtin_mul_overflow(n, shape[a], &n))
+            n = INT64_MAX / 16;
+    n *= cd_dtype_itemsize[p->step[last].uf.loop[p->step[last].uf.nin]];
+    free(p);
+    return n;
+}
+
+static int64_t fused_work_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+{
+    cd_fused_params *p = read_params(ctx, NULL);
+    int64_t b;
+    CD_UNUSED(nin);
+    CD_UNUSED(in);
+    if (p == NULL)
+        return 0;
+    {
+        int none[CD_FUSED_MAXIN] = {0}, all[CD_FUSED_MAXIN], sc[NREG];
+        int64_t bpe;
+        for (int i = 0; i < CD_FUSED_MAXIN; i++)
+            all[i] = 1;
+        mark_scalar(p, none, sc);
+        bpe = bytes_per_elem(p, sc, all);
+        b = choose_block(bpe) * bpe;
+    }
+    free(p);
+    return b;
+}
+
+const cd_kernel_desc cd_fused_desc = {
+    "fused",
+    "fused(*inputs): a chain of NumPy ufunc inner loops evaluated in one blocked pass "
+    "(made by cdask._core.fused_kernel).",
+    0, CD_FUSED_MAXIN, k_fused, fused_out_bytes, fused_work_bytes, CD_KF_FPE,
+};

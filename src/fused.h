@@ -1,0 +1,82 @@
+/*
+ * fused.h - the "fused" kernel: a chain of NumPy elementwise loops evaluated
+ * in ONE pass over a chunk, block by block, without chunk-sized temporaries.
+ * Shared by fused.c (pure C: runs the program) and fused_py.c (glue: builds
+ * the program with the GIL held, resolving every step as the "ufunc" kernel
+ * does, and gives the Kernel its repr and pickling).
+ *
+ * The program.  A fused kernel takes N input chunks (each of a declared
+ * dtype) and holds a list of steps.  Each step is one resolved ufunc loop
+ * (a cd_ufunc_params, exactly what a single "ufunc" kernel would hold for the
+ * same ufunc and operand dtypes) whose operands are registers: an input, a
+ * constant (stored already converted to the loop's operand dtype), or the
+ * result of an earlier step.  The last step's result is the output chunk.
+ * Every step but the last must be used by a later one.
+ *
+ * Evaluation (fused.c).  The inputs the program uses are broadcast to the
+ * output shape; every step is evaluated over that shape, in blocks of B
+ * consecutive output elements (C order).  Per block, each input register
+ * points straight into its chunk (same shape as the output) or is gathered
+ * into a scratch buffer (broadcast input); each operand whose register dtype
+ * differs from the loop dtype is cast into a scratch buffer with cd_cast (the
+ * "ufunc" kernel's casts); each step's loop runs on the block and writes its
+ * own scratch buffer - the last step writes straight into the output chunk.
+ * Registers of a single element (size-1 inputs, constants, steps of only
+ * such operands) are computed once and passed with stride 0, as NumPy passes
+ * scalars.  See fused.c for the choice of B.
+ *
+ * The params bytes are a cd_fused_params header followed by nsteps
+ * cd_fused_step records; they hold NumPy's loop pointers, so such a Kernel
+ * pickles through a re-resolving reconstructor and cannot be made from bytes
+ * (the descriptor is not in cd_builtin_kernels).
+ */
+#ifndef CD_FUSED_H
+#define CD_FUSED_H
+
+#include "ufunc.h"
+
+#define CD_FUSED_MAGIC 0x66734e31u   /* "fsN1": layout version of the params */
+#define CD_FUSED_MAXIN 16            /* inputs of a fused kernel */
+#define CD_FUSED_MAXSTEPS 64         /* steps of a fused program */
+
+/* Operand kinds of a step. */
+enum { CD_FR_IN = 1, CD_FR_CONST = 2, CD_FR_STEP = 3 };
+
+typedef struct cd_fused_ref {
+    int32_t kind;                 /* CD_FR_* */
+    int32_t index;                /* input or step number; 0 for a constant */
+    int32_t orig_dtype;           /* constant: cd_dtype of `orig` */
+    int32_t pad_;
+    unsigned char orig[16];       /* constant as given (for repr and pickling) */
+    unsigned char val[16];        /* constant in the loop's operand dtype */
+} cd_fused_ref;
+
+typedef struct cd_fused_step {
+    cd_ufunc_params uf;           /* the resolved loop; uf.declared[i] tells a
+                                     constant given as a Python scalar (weak) */
+    cd_fused_ref op[CD_UFUNC_MAXIN];
+} cd_fused_step;
+
+typedef struct cd_fused_params {
+    uint32_t magic;               /* CD_FUSED_MAGIC */
+    int32_t nin, nsteps, pad_;
+    int32_t in_dtype[CD_FUSED_MAXIN];
+    cd_fused_step step[];         /* nsteps records */
+} cd_fused_params;
+
+/* Bytes of params holding n steps. */
+#define CD_FUSED_PARAMS_SIZE(n) (sizeof(cd_fused_params) + (size_t)(n) * sizeof(cd_fused_step))
+
+/* The kernel descriptor (name "fused", flags CD_KF_FPE). */
+extern const cd_kernel_desc cd_fused_desc;
+
+/* Elements per block for a program, as the kernel chooses them. */
+int64_t cd_fused_block_elems(const cd_fused_params *p);
+
+#ifdef Py_PYTHON_H
+/* GIL held (fused_py.c): Kernel.__reduce__ and repr of a "fused" kernel. */
+PyObject *cd_fused_kernel_reduce(PyObject *kernel);
+PyObject *cd_fused_kernel_repr(PyObject *kernel);
+#endif
+
+#endif /* CD_FUSED_H */

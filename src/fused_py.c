@@ -1,0 +1,573 @@
+/*
+ * fused_py.c - glue of the "fused" kernel (fused.h, fused.c): builds a fused
+ * program from Python, with the GIL held, and gives the Kernel its repr and
+ * its pickling.
+ *
+ *   fused_kernel(inputs_dtypes, steps) -> Kernel
+ *       inputs_dtypes: one NumPy dtype (or anything np.dtype accepts) per
+ *       input chunk.  steps: a non-empty list of (ufunc, operand_refs); each
+ *       ref is ("in", i), ("step", j) with j an earlier step, or
+ *       ("const", value) with value a Python bool/int/float/complex or a
+ *       NumPy scalar (or 0-d array).  The last step's result is the output;
+ *       every other step must be used by a later one.  The Kernel takes the
+ *       N input chunks, which must have the declared dtypes.
+ *
+ * Design.  Each step is resolved exactly as a single "ufunc" kernel would be
+ * (cd_ufunc_resolve, ufunc_py.c: NumPy's own resolve_dtypes, NEP 50), for
+ * the dtypes its operands have when NumPy evaluates the chain step by step:
+ * an input's dtype, an earlier step's loop output dtype (an array, so
+ * "strong"), a constant's dtype - Python int/float/complex are NEP 50 "weak"
+ * scalars, Python bool and NumPy scalars are strong.  A constant is then
+ * converted to the loop's operand dtype here, by NumPy (np.asarray(value,
+ * dtype=loop) for a weak scalar - which raises NumPy's OverflowError for an
+ * int out of an integer loop's range - and astype for a strong one), and its
+ * bytes are stored next to the value as given.  One case has no C loop: a
+ * comparison of integers with a Python int out of the loop dtype's range,
+ * which NumPy decides by value; fused_kernel raises NotImplementedError for
+ * it (as ufunc.py routes such a comparison to NumPy).
+ *
+ * Pickling goes through fused_kernel itself: __reduce__ rebuilds
+ * (input dtype names, [(numpy.<ufunc>, refs)]) from the params, so the loops
+ * are resolved again in the unpickling process.
+ */
+#include "cdpy.h"
+
+#include "chunk_py.h"
+#include "fused.h"
+#include "kernel_py.h"
+
+#include <string.h>
+
+static PyObject *np_mod;         /* numpy */
+static PyObject *fused_fn;       /* cdask._core.fused_kernel */
+
+static PyObject *descr_of(int32_t dt)
+{
+    return (PyObject *)PyArray_DescrFromType(cd_dtype_typenum((cd_dtype)dt));
+}
+
+/* dtype-like -> supported native cd_dtype; 0 or -1 with an exception. */
+static int dtype_arg(PyObject *x, int32_t *out)
+{
+    PyArray_Descr *d = NULL;
+    cd_dtype dt;
+    if (!PyArray_DescrConverter(x, &d))
+        return -1;
+    if (!PyArray_ISNBO(d->byteorder)) {
+        PyErr_Format(PyExc_TypeError, "fused_kernel: dtype %S is not in native byte order",
+                     (PyObject *)d);
+        Py_DECREF(d);
+        return -1;
+    }
+    if (cd_dtype_from_descr(d, &dt) < 0) {
+        Py_DECREF(d);
+        return -1;
+    }
+    Py_DECREF(d);
+    *out = (int32_t)dt;
+    return 0;
+}
+
+/*
+ * A constant: what resolve_dtypes gets for it (new reference in *decl: a
+ * descriptor, or int/float/complex for a weak Python scalar) and the value
+ * as given (*orig_dt, orig).  0 or -1 with an exception.
+ */
+static int const_arg(PyObject *v, PyObject **decl, int32_t *orig_dt, unsigned char *orig)
+{
+    memset(orig, 0, 16);
+    if (PyArray_IsScalar(v, Generic) || (PyArray_Check(v) && PyArray_NDIM((PyArrayObject *)v) == 0)) {
+        PyArrayObject *a = (PyArrayObject *)PyArray_FromAny(v, NULL, 0, 0, NPY_ARRAY_CARRAY, NULL);
+        int32_t dt;
+        if (a == NULL)
+            return -1;
+        if (PyArray_NDIM(a) != 0 || dtype_arg((PyObject *)PyArray_DESCR(a), &dt) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "fused_kernel: a constant must be 0-d");
+            Py_DECREF(a);
+            return -1;
+        }
+        memcpy(orig, PyArray_DATA(a), (size_t)cd_dtype_itemsize[dt]);
+        *orig_dt = dt;
+        *decl = descr_of(dt);
+        Py_DECREF(a);
+        return *decl == NULL ? -1 : 0;
+    }
+    if (PyBool_Check(v)) {   /* Python bool is NumPy's strong bool */
+        orig[0] = v == Py_True;
+        *orig_dt = CD_BOOL;
+        *decl = descr_of(CD_BOOL);
+        return *decl == NULL ? -1 : 0;
+    }
+    if (PyLong_Check(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        if (overflow == 0) {
+            int64_t y = x;
+            memcpy(orig, &y, 8);
+            *orig_dt = CD_INT64;
+        } else {
+            unsigned long long u = overflow > 0 ? PyLong_AsUnsignedLongLong(v) : 0;
+            uint64_t y = u;
+            if (overflow < 0 || (u == (unsigned long long)-1 && PyErr_Occurred())) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_OverflowError,
+                                "fused_kernel: integer constant out of the int64/uint64 range");
+                return -1;
+            }
+            memcpy(orig, &y, 8);
+            *orig_dt = CD_UINT64;
+        }
+        *decl = Py_NewRef((PyObject *)&PyLong_Type);
+        return 0;
+    }
+    if (PyFloat_Check(v)) {
+        double x = PyFloat_AsDouble(v);
+        memcpy(orig, &x, 8);
+        *orig_dt = CD_FLOAT64;
+        *decl = Py_NewRef((PyObject *)&PyFloat_Type);
+        return 0;
+    }
+    if (PyComplex_Check(v)) {
+        double x[2] = {PyComplex_RealAsDouble(v), PyComplex_ImagAsDouble(v)};
+        memcpy(orig, x, 16);
+        *orig_dt = CD_COMPLEX128;
+        *decl = Py_NewRef((PyObject *)&PyComplex_Type);
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "fused_kernel: a constant must be a Python or NumPy scalar, got %.100s",
+                 Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* The constant as given, rebuilt from a ref (new reference). */
+static PyObject *const_value(const cd_fused_ref *r, int32_t declared)
+{
+    if (declared >= CD_UF_WEAK_INT && declared <= CD_UF_WEAK_COMPLEX) {
+        if (r->orig_dtype == CD_INT64) {
+            int64_t x;
+            memcpy(&x, r->orig, 8);
+            return PyLong_FromLongLong((long long)x);
+        }
+        if (r->orig_dtype == CD_UINT64) {
+            uint64_t x;
+            memcpy(&x, r->orig, 8);
+            return PyLong_FromUnsignedLongLong((unsigned long long)x);
+        }
+        if (r->orig_dtype == CD_FLOAT64) {
+            double x;
+            memcpy(&x, r->orig, 8);
+            return PyFloat_FromDouble(x);
+        }
+        if (r->orig_dtype == CD_COMPLEX128) {
+            double x[2];
+            memcpy(x, r->orig, 16);
+            return PyComplex_FromDoubles(x[0], x[1]);
+        }
+    } else if (r->orig_dtype >= 0 && r->orig_dtype < CD_NDTYPES) {
+        _Alignas(16) unsigned char buf[16];
+        PyArray_Descr *d = PyArray_DescrFromType(cd_dtype_typenum((cd_dtype)r->orig_dtype));
+        PyObject *res;
+        if (d == NULL)
+            return NULL;
+        memcpy(buf, r->orig, 16);
+        res = PyArray_Scalar(buf, d, NULL);
+        Py_DECREF(d);
+        return res;
+    }
+    PyErr_SetString(PyExc_RuntimeError, "cdask: corrupt fused kernel constant");
+    return NULL;
+}
+
+/* The constant converted to loop dtype `dt` into r->val; 0 or -1. */
+static int const_convert(PyObject *v, int32_t declared, int32_t dt, cd_fused_ref *r)
+{
+    PyArray_Descr *d = PyArray_DescrFromType(cd_dtype_typenum((cd_dtype)dt));
+    PyArrayObject *a;
+    if (d == NULL)
+        return -1;
+    if (declared >= CD_UF_WEAK_INT && declared <= CD_UF_WEAK_COMPLEX) {
+        a = (PyArrayObject *)PyArray_FromAny(v, d, 0, 0, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST,
+                                             NULL);   /* steals d */
+    } else {
+        PyObject *src = PyArray_FromAny(v, NULL, 0, 0, NPY_ARRAY_CARRAY, NULL);
+        if (src == NULL) {
+            Py_DECREF(d);
+            return -1;
+        }
+        a = (PyArrayObject *)PyArray_CastToType((PyArrayObject *)src, d, 0);   /* steals d */
+        Py_DECREF(src);
+    }
+    if (a == NULL)
+        return -1;
+    memset(r->val, 0, sizeof(r->val));
+    memcpy(r->val, PyArray_DATA(a), (size_t)cd_dtype_itemsize[dt]);
+    Py_DECREF(a);
+    return 0;
+}
+
+/* Parse one ref into *r (kind, index; a constant's value in *cval, borrowed). */
+static int ref_arg(PyObject *ref, int s, int nin, cd_fused_ref *r, PyObject **cval)
+{
+    PyObject *kind, *val;
+    const char *k;
+    *cval = NULL;
+    if (!PyTuple_Check(ref) || PyTuple_GET_SIZE(ref) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(ref, 0))) {
+        PyErr_Format(PyExc_TypeError,
+                     "fused_kernel: step %d: an operand must be ('in', i), ('step', j) or "
+                     "('const', value), got %R", s, ref);
+        return -1;
+    }
+    kind = PyTuple_GET_ITEM(ref, 0);
+    val = PyTuple_GET_ITEM(ref, 1);
+    k = PyUnicode_AsUTF8(kind);
+    if (k == NULL)
+        return -1;
+    memset(r, 0, sizeof(*r));
+    if (strcmp(k, "const") == 0) {
+        r->kind = CD_FR_CONST;
+        *cval = val;
+        return 0;
+    }
+    if (strcmp(k, "in") == 0 || strcmp(k, "step") == 0) {
+        long i = PyLong_Check(val) && !PyBool_Check(val) ? PyLong_AsLong(val) : -2;
+        int is_in = k[0] == 'i';
+        if (i == -1 && PyErr_Occurred())
+            return -1;
+        if (i < 0 || i >= (is_in ? nin : s)) {
+            PyErr_Format(PyExc_ValueError, "fused_kernel: step %d: bad operand %R (%s)", s, ref,
+                         is_in ? "no such input" : "must name an earlier step");
+            return -1;
+        }
+        r->kind = is_in ? CD_FR_IN : CD_FR_STEP;
+        r->index = (int32_t)i;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "fused_kernel: step %d: unknown operand kind %R", s, kind);
+    return -1;
+}
+
+static int is_comparison(const char *name)
+{
+    static const char *const cmp[] = {"equal", "not_equal", "less", "less_equal", "greater",
+                                      "greater_equal"};
+    for (size_t i = 0; i < sizeof(cmp) / sizeof(cmp[0]); i++)
+        if (strcmp(name, cmp[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Resolve step s of the sequence into p->step[s]; 0 or -1. */
+static int build_step(cd_fused_params *p, int s, PyObject *item)
+{
+    cd_fused_step *st = &p->step[s];
+    PyObject *u, *refs = NULL, *decl = NULL, *cvals[CD_UFUNC_MAXIN] = {NULL};
+    Py_ssize_t n;
+    int rc = -1;
+    if (!PyTuple_Check(item) && !PyList_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "fused_kernel: step %d must be (ufunc, operand_refs)", s);
+        return -1;
+    }
+    if (PySequence_Size(item) != 2) {
+        PyErr_Format(PyExc_TypeError, "fused_kernel: step %d must be (ufunc, operand_refs)", s);
+        return -1;
+    }
+    u = PySequence_GetItem(item, 0);
+    if (u == NULL)
+        return -1;
+    {
+        PyObject *r = PySequence_GetItem(item, 1);
+        if (r == NULL)
+            goto done;
+        refs = PySequence_Fast(r, "fused_kernel: operand_refs must be a sequence");
+        Py_DECREF(r);
+        if (refs == NULL)
+            goto done;
+    }
+    n = PySequence_Fast_GET_SIZE(refs);
+    if (n < 1 || n > CD_UFUNC_MAXIN) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: step %d has %zd operands", s, n);
+        goto done;
+    }
+    decl = PyTuple_New(n);
+    if (decl == NULL)
+        goto done;
+    memset(st, 0, sizeof(*st));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        cd_fused_ref *r = &st->op[i];
+        PyObject *d;
+        if (ref_arg(PySequence_Fast_GET_ITEM(refs, i), s, p->nin, r, &cvals[i]) < 0)
+            goto done;
+        if (r->kind == CD_FR_CONST) {
+            if (const_arg(cvals[i], &d, &r->orig_dtype, r->orig) < 0)
+                goto done;
+        } else if (r->kind == CD_FR_IN) {
+            d = descr_of(p->in_dtype[r->index]);
+        } else {
+            const cd_ufunc_params *src = &p->step[r->index].uf;
+            d = descr_of(src->loop[src->nin]);
+        }
+        if (d == NULL)
+            goto done;
+        PyTuple_SET_ITEM(decl, i, d);
+    }
+    if (cd_ufunc_resolve(u, decl, &st->uf) < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (st->op[i].kind == CD_FR_CONST &&
+            const_convert(cvals[i], st->uf.declared[i], st->uf.loop[i], &st->op[i]) < 0) {
+            if (is_comparison(st->uf.name) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                /* NumPy compares an out-of-range Python int by value (no loop) */
+                PyErr_Clear();
+                PyErr_Format(PyExc_NotImplementedError,
+                             "fused_kernel: step %d: %s with a Python int out of the range of "
+                             "%s: NumPy compares it by value, not with a C loop", s,
+                             st->uf.name, cd_dtype_name[st->uf.loop[i]]);
+            }
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_DECREF(u);
+    Py_XDECREF(refs);
+    Py_XDECREF(decl);
+    return rc;
+}
+
+static PyObject *py_fused_kernel(PyObject *self, PyObject *args)
+{
+    PyObject *dts, *steps, *dseq = NULL, *sseq = NULL, *pbytes, *res = NULL;
+    cd_fused_params *p = NULL;
+    cd_KernelObject *k;
+    Py_ssize_t nin, nsteps;
+    CD_UNUSED(self);
+    if (!PyArg_ParseTuple(args, "OO:fused_kernel", &dts, &steps))
+        return NULL;
+    dseq = PySequence_Fast(dts, "fused_kernel: inputs_dtypes must be a sequence");
+    if (dseq == NULL)
+        return NULL;
+    sseq = PySequence_Fast(steps, "fused_kernel: steps must be a sequence");
+    if (sseq == NULL)
+        goto done;
+    nin = PySequence_Fast_GET_SIZE(dseq);
+    nsteps = PySequence_Fast_GET_SIZE(sseq);
+    if (nin > CD_FUSED_MAXIN) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: at most %d inputs, got %zd", CD_FUSED_MAXIN, nin);
+        goto done;
+    }
+    if (nsteps < 1 || nsteps > CD_FUSED_MAXSTEPS) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: 1 to %d steps, got %zd", CD_FUSED_MAXSTEPS,
+                     nsteps);
+        goto done;
+    }
+    p = PyMem_Calloc(1, CD_FUSED_PARAMS_SIZE(nsteps));
+    if (p == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    p->magic = CD_FUSED_MAGIC;
+    p->nin = (int32_t)nin;
+    p->nsteps = (int32_t)nsteps;
+    for (Py_ssize_t i = 0; i < nin; i++)
+        if (dtype_arg(PySequence_Fast_GET_ITEM(dseq, i), &p->in_dtype[i]) < 0)
+            goto done;
+    for (Py_ssize_t s = 0; s < nsteps; s++)
+        if (build_step(p, (int)s, PySequence_Fast_GET_ITEM(sseq, s)) < 0)
+            goto done;
+    /* every step but the last feeds a later one */
+    for (int s = 0; s < p->nsteps - 1; s++) {
+        int used = 0;
+        for (int t = s + 1; t < p->nsteps && !used; t++)
+            for (int i = 0; i < p->step[t].uf.nin; i++)
+                if (p->step[t].op[i].kind == CD_FR_STEP && p->step[t].op[i].index == s)
+                    used = 1;
+        if (!used) {
+            PyErr_Format(PyExc_ValueError,
+                         "fused_kernel: step %d is not used by a later step (the last step is "
+                         "the result)", s);
+            goto done;
+        }
+    }
+    pbytes = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)CD_FUSED_PARAMS_SIZE(nsteps));
+    if (pbytes == NULL)
+        goto done;
+    k = PyObject_New(cd_KernelObject, &cd_KernelType);
+    if (k == NULL) {
+        Py_DECREF(pbytes);
+        goto done;
+    }
+    k->desc = &cd_fused_desc;
+    k->params = pbytes;
+    res = (PyObject *)k;
+done:
+    PyMem_Free(p);
+    Py_XDECREF(dseq);
+    Py_XDECREF(sseq);
+    return res;
+}
+
+/* An aligned copy of a fused Kernel's params (PyMem_Free it); NULL + error. */
+static cd_fused_params *kernel_params(PyObject *kernel)
+{
+    cd_KernelObject *k = (cd_KernelObject *)kernel;
+    Py_ssize_t n = PyBytes_GET_SIZE(k->params);
+    cd_fused_params h, *p;
+    if (n < (Py_ssize_t)sizeof(h))
+        goto bad;
+    memcpy(&h, PyBytes_AS_STRING(k->params), sizeof(h));
+    if (h.magic != CD_FUSED_MAGIC || h.nsteps < 1 || h.nsteps > CD_FUSED_MAXSTEPS || h.nin < 0 ||
+        h.nin > CD_FUSED_MAXIN || (size_t)n != CD_FUSED_PARAMS_SIZE(h.nsteps))
+        goto bad;
+    p = PyMem_Malloc((size_t)n);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(p, PyBytes_AS_STRING(k->params), (size_t)n);
+    for (int s = 0; s < p->nsteps; s++) {
+        p->step[s].uf.name[CD_UFUNC_NAMELEN - 1] = '\0';
+        if (p->step[s].uf.nin < 1 || p->step[s].uf.nin > CD_UFUNC_MAXIN) {
+            PyMem_Free(p);
+            goto bad;
+        }
+    }
+    return p;
+bad:
+    PyErr_SetString(PyExc_RuntimeError, "cdask: corrupt fused kernel parameters");
+    return NULL;
+}
+
+PyObject *cd_fused_kernel_reduce(PyObject *kernel)
+{
+    cd_fused_params *p = kernel_params(kernel);
+    PyObject *dts = NULL, *steps = NULL, *res = NULL;
+    if (p == NULL)
+        return NULL;
+    dts = PyTuple_New(p->nin);
+    steps = PyList_New(p->nsteps);
+    if (dts == NULL || steps == NULL)
+        goto done;
+    for (int i = 0; i < p->nin; i++) {
+        int32_t dt = p->in_dtype[i];
+        PyObject *o = PyUnicode_FromString(dt >= 0 && dt < CD_NDTYPES ? cd_dtype_name[dt] : "?");
+        if (o == NULL)
+            goto done;
+        PyTuple_SET_ITEM(dts, i, o);
+    }
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        PyObject *refs = PyTuple_New(st->uf.nin), *u, *item;
+        if (refs == NULL)
+            goto done;
+        for (int i = 0; i < st->uf.nin; i++) {
+            const cd_fused_ref *r = &st->op[i];
+            PyObject *o;
+            if (r->kind == CD_FR_CONST) {
+                PyObject *v = const_value(r, st->uf.declared[i]);
+                o = v == NULL ? NULL : Py_BuildValue("(sN)", "const", v);
+            } else {
+                o = Py_BuildValue("(si)", r->kind == CD_FR_IN ? "in" : "step", (int)r->index);
+            }
+            if (o == NULL) {
+                Py_DECREF(refs);
+                goto done;
+            }
+            PyTuple_SET_ITEM(refs, i, o);
+        }
+        u = PyObject_GetAttrString(np_mod, st->uf.name);
+        if (u == NULL) {
+            Py_DECREF(refs);
+            goto done;
+        }
+        item = PyTuple_Pack(2, u, refs);
+        Py_DECREF(u);
+        Py_DECREF(refs);
+        if (item == NULL)
+            goto done;
+        PyList_SET_ITEM(steps, s, item);
+    }
+    res = Py_BuildValue("O(OO)", fused_fn, dts, steps);
+done:
+    Py_XDECREF(dts);
+    Py_XDECREF(steps);
+    PyMem_Free(p);
+    return res;
+}
+
+PyObject *cd_fused_kernel_repr(PyObject *kernel)
+{
+    cd_fused_params *p = kernel_params(kernel);
+    PyObject *exprs = NULL, *res = NULL;
+    if (p == NULL)
+        return NULL;
+    exprs = PyList_New(p->nsteps);
+    if (exprs == NULL)
+        goto done;
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        PyObject *parts = PyList_New(st->uf.nin), *sep, *joined, *e;
+        if (parts == NULL)
+            goto done;
+        for (int i = 0; i < st->uf.nin; i++) {
+            const cd_fused_ref *r = &st->op[i];
+            PyObject *o;
+            if (r->kind == CD_FR_IN) {
+                o = PyUnicode_FromFormat("in%d", (int)r->index);
+            } else if (r->kind == CD_FR_STEP && r->index >= 0 && r->index < s) {
+                o = Py_NewRef(PyList_GET_ITEM(exprs, r->index));
+            } else {
+                PyObject *v = const_value(r, st->uf.declared[i]);
+                o = v == NULL ? NULL : PyObject_Str(v);
+                Py_XDECREF(v);
+            }
+            if (o == NULL) {
+                Py_DECREF(parts);
+                goto done;
+            }
+            PyList_SET_ITEM(parts, i, o);
+        }
+        sep = PyUnicode_FromString(", ");
+        joined = sep == NULL ? NULL : PyUnicode_Join(sep, parts);
+        Py_XDECREF(sep);
+        Py_DECREF(parts);
+        if (joined == NULL)
+            goto done;
+        e = PyUnicode_FromFormat("%s(%U)", st->uf.name, joined);
+        Py_DECREF(joined);
+        if (e == NULL)
+            goto done;
+        PyList_SET_ITEM(exprs, s, e);
+    }
+    res = PyUnicode_FromFormat("<cdask fused kernel %U>", PyList_GET_ITEM(exprs, p->nsteps - 1));
+done:
+    Py_XDECREF(exprs);
+    PyMem_Free(p);
+    return res;
+}
+
+static PyMethodDef fused_methods[] = {
+    {"fused_kernel", py_fused_kernel, METH_VARARGS,
+     "fused_kernel(inputs_dtypes, steps) -> Kernel\n\n"
+     "A C kernel evaluating a chain of NumPy ufuncs in one blocked pass over\n"
+     "its input chunks.  steps: list of (ufunc, operand_refs), each ref being\n"
+     "('in', i), ('const', scalar) or ('step', j) for an earlier step j; the\n"
+     "last step's result is the output.  Results are NumPy's, step by step."},
+    {NULL, NULL, 0, NULL},
+};
+
+int cd_fused_py_init(PyObject *module)
+{
+    if (PyModule_AddFunctions(module, fused_methods) < 0)
+        return -1;
+    np_mod = PyImport_ImportModule("numpy");
+    if (np_mod == NULL)
+        return -1;
+    fused_fn = PyObject_GetAttrString(module, "fused_kernel");
+    if (fused_fn == NULL)
+        return -1;
+    return 0;
+}
