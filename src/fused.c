@@ -328,28 +328,6 @@ typedef struct {
     _Alignas(16) unsigned char val[16];
 } fopnd;
 
-static int is_signed_int(int32_t d)
-{
-    return d >= CD_INT8 && d <= CD_INT64;
-}
-
-static int any_negative(int32_t dt, const char *p, int64_t m, intptr_t step)
-{
-    for (int64_t i = 0; i < m; i++, p += step) {
-        int64_t v;
-        switch (dt) {
-        case CD_INT8: { int8_t x; memcpy(&x, p, 1); v = x; break; }
-        case CD_INT16: { int16_t x; memcpy(&x, p, 2); v = x; break; }
-        case CD_INT32: { int32_t x; memcpy(&x, p, 4); v = x; break; }
-        default: { int64_t x; memcpy(&x, p, 8); v = x; break; }
-        }
-        if (v < 0)
-            return 1;
-        if (step == 0)
-            break;
-    }
-    return 0;
-}
 
 /* The register an operand reads (constants: -1). */
 static int reg_of(const cd_fused_params *p, const cd_fused_ref *r)
@@ -447,8 +425,8 @@ static int run_step(const cd_fused_step *st, freg *regs, const cd_fused_params *
     }
     args[n] = dst;
     steps[n] = cd_dtype_itemsize[uf->loop[n]];
-    if ((uf->flags & CD_UF_CHECK_NEG_EXPONENT) && n == 2 && is_signed_int(uf->loop[1]) &&
-        any_negative(uf->loop[1], args[1], m, steps[1]))
+    if ((uf->flags & CD_UF_CHECK_NEG_EXPONENT) && n == 2 &&
+        cd_ufunc_any_negative(uf->loop[1], args[1], m, steps[1]))
         return cd_err_set(err, CD_EVALUE, "Integers to negative integer powers are not allowed.");
     dims[0] = (intptr_t)m;
     uf->fn(args, dims, steps, uf->data);

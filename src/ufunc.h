@@ -72,4 +72,7 @@ PyObject *cd_ufunc_kernel_reduce(PyObject *kernel);
 int cd_ufunc_resolve(PyObject *ufunc, PyObject *in_dtypes, cd_ufunc_params *out);
 #endif
 
+/* Negative values among m signed-integer elements (0 for other dtypes). */
+int cd_ufunc_any_negative(int32_t dt, const char *p, int64_t m, intptr_t step);
+
 #endif /* CD_UFUNC_H */

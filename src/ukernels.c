@@ -344,14 +344,16 @@ static void plan_walk(int nin, cd_chunk *const *in, int ndim, const int64_t *sha
     w->nd = nd;
 }
 
-static int is_signed_int(int32_t d)
+/*
+ * Any negative value among m elements at p (stride `step` bytes) of the
+ * signed integer dtype dt?  Always 0 for other dtypes.  NumPy's integer
+ * power loops raise through the Python API on a negative exponent, which a
+ * worker without the GIL must never reach: callers check first.
+ */
+int cd_ufunc_any_negative(int32_t dt, const char *p, int64_t m, intptr_t step)
 {
-    return d >= CD_INT8 && d <= CD_INT64;
-}
-
-/* Any negative value among m elements at p (stride `step` bytes)? */
-static int any_negative(int32_t dt, const char *p, int64_t m, intptr_t step)
-{
+    if (dt < CD_INT8 || dt > CD_INT64)
+        return 0;
     for (int64_t i = 0; i < m; i++, p += step) {
         int64_t v;
         switch (dt) {
@@ -493,8 +495,8 @@ static int run_gathered(const cd_kctx *ctx, const cd_ufunc_params *p, int nin,
         }
         args[nin] = (char *)r->data + row0 * L * osz;
         steps[nin] = osz;
-        if ((p->flags & CD_UF_CHECK_NEG_EXPONENT) && nin == 2 && is_signed_int(p->loop[1]) &&
-            any_negative(p->loop[1], args[1], m, steps[1])) {
+        if ((p->flags & CD_UF_CHECK_NEG_EXPONENT) && nin == 2 &&
+            cd_ufunc_any_negative(p->loop[1], args[1], m, steps[1])) {
             rc = cd_err_set(err, CD_EVALUE, "Integers to negative integer powers are not allowed.");
             goto out;
         }
@@ -599,8 +601,8 @@ static int k_ufunc(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
             }
             args[nin] = (char *)r->data + (base[nin] + off) * cd_dtype_itemsize[r->dtype];
             steps[nin] = cd_dtype_itemsize[r->dtype];
-            if ((p.flags & CD_UF_CHECK_NEG_EXPONENT) && nin == 2 && is_signed_int(p.loop[1]) &&
-                any_negative(p.loop[1], args[1], m, steps[1])) {
+            if ((p.flags & CD_UF_CHECK_NEG_EXPONENT) && nin == 2 &&
+                cd_ufunc_any_negative(p.loop[1], args[1], m, steps[1])) {
                 rc = cd_err_set(err, CD_EVALUE,
                                 "Integers to negative integer powers are not allowed.");
                 goto fail;
