@@ -82,7 +82,14 @@ def test_chain_bit_identical(xc, steps):
         a = cdask.from_array(x, chunks=chunks)
         got = _apply(steps, a)
         assert isinstance(got, cdask.Array)
+        fused = got.compute(fuse=True)
         got = got.compute()
+        assert fused.dtype == np.asarray(got).dtype
+        assert _bytes(np.asarray(fused)).tobytes() == _bytes(np.asarray(got)).tobytes() or \
+            (np.asarray(got).dtype.kind in "fc" and
+             np.array_equal(np.isnan(fused), np.isnan(got)) and
+             _bytes(np.where(np.isnan(got), 0, got)).tobytes() ==
+             _bytes(np.where(np.isnan(fused), 0, fused)).tobytes())
     expected = np.asarray(expected)
     got = np.asarray(got)
     assert got.dtype == expected.dtype

@@ -649,6 +649,29 @@ def _get_kwargs(kwargs):
     return kw
 
 
+def _fuse_enabled(kwargs):
+    # Off by default until it is faster everywhere (issue 4): on 2-d blocks
+    # the fused pass is still slower than running the loops one by one.
+    # compute(fuse=True) or cdask.config.set({"array.fuse": True}) turn it on.
+    if "fuse" in kwargs:
+        return bool(kwargs.pop("fuse"))
+    from .. import config
+
+    return bool(config.get("array.fuse", False))
+
+
+def _flatten_keys(keys):
+    out = []
+    stack = [keys]
+    while stack:
+        k = stack.pop()
+        if isinstance(k, list):
+            stack.extend(k)
+        else:
+            out.append(k)
+    return out
+
+
 def compute(*args, traverse=True, **kwargs):
     """Compute several collections at once: shared parts of their graphs run
     once (one ``cdask.get`` over the union graph).  Returns a tuple; arguments
@@ -698,6 +721,10 @@ def compute(*args, traverse=True, **kwargs):
         else:
             plans.append(("blocks", len(keys)))
             keys.append(a.__dask_keys__())
+    if _fuse_enabled(kwargs):
+        from .fuse import fuse_elementwise
+
+        fuse_elementwise(g, keep=_flatten_keys(keys))
     results = _get(g, keys, **_get_kwargs(kwargs))
     finals = []
     for a, (kind, v) in zip(arrays, plans):
