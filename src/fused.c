@@ -193,7 +193,7 @@ static void plan_walk(const cd_fused_params *p, const int *used, cd_chunk *const
                       int ndim, const int64_t *shape, fwalk *w)
 {
     int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];
-    int nops = p->nin + 1, nd = 0;
+    int nops = p->nin + 1;
     for (int i = 0; i < nops; i++) {
         int64_t s = 1;
         for (int a = ndim - 1; a >= 0; a--) {
@@ -211,32 +211,7 @@ static void plan_walk(const cd_fused_params *p, const int *used, cd_chunk *const
             }
         }
     }
-    for (int a = 0; a < ndim; a++) {
-        if (shape[a] == 1)
-            continue;
-        if (nd > 0) {
-            int ok = 1;
-            for (int o = 0; o < nops && ok; o++)
-                ok = w->st[o][nd - 1] == st[o][a] * shape[a];
-            if (ok) {
-                w->len[nd - 1] *= shape[a];
-                for (int o = 0; o < nops; o++)
-                    w->st[o][nd - 1] = st[o][a];
-                continue;
-            }
-        }
-        w->len[nd] = shape[a];
-        for (int o = 0; o < nops; o++)
-            w->st[o][nd] = st[o][a];
-        nd++;
-    }
-    if (nd == 0) {
-        w->len[0] = 1;
-        for (int o = 0; o < nops; o++)
-            w->st[o][0] = 0;
-        nd = 1;
-    }
-    w->nd = nd;
+    w->nd = cd_merge_axes(nops, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
 }
 
 /* Element offset in operand `op` of output element `f` (flat, C order). */

@@ -75,4 +75,8 @@ int cd_ufunc_resolve(PyObject *ufunc, PyObject *in_dtypes, cd_ufunc_params *out)
 /* Negative values among m signed-integer elements (0 for other dtypes). */
 int cd_ufunc_any_negative(int32_t dt, const char *p, int64_t m, intptr_t step);
 
+/* Drop length-1 axes and merge chained ones (see ukernels.c); returns the axes left. */
+int cd_merge_axes(int nops, int ndim, const int64_t *shape, const int64_t (*st)[CD_MAXDIMS],
+                  int64_t *len, int64_t (*wst)[CD_MAXDIMS]);
+
 #endif /* CD_UFUNC_H */

@@ -289,11 +289,51 @@ typedef struct {
     int64_t st[NOPS][CD_MAXDIMS];    /* element strides per operand */
 } walk;
 
+/*
+ * Drop the length-1 axes of an iteration over `shape` and merge adjacent
+ * axes wherever every operand's element strides (st[o][axis]) chain, so
+ * inner loops run as long as possible.  Writes the merged lengths and
+ * strides; returns the number of merged axes (>= 1; one of length 1 with
+ * stride 0 when every axis was dropped).  Shared by the ufunc and fused
+ * kernels.
+ */
+int cd_merge_axes(int nops, int ndim, const int64_t *shape, const int64_t (*st)[CD_MAXDIMS],
+                  int64_t *len, int64_t (*wst)[CD_MAXDIMS])
+{
+    int nd = 0;
+    for (int a = 0; a < ndim; a++) {
+        if (shape[a] == 1)
+            continue;
+        if (nd > 0) {
+            int ok = 1;
+            for (int o = 0; o < nops && ok; o++)
+                ok = wst[o][nd - 1] == st[o][a] * shape[a];
+            if (ok) {
+                len[nd - 1] *= shape[a];
+                for (int o = 0; o < nops; o++)
+                    wst[o][nd - 1] = st[o][a];
+                continue;
+            }
+        }
+        len[nd] = shape[a];
+        for (int o = 0; o < nops; o++)
+            wst[o][nd] = st[o][a];
+        nd++;
+    }
+    if (nd == 0) {   /* a single element */
+        len[0] = 1;
+        for (int o = 0; o < nops; o++)
+            wst[o][0] = 0;
+        nd = 1;
+    }
+    return nd;
+}
+
 /* Strides of each operand over the output's axes, then merge axes. */
 static void plan_walk(int nin, cd_chunk *const *in, int ndim, const int64_t *shape, walk *w)
 {
     int64_t st[NOPS][CD_MAXDIMS];
-    int nops = nin + 1, nd = 0;
+    int nops = nin + 1;
 
     for (int i = 0; i < nin; i++) {
         const cd_chunk *c = in[i];
@@ -315,33 +355,7 @@ static void plan_walk(int nin, cd_chunk *const *in, int ndim, const int64_t *sha
             s *= shape[a];
         }
     }
-    /* drop length-1 axes, merge chains */
-    for (int a = 0; a < ndim; a++) {
-        if (shape[a] == 1)
-            continue;
-        if (nd > 0) {
-            int ok = 1;
-            for (int o = 0; o < nops && ok; o++)
-                ok = w->st[o][nd - 1] == st[o][a] * shape[a];
-            if (ok) {
-                w->len[nd - 1] *= shape[a];
-                for (int o = 0; o < nops; o++)
-                    w->st[o][nd - 1] = st[o][a];
-                continue;
-            }
-        }
-        w->len[nd] = shape[a];
-        for (int o = 0; o < nops; o++)
-            w->st[o][nd] = st[o][a];
-        nd++;
-    }
-    if (nd == 0) {   /* a single element */
-        w->len[0] = 1;
-        for (int o = 0; o < nops; o++)
-            w->st[o][0] = 0;
-        nd = 1;
-    }
-    w->nd = nd;
+    w->nd = cd_merge_axes(nops, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
 }
 
 /*
