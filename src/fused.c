@@ -64,9 +64,66 @@
 #define CD_FUSED_LONGROW ((int64_t)8192)     /* rows this long keep stride-0 operands */
 
 #define NREG (CD_FUSED_MAXIN + CD_FUSED_MAXSTEPS)
+#define CD_FUSED_MAXTRAIL ((CD_FUSED_MAXIN + 1) * (2 + 2 * CD_MAXDIMS))
+#define CD_FUSED_ROWCUT ((int64_t)512)       /* rows at least this long are walked
+                                                row by row in boxes (see "Views") */
 
 /* ------------------------------------------------------------------ */
 /* parameters                                                          */
+
+/* A box of a chunk an operand is read through (or the store writes). */
+typedef struct {
+    int has;
+    int ndim;
+    int64_t start[CD_MAXDIMS];
+    int64_t shape[CD_MAXDIMS];    /* inputs only: the store's box has the output's shape */
+} fview;
+
+/* The trailing words into views[0 .. nin] (views[nin]: the store's box);
+ * views may be NULL to only check them.  0, or -1 if they are malformed. */
+static int parse_views(const cd_fused_params *p, fview *views)
+{
+    const int64_t *t = CD_FUSED_TRAIL(p);
+    int64_t n = p->ntrail, at = 0;
+    int seen[CD_FUSED_MAXIN + 1] = {0};
+    if (views != NULL)
+        memset(views, 0, (size_t)(p->nin + 1) * sizeof(fview));
+    while (at < n) {
+        int64_t which, nd, need;
+        int store, slot;
+        if (n - at < 2)
+            return -1;
+        which = t[at];
+        nd = t[at + 1];
+        store = which == -1;
+        if (nd < 0 || nd > CD_MAXDIMS || (!store && (which < 0 || which >= p->nin)) ||
+            (store && !(p->flags & CD_FUSED_STORE)))
+            return -1;
+        need = 2 + nd * (store ? 1 : 2);
+        if (n - at < need)
+            return -1;
+        slot = store ? p->nin : (int)which;
+        if (seen[slot])
+            return -1;
+        seen[slot] = 1;
+        for (int64_t a = 0; a < nd; a++) {
+            if (t[at + 2 + a] < 0 || (!store && t[at + 2 + nd + a] < 0))
+                return -1;
+            if (views != NULL) {
+                views[slot].start[a] = t[at + 2 + a];
+                views[slot].shape[a] = store ? 0 : t[at + 2 + nd + a];
+            }
+        }
+        if (views != NULL) {
+            views[slot].has = 1;
+            views[slot].ndim = (int)nd;
+        }
+        at += need;
+    }
+    if ((p->flags & CD_FUSED_STORE) && !seen[p->nin])
+        return -1;
+    return 0;
+}
 
 /* A validated, aligned copy of the params (free() it); NULL and err set. */
 static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
@@ -76,7 +133,9 @@ static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
         goto bad;
     memcpy(&h, ctx->params, sizeof(h));
     if (h.magic != CD_FUSED_MAGIC || h.nin < 0 || h.nin > CD_FUSED_MAXIN || h.nsteps < 1 ||
-        h.nsteps > CD_FUSED_MAXSTEPS || ctx->params_size != CD_FUSED_PARAMS_SIZE(h.nsteps))
+        h.nsteps > CD_FUSED_MAXSTEPS || h.ntrail < 0 || h.ntrail > CD_FUSED_MAXTRAIL ||
+        (h.flags & ~(uint32_t)CD_FUSED_STORE) != 0 ||
+        ctx->params_size != CD_FUSED_PARAMS_SIZE(h.nsteps, h.ntrail))
         goto bad;
     p = malloc(ctx->params_size);
     if (p == NULL) {
@@ -104,6 +163,8 @@ static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
                 goto corrupt;
         }
     }
+    if (parse_views(p, NULL) < 0)
+        goto corrupt;
     return p;
 corrupt:
     free(p);
@@ -124,21 +185,21 @@ static void mark_used(const cd_fused_params *p, int *used)
 }
 
 /* NumPy's broadcast of the used inputs' shapes; 0 or CD_EVALUE. */
-static int broadcast(const cd_fused_params *p, const int *used, cd_chunk *const *in,
-                     int *ndim, int64_t *shape, cd_err *err)
+static int broadcast(const cd_fused_params *p, const int *used, const int *nds,
+                     const int64_t (*shapes)[CD_MAXDIMS], int *ndim, int64_t *shape, cd_err *err)
 {
     int nd = 0;
     for (int i = 0; i < p->nin; i++)
-        if (used[i] && in[i]->ndim > nd)
-            nd = in[i]->ndim;
+        if (used[i] && nds[i] > nd)
+            nd = nds[i];
     for (int a = 0; a < nd; a++) {
         int64_t d = 1;
         for (int i = 0; i < p->nin; i++) {
-            int k = a - (nd - in[i]->ndim);
+            int k = a - (nd - nds[i]);
             int64_t s;
             if (!used[i] || k < 0)
                 continue;
-            s = in[i]->shape[k];
+            s = shapes[i][k];
             if (s == 1)
                 continue;
             if (d == 1) {
@@ -154,14 +215,14 @@ static int broadcast(const cd_fused_params *p, const int *used, cd_chunk *const 
                             continue;
                         n = snprintf(buf + len, sizeof(buf) - len, "%s(", len ? " " : "");
                         len += n > 0 ? (size_t)n : 0;
-                        for (int b = 0; b < in[j]->ndim && len + 1 < sizeof(buf); b++) {
+                        for (int b = 0; b < nds[j] && len + 1 < sizeof(buf); b++) {
                             n = snprintf(buf + len, sizeof(buf) - len, "%s%lld", b ? "," : "",
-                                         (long long)in[j]->shape[b]);
+                                         (long long)shapes[j][b]);
                             len += n > 0 ? (size_t)n : 0;
                         }
                         if (len + 1 < sizeof(buf)) {
                             n = snprintf(buf + len, sizeof(buf) - len,
-                                         in[j]->ndim == 1 ? ",)" : ")");
+                                         nds[j] == 1 ? ",)" : ")");
                             len += n > 0 ? (size_t)n : 0;
                         }
                     }
@@ -187,9 +248,11 @@ typedef struct {
     int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];   /* element strides; [nin]: output */
 } fwalk;
 
-/* Element strides of each used input over the output's axes; length-1 axes
- * dropped, adjacent axes merged where every operand's strides chain. */
-static void plan_walk(const cd_fused_params *p, const int *used, cd_chunk *const *in,
+/* Element strides of each used input over the output's axes (cst: the
+ * strides of its chunk along its own axes; 0 where it broadcasts); length-1
+ * axes dropped, adjacent axes merged where every operand's strides chain. */
+static void plan_walk(const cd_fused_params *p, const int *used, const int *nds,
+                      const int64_t (*shapes)[CD_MAXDIMS], const int64_t (*cst)[CD_MAXDIMS],
                       int ndim, const int64_t *shape, fwalk *w)
 {
     int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];
@@ -202,16 +265,24 @@ static void plan_walk(const cd_fused_params *p, const int *used, cd_chunk *const
                 s *= shape[a];
                 continue;
             }
-            int k = a - (ndim - in[i]->ndim);
-            if (!used[i] || k < 0 || in[i]->shape[k] == 1) {
-                st[i][a] = 0;
-            } else {
-                st[i][a] = s;
-                s *= in[i]->shape[k];
-            }
+            int k = a - (ndim - nds[i]);
+            st[i][a] = (!used[i] || k < 0 || shapes[i][k] == 1) ? 0 : cst[i][k];
         }
     }
     w->nd = cd_merge_axes(nops, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
+}
+
+/* The walk of the store's box: output and destination strides, merged. */
+static void plan_dest_walk(int ndim, const int64_t *shape, const int64_t *dst_cst, fwalk *w)
+{
+    int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];
+    int64_t s = 1;
+    for (int a = ndim - 1; a >= 0; a--) {
+        st[0][a] = dst_cst[a];
+        st[1][a] = s;
+        s *= shape[a];
+    }
+    w->nd = cd_merge_axes(2, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
 }
 
 /* Element offset in operand `op` of output element `f` (flat, C order). */
@@ -408,52 +479,195 @@ static int run_step(const cd_fused_step *st, freg *regs, const cd_fused_params *
     return 0;
 }
 
+/* The contiguous buffer src (m output elements from `start`) into operand
+ * `op` of the walk (data at dst, isz bytes per element, no zero strides). */
+static void scatter(const fwalk *w, int op, char *dst, int isz, int64_t start, int64_t m,
+                    const char *src)
+{
+    int64_t idx[CD_MAXDIMS], off = 0, rem = start;
+    int inner = w->nd - 1;
+    int64_t s = w->st[op][inner];
+    for (int a = inner; a >= 0; a--) {
+        idx[a] = rem % w->len[a];
+        rem /= w->len[a];
+        off += idx[a] * w->st[op][a];
+    }
+    while (m > 0) {
+        int64_t run = w->len[inner] - idx[inner];
+        if (run > m)
+            run = m;
+        if (s == 1) {
+            memcpy(dst + off * isz, src, (size_t)(run * isz));
+        } else {
+            for (int64_t j = 0; j < run; j++)
+                memcpy(dst + (off + j * s) * isz, src + j * isz, (size_t)isz);
+        }
+        src += run * isz;
+        m -= run;
+        off += run * s;
+        idx[inner] += run;
+        if (idx[inner] < w->len[inner])
+            continue;
+        off -= w->len[inner] * s;
+        idx[inner] = 0;
+        for (int a = inner - 1; a >= 0; a--) {
+            idx[a]++;
+            off += w->st[op][a];
+            if (idx[a] < w->len[a])
+                break;
+            off -= w->st[op][a] * w->len[a];
+            idx[a] = 0;
+        }
+    }
+}
+
+/* Smallest itemsize among the loop operands of the non-scalar steps. */
+static int min_itemsize(const cd_fused_params *p, const int *scalar_reg)
+{
+    int m = 16;
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        if (scalar_reg[p->nin + s])
+            continue;
+        for (int i = 0; i <= st->uf.nin; i++)
+            if (cd_dtype_itemsize[st->uf.loop[i]] < m)
+                m = cd_dtype_itemsize[st->uf.loop[i]];
+    }
+    return m < 1 ? 1 : m;
+}
+
 static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     cd_fused_params *p;
     int used[CD_FUSED_MAXIN], scalar_in[CD_FUSED_MAXIN], gathered[CD_FUSED_MAXIN];
-    int scalar_reg[NREG];
-    int64_t shape[CD_MAXDIMS], B, size, rowlen = 0;
-    int ndim = 0, rc = 0, last;
-    cd_chunk *r = NULL;
-    char *slab = NULL;
+    int pointable[CD_FUSED_MAXIN];
+    int scalar_reg[NREG], nds[CD_FUSED_MAXIN];
+    int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS], cst[CD_FUSED_MAXIN][CD_MAXDIMS];
+    int64_t shape[CD_MAXDIMS], B, size, rowlen = 0, cut = 0, lo = 0, hi = 0;
+    int64_t dcst[CD_MAXDIMS];
+    int ndim = 0, rc = 0, last, store, out_dt;
+    cd_chunk *r = NULL, *dest = NULL;
+    char *slab = NULL, *obuf = NULL, *ddata = NULL;
     freg *regs = NULL;
     fopnd *ops = NULL;   /* [nsteps][CD_UFUNC_MAXIN] */
-    fwalk w;
+    fview *views = NULL;
+    fwalk w, dw;
 
     *out = NULL;
     p = read_params(ctx, err);
     if (p == NULL)
         return err != NULL && err->code ? err->code : CD_EINTERNAL;
     last = p->nsteps - 1;
-    if (nin != p->nin) {
-        rc = cd_err_set(err, CD_ETYPE, "fused kernel takes %d input%s, got %d", p->nin,
-                        p->nin == 1 ? "" : "s", nin);
+    store = (p->flags & CD_FUSED_STORE) != 0;
+    out_dt = p->step[last].uf.loop[p->step[last].uf.nin];
+    if (nin != p->nin + store) {
+        rc = cd_err_set(err, CD_ETYPE, "fused kernel takes %d input%s, got %d", p->nin + store,
+                        p->nin + store == 1 ? "" : "s", nin);
         goto fail;
     }
+    views = malloc((size_t)(p->nin + 1) * sizeof(fview));
+    if (views == NULL)
+        goto nomem;
+    parse_views(p, views);   /* checked by read_params */
+    nin = p->nin;
     mark_used(p, used);
     for (int i = 0; i < nin; i++) {
-        if (used[i] && in[i]->dtype != (cd_dtype)p->in_dtype[i]) {
+        const cd_chunk *c = in[i];
+        const fview *v = &views[i];
+        if (used[i] && c->dtype != (cd_dtype)p->in_dtype[i]) {
             rc = cd_err_set(err, CD_ETYPE, "fused kernel: input %d has dtype %s, expected %s", i,
-                            cd_dtype_name[in[i]->dtype], cd_dtype_name[p->in_dtype[i]]);
+                            cd_dtype_name[c->dtype], cd_dtype_name[p->in_dtype[i]]);
             goto fail;
         }
+        nds[i] = c->ndim;
+        {
+            int64_t s64 = 1;
+            for (int a = c->ndim - 1; a >= 0; a--) {
+                cst[i][a] = s64;
+                s64 *= c->shape[a];
+            }
+        }
+        if (!v->has) {
+            memcpy(shapes[i], c->shape, (size_t)c->ndim * sizeof(int64_t));
+            continue;
+        }
+        if (v->ndim != c->ndim) {
+            rc = cd_err_set(err, CD_EVALUE, "fused kernel: input %d is viewed with %d axes, "
+                            "its chunk has %d", i, v->ndim, c->ndim);
+            goto fail;
+        }
+        for (int a = 0; a < c->ndim; a++) {
+            if (v->start[a] > c->shape[a] || v->shape[a] > c->shape[a] - v->start[a]) {
+                rc = cd_err_set(err, CD_EVALUE, "fused kernel: the view of input %d does not "
+                                "fit its chunk along axis %d (%lld + %lld > %lld)", i, a,
+                                (long long)v->start[a], (long long)v->shape[a],
+                                (long long)c->shape[a]);
+                goto fail;
+            }
+            shapes[i][a] = v->shape[a];
+        }
     }
-    rc = broadcast(p, used, in, &ndim, shape, err);
+    rc = broadcast(p, used, nds, (const int64_t (*)[CD_MAXDIMS])shapes, &ndim, shape, err);
     if (rc < 0)
         goto fail;
-    r = cd_chunk_new((cd_dtype)p->step[last].uf.loop[p->step[last].uf.nin], ndim, shape, err);
+    size = 1;
+    for (int a = 0; a < ndim; a++)
+        size *= shape[a];
+    if (store) {
+        const fview *v = &views[nin];
+        int64_t s64 = 1;
+        dest = in[nin];
+        if (dest->dtype != (cd_dtype)out_dt || dest->ndim != ndim || v->ndim != ndim) {
+            rc = cd_err_set(err, CD_ETYPE, "fused kernel: the destination (%s, %d axes) does not "
+                            "take a %s result of %d axes", cd_dtype_name[dest->dtype], dest->ndim,
+                            cd_dtype_name[out_dt], ndim);
+            goto fail;
+        }
+        for (int a = ndim - 1; a >= 0; a--) {
+            if (v->start[a] > dest->shape[a] || shape[a] > dest->shape[a] - v->start[a]) {
+                rc = cd_err_set(err, CD_EVALUE, "fused kernel: the result does not fit its "
+                                "destination along axis %d (%lld + %lld > %lld)", a,
+                                (long long)v->start[a], (long long)shape[a],
+                                (long long)dest->shape[a]);
+                goto fail;
+            }
+            dcst[a] = s64;
+            s64 *= dest->shape[a];
+        }
+        ddata = dest->data;
+        for (int a = 0; a < ndim; a++)
+            ddata += v->start[a] * dcst[a] * cd_dtype_itemsize[out_dt];
+        lo = p->span_lo < 0 ? 0 : p->span_lo > size ? size : p->span_lo;
+        hi = p->span_hi < 0 || p->span_hi > size ? size : p->span_hi;
+        if (hi < lo)
+            hi = lo;
+        r = cd_chunk_new(CD_INT64, 0, NULL, err);
+    } else {
+        lo = 0;
+        hi = size;
+        r = cd_chunk_new((cd_dtype)out_dt, ndim, shape, err);
+    }
     if (r == NULL) {
         rc = err != NULL && err->code ? err->code : CD_ENOMEM;
         goto fail;
     }
-    size = r->size;
     for (int i = 0; i < nin; i++) {
-        scalar_in[i] = used[i] && in[i]->size == 1;
-        gathered[i] = used[i] && !scalar_in[i] && in[i]->size != size;
+        int64_t n = 1;
+        int whole = !views[i].has;
+        for (int a = 0; a < nds[i]; a++)
+            n *= shapes[i][a];
+        if (views[i].has) {
+            whole = 1;
+            for (int a = 0; a < nds[i]; a++)
+                whole &= views[i].start[a] == 0 && views[i].shape[a] == in[i]->shape[a];
+        }
+        scalar_in[i] = used[i] && n == 1;
+        gathered[i] = used[i] && !scalar_in[i] && (n != size || !whole);
+        pointable[i] = 0;
     }
     mark_scalar(p, scalar_in, scalar_reg);
-    B = choose_block(bytes_per_elem(p, scalar_reg, gathered));
+    B = choose_block(bytes_per_elem(p, scalar_reg, gathered) +
+                     (store ? cd_dtype_itemsize[out_dt] : 0));
     if (size < B)
         B = size < 1 ? 1 : size;
 
@@ -474,11 +688,15 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
     } while (0)
             at = 0;
             for (int i = 0; i < nin; i++) {
+                int64_t off = 0;
                 regs[i].dt = (cd_dtype)p->in_dtype[i];
                 regs[i].isz = cd_dtype_itemsize[regs[i].dt];
                 regs[i].scalar = scalar_in[i];
                 regs[i].direct = used[i] && !scalar_in[i] && !gathered[i];
-                regs[i].data = in[i]->data;
+                if (views[i].has)
+                    for (int a = 0; a < nds[i]; a++)
+                        off += views[i].start[a] * cst[i][a];
+                regs[i].data = (const char *)in[i]->data + off * regs[i].isz;
                 if (gathered[i])
                     CD_TAKE(regs[i].buf, B * regs[i].isz);
             }
@@ -498,6 +716,8 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
                         CD_TAKE(o->cast, B * cd_dtype_itemsize[st->uf.loop[i]]);
                 }
             }
+            if (store)
+                CD_TAKE(obuf, B * cd_dtype_itemsize[out_dt]);
 #undef CD_TAKE
             if (pass == 0) {
                 total = at;
@@ -513,7 +733,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
     /* scalar registers: inputs, then scalar steps (once), then scalar operands */
     for (int i = 0; i < nin; i++) {
         if (regs[i].scalar) {
-            memcpy(regs[i].one, in[i]->data, (size_t)regs[i].isz);
+            memcpy(regs[i].one, regs[i].data, (size_t)regs[i].isz);
             regs[i].cur = (char *)regs[i].one;
         }
     }
@@ -536,14 +756,19 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         }
     }
     if (regs[nin + last].scalar) {
-        if (size > 0)   /* size is 1: every used input is size 1 */
-            memcpy(r->data, regs[nin + last].one, (size_t)regs[nin + last].isz);
+        /* size is 0 or 1: every used input is size 1 */
+        if (size > 0 && lo < hi)
+            memcpy(store ? ddata : (char *)r->data, regs[nin + last].one,
+                   (size_t)regs[nin + last].isz);
         goto done;
     }
-    if (size == 0)
+    if (size == 0 || lo >= hi)
         goto done;
 
-    plan_walk(p, used, in, ndim, shape, &w);
+    plan_walk(p, used, nds, (const int64_t (*)[CD_MAXDIMS])shapes,
+              (const int64_t (*)[CD_MAXDIMS])cst, ndim, shape, &w);
+    if (store)
+        plan_dest_walk(ndim, shape, dcst, &dw);
     {
         int inner = w.nd - 1;
         int64_t L = w.len[inner];
@@ -562,11 +787,37 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
                 regs[nin + s].rowc = rc_ && s < last;
             }
         }
+        /* Views: walk row by row, pointing into the rows of viewed inputs and
+         * writing straight into the destination's rows, when the rows are
+         * long and hold a whole number of 64-byte vectors of every loop
+         * operand (so the loops' vector bodies and tails fall as on
+         * contiguous data); otherwise gather and scatter. */
+        {
+            int64_t q = 64 / min_itemsize(p, scalar_reg);
+            int any = 0;
+            int rows = w.nd > 1 && L >= CD_FUSED_ROWCUT && L % q == 0;
+            for (int i = 0; i < nin; i++) {
+                pointable[i] = gathered[i] && !regs[i].rowc && views[i].has &&
+                               w.st[i][inner] == 1 && (w.nd == 1 || rows);
+                any |= pointable[i] && w.nd > 1;
+            }
+            if (any)
+                cut = L;
+            if (store && dw.nd > 1) {
+                int64_t Ld = dw.len[dw.nd - 1];
+                if (Ld >= CD_FUSED_ROWCUT && Ld % q == 0 && (cut == 0 || cut % Ld == 0 ||
+                                                             Ld % cut == 0))
+                    cut = cut == 0 || Ld < cut ? Ld : cut;
+            }
+        }
     }
-    for (int64_t b0 = 0; b0 < size;) {
-        int64_t m = size - b0 < B ? size - b0 : B;
+    for (int64_t b0 = lo; b0 < hi;) {
+        int64_t m = hi - b0 < B ? hi - b0 : B;
+        char *odst;
         if (rowlen > 0 && b0 / rowlen != (b0 + m - 1) / rowlen)
             m = rowlen - b0 % rowlen;   /* blocks do not cross rows */
+        if (cut > 0 && b0 / cut != (b0 + m - 1) / cut)
+            m = cut - b0 % cut;
         if (cd_cancelled(ctx)) {
             rc = cd_err_set(err, CD_ECANCEL, "cancelled");
             goto fail;
@@ -574,31 +825,46 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         for (int i = 0; i < nin; i++) {
             if (regs[i].direct) {
                 regs[i].cur = (char *)regs[i].data + b0 * regs[i].isz;
-            } else if (regs[i].rowc) {
+            } else if (regs[i].rowc ||
+                       (pointable[i] && (b0 % w.len[w.nd - 1]) + m <= w.len[w.nd - 1])) {
                 regs[i].cur = (char *)regs[i].data + elem_offset(&w, i, b0) * regs[i].isz;
             } else if (regs[i].buf != NULL) {
                 gather(&w, i, regs[i].data, regs[i].isz, b0, m, regs[i].buf);
                 regs[i].cur = regs[i].buf;
             }
         }
+        if (!store) {
+            odst = (char *)r->data + b0 * regs[nin + last].isz;
+        } else if (dw.nd == 1 ||
+                   (dw.st[0][dw.nd - 1] == 1 &&
+                    (b0 % dw.len[dw.nd - 1]) + m <= dw.len[dw.nd - 1])) {
+            odst = ddata + elem_offset(&dw, 0, b0) * regs[nin + last].isz;
+        } else {
+            odst = obuf;
+        }
         for (int s = 0; s < p->nsteps; s++) {
             freg *g = &regs[nin + s];
             char *dst;
             if (g->scalar)
                 continue;
-            dst = s == last ? (char *)r->data + b0 * g->isz : g->buf;
+            dst = s == last ? odst : g->buf;
             rc = run_step(&p->step[s], regs, p, &ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
                           err);
             if (rc < 0)
                 goto fail;
             g->cur = dst;
         }
+        if (store && odst == obuf)
+            scatter(&dw, 0, ddata, regs[nin + last].isz, b0, m, obuf);
         b0 += m;
     }
 done:
+    if (store)
+        *(int64_t *)r->data = hi - lo;
     free(slab);
     free(regs);
     free(ops);
+    free(views);
     free(p);
     *out = r;
     return 0;
@@ -608,6 +874,7 @@ fail:
     free(slab);
     free(regs);
     free(ops);
+    free(views);
     free(p);
     if (r != NULL)
         cd_chunk_decref(r);
@@ -617,14 +884,32 @@ fail:
 static int64_t fused_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     cd_fused_params *p = read_params(ctx, NULL);
-    int used[CD_FUSED_MAXIN];
+    int used[CD_FUSED_MAXIN], nds[CD_FUSED_MAXIN];
+    int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS];
     int64_t shape[CD_MAXDIMS], n = 1;
     int ndim = 0, last;
+    fview views[CD_FUSED_MAXIN + 1];
     if (p == NULL)
         return 0;
+    if (p->flags & CD_FUSED_STORE) {
+        free(p);
+        return 8;
+    }
     mark_used(p, used);
     last = p->nsteps - 1;
-    if (nin != p->nin || broadcast(p, used, in, &ndim, shape, NULL) < 0) {
+    if (nin != p->nin) {
+        free(p);
+        return 0;
+    }
+    parse_views(p, views);
+    for (int i = 0; i < nin; i++) {
+        const int64_t *src = views[i].has ? views[i].shape : in[i]->shape;
+        nds[i] = in[i]->ndim;
+        if (views[i].has && views[i].ndim != in[i]->ndim)
+            used[i] = 0;
+        memcpy(shapes[i], src, (size_t)nds[i] * sizeof(int64_t));
+    }
+    if (broadcast(p, used, nds, (const int64_t (*)[CD_MAXDIMS])shapes, &ndim, shape, NULL) < 0) {
         free(p);
         return 0;
     }
@@ -661,5 +946,5 @@ const cd_kernel_desc cd_fused_desc = {
     "fused",
     "fused(*inputs): a chain of NumPy ufunc inner loops evaluated in one blocked pass "
     "(made by cdask._core.fused_kernel).",
-    0, CD_FUSED_MAXIN, k_fused, fused_out_bytes, fused_work_bytes, CD_KF_FPE,
+    0, CD_FUSED_MAXIN + 1, k_fused, fused_out_bytes, fused_work_bytes, CD_KF_FPE,
 };

@@ -25,8 +25,22 @@
  * such operands) are computed once and passed with stride 0, as NumPy passes
  * scalars.  See fused.c for the choice of B.
  *
+ * Views, stores and spans (the "sinks" of a fused task).  An input may be
+ * read through a view: a box of its chunk (start and shape per axis, the
+ * chunk's own number of axes), so that a fused task can read a block of a
+ * larger array - a block of an in-memory or memory-mapped array handed to
+ * from_array - where it lies, without the copy that making it a chunk of
+ * its own would cost.  The output may go, instead of a new chunk, into a box
+ * of a destination chunk passed as one extra, last input (the array
+ * compute() is filling; a "store"): the kernel then writes its result there
+ * and returns a 0-d int64 chunk holding the number of elements it wrote.
+ * A store may also be limited to a span [lo, hi) of the output's elements
+ * (flat, C order), so that one block can be shared among several tasks when
+ * there are fewer blocks than workers.
+ *
  * The params bytes are a cd_fused_params header followed by nsteps
- * cd_fused_step records; they hold NumPy's loop pointers, so such a Kernel
+ * cd_fused_step records and ntrail int64 words describing the views and the
+ * store (fused.c: read_params); they hold NumPy's loop pointers, so such a Kernel
  * pickles through a re-resolving reconstructor and cannot be made from bytes
  * (the descriptor is not in cd_builtin_kernels).
  */
@@ -35,7 +49,7 @@
 
 #include "ufunc.h"
 
-#define CD_FUSED_MAGIC 0x66734e31u   /* "fsN1": layout version of the params */
+#define CD_FUSED_MAGIC 0x66734e32u   /* "fsN2": layout version of the params */
 #define CD_FUSED_MAXIN 16            /* inputs of a fused kernel */
 #define CD_FUSED_MAXSTEPS 64         /* steps of a fused program */
 
@@ -57,15 +71,26 @@ typedef struct cd_fused_step {
     cd_fused_ref op[CD_UFUNC_MAXIN];
 } cd_fused_step;
 
+/* Flags of cd_fused_params. */
+enum { CD_FUSED_STORE = 1 };      /* output goes into the last input (a box of it) */
+
 typedef struct cd_fused_params {
     uint32_t magic;               /* CD_FUSED_MAGIC */
-    int32_t nin, nsteps, pad_;
+    int32_t nin, nsteps;          /* program inputs (the destination is not counted) */
+    uint32_t flags;               /* CD_FUSED_* */
+    int32_t ntrail, pad_;         /* int64 words after the steps */
+    int64_t span_lo, span_hi;     /* store: output elements [lo, hi); hi < 0: to the end */
     int32_t in_dtype[CD_FUSED_MAXIN];
-    cd_fused_step step[];         /* nsteps records */
+    cd_fused_step step[];         /* nsteps records, then ntrail int64 words:
+                                     per view record: which (input, or -1 for the
+                                     store's box), ndim, start[ndim], shape[ndim]
+                                     (the store's box has no shape: the output's) */
 } cd_fused_params;
 
-/* Bytes of params holding n steps. */
-#define CD_FUSED_PARAMS_SIZE(n) (sizeof(cd_fused_params) + (size_t)(n) * sizeof(cd_fused_step))
+/* Bytes of params holding n steps and t trailing words. */
+#define CD_FUSED_PARAMS_SIZE(n, t) \
+    (sizeof(cd_fused_params) + (size_t)(n) * sizeof(cd_fused_step) + (size_t)(t) * sizeof(int64_t))
+#define CD_FUSED_TRAIL(p) ((int64_t *)(void *)&(p)->step[(p)->nsteps])
 
 /* The kernel descriptor (name "fused", flags CD_KF_FPE). */
 extern const cd_kernel_desc cd_fused_desc;
@@ -77,6 +102,8 @@ int64_t cd_fused_block_elems(const cd_fused_params *p);
 /* GIL held (fused_py.c): Kernel.__reduce__ and repr of a "fused" kernel. */
 PyObject *cd_fused_kernel_reduce(PyObject *kernel);
 PyObject *cd_fused_kernel_repr(PyObject *kernel);
+/* GIL held: does this "fused" Kernel store into its last input? */
+int cd_fused_is_store(PyObject *kernel);
 #endif
 
 #endif /* CD_FUSED_H */

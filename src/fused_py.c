@@ -338,14 +338,136 @@ done:
     return rc;
 }
 
-static PyObject *py_fused_kernel(PyObject *self, PyObject *args)
+/* An int64 from a Python int (not bool) >= lo; 0 or -1 with an exception. */
+static int int64_arg(PyObject *o, int64_t lo, const char *what, int64_t *out)
 {
-    PyObject *dts, *steps, *dseq = NULL, *sseq = NULL, *pbytes, *res = NULL;
+    long long v;
+    if (!PyLong_Check(o) && !PyIndex_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "fused_kernel: %s must be integers, got %R", what, o);
+        return -1;
+    }
+    v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < lo) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: %s must be >= %lld, got %lld", what,
+                     (long long)lo, v);
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* Append the ints of sequence `seq` (n of them, or any number if n < 0) to
+ * trail[*at...]; returns the count or -1. */
+static Py_ssize_t ints_arg(PyObject *seq, Py_ssize_t n, const char *what, int64_t *trail,
+                           int32_t *at)
+{
+    PyObject *f = PySequence_Fast(seq, "fused_kernel: views and store take tuples of ints");
+    Py_ssize_t k;
+    if (f == NULL)
+        return -1;
+    k = PySequence_Fast_GET_SIZE(f);
+    if ((n >= 0 && k != n) || k > CD_MAXDIMS) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: %s has %zd entries, expected %zd", what, k,
+                     n >= 0 ? n : (Py_ssize_t)CD_MAXDIMS);
+        Py_DECREF(f);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        if (int64_arg(PySequence_Fast_GET_ITEM(f, i), 0, what, &trail[*at]) < 0) {
+            Py_DECREF(f);
+            return -1;
+        }
+        (*at)++;
+    }
+    Py_DECREF(f);
+    return k;
+}
+
+/* The views / store / span arguments into trail[] and p's header. */
+static int sinks_arg(cd_fused_params *p, PyObject *views, PyObject *store, PyObject *span,
+                     int64_t *trail)
+{
+    int32_t at = 0;
+    p->span_lo = 0;
+    p->span_hi = -1;
+    if (views != NULL && views != Py_None) {
+        PyObject *f = PySequence_Fast(views, "fused_kernel: views must be a sequence");
+        if (f == NULL)
+            return -1;
+        if (PySequence_Fast_GET_SIZE(f) != p->nin) {
+            PyErr_Format(PyExc_ValueError, "fused_kernel: views must have one entry per input "
+                         "(%d), got %zd", p->nin, PySequence_Fast_GET_SIZE(f));
+            Py_DECREF(f);
+            return -1;
+        }
+        for (int i = 0; i < p->nin; i++) {
+            PyObject *v = PySequence_Fast_GET_ITEM(f, i), *a, *b;
+            int32_t head = at;
+            Py_ssize_t nd;
+            if (v == Py_None)
+                continue;
+            if (!PyTuple_Check(v) || PyTuple_GET_SIZE(v) != 2) {
+                PyErr_Format(PyExc_TypeError, "fused_kernel: view %d must be None or "
+                             "(start, shape), got %R", i, v);
+                Py_DECREF(f);
+                return -1;
+            }
+            a = PyTuple_GET_ITEM(v, 0);
+            b = PyTuple_GET_ITEM(v, 1);
+            trail[at++] = i;
+            at++;   /* ndim, below */
+            nd = ints_arg(a, -1, "a view's start", trail, &at);
+            if (nd < 0 || ints_arg(b, nd, "a view's shape", trail, &at) < 0) {
+                Py_DECREF(f);
+                return -1;
+            }
+            trail[head + 1] = nd;
+        }
+        Py_DECREF(f);
+    }
+    if (store != NULL && store != Py_None) {
+        int32_t head = at;
+        Py_ssize_t nd;
+        p->flags |= CD_FUSED_STORE;
+        trail[at++] = -1;
+        at++;
+        nd = ints_arg(store, -1, "store", trail, &at);
+        if (nd < 0)
+            return -1;
+        trail[head + 1] = nd;
+    }
+    if (span != NULL && span != Py_None) {
+        if (!(p->flags & CD_FUSED_STORE)) {
+            PyErr_SetString(PyExc_ValueError, "fused_kernel: span needs store");
+            return -1;
+        }
+        if (!PyTuple_Check(span) || PyTuple_GET_SIZE(span) != 2 ||
+            int64_arg(PyTuple_GET_ITEM(span, 0), 0, "span", &p->span_lo) < 0 ||
+            int64_arg(PyTuple_GET_ITEM(span, 1), -1, "span", &p->span_hi) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "fused_kernel: span must be (lo, hi), got %R",
+                             span);
+            return -1;
+        }
+    }
+    p->ntrail = at;
+    return 0;
+}
+
+static PyObject *py_fused_kernel(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"inputs_dtypes", "steps", "views", "store", "span", NULL};
+    PyObject *dts, *steps, *views = NULL, *store = NULL, *span = NULL;
+    PyObject *dseq = NULL, *sseq = NULL, *pbytes, *res = NULL;
     cd_fused_params *p = NULL;
+    int64_t *trail = NULL;
     cd_KernelObject *k;
     Py_ssize_t nin, nsteps;
     CD_UNUSED(self);
-    if (!PyArg_ParseTuple(args, "OO:fused_kernel", &dts, &steps))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOO:fused_kernel", kwlist, &dts, &steps,
+                                     &views, &store, &span))
         return NULL;
     dseq = PySequence_Fast(dts, "fused_kernel: inputs_dtypes must be a sequence");
     if (dseq == NULL)
@@ -364,8 +486,9 @@ static PyObject *py_fused_kernel(PyObject *self, PyObject *args)
                      nsteps);
         goto done;
     }
-    p = PyMem_Calloc(1, CD_FUSED_PARAMS_SIZE(nsteps));
-    if (p == NULL) {
+    p = PyMem_Calloc(1, CD_FUSED_PARAMS_SIZE(nsteps, 0));
+    trail = PyMem_Calloc(CD_FUSED_MAXIN + 1, (2 + 2 * CD_MAXDIMS) * sizeof(int64_t));
+    if (p == NULL || trail == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -392,9 +515,15 @@ static PyObject *py_fused_kernel(PyObject *self, PyObject *args)
             goto done;
         }
     }
-    pbytes = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)CD_FUSED_PARAMS_SIZE(nsteps));
+    if (sinks_arg(p, views, store, span, trail) < 0)
+        goto done;
+    pbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)CD_FUSED_PARAMS_SIZE(nsteps, p->ntrail));
     if (pbytes == NULL)
         goto done;
+    memcpy(PyBytes_AS_STRING(pbytes), p, CD_FUSED_PARAMS_SIZE(nsteps, 0));
+    if (p->ntrail > 0)
+        memcpy(PyBytes_AS_STRING(pbytes) + CD_FUSED_PARAMS_SIZE(nsteps, 0), trail,
+               (size_t)p->ntrail * sizeof(int64_t));
     k = PyObject_New(cd_KernelObject, &cd_KernelType);
     if (k == NULL) {
         Py_DECREF(pbytes);
@@ -405,6 +534,7 @@ static PyObject *py_fused_kernel(PyObject *self, PyObject *args)
     res = (PyObject *)k;
 done:
     PyMem_Free(p);
+    PyMem_Free(trail);
     Py_XDECREF(dseq);
     Py_XDECREF(sseq);
     return res;
@@ -420,7 +550,8 @@ static cd_fused_params *kernel_params(PyObject *kernel)
         goto bad;
     memcpy(&h, PyBytes_AS_STRING(k->params), sizeof(h));
     if (h.magic != CD_FUSED_MAGIC || h.nsteps < 1 || h.nsteps > CD_FUSED_MAXSTEPS || h.nin < 0 ||
-        h.nin > CD_FUSED_MAXIN || (size_t)n != CD_FUSED_PARAMS_SIZE(h.nsteps))
+        h.nin > CD_FUSED_MAXIN || h.ntrail < 0 ||
+        (size_t)n != CD_FUSED_PARAMS_SIZE(h.nsteps, h.ntrail))
         goto bad;
     p = PyMem_Malloc((size_t)n);
     if (p == NULL) {
@@ -439,6 +570,67 @@ static cd_fused_params *kernel_params(PyObject *kernel)
 bad:
     PyErr_SetString(PyExc_RuntimeError, "cdask: corrupt fused kernel parameters");
     return NULL;
+}
+
+/* (views, store, span) of fused params as fused_kernel takes them; a new
+ * reference to a 3-tuple, or NULL with an exception. */
+static PyObject *sinks_of(const cd_fused_params *p)
+{
+    const int64_t *t = (const int64_t *)(const void *)&p->step[p->nsteps];
+    PyObject *views = NULL, *store = Py_NewRef(Py_None), *span, *res = NULL;
+    int64_t at = 0;
+    int any = 0;
+    views = PyList_New(p->nin);
+    if (views == NULL)
+        goto done;
+    for (int i = 0; i < p->nin; i++)
+        PyList_SET_ITEM(views, i, Py_NewRef(Py_None));
+    while (at + 2 <= p->ntrail) {
+        int64_t which = t[at], nd = t[at + 1];
+        int is_store = which == -1;
+        PyObject *a, *b = NULL;
+        if (nd < 0 || nd > CD_MAXDIMS || at + 2 + nd * (is_store ? 1 : 2) > p->ntrail ||
+            (!is_store && (which < 0 || which >= p->nin)))
+            break;
+        a = PyTuple_New(nd);
+        if (a == NULL)
+            goto done;
+        for (int64_t k = 0; k < nd; k++)
+            PyTuple_SET_ITEM(a, k, PyLong_FromLongLong(t[at + 2 + k]));
+        if (is_store) {
+            Py_SETREF(store, a);
+            at += 2 + nd;
+            continue;
+        }
+        b = PyTuple_New(nd);
+        if (b == NULL) {
+            Py_DECREF(a);
+            goto done;
+        }
+        for (int64_t k = 0; k < nd; k++)
+            PyTuple_SET_ITEM(b, k, PyLong_FromLongLong(t[at + 2 + nd + k]));
+        PyList_SetItem(views, which, PyTuple_Pack(2, a, b));
+        Py_DECREF(a);
+        Py_DECREF(b);
+        if (PyErr_Occurred())
+            goto done;
+        any = 1;
+        at += 2 + 2 * nd;
+    }
+    if (!any)
+        Py_SETREF(views, Py_NewRef(Py_None));
+    if ((p->flags & CD_FUSED_STORE) && (p->span_lo != 0 || p->span_hi >= 0))
+        span = Py_BuildValue("(LL)", (long long)p->span_lo, (long long)p->span_hi);
+    else
+        span = Py_NewRef(Py_None);
+    if (span == NULL)
+        goto done;
+    res = PyTuple_Pack(3, views, store, span);
+    Py_DECREF(span);
+done:
+    Py_XDECREF(views);
+    Py_XDECREF(store);
+    return res;
 }
 
 PyObject *cd_fused_kernel_reduce(PyObject *kernel)
@@ -490,12 +682,29 @@ PyObject *cd_fused_kernel_reduce(PyObject *kernel)
             goto done;
         PyList_SET_ITEM(steps, s, item);
     }
-    res = Py_BuildValue("O(OO)", fused_fn, dts, steps);
+    {
+        PyObject *sk = sinks_of(p);
+        if (sk == NULL)
+            goto done;
+        res = Py_BuildValue("O(OONNN)", fused_fn, dts, steps, Py_NewRef(PyTuple_GET_ITEM(sk, 0)),
+                            Py_NewRef(PyTuple_GET_ITEM(sk, 1)), Py_NewRef(PyTuple_GET_ITEM(sk, 2)));
+        Py_DECREF(sk);
+    }
 done:
     Py_XDECREF(dts);
     Py_XDECREF(steps);
     PyMem_Free(p);
     return res;
+}
+
+int cd_fused_is_store(PyObject *kernel)
+{
+    cd_KernelObject *k = (cd_KernelObject *)kernel;
+    cd_fused_params h;
+    if (PyBytes_GET_SIZE(k->params) < (Py_ssize_t)sizeof(h))
+        return 0;
+    memcpy(&h, PyBytes_AS_STRING(k->params), sizeof(h));
+    return (h.flags & CD_FUSED_STORE) != 0;
 }
 
 PyObject *cd_fused_kernel_repr(PyObject *kernel)
@@ -542,7 +751,51 @@ PyObject *cd_fused_kernel_repr(PyObject *kernel)
             goto done;
         PyList_SET_ITEM(exprs, s, e);
     }
-    res = PyUnicode_FromFormat("<cdask fused kernel %U>", PyList_GET_ITEM(exprs, p->nsteps - 1));
+    {
+        /* views and store, when any: "; in0 = in0[0:10, 5:15]; into out[10:, 0:]" */
+        PyObject *sk = sinks_of(p), *extra = NULL;
+        if (sk == NULL)
+            goto done;
+        extra = PyUnicode_FromString("");
+        if (PyTuple_GET_ITEM(sk, 0) != Py_None) {
+            PyObject *vl = PyTuple_GET_ITEM(sk, 0);
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(vl) && extra != NULL; i++) {
+                PyObject *v = PyList_GET_ITEM(vl, i), *parts;
+                if (v == Py_None)
+                    continue;
+                parts = PyUnicode_FromFormat("; in%zd = in%zd[", i, i);
+                for (Py_ssize_t a = 0; parts != NULL && a < PyTuple_GET_SIZE(PyTuple_GET_ITEM(v, 0)); a++) {
+                    long long st = PyLong_AsLongLong(PyTuple_GET_ITEM(PyTuple_GET_ITEM(v, 0), a));
+                    long long sh = PyLong_AsLongLong(PyTuple_GET_ITEM(PyTuple_GET_ITEM(v, 1), a));
+                    Py_SETREF(parts, PyUnicode_FromFormat("%U%s%lld:%lld", parts, a ? ", " : "",
+                                                          st, st + sh));
+                }
+                if (parts != NULL)
+                    Py_SETREF(parts, PyUnicode_FromFormat("%U]", parts));
+                Py_SETREF(extra, parts == NULL ? NULL : PyUnicode_Concat(extra, parts));
+                Py_XDECREF(parts);
+            }
+        }
+        if (extra != NULL && PyTuple_GET_ITEM(sk, 1) != Py_None) {
+            PyObject *st = PyTuple_GET_ITEM(sk, 1), *parts = PyUnicode_FromString("; into out[");
+            for (Py_ssize_t a = 0; parts != NULL && a < PyTuple_GET_SIZE(st); a++)
+                Py_SETREF(parts, PyUnicode_FromFormat("%U%s%S:", parts, a ? ", " : "",
+                                                      PyTuple_GET_ITEM(st, a)));
+            if (parts != NULL)
+                Py_SETREF(parts, PyUnicode_FromFormat("%U]", parts));
+            if (parts != NULL && PyTuple_GET_ITEM(sk, 2) != Py_None)
+                Py_SETREF(parts, PyUnicode_FromFormat("%U, elements %S", parts,
+                                                      PyTuple_GET_ITEM(sk, 2)));
+            Py_SETREF(extra, parts == NULL ? NULL : PyUnicode_Concat(extra, parts));
+            Py_XDECREF(parts);
+        }
+        Py_DECREF(sk);
+        if (extra == NULL)
+            goto done;
+        res = PyUnicode_FromFormat("<cdask fused kernel %U%U>",
+                                   PyList_GET_ITEM(exprs, p->nsteps - 1), extra);
+        Py_DECREF(extra);
+    }
 done:
     Py_XDECREF(exprs);
     PyMem_Free(p);
@@ -550,12 +803,16 @@ done:
 }
 
 static PyMethodDef fused_methods[] = {
-    {"fused_kernel", py_fused_kernel, METH_VARARGS,
-     "fused_kernel(inputs_dtypes, steps) -> Kernel\n\n"
+    {"fused_kernel", (PyCFunction)(void (*)(void))py_fused_kernel, METH_VARARGS | METH_KEYWORDS,
+     "fused_kernel(inputs_dtypes, steps, views=None, store=None, span=None) -> Kernel\n\n"
      "A C kernel evaluating a chain of NumPy ufuncs in one blocked pass over\n"
      "its input chunks.  steps: list of (ufunc, operand_refs), each ref being\n"
      "('in', i), ('const', scalar) or ('step', j) for an earlier step j; the\n"
-     "last step's result is the output.  Results are NumPy's, step by step."},
+     "last step's result is the output.  Results are NumPy's, step by step.\n"
+     "views: per input None or (start, shape), a box of its chunk to read.\n"
+     "store: start of the box of an extra last input (the destination) that\n"
+     "receives the result; the kernel then returns the count written (0-d\n"
+     "int64).  span: (lo, hi), the output elements (C order) a store writes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -254,6 +254,16 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
     cl_init(&l);
     if (convert_args(self, args, kwargs, &l) < 0)
         goto done;
+    if (d == &cd_fused_desc && cd_fused_is_store(o)) {
+        /* the result goes into the last argument: it must be that very array */
+        PyObject *dst = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, PyTuple_GET_SIZE(args) - 1) : NULL;
+        if (dst == NULL || !PyArray_Check(dst) || !PyArray_ISWRITEABLE((PyArrayObject *)dst) ||
+            l.n < 1 || l.v[l.n - 1]->data != PyArray_DATA((PyArrayObject *)dst)) {
+            PyErr_SetString(PyExc_TypeError, "fused kernel: the destination of a store must be "
+                            "a writeable, C-contiguous, aligned NumPy array in native byte order");
+            goto done;
+        }
+    }
     make_ctx(self, &ctx);
     for (int i = 0; i < l.n; i++)
         in_bytes += l.v[i]->nbytes;
