@@ -835,9 +835,8 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         }
         if (!store) {
             odst = (char *)r->data + b0 * regs[nin + last].isz;
-        } else if (dw.nd == 1 ||
-                   (dw.st[0][dw.nd - 1] == 1 &&
-                    (b0 % dw.len[dw.nd - 1]) + m <= dw.len[dw.nd - 1])) {
+        } else if (dw.st[0][dw.nd - 1] == 1 &&
+                   (b0 % dw.len[dw.nd - 1]) + m <= dw.len[dw.nd - 1]) {
             odst = ddata + elem_offset(&dw, 0, b0) * regs[nin + last].isz;
         } else {
             odst = obuf;

@@ -540,6 +540,60 @@ done:
     return res;
 }
 
+static cd_fused_params *kernel_params(PyObject *kernel);
+
+/* fused_rebind(kernel, views=None, store=None, span=None): the same program
+ * with other views, store and span (no loop is resolved again). */
+static PyObject *py_fused_rebind(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"kernel", "views", "store", "span", NULL};
+    PyObject *kern, *views = NULL, *store = NULL, *span = NULL, *pbytes, *res = NULL;
+    cd_fused_params *p = NULL;
+    int64_t *trail = NULL;
+    cd_KernelObject *k;
+    size_t head;
+    CD_UNUSED(self);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOO:fused_rebind", kwlist, &kern, &views,
+                                     &store, &span))
+        return NULL;
+    if (!PyObject_TypeCheck(kern, &cd_KernelType) ||
+        ((cd_KernelObject *)kern)->desc != &cd_fused_desc) {
+        PyErr_Format(PyExc_TypeError, "fused_rebind: expected a fused Kernel, got %R", kern);
+        return NULL;
+    }
+    p = kernel_params(kern);
+    if (p == NULL)
+        return NULL;
+    head = CD_FUSED_PARAMS_SIZE(p->nsteps, 0);
+    p->flags = 0;
+    p->ntrail = 0;
+    trail = PyMem_Calloc(CD_FUSED_MAXIN + 1, (2 + 2 * CD_MAXDIMS) * sizeof(int64_t));
+    if (trail == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (sinks_arg(p, views, store, span, trail) < 0)
+        goto done;
+    pbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(head + (size_t)p->ntrail * sizeof(int64_t)));
+    if (pbytes == NULL)
+        goto done;
+    memcpy(PyBytes_AS_STRING(pbytes), p, head);
+    if (p->ntrail > 0)
+        memcpy(PyBytes_AS_STRING(pbytes) + head, trail, (size_t)p->ntrail * sizeof(int64_t));
+    k = PyObject_New(cd_KernelObject, &cd_KernelType);
+    if (k == NULL) {
+        Py_DECREF(pbytes);
+        goto done;
+    }
+    k->desc = &cd_fused_desc;
+    k->params = pbytes;
+    res = (PyObject *)k;
+done:
+    PyMem_Free(p);
+    PyMem_Free(trail);
+    return res;
+}
+
 /* An aligned copy of a fused Kernel's params (PyMem_Free it); NULL + error. */
 static cd_fused_params *kernel_params(PyObject *kernel)
 {
@@ -813,6 +867,10 @@ static PyMethodDef fused_methods[] = {
      "store: start of the box of an extra last input (the destination) that\n"
      "receives the result; the kernel then returns the count written (0-d\n"
      "int64).  span: (lo, hi), the output elements (C order) a store writes."},
+    {"fused_rebind", (PyCFunction)(void (*)(void))py_fused_rebind, METH_VARARGS | METH_KEYWORDS,
+     "fused_rebind(kernel, views=None, store=None, span=None) -> Kernel\n\n"
+     "The fused kernel's program with other views, store and span (see\n"
+     "fused_kernel); its loops are not resolved again."},
     {NULL, NULL, 0, NULL},
 };
 

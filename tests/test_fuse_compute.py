@@ -67,9 +67,19 @@ def test_errstate_raise_inside_fused_task():
         assert np.isinf(y.compute(fuse=True)).all()
 
 
+def _task_names(arr, **kw):
+    st = cdask.Stats()
+    arr.compute(stats=st, record=True, **kw)
+    return [r[1] for r in st.records]
+
+
 def test_fusion_switch():
     x = cdask.from_array(np.arange(6.0), chunks=3)
     y = (x + 1) * 2
-    with cdask.config.set({"array.fuse": True}):
+    assert np.array_equal(y.compute(), (np.arange(6.0) + 1) * 2)
+    assert set(_task_names(y)) == {"fused"}                   # default: on
+    with cdask.config.set({"array.fuse": False}):
         assert np.array_equal(y.compute(), (np.arange(6.0) + 1) * 2)
-    assert np.array_equal(y.compute(), (np.arange(6.0) + 1) * 2)   # default: off
+        names = _task_names(y)
+    assert "fused" not in names and "add" in names and "multiply" in names
+    assert "fused" not in _task_names(y, fuse=False)

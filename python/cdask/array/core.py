@@ -657,7 +657,26 @@ def _fuse_enabled(kwargs):
         return bool(kwargs.pop("fuse"))
     from .. import config
 
-    return bool(config.get("array.fuse", False))
+    return bool(config.get("array.fuse", True))
+
+
+def _workers(kwargs):
+    n = kwargs.get("num_workers")
+    if n is None:
+        from .. import config
+
+        n = config.get("num_workers", 1)
+    try:
+        return max(1, int(n))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _with_extra(keys, stores, extra):
+    """keys with the store keys split into spans: the extra span keys are
+    appended at the end (their results are never read)."""
+    have = set(stores)
+    return list(keys) + [k for k in extra if k not in have]
 
 
 def _flatten_keys(keys):
@@ -722,9 +741,14 @@ def compute(*args, traverse=True, **kwargs):
             plans.append(("blocks", len(keys)))
             keys.append(a.__dask_keys__())
     if _fuse_enabled(kwargs):
-        from .fuse import fuse_elementwise
+        from .fuse import fuse_elementwise, sink_stores
 
-        fuse_elementwise(g, keep=_flatten_keys(keys))
+        flat = _flatten_keys(keys)
+        fuse_elementwise(g, keep=flat)
+        stores = [k for k in flat if type(k) is tuple and k and k[0] == store]
+        extra = sink_stores(g, stores, store_block, workers=_workers(kwargs))
+        if len(extra) != len(stores):
+            keys = _with_extra(keys, stores, extra)
     results = _get(g, keys, **_get_kwargs(kwargs))
     finals = []
     for a, (kind, v) in zip(arrays, plans):
