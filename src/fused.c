@@ -125,6 +125,14 @@ static int parse_views(const cd_fused_params *p, fview *views)
     return 0;
 }
 
+/* The dtype of register r (input r, or step r - nin's result). */
+static int32_t reg_dtype(const cd_fused_params *p, int r)
+{
+    if (r < p->nin)
+        return p->in_dtype[r];
+    return p->step[r - p->nin].uf.loop[p->step[r - p->nin].uf.nin];
+}
+
 /* A validated, aligned copy of the params (free() it); NULL and err set. */
 static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
 {
@@ -132,7 +140,8 @@ static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
     if (ctx->params == NULL || ctx->params_size < sizeof(h))
         goto bad;
     memcpy(&h, ctx->params, sizeof(h));
-    if (h.magic != CD_FUSED_MAGIC || h.nin < 0 || h.nin > CD_FUSED_MAXIN || h.nsteps < 1 ||
+    if (h.magic != CD_FUSED_MAGIC || h.nin < 0 || h.nin > CD_FUSED_MAXIN ||
+        h.nsteps < (h.red.kind != CD_RED_NONE ? 0 : 1) ||
         h.nsteps > CD_FUSED_MAXSTEPS || h.ntrail < 0 || h.ntrail > CD_FUSED_MAXTRAIL ||
         (h.flags & ~(uint32_t)CD_FUSED_STORE) != 0 ||
         ctx->params_size != CD_FUSED_PARAMS_SIZE(h.nsteps, h.ntrail))
@@ -165,6 +174,17 @@ static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
     }
     if (parse_views(p, NULL) < 0)
         goto corrupt;
+    if (p->red.kind != CD_RED_NONE) {
+        const cd_fused_red *rd = &p->red;
+        int nreg = p->nin + p->nsteps;
+        if (rd->kind < CD_RED_SUM || rd->kind > CD_RED_MAX || (p->flags & CD_FUSED_STORE) ||
+            rd->value < 0 || rd->value >= nreg || rd->mask < -1 || rd->mask >= nreg ||
+            rd->dt < 0 || rd->dt >= CD_NDTYPES || rd->out_dt < 0 || rd->out_dt >= CD_NDTYPES ||
+            rd->uf.magic != CD_UFUNC_MAGIC || rd->uf.nin != 2 || rd->uf.fn == NULL ||
+            rd->uf.loop[0] != rd->dt || rd->uf.loop[1] != rd->dt || rd->uf.loop[2] != rd->dt ||
+            (rd->mask >= 0 && reg_dtype(p, rd->mask) != CD_BOOL))
+            goto corrupt;
+    }
     return p;
 corrupt:
     free(p);
@@ -182,6 +202,12 @@ static void mark_used(const cd_fused_params *p, int *used)
         for (int i = 0; i < p->step[s].uf.nin; i++)
             if (p->step[s].op[i].kind == CD_FR_IN)
                 used[p->step[s].op[i].index] = 1;
+    if (p->red.kind != CD_RED_NONE) {   /* a reduction may read inputs directly */
+        if (p->red.value < p->nin)
+            used[p->red.value] = 1;
+        if (p->red.mask >= 0 && p->red.mask < p->nin)
+            used[p->red.mask] = 1;
+    }
 }
 
 /* NumPy's broadcast of the used inputs' shapes; 0 or CD_EVALUE. */
@@ -536,18 +562,216 @@ static int min_itemsize(const cd_fused_params *p, const int *scalar_reg)
     return m < 1 ? 1 : m;
 }
 
+/* ------------------------------------------------------------------ */
+/* reductions in the same pass                                         */
+
+typedef struct {
+    int64_t count;                /* elements reduced */
+    double s[2], c[2];            /* floating sums (real, imaginary) and their compensations */
+    uint64_t isum;                /* integer sums, modulo 2^64 */
+    int have;                     /* min/max: ext holds a value */
+    _Alignas(16) unsigned char ext[16];
+} racc;
+
+static void racc_init(racc *a)
+{
+    memset(a, 0, sizeof(*a));
+}
+
+/* Neumaier's compensated addition of x to (s, c); infinities and NaN add plainly. */
+static void neumaier(double *s, double *c, double x)
+{
+    double t;
+    if (!__builtin_isfinite(*s) || !__builtin_isfinite(x)) {
+        *s += x;
+        return;
+    }
+    t = *s + x;
+    if (__builtin_fabs(*s) >= __builtin_fabs(x))
+        *c += (*s - t) + x;
+    else
+        *c += (x - t) + *s;
+    *s = t;
+}
+
+/* m elements of register g as a contiguous buffer: its own, or scratch
+ * filled from its single element (scalar and row-constant registers). */
+static const char *materialize(const freg *g, int64_t m, char *scratch)
+{
+    if (!g->scalar && !g->rowc)
+        return g->cur;
+    memcpy(scratch, g->cur, (size_t)g->isz);
+    replicate(scratch, g->isz, m);
+    return scratch;
+}
+
+/* Copy the elements of v (isz bytes each) where mask is true to dst; the count. */
+static int64_t compact(const char *v, const unsigned char *mask, int64_t m, int isz, char *dst)
+{
+    int64_t k = 0;
+    switch (isz) {
+#define CD_COMPACT(T)                                       \
+    {                                                       \
+        const T *src = (const T *)(const void *)v;          \
+        T *out = (T *)(void *)dst;                          \
+        for (int64_t i = 0; i < m; i++) {                   \
+            out[k] = src[i];                                \
+            k += mask[i] != 0;                              \
+        }                                                   \
+        return k;                                           \
+    }
+    case 1: CD_COMPACT(uint8_t)
+    case 2: CD_COMPACT(uint16_t)
+    case 4: CD_COMPACT(uint32_t)
+    case 8: CD_COMPACT(uint64_t)
+#undef CD_COMPACT
+    default:
+        for (int64_t i = 0; i < m; i++)
+            if (mask[i])
+                memcpy(dst + (k++) * isz, v + i * isz, (size_t)isz);
+        return k;
+    }
+}
+
+/* Reduce one block of the value register (masked) into the accumulator. */
+static void reduce_block(const cd_fused_red *rd, const freg *regs, int64_t m, char *vbuf,
+                         char *mbuf, char *cbuf, char *kbuf, racc *a)
+{
+    const freg *vg = &regs[rd->value];
+    const char *v = materialize(vg, m, vbuf);
+    int isz = cd_dtype_itemsize[rd->dt];
+    int64_t k = m;
+    char *args[3];
+    intptr_t steps[3], dims[1];
+    _Alignas(16) unsigned char blk[16];
+    if (vg->dt != (cd_dtype)rd->dt) {
+        cd_cast(vg->dt, v, (cd_dtype)rd->dt, cbuf, m);
+        v = cbuf;
+    }
+    if (rd->mask >= 0) {
+        const unsigned char *mk = (const unsigned char *)materialize(&regs[rd->mask], m, mbuf);
+        k = compact(v, mk, m, isz, kbuf);
+        v = kbuf;
+    }
+    if (k == 0)
+        return;
+    a->count += k;
+    steps[0] = 0;
+    steps[1] = isz;
+    steps[2] = 0;
+    if (rd->kind == CD_RED_MIN || rd->kind == CD_RED_MAX) {
+        if (!a->have) {
+            memcpy(a->ext, v, (size_t)isz);
+            a->have = 1;
+            v += isz;
+            k--;
+        }
+        if (k > 0) {
+            args[0] = (char *)a->ext;
+            args[1] = (char *)v;
+            args[2] = (char *)a->ext;
+            dims[0] = (intptr_t)k;
+            rd->uf.fn(args, dims, steps, rd->uf.data);
+        }
+        return;
+    }
+    /* sums: the block's sum as NumPy reduces (first element, then the loop
+     * over the rest: pairwise for floating types), added into the total */
+    memcpy(blk, v, (size_t)isz);
+    if (k > 1) {
+        args[0] = (char *)blk;
+        args[1] = (char *)v + isz;
+        args[2] = (char *)blk;
+        dims[0] = (intptr_t)(k - 1);
+        rd->uf.fn(args, dims, steps, rd->uf.data);
+    }
+    switch (rd->dt) {
+    case CD_FLOAT64: {
+        double x;
+        memcpy(&x, blk, 8);
+        neumaier(&a->s[0], &a->c[0], x);
+        break;
+    }
+    case CD_COMPLEX128: {
+        double x[2];
+        memcpy(x, blk, 16);
+        neumaier(&a->s[0], &a->c[0], x[0]);
+        neumaier(&a->s[1], &a->c[1], x[1]);
+        break;
+    }
+    default: {   /* int64, uint64: wrapping */
+        uint64_t x;
+        memcpy(&x, blk, 8);
+        a->isum += x;
+        break;
+    }
+    }
+}
+
+static double racc_total(const racc *a, int i)
+{
+    double r = a->s[i] + a->c[i];
+    return __builtin_isfinite(a->s[i]) ? r : a->s[i];
+}
+
+/* The partial chunk of a reduction (see fused.h); NULL and err set. */
+static cd_chunk *racc_result(const cd_fused_red *rd, const racc *a, cd_err *err)
+{
+    _Alignas(16) unsigned char tot[16];
+    int64_t shape[1];
+    cd_chunk *r;
+    memset(tot, 0, sizeof(tot));
+    if (rd->kind == CD_RED_MIN || rd->kind == CD_RED_MAX) {
+        shape[0] = a->have ? 1 : 0;
+        r = cd_chunk_new((cd_dtype)rd->out_dt, 1, shape, err);
+        if (r != NULL && a->have)
+            cd_cast((cd_dtype)rd->dt, a->ext, (cd_dtype)rd->out_dt, r->data, 1);
+        return r;
+    }
+    if (rd->dt == CD_FLOAT64) {
+        double x = racc_total(a, 0);
+        memcpy(tot, &x, 8);
+    } else if (rd->dt == CD_COMPLEX128) {
+        double x[2] = {racc_total(a, 0), racc_total(a, 1)};
+        memcpy(tot, x, 16);
+    } else {
+        memcpy(tot, &a->isum, 8);
+    }
+    if (rd->kind == CD_RED_SUM) {
+        r = cd_chunk_new((cd_dtype)rd->out_dt, 0, NULL, err);
+        if (r != NULL)
+            cd_cast((cd_dtype)rd->dt, tot, (cd_dtype)rd->out_dt, r->data, 1);
+        return r;
+    }
+    /* mean: [count, sum] in the accumulation dtype (float64 or complex128) */
+    shape[0] = 2;
+    r = cd_chunk_new((cd_dtype)rd->out_dt, 1, shape, err);
+    if (r != NULL) {
+        _Alignas(16) unsigned char cnt[16];
+        double c = (double)a->count;
+        int osz = cd_dtype_itemsize[rd->out_dt];
+        memset(cnt, 0, sizeof(cnt));
+        memcpy(cnt, &c, 8);
+        cd_cast(CD_FLOAT64, cnt, (cd_dtype)rd->out_dt, r->data, 1);
+        cd_cast((cd_dtype)rd->dt, tot, (cd_dtype)rd->out_dt, (char *)r->data + osz, 1);
+    }
+    return r;
+}
+
 static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     cd_fused_params *p;
-    int used[CD_FUSED_MAXIN], scalar_in[CD_FUSED_MAXIN], gathered[CD_FUSED_MAXIN];
+    int used[CD_FUSED_MAXIN] = {0}, scalar_in[CD_FUSED_MAXIN] = {0}, gathered[CD_FUSED_MAXIN] = {0};
     int pointable[CD_FUSED_MAXIN];
     int scalar_reg[NREG], nds[CD_FUSED_MAXIN];
     int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS], cst[CD_FUSED_MAXIN][CD_MAXDIMS];
     int64_t shape[CD_MAXDIMS], B, size, rowlen = 0, cut = 0, lo = 0, hi = 0;
     int64_t dcst[CD_MAXDIMS];
-    int ndim = 0, rc = 0, last, store, out_dt;
+    int ndim = 0, rc = 0, last, store, out_dt, red;
     cd_chunk *r = NULL, *dest = NULL;
     char *slab = NULL, *obuf = NULL, *ddata = NULL;
+    char *vbuf = NULL, *mbuf = NULL, *cbuf = NULL, *kbuf = NULL;   /* reduction scratch */
+    racc acc;
     freg *regs = NULL;
     fopnd *ops = NULL;   /* [nsteps][CD_UFUNC_MAXIN] */
     fview *views = NULL;
@@ -559,7 +783,9 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         return err != NULL && err->code ? err->code : CD_EINTERNAL;
     last = p->nsteps - 1;
     store = (p->flags & CD_FUSED_STORE) != 0;
-    out_dt = p->step[last].uf.loop[p->step[last].uf.nin];
+    red = p->red.kind != CD_RED_NONE;
+    out_dt = red ? p->red.out_dt : p->step[last].uf.loop[p->step[last].uf.nin];
+    racc_init(&acc);
     if (nin != p->nin + store) {
         rc = cd_err_set(err, CD_ETYPE, "fused kernel takes %d input%s, got %d", p->nin + store,
                         p->nin + store == 1 ? "" : "s", nin);
@@ -642,12 +868,15 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         if (hi < lo)
             hi = lo;
         r = cd_chunk_new(CD_INT64, 0, NULL, err);
+    } else if (red) {
+        lo = 0;
+        hi = size;
     } else {
         lo = 0;
         hi = size;
         r = cd_chunk_new((cd_dtype)out_dt, ndim, shape, err);
     }
-    if (r == NULL) {
+    if (r == NULL && !red) {
         rc = err != NULL && err->code ? err->code : CD_ENOMEM;
         goto fail;
     }
@@ -667,7 +896,8 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
     }
     mark_scalar(p, scalar_in, scalar_reg);
     B = choose_block(bytes_per_elem(p, scalar_reg, gathered) +
-                     (store ? cd_dtype_itemsize[out_dt] : 0));
+                     (store ? cd_dtype_itemsize[out_dt] : 0) +
+                     (red ? 16 + 1 + 2 * cd_dtype_itemsize[p->red.dt] : 0));
     if (size < B)
         B = size < 1 ? 1 : size;
 
@@ -706,7 +936,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
                 g->dt = (cd_dtype)st->uf.loop[st->uf.nin];
                 g->isz = cd_dtype_itemsize[g->dt];
                 g->scalar = scalar_reg[nin + s];
-                if (!g->scalar && s < last)
+                if (!g->scalar && (s < last || red))
                     CD_TAKE(g->buf, B * g->isz);
                 for (int i = 0; i < st->uf.nin; i++) {
                     fopnd *o = &ops[s * CD_UFUNC_MAXIN + i];
@@ -718,6 +948,12 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
             }
             if (store)
                 CD_TAKE(obuf, B * cd_dtype_itemsize[out_dt]);
+            if (red) {
+                CD_TAKE(vbuf, B * 16);
+                CD_TAKE(mbuf, B);
+                CD_TAKE(cbuf, B * cd_dtype_itemsize[p->red.dt]);
+                CD_TAKE(kbuf, B * cd_dtype_itemsize[p->red.dt]);
+            }
 #undef CD_TAKE
             if (pass == 0) {
                 total = at;
@@ -755,7 +991,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
             g->cur = (char *)g->one;
         }
     }
-    if (regs[nin + last].scalar) {
+    if (!red && regs[nin + last].scalar) {
         /* size is 0 or 1: every used input is size 1 */
         if (size > 0 && lo < hi)
             memcpy(store ? ddata : (char *)r->data, regs[nin + last].one,
@@ -784,7 +1020,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
                     if (rg >= 0 && !regs[rg].scalar && !regs[rg].rowc)
                         rc_ = 0;
                 }
-                regs[nin + s].rowc = rc_ && s < last;
+                regs[nin + s].rowc = rc_ && (s < last || red);
             }
         }
         /* Views: walk row by row, pointing into the rows of viewed inputs and
@@ -833,7 +1069,9 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
                 regs[i].cur = regs[i].buf;
             }
         }
-        if (!store) {
+        if (red) {
+            odst = NULL;
+        } else if (!store) {
             odst = (char *)r->data + b0 * regs[nin + last].isz;
         } else if (dw.st[0][dw.nd - 1] == 1 &&
                    (b0 % dw.len[dw.nd - 1]) + m <= dw.len[dw.nd - 1]) {
@@ -846,7 +1084,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
             char *dst;
             if (g->scalar)
                 continue;
-            dst = s == last ? odst : g->buf;
+            dst = s == last && !red ? odst : g->buf;
             rc = run_step(&p->step[s], regs, p, &ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
                           err);
             if (rc < 0)
@@ -855,9 +1093,18 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         }
         if (store && odst == obuf)
             scatter(&dw, 0, ddata, regs[nin + last].isz, b0, m, obuf);
+        if (red)
+            reduce_block(&p->red, regs, m, vbuf, mbuf, cbuf, kbuf, &acc);
         b0 += m;
     }
 done:
+    if (red) {
+        r = racc_result(&p->red, &acc, err);
+        if (r == NULL) {
+            rc = err != NULL && err->code ? err->code : CD_ENOMEM;
+            goto fail;
+        }
+    }
     if (store)
         *(int64_t *)r->data = hi - lo;
     free(slab);
@@ -890,9 +1137,9 @@ static int64_t fused_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
     fview views[CD_FUSED_MAXIN + 1];
     if (p == NULL)
         return 0;
-    if (p->flags & CD_FUSED_STORE) {
+    if ((p->flags & CD_FUSED_STORE) || p->red.kind != CD_RED_NONE) {
         free(p);
-        return 8;
+        return 32;
     }
     mark_used(p, used);
     last = p->nsteps - 1;

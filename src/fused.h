@@ -49,7 +49,7 @@
 
 #include "ufunc.h"
 
-#define CD_FUSED_MAGIC 0x66734e32u   /* "fsN2": layout version of the params */
+#define CD_FUSED_MAGIC 0x66734e33u   /* "fsN3": layout version of the params */
 #define CD_FUSED_MAXIN 16            /* inputs of a fused kernel */
 #define CD_FUSED_MAXSTEPS 64         /* steps of a fused program */
 
@@ -74,12 +74,37 @@ typedef struct cd_fused_step {
 /* Flags of cd_fused_params. */
 enum { CD_FUSED_STORE = 1 };      /* output goes into the last input (a box of it) */
 
+/*
+ * Reductions in the same pass.  With red.kind set, the program has no
+ * output array: per block, the elements of register red.value (an input or
+ * a step), kept only where register red.mask is true when red.mask >= 0
+ * (a boolean mask, as x[mask] selects), are cast to red.dt and reduced
+ * with the loop red.uf (NumPy's add, minimum or maximum for red.dt, called
+ * as NumPy calls it for a reduction: accumulator first, then the elements).
+ * The kernel returns the chunk's partial:
+ *   CD_RED_SUM   0-d, red.out_dt: the sum (floating sums run in double
+ *                precision, block sums added with Neumaier's compensation)
+ *   CD_RED_MEAN  shape (2,), red.out_dt: [count, sum]
+ *   CD_RED_MIN, CD_RED_MAX  shape (1,) holding the extreme, or (0,) when
+ *                no element was selected
+ */
+enum { CD_RED_NONE = 0, CD_RED_SUM, CD_RED_MEAN, CD_RED_MIN, CD_RED_MAX };
+
+typedef struct cd_fused_red {
+    int32_t kind;                 /* CD_RED_* */
+    int32_t value, mask;          /* registers (input i, or nin + step); mask -1: none */
+    int32_t dt, out_dt;           /* cd_dtype of the accumulation and of the partial */
+    int32_t pad_;
+    cd_ufunc_params uf;           /* the reduction loop, (dt, dt) -> dt */
+} cd_fused_red;
+
 typedef struct cd_fused_params {
     uint32_t magic;               /* CD_FUSED_MAGIC */
     int32_t nin, nsteps;          /* program inputs (the destination is not counted) */
     uint32_t flags;               /* CD_FUSED_* */
     int32_t ntrail, pad_;         /* int64 words after the steps */
     int64_t span_lo, span_hi;     /* store: output elements [lo, hi); hi < 0: to the end */
+    cd_fused_red red;             /* reduction in the same pass (kind 0: none) */
     int32_t in_dtype[CD_FUSED_MAXIN];
     cd_fused_step step[];         /* nsteps records, then ntrail int64 words:
                                      per view record: which (input, or -1 for the

@@ -456,18 +456,134 @@ static int sinks_arg(cd_fused_params *p, PyObject *views, PyObject *store, PyObj
     return 0;
 }
 
+static const char *const red_names[] = {"", "sum", "mean", "min", "max"};
+
+/* A register reference ("in", i) / ("step", j) -> register number; -1 + error. */
+static int reg_arg(const cd_fused_params *p, PyObject *ref, const char *what)
+{
+    cd_fused_ref r;
+    PyObject *cval;
+    if (ref_arg(ref, p->nsteps, p->nin, &r, &cval) < 0)
+        return -1;
+    if (r.kind == CD_FR_CONST) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: the %s of a reduction must be an input "
+                     "or a step, got %R", what, ref);
+        return -1;
+    }
+    return r.kind == CD_FR_IN ? r.index : p->nin + r.index;
+}
+
+static int32_t reg_dt(const cd_fused_params *p, int r)
+{
+    return r < p->nin ? p->in_dtype[r] : p->step[r - p->nin].uf.loop[p->step[r - p->nin].uf.nin];
+}
+
+/* reduce=(kind, value_ref, mask_ref or None, out_dtype or None) into p->red. */
+static int reduce_arg(cd_fused_params *p, PyObject *spec)
+{
+    cd_fused_red *rd = &p->red;
+    const char *kind;
+    PyObject *ufn = NULL, *dts = NULL, *d = NULL;
+    int rc = -1;
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 4 ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(spec, 0))) {
+        PyErr_Format(PyExc_TypeError, "fused_kernel: reduce must be (kind, value, mask, "
+                     "dtype), got %R", spec);
+        return -1;
+    }
+    kind = PyUnicode_AsUTF8(PyTuple_GET_ITEM(spec, 0));
+    if (kind == NULL)
+        return -1;
+    memset(rd, 0, sizeof(*rd));
+    for (int k = CD_RED_SUM; k <= CD_RED_MAX; k++)
+        if (strcmp(kind, red_names[k]) == 0)
+            rd->kind = k;
+    if (rd->kind == CD_RED_NONE) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: unknown reduction %R (sum, mean, min, "
+                     "max)", PyTuple_GET_ITEM(spec, 0));
+        return -1;
+    }
+    rd->value = reg_arg(p, PyTuple_GET_ITEM(spec, 1), "value");
+    if (rd->value < 0)
+        return -1;
+    rd->mask = -1;
+    if (PyTuple_GET_ITEM(spec, 2) != Py_None) {
+        rd->mask = reg_arg(p, PyTuple_GET_ITEM(spec, 2), "mask");
+        if (rd->mask < 0)
+            return -1;
+        if (reg_dt(p, rd->mask) != CD_BOOL) {
+            PyErr_Format(PyExc_TypeError, "fused_kernel: a reduction's mask must be boolean, "
+                         "got %s", cd_dtype_name[reg_dt(p, rd->mask)]);
+            return -1;
+        }
+    }
+    if (PyTuple_GET_ITEM(spec, 3) == Py_None)
+        rd->out_dt = reg_dt(p, rd->value);
+    else if (dtype_arg(PyTuple_GET_ITEM(spec, 3), &rd->out_dt) < 0)
+        return -1;
+    switch (rd->kind) {
+    case CD_RED_SUM:
+    case CD_RED_MEAN:
+        switch (rd->out_dt) {
+        case CD_FLOAT32: case CD_FLOAT64: rd->dt = CD_FLOAT64; break;
+        case CD_COMPLEX64: case CD_COMPLEX128: rd->dt = CD_COMPLEX128; break;
+        case CD_INT64: case CD_UINT64: rd->dt = rd->out_dt; break;
+        default:
+            PyErr_Format(PyExc_TypeError, "fused_kernel: a %s accumulates in int64, uint64, "
+                         "float32/64 or complex64/128, not %s", kind, cd_dtype_name[rd->out_dt]);
+            return -1;
+        }
+        if (rd->kind == CD_RED_MEAN && rd->dt != rd->out_dt) {
+            PyErr_Format(PyExc_TypeError, "fused_kernel: a mean's partial is float64 or "
+                         "complex128, not %s", cd_dtype_name[rd->out_dt]);
+            return -1;
+        }
+        ufn = PyObject_GetAttrString(np_mod, "add");
+        break;
+    default:
+        rd->dt = rd->out_dt;
+        if (rd->out_dt != reg_dt(p, rd->value)) {
+            PyErr_Format(PyExc_TypeError, "fused_kernel: a %s keeps its value's dtype (%s), "
+                         "not %s", kind, cd_dtype_name[reg_dt(p, rd->value)],
+                         cd_dtype_name[rd->out_dt]);
+            return -1;
+        }
+        ufn = PyObject_GetAttrString(np_mod, rd->kind == CD_RED_MIN ? "minimum" : "maximum");
+        break;
+    }
+    if (ufn == NULL)
+        return -1;
+    d = descr_of(rd->dt);
+    dts = d == NULL ? NULL : PyTuple_Pack(2, d, d);
+    if (dts == NULL)
+        goto done;
+    if (cd_ufunc_resolve(ufn, dts, &rd->uf) < 0)
+        goto done;
+    if (rd->uf.loop[0] != rd->dt || rd->uf.loop[1] != rd->dt || rd->uf.loop[2] != rd->dt) {
+        PyErr_Format(PyExc_TypeError, "fused_kernel: no %s loop for %s", rd->uf.name,
+                     cd_dtype_name[rd->dt]);
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(ufn);
+    Py_XDECREF(dts);
+    Py_XDECREF(d);
+    return rc;
+}
+
 static PyObject *py_fused_kernel(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"inputs_dtypes", "steps", "views", "store", "span", NULL};
-    PyObject *dts, *steps, *views = NULL, *store = NULL, *span = NULL;
+    static char *kwlist[] = {"inputs_dtypes", "steps", "views", "store", "span", "reduce", NULL};
+    PyObject *dts, *steps, *views = NULL, *store = NULL, *span = NULL, *reduce = NULL;
     PyObject *dseq = NULL, *sseq = NULL, *pbytes, *res = NULL;
     cd_fused_params *p = NULL;
     int64_t *trail = NULL;
     cd_KernelObject *k;
     Py_ssize_t nin, nsteps;
     CD_UNUSED(self);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOO:fused_kernel", kwlist, &dts, &steps,
-                                     &views, &store, &span))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOO:fused_kernel", kwlist, &dts, &steps,
+                                     &views, &store, &span, &reduce))
         return NULL;
     dseq = PySequence_Fast(dts, "fused_kernel: inputs_dtypes must be a sequence");
     if (dseq == NULL)
@@ -481,9 +597,11 @@ static PyObject *py_fused_kernel(PyObject *self, PyObject *args, PyObject *kwarg
         PyErr_Format(PyExc_ValueError, "fused_kernel: at most %d inputs, got %zd", CD_FUSED_MAXIN, nin);
         goto done;
     }
-    if (nsteps < 1 || nsteps > CD_FUSED_MAXSTEPS) {
-        PyErr_Format(PyExc_ValueError, "fused_kernel: 1 to %d steps, got %zd", CD_FUSED_MAXSTEPS,
-                     nsteps);
+    if (reduce == Py_None)
+        reduce = NULL;
+    if (nsteps < (reduce != NULL ? 0 : 1) || nsteps > CD_FUSED_MAXSTEPS) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: %d to %d steps, got %zd",
+                     reduce != NULL ? 0 : 1, CD_FUSED_MAXSTEPS, nsteps);
         goto done;
     }
     p = PyMem_Calloc(1, CD_FUSED_PARAMS_SIZE(nsteps, 0));
@@ -501,19 +619,30 @@ static PyObject *py_fused_kernel(PyObject *self, PyObject *args, PyObject *kwarg
     for (Py_ssize_t s = 0; s < nsteps; s++)
         if (build_step(p, (int)s, PySequence_Fast_GET_ITEM(sseq, s)) < 0)
             goto done;
-    /* every step but the last feeds a later one */
-    for (int s = 0; s < p->nsteps - 1; s++) {
+    if (reduce != NULL && reduce_arg(p, reduce) < 0)
+        goto done;
+    /* every step but the last feeds a later one (with a reduction: every
+     * step feeds a later one, the value or the mask) */
+    for (int s = 0; s < p->nsteps - (reduce == NULL); s++) {
         int used = 0;
         for (int t = s + 1; t < p->nsteps && !used; t++)
             for (int i = 0; i < p->step[t].uf.nin; i++)
                 if (p->step[t].op[i].kind == CD_FR_STEP && p->step[t].op[i].index == s)
                     used = 1;
+        if (reduce != NULL && (p->red.value == p->nin + s || p->red.mask == p->nin + s))
+            used = 1;
         if (!used) {
             PyErr_Format(PyExc_ValueError,
-                         "fused_kernel: step %d is not used by a later step (the last step is "
-                         "the result)", s);
+                         reduce != NULL ? "fused_kernel: step %d is used neither by a later "
+                                          "step nor by the reduction"
+                                        : "fused_kernel: step %d is not used by a later step "
+                                          "(the last step is the result)", s);
             goto done;
         }
+    }
+    if (reduce != NULL && store != NULL && store != Py_None) {
+        PyErr_SetString(PyExc_ValueError, "fused_kernel: a reduction has no store");
+        goto done;
     }
     if (sinks_arg(p, views, store, span, trail) < 0)
         goto done;
@@ -574,6 +703,10 @@ static PyObject *py_fused_rebind(PyObject *self, PyObject *args, PyObject *kwarg
     }
     if (sinks_arg(p, views, store, span, trail) < 0)
         goto done;
+    if (p->red.kind != CD_RED_NONE && (p->flags & CD_FUSED_STORE)) {
+        PyErr_SetString(PyExc_ValueError, "fused_rebind: a reduction has no store");
+        goto done;
+    }
     pbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(head + (size_t)p->ntrail * sizeof(int64_t)));
     if (pbytes == NULL)
         goto done;
@@ -603,7 +736,8 @@ static cd_fused_params *kernel_params(PyObject *kernel)
     if (n < (Py_ssize_t)sizeof(h))
         goto bad;
     memcpy(&h, PyBytes_AS_STRING(k->params), sizeof(h));
-    if (h.magic != CD_FUSED_MAGIC || h.nsteps < 1 || h.nsteps > CD_FUSED_MAXSTEPS || h.nin < 0 ||
+    if (h.magic != CD_FUSED_MAGIC || h.nsteps < (h.red.kind ? 0 : 1) ||
+        h.nsteps > CD_FUSED_MAXSTEPS || h.nin < 0 ||
         h.nin > CD_FUSED_MAXIN || h.ntrail < 0 ||
         (size_t)n != CD_FUSED_PARAMS_SIZE(h.nsteps, h.ntrail))
         goto bad;
@@ -740,8 +874,25 @@ PyObject *cd_fused_kernel_reduce(PyObject *kernel)
         PyObject *sk = sinks_of(p);
         if (sk == NULL)
             goto done;
-        res = Py_BuildValue("O(OONNN)", fused_fn, dts, steps, Py_NewRef(PyTuple_GET_ITEM(sk, 0)),
-                            Py_NewRef(PyTuple_GET_ITEM(sk, 1)), Py_NewRef(PyTuple_GET_ITEM(sk, 2)));
+        PyObject *red = Py_NewRef(Py_None);
+        if (p->red.kind != CD_RED_NONE) {
+            const cd_fused_red *rd = &p->red;
+            PyObject *mask = rd->mask < 0 ? Py_NewRef(Py_None)
+                             : Py_BuildValue("(si)", rd->mask < p->nin ? "in" : "step",
+                                             rd->mask < p->nin ? rd->mask : rd->mask - p->nin);
+            Py_SETREF(red, mask == NULL ? NULL
+                      : Py_BuildValue("(s(si)Ns)", red_names[rd->kind],
+                                      rd->value < p->nin ? "in" : "step",
+                                      rd->value < p->nin ? rd->value : rd->value - p->nin, mask,
+                                      cd_dtype_name[rd->out_dt]));
+        }
+        if (red == NULL) {
+            Py_DECREF(sk);
+            goto done;
+        }
+        res = Py_BuildValue("O(OONNNN)", fused_fn, dts, steps, Py_NewRef(PyTuple_GET_ITEM(sk, 0)),
+                            Py_NewRef(PyTuple_GET_ITEM(sk, 1)), Py_NewRef(PyTuple_GET_ITEM(sk, 2)),
+                            red);
         Py_DECREF(sk);
     }
 done:
@@ -846,8 +997,22 @@ PyObject *cd_fused_kernel_repr(PyObject *kernel)
         Py_DECREF(sk);
         if (extra == NULL)
             goto done;
-        res = PyUnicode_FromFormat("<cdask fused kernel %U%U>",
-                                   PyList_GET_ITEM(exprs, p->nsteps - 1), extra);
+        if (p->red.kind != CD_RED_NONE) {
+            const cd_fused_red *rd = &p->red;
+            PyObject *v = rd->value < p->nin ? PyUnicode_FromFormat("in%d", rd->value)
+                                             : Py_NewRef(PyList_GET_ITEM(exprs, rd->value - p->nin));
+            PyObject *m = rd->mask < 0 ? PyUnicode_FromString("")
+                          : rd->mask < p->nin ? PyUnicode_FromFormat("[in%d]", rd->mask)
+                          : PyUnicode_FromFormat("[%U]", PyList_GET_ITEM(exprs, rd->mask - p->nin));
+            if (v != NULL && m != NULL)
+                res = PyUnicode_FromFormat("<cdask fused kernel %s(%U%U)%U>", red_names[rd->kind],
+                                           v, m, extra);
+            Py_XDECREF(v);
+            Py_XDECREF(m);
+        } else {
+            res = PyUnicode_FromFormat("<cdask fused kernel %U%U>",
+                                       PyList_GET_ITEM(exprs, p->nsteps - 1), extra);
+        }
         Py_DECREF(extra);
     }
 done:
@@ -858,7 +1023,8 @@ done:
 
 static PyMethodDef fused_methods[] = {
     {"fused_kernel", (PyCFunction)(void (*)(void))py_fused_kernel, METH_VARARGS | METH_KEYWORDS,
-     "fused_kernel(inputs_dtypes, steps, views=None, store=None, span=None) -> Kernel\n\n"
+     "fused_kernel(inputs_dtypes, steps, views=None, store=None, span=None,\n"
+     "             reduce=None) -> Kernel\n\n"
      "A C kernel evaluating a chain of NumPy ufuncs in one blocked pass over\n"
      "its input chunks.  steps: list of (ufunc, operand_refs), each ref being\n"
      "('in', i), ('const', scalar) or ('step', j) for an earlier step j; the\n"
@@ -866,7 +1032,10 @@ static PyMethodDef fused_methods[] = {
      "views: per input None or (start, shape), a box of its chunk to read.\n"
      "store: start of the box of an extra last input (the destination) that\n"
      "receives the result; the kernel then returns the count written (0-d\n"
-     "int64).  span: (lo, hi), the output elements (C order) a store writes."},
+     "int64).  span: (lo, hi), the output elements (C order) a store writes.\n"
+     "reduce: (kind, value_ref, mask_ref or None, dtype or None), kind 'sum',\n"
+     "'mean', 'min' or 'max': the kernel returns the partial of that reduction\n"
+     "of the value register where the mask register is true (see fused.h)."},
     {"fused_rebind", (PyCFunction)(void (*)(void))py_fused_rebind, METH_VARARGS | METH_KEYWORDS,
      "fused_rebind(kernel, views=None, store=None, span=None) -> Kernel\n\n"
      "The fused kernel's program with other views, store and span (see\n"
