@@ -741,10 +741,11 @@ def compute(*args, traverse=True, **kwargs):
             plans.append(("blocks", len(keys)))
             keys.append(a.__dask_keys__())
     if _fuse_enabled(kwargs):
-        from .fuse import fuse_elementwise, sink_stores
+        from .fuse import fuse_elementwise, fuse_reductions, sink_stores
 
         flat = _flatten_keys(keys)
         fuse_elementwise(g, keep=flat)
+        fuse_reductions(g, keep=flat)
         stores = [k for k in flat if type(k) is tuple and k and k[0] == store]
         extra = sink_stores(g, stores, store_block, workers=_workers(kwargs))
         if len(extra) != len(stores):

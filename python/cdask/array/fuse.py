@@ -147,8 +147,8 @@ class _Programs:
         if k.name == "fused":
             got = self.sinks.get(id(k))
             if got is None:
-                _, (dts, steps, views, store, span) = k.__reduce__()
-                got = self.sinks[id(k)] = (k, views, store is not None,
+                _, (dts, steps, views, store, span, red) = k.__reduce__()
+                got = self.sinks[id(k)] = (k, views, store is not None or red is not None,
                                            [np.dtype(d) for d in dts])
             _, views, stored, dts = got
             if stored:
@@ -356,3 +356,223 @@ def _block_size(out, sl):
         lo, hi, _ = s.indices(dim)
         n *= max(hi - lo, 0)
     return n
+
+
+# ---------------------------------------------------------------------------
+# reductions and masks in the same pass
+
+def _steps_of(task, g):
+    """(in_dtypes, steps, inputs) of a fused (plain: no views, store or
+    reduction) or C ufunc-kernel task, else None."""
+    if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
+        return None
+    k = task[0]
+    if k.name == "fused":
+        _, (dts, steps, views, store, span, red) = k.__reduce__()
+        if views is not None or store is not None or red is not None:
+            return None
+        return [np.dtype(d) for d in dts], [(uf, list(refs)) for uf, refs in steps], \
+            list(task[1:])
+    sp = _spec(task)
+    if sp is None:
+        return None
+    uf, dts, args = sp
+    in_dtypes, refs, inputs = [], [], []
+    for a, dt in zip(args, dts):
+        if _is_key(a, g):
+            if a not in inputs:
+                inputs.append(a)
+                in_dtypes.append(np.dtype(dt))
+            refs.append(("in", inputs.index(a)))
+        else:
+            refs.append(("const", a))
+    return in_dtypes, [(uf, refs)], inputs
+
+
+class _Builder:
+    """One fused program assembled from several: shared inputs, steps in order."""
+
+    def __init__(self):
+        self.in_dtypes, self.inputs, self.steps = [], [], []
+
+    def input(self, key, dtype):
+        for i, k in enumerate(self.inputs):
+            if k == key and type(k) is type(key):
+                if self.in_dtypes[i] != dtype:
+                    return None
+                return ("in", i)
+        self.inputs.append(key)
+        self.in_dtypes.append(np.dtype(dtype))
+        return ("in", len(self.inputs) - 1)
+
+    def program(self, prog, known):
+        """Append prog = (in_dtypes, steps, inputs); inputs found in `known`
+        (key -> ref) are those refs.  Returns the ref of its result."""
+        in_dtypes, steps, inputs = prog
+        refs = []
+        for key, dt in zip(inputs, in_dtypes):
+            r = known.get(key) if _hashable(key) else None
+            if r is None:
+                r = self.input(key, dt)
+                if r is None:
+                    return None
+            refs.append(r)
+        base = len(self.steps)
+        for uf, ops in steps:
+            new = []
+            for kind, v in ops:
+                if kind == "in":
+                    new.append(refs[v])
+                elif kind == "step":
+                    new.append(("step", base + v))
+                else:
+                    new.append((kind, v))
+            self.steps.append((uf, new))
+        return ("step", len(self.steps) - 1)
+
+
+def _hashable(k):
+    try:
+        hash(k)
+        return True
+    except TypeError:
+        return False
+
+
+def _reg_dtype(b, ref):
+    if ref[0] == "in":
+        return b.in_dtypes[ref[1]]
+    k = fused_kernel(b.in_dtypes, b.steps[:ref[1] + 1])
+    return _kernel_out_dtype(k, b.in_dtypes)
+
+
+def _kernel_out_dtype(k, in_dtypes):
+    # the result dtype of a plain fused kernel: run it on one element
+    ones = [np.ones(1, dtype=d) for d in in_dtypes]
+    with np.errstate(all="ignore"):
+        return np.asarray(k(*ones)).dtype
+
+
+def _sum_dtype(dt):
+    dt = np.dtype(dt)
+    if dt.kind == "b" or dt.kind == "i":
+        return np.dtype(np.int64)
+    if dt.kind == "u":
+        return np.dtype(np.uint64)
+    return dt
+
+
+def fuse_reductions(g, keep=()):
+    """Rewrite, in the cdask Graph ``g`` (after :func:`fuse_elementwise`),
+    the per-block tasks of full reductions - ``sum`` (its C kernel), ``mean``,
+    ``min``, ``max`` over every axis - whose block is an elementwise chain, a
+    boolean selection ``x[mask]`` of chains, or a block read in place: each
+    becomes one fused task that evaluates the chain and the mask block by
+    block and reduces the selected elements in the same pass, so that
+    ``x[x > 0].mean()`` never materialises ``x > 0`` nor ``x[x > 0]``.
+    Returns the number of reduction tasks fused."""
+    from .. import kernels
+    from .reductions import _chunk_max_all, _chunk_mean_all, _chunk_min_all
+    from .slicing import mask_block
+
+    keep = set(keep)
+    dependents = None
+    done = 0
+    cache = {}
+    for key, task in list(g.items()):
+        if type(task) is not tuple or len(task) < 2:
+            continue
+        f = task[0]
+        if f is kernels.sum and len(task) == 2:
+            kind, out_dt = "sum", None
+        elif f is _chunk_mean_all and len(task) == 4:
+            kind, out_dt = "mean", np.dtype(task[3])
+        elif f is _chunk_min_all and len(task) == 3:
+            kind, out_dt = "min", None
+        elif f is _chunk_max_all and len(task) == 3:
+            kind, out_dt = "max", None
+        else:
+            continue
+        bk = task[1]
+        if not _is_key(bk, g) or bk in keep:
+            continue
+        if dependents is None:
+            dependents = g.dependents()
+        if len(dependents.get(bk, ())) != 1:
+            continue
+        btask = g[bk]
+        b = _Builder()
+        absorbed = [bk]
+        mask_ref = None
+        if type(btask) is tuple and len(btask) == 3 and btask[0] is mask_block:
+            xk, mk = btask[1], btask[2]
+            if not (_is_key(xk, g) and _is_key(mk, g)) or mk in keep:
+                continue
+            mprog = _steps_of(g[mk], g)
+            if mprog is None or len(dependents.get(mk, ())) != 1:
+                continue
+            known = {}
+            xprog = _steps_of(g[xk], g) if xk not in keep else None
+            if xprog is not None and set(dependents.get(xk, ())) <= {bk, mk}:
+                value_ref = b.program(xprog, known)
+                known[xk] = value_ref
+                absorbed.append(xk)
+            else:
+                value_ref = None
+            mask_ref = b.program(mprog, known)
+            if value_ref is None:
+                value_ref = _input_ref(b, xk, g)
+            absorbed.append(mk)
+            if mask_ref is None or value_ref is None:
+                continue
+        else:
+            prog = _steps_of(btask, g)
+            if prog is not None:
+                value_ref = b.program(prog, {})
+            else:
+                src = _view_source(btask)
+                if src is None:
+                    continue            # nothing to fuse: the reduction is already one pass
+                value_ref = b.input(bk, src[0].dtype)
+                absorbed = []           # bk stays: read in place below
+            if value_ref is None:
+                continue
+        sig = (_signature(b.in_dtypes, b.steps), kind, value_ref, mask_ref, str(out_dt))
+        k = cache.get(sig)
+        if k is None:
+            try:
+                vdt = _reg_dtype(b, value_ref)
+                if kind == "sum":
+                    out_dt = _sum_dtype(vdt)
+                elif kind in ("min", "max"):
+                    out_dt = vdt
+                k = fused_kernel(b.in_dtypes, b.steps, reduce=(kind, value_ref, mask_ref, out_dt))
+            except (NotImplementedError, TypeError, ValueError, OverflowError):
+                k = False
+            cache[sig] = k
+        if k is False:
+            continue
+        inputs, views, changed = _with_views(b.inputs, [None] * len(b.inputs), g, b.in_dtypes)
+        if changed:
+            k = fused_rebind(k, views=views)
+        g[key] = (k,) + tuple(inputs)
+        for a in absorbed:
+            if a in g and set(dependents.get(a, ())) <= set(absorbed) | {key}:
+                del g[a]
+        done += 1
+    return done
+
+
+def _input_ref(b, key, g):
+    # an input the mask's program already reads (its dtype is declared
+    # there); else the dtype of a block read in place or of a literal
+    for i, k in enumerate(b.inputs):
+        if k == key and type(k) is type(key):
+            return ("in", i)
+    src = _view_source(g[key]) if _is_key(key, g) else None
+    if src is not None:
+        return b.input(key, src[0].dtype)
+    val = g[key] if _is_key(key, g) else None
+    if type(val) is np.ndarray:
+        return b.input(key, val.dtype)
+    return None

@@ -485,15 +485,34 @@ _MINMAX_UFUNC = {"min": np.minimum, "max": np.maximum, "nanmin": np.fmin, "nanma
 _MINMAX_NAME = {"min": "minimum", "max": "maximum", "nanmin": "fmin", "nanmax": "fmax"}
 
 
-def _combine_minmax(parts, kind):
+def _fused_minmax_part(p, ndim=1):
+    # a fused kernel's min/max partial (array.fuse): shape (0,) for a block
+    # with nothing selected, else (1,)
+    if p is None or np.ndim(p) == 0 or np.shape(p)[0] not in (0, 1) or np.ndim(p) > 1:
+        return p
+    return None if np.size(p) == 0 else np.reshape(p, (1,) * ndim)
+
+
+def _combine_minmax(parts, kind, ndim=1):
+    parts = [_fused_minmax_part(p, ndim) for p in parts]
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
     return _fold(_MINMAX_UFUNC[kind], parts)
 
 
+def _chunk_min_all(b, axes):
+    """_chunk_min over every axis (a full reduction: fusable, see fuse.py)."""
+    return _chunk_min(b, axes)
+
+
+def _chunk_max_all(b, axes):
+    """_chunk_max over every axis (a full reduction: fusable, see fuse.py)."""
+    return _chunk_max(b, axes)
+
+
 def _agg_minmax(parts, kind, axes, keepdims):
-    r = _combine_minmax(parts, kind)
+    r = _combine_minmax(parts, kind, len(axes) if axes else 1)
     if r is None:
         raise ValueError("zero-size array to reduction operation %s which has no identity"
                          % _MINMAX_NAME[kind])
@@ -638,6 +657,8 @@ def count_nonzero(a, axis=None, keepdims=False, split_every=None):
 def _minmax(kind, chunk, a, axis, keepdims, split_every, out):
     x = _asarray(a)
     _check_dtype_supported(x)
+    if x.ndim and len(_normalize_axis(axis, x.ndim)) == x.ndim:
+        chunk = {_chunk_min: _chunk_min_all, _chunk_max: _chunk_max_all}.get(chunk, chunk)
     return _simple(kind, x, axis, keepdims, split_every, out, x.dtype,
                    chunk, (), _combine_minmax, (kind,), _agg_minmax, ())
 
@@ -700,7 +721,22 @@ def _chunk_moments(b, axes, order, nan, cdt):
     return (n, s, M2)
 
 
-def _combine_moments(parts, order):
+def _fused_moments_part(p, ndim=1):
+    # a fused kernel's mean partial (array.fuse): the array [count, sum]
+    if isinstance(p, tuple):
+        return p
+    p = np.asarray(p)
+    shape = (1,) * ndim
+    return (np.full(shape, p[0].real), np.full(shape, p[1], dtype=p.dtype))
+
+
+def _chunk_mean_all(b, axes, cdt):
+    """The (count, sum) partial of a mean over every axis (fusable, see fuse.py)."""
+    return _chunk_moments(b, axes, 1, False, cdt)
+
+
+def _combine_moments(parts, order, ndim=1):
+    parts = [_fused_moments_part(p, ndim) for p in parts]
     if len(parts) == 1:
         return parts[0]
     n = parts[0][0]
@@ -729,7 +765,7 @@ def _combine_moments(parts, order):
 
 
 def _agg_mean(parts, axes, keepdims, dtype):
-    n, s = _combine_moments(parts, 1)[:2]
+    n, s = _combine_moments(parts, 1, len(axes) if axes else 1)[:2]
     if np.any(n == 0):
         warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -769,8 +805,12 @@ def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddo
         agg, agg_args = _agg_mean, (axes, keepdims, rdt)
     else:
         agg, agg_args = _agg_var, (axes, keepdims, rdt, ddof, root, nan)
+    if order < 2 and not nan and x.ndim and len(axes) == x.ndim:
+        chunk, chunk_args = _chunk_mean_all, (axes, cdt)
+    else:
+        chunk, chunk_args = _chunk_moments, (axes, order, nan, cdt)
     r = _tree(x, prefix, token, axes, keepdims, rdt, split_every,
-              chunk=_chunk_moments, chunk_args=(axes, order, nan, cdt),
+              chunk=chunk, chunk_args=chunk_args,
               combine=_combine_moments, combine_args=(order,),
               aggregate=agg, aggregate_args=agg_args)
     return _handle_out(out, r)
