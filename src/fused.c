@@ -633,6 +633,80 @@ static int64_t compact(const char *v, const unsigned char *mask, int64_t m, int 
     }
 }
 
+/* The hot loops of masked reductions are built twice, for the baseline
+ * instruction set and for AVX2, and the loader picks one (GCC's
+ * target_clones: an ifunc resolved once, from the CPU's features). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define CD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CD_CLONES
+#endif
+
+/* Sum of the n mask bytes (each 0 or 1). */
+CD_CLONES static int64_t count_bytes(const unsigned char *m, int64_t n)
+{
+    int64_t c = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, m + i, 8);
+        c += (int64_t)((w * 0x0101010101010101ull) >> 56);   /* bytes are 0/1: no carry */
+    }
+    for (; i < n; i++)
+        c += m[i];
+    return c;
+}
+
+/* Sum of the n bool bytes (0/1) where the mask (may be NULL) is set. */
+CD_CLONES static int64_t count_masked(const unsigned char *v, const unsigned char *m, int64_t n)
+{
+    int64_t c = 0, i = 0;
+    if (m == NULL)
+        return count_bytes(v, n);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, v + i, 8);
+        memcpy(&b, m + i, 8);
+        c += (int64_t)(((a & b) * 0x0101010101010101ull) >> 56);
+    }
+    for (; i < n; i++)
+        c += v[i] & m[i];
+    return c;
+}
+
+typedef double cd_v4d __attribute__((vector_size(32)));
+typedef int64_t cd_v4i __attribute__((vector_size(32)));
+
+/* Sum of the float64 values where the mask is set, in eight lanes (a
+ * masked-out element adds +0.0, so inf and NaN outside the selection never
+ * reach the sum): the reduction of x[mask] without compacting x[mask].
+ * Each lane's mask comes from four mask bytes broadcast and tested. */
+CD_CLONES static double masked_sum_f64(const double *v, const unsigned char *m, int64_t n)
+{
+    const cd_v4i lanes = {0xff, 0xff00, 0xff0000, 0xff000000};
+    cd_v4d acc0 = {0.0, 0.0, 0.0, 0.0}, acc1 = {0.0, 0.0, 0.0, 0.0};
+    double s = 0.0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint32_t u0, u1;
+        cd_v4d x0, x1;
+        cd_v4i b0, b1;
+        memcpy(&u0, m + i, 4);
+        memcpy(&u1, m + i + 4, 4);
+        memcpy(&x0, v + i, sizeof(x0));
+        memcpy(&x1, v + i + 4, sizeof(x1));
+        b0 = (cd_v4i){u0, u0, u0, u0} & lanes;
+        b1 = (cd_v4i){u1, u1, u1, u1} & lanes;
+        acc0 += (cd_v4d)((cd_v4i)x0 & (b0 != 0));
+        acc1 += (cd_v4d)((cd_v4i)x1 & (b1 != 0));
+    }
+    acc0 += acc1;
+    for (; i < n; i++)
+        if (m[i])
+            s += v[i];
+    return ((acc0[0] + acc0[1]) + (acc0[2] + acc0[3])) + s;
+}
+
 /* Reduce one block of the value register (masked) into the accumulator. */
 static void reduce_block(const cd_fused_red *rd, const freg *regs, int64_t m, char *vbuf,
                          char *mbuf, char *cbuf, char *kbuf, racc *a)
@@ -644,6 +718,25 @@ static void reduce_block(const cd_fused_red *rd, const freg *regs, int64_t m, ch
     char *args[3];
     intptr_t steps[3], dims[1];
     _Alignas(16) unsigned char blk[16];
+    /* fast paths: counts of booleans, masked float64 sums */
+    if (rd->kind == CD_RED_SUM && vg->dt == CD_BOOL && rd->dt == CD_INT64) {
+        const unsigned char *mk = rd->mask >= 0
+            ? (const unsigned char *)materialize(&regs[rd->mask], m, mbuf) : NULL;
+        int64_t c = count_masked((const unsigned char *)v, mk, m);
+        a->count += mk != NULL ? count_bytes(mk, m) : m;
+        a->isum += (uint64_t)c;
+        return;
+    }
+    if ((rd->kind == CD_RED_SUM || rd->kind == CD_RED_MEAN) && rd->mask >= 0 &&
+        vg->dt == CD_FLOAT64 && rd->dt == CD_FLOAT64) {
+        const unsigned char *mk = (const unsigned char *)materialize(&regs[rd->mask], m, mbuf);
+        int64_t c = count_bytes(mk, m);
+        if (c > 0) {
+            a->count += c;
+            neumaier(&a->s[0], &a->c[0], masked_sum_f64((const double *)(const void *)v, mk, m));
+        }
+        return;
+    }
     if (vg->dt != (cd_dtype)rd->dt) {
         cd_cast(vg->dt, v, (cd_dtype)rd->dt, cbuf, m);
         v = cbuf;
