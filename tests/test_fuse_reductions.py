@@ -172,3 +172,19 @@ def test_reduce_kernel_bad_arguments():
         fused_kernel(["f8"], [(np.negative, [("in", 0)])], reduce=("sum", ("in", 0), None, "f8"))
     with pytest.raises(ValueError, match="no store"):
         fused_kernel(["f8"], [], reduce=("sum", ("in", 0), None, "f8"), store=(0,))
+
+
+def test_optimize_returns_the_fused_graph():
+    xn = np.arange(-6.0, 6.0)
+    x = cdask.from_array(xn, chunks=4)
+    y = ((x + 1) * 2) ** 3
+    m = x[x > 0].mean()
+    oy, om, other = cdask.optimize(y, m, 5)
+    assert other == 5
+    ky = [repr(t[0]) for t in oy.__dask_graph__().values() if type(t) is tuple]
+    assert sum("power(multiply(add(in0, 1), 2), 3)" in r for r in ky) == 3
+    km = [repr(t[0]) for t in om.__dask_graph__().values() if type(t) is tuple]
+    assert sum("mean(in0[greater(in0, 0)])" in r for r in km) == 3
+    assert np.array_equal(oy.compute(), ((xn + 1) * 2) ** 3)
+    assert om.compute() == xn[xn > 0].mean()
+    assert len(oy.__dask_graph__()) < len(y.__dask_graph__())

@@ -13,7 +13,7 @@ See docs/array-design.md for the design; the modules:
 * ufuncs, reductions, routines - elementwise functions, reductions, the rest
 """
 
-from .core import (Array, Blocks, compute, persist, elemwise, map_blocks, blockwise_simple,
+from .core import (Array, Blocks, compute, persist, optimize, elemwise, map_blocks, blockwise_simple,
                    transpose, is_cdask_collection, SUPPORTED_DTYPES)
 from .chunks import normalize_chunks, parse_bytes
 from .tokenize import tokenize
@@ -24,7 +24,7 @@ from . import random
 
 asanyarray = asarray
 
-__all__ = ["Array", "Blocks", "compute", "persist", "elemwise", "map_blocks",
+__all__ = ["Array", "Blocks", "compute", "persist", "optimize", "elemwise", "map_blocks",
            "blockwise_simple", "transpose", "is_cdask_collection", "SUPPORTED_DTYPES",
            "normalize_chunks", "parse_bytes", "tokenize", "from_array", "from_npy", "asarray",
            "asanyarray", "ones", "zeros", "full", "empty", "ones_like", "zeros_like",

@@ -772,6 +772,27 @@ def compute(*args, traverse=True, **kwargs):
     return tuple(out)
 
 
+def optimize(*args, **kwargs):
+    """The arrays with their graphs as compute() would run them: culled to
+    what they need, elementwise chains fused, and reductions fused with the
+    chains and masks they consume (``repr`` of a fused task's kernel shows
+    the operations it holds).  Other arguments pass through.  Like
+    ``dask.optimize``, returns a tuple."""
+    from .fuse import fuse_elementwise, fuse_reductions
+
+    out = []
+    for a in args:
+        if not isinstance(a, Array):
+            out.append(a)
+            continue
+        keys = a._keys_flat()
+        g = a.__dask_graph__().cull(keys)
+        fuse_elementwise(g, keep=keys)
+        fuse_reductions(g, keep=keys)
+        out.append(Array({a.name: g.cull(keys)}, a.name, a.chunks, a.dtype))
+    return tuple(out)
+
+
 def persist(*args, **kwargs):
     """Compute the blocks of each Array; return Arrays whose graphs hold the
     results (chunk sizes become known).  Non-arrays pass through."""
