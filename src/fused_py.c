@@ -39,6 +39,7 @@
 #include <string.h>
 
 static PyObject *np_mod;         /* numpy */
+static PyObject *np_where;       /* numpy.where: a step fused programs know */
 static PyObject *fused_fn;       /* cdask._core.fused_kernel */
 
 static PyObject *descr_of(int32_t dt)
@@ -260,6 +261,62 @@ static int is_comparison(const char *name)
     return 0;
 }
 
+/* np.where(cond, a, b) as a step: cond cast to bool, a and b to NumPy's
+ * result_type of the two (Python scalars weak, NEP 50), then a select loop
+ * (ukernels.c).  0, or -1 with an exception. */
+static int where_resolve(PyObject *decl, PyObject *const *cvals, Py_ssize_t n,
+                         cd_ufunc_params *uf)
+{
+    PyObject *rt = NULL, *args[2];
+    int32_t r, dts[3];
+    if (n != 3) {
+        PyErr_Format(PyExc_ValueError, "fused_kernel: where takes 3 operands, got %zd", n);
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        PyObject *d = PyTuple_GET_ITEM(decl, i);
+        if (PyArray_DescrCheck(d)) {
+            if (dtype_arg(d, &dts[i]) < 0)
+                return -1;
+        } else {
+            dts[i] = d == (PyObject *)&PyLong_Type ? CD_UF_WEAK_INT
+                     : d == (PyObject *)&PyFloat_Type ? CD_UF_WEAK_FLOAT : CD_UF_WEAK_COMPLEX;
+            if (i == 0) {
+                PyErr_SetString(PyExc_NotImplementedError,
+                                "fused_kernel: where with a scalar condition");
+                return -1;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        args[i] = PyArray_DescrCheck(PyTuple_GET_ITEM(decl, i + 1)) ? PyTuple_GET_ITEM(decl, i + 1)
+                                                                     : cvals[i + 1];
+    rt = PyObject_CallMethod(np_mod, "result_type", "OO", args[0], args[1]);
+    if (rt == NULL)
+        return -1;
+    if (dtype_arg(rt, &r) < 0) {
+        Py_DECREF(rt);
+        return -1;
+    }
+    Py_DECREF(rt);
+    memset(uf, 0, sizeof(*uf));
+    strcpy(uf->name, "where");
+    uf->magic = CD_UFUNC_MAGIC;
+    uf->nin = 3;
+    uf->nout = 1;
+    for (int i = 0; i < 3; i++)
+        uf->declared[i] = dts[i];
+    uf->loop[0] = CD_BOOL;
+    uf->loop[1] = uf->loop[2] = uf->loop[3] = r;
+    uf->fn = cd_where_loop(cd_dtype_itemsize[r]);
+    if (uf->fn == NULL) {
+        PyErr_Format(PyExc_NotImplementedError, "fused_kernel: no where loop for %s",
+                     cd_dtype_name[r]);
+        return -1;
+    }
+    return 0;
+}
+
 /* Resolve step s of the sequence into p->step[s]; 0 or -1. */
 static int build_step(cd_fused_params *p, int s, PyObject *item)
 {
@@ -314,8 +371,12 @@ static int build_step(cd_fused_params *p, int s, PyObject *item)
             goto done;
         PyTuple_SET_ITEM(decl, i, d);
     }
-    if (cd_ufunc_resolve(u, decl, &st->uf) < 0)
+    if (u == np_where) {
+        if (where_resolve(decl, cvals, n, &st->uf) < 0)
+            goto done;
+    } else if (cd_ufunc_resolve(u, decl, &st->uf) < 0) {
         goto done;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (st->op[i].kind == CD_FR_CONST &&
             const_convert(cvals[i], st->uf.declared[i], st->uf.loop[i], &st->op[i]) < 0) {
@@ -1049,6 +1110,9 @@ int cd_fused_py_init(PyObject *module)
         return -1;
     np_mod = PyImport_ImportModule("numpy");
     if (np_mod == NULL)
+        return -1;
+    np_where = PyObject_GetAttrString(np_mod, "where");
+    if (np_where == NULL)
         return -1;
     fused_fn = PyObject_GetAttrString(module, "fused_kernel");
     if (fused_fn == NULL)

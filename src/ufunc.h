@@ -72,6 +72,10 @@ PyObject *cd_ufunc_kernel_reduce(PyObject *kernel);
 int cd_ufunc_resolve(PyObject *ufunc, PyObject *in_dtypes, cd_ufunc_params *out);
 #endif
 
+/* np.where as a loop of NumPy's legacy signature: (bool cond, a, b) -> out,
+ * all of one dtype of `itemsize` bytes (1, 2, 4, 8 or 16); NULL otherwise. */
+cd_ufunc_loop cd_where_loop(int itemsize);
+
 /* Negative values among m signed-integer elements (0 for other dtypes). */
 int cd_ufunc_any_negative(int32_t dt, const char *p, int64_t m, intptr_t step);
 

@@ -696,3 +696,39 @@ const cd_kernel_desc cd_ufunc_desc = {
     "(made by cdask._core.ufunc_kernel).",
     1, CD_UFUNC_MAXIN, k_ufunc, ufunc_out_bytes, ufunc_work_bytes, CD_KF_FPE,
 };
+
+/* ------------------------------------------------------------------ */
+/* np.where as a loop (fused programs use it as a step)               */
+
+#define CD_WHERE_LOOP(NAME, N)                                                        \
+    static void NAME(char **args, const intptr_t *dims, const intptr_t *steps, void *d) \
+    {                                                                                 \
+        const char *c = args[0], *a = args[1], *b = args[2];                          \
+        char *o = args[3];                                                            \
+        CD_UNUSED(d);                                                                 \
+        for (intptr_t i = 0; i < dims[0]; i++) {                                      \
+            memcpy(o, *c ? a : b, N);                                                 \
+            c += steps[0];                                                            \
+            a += steps[1];                                                            \
+            b += steps[2];                                                            \
+            o += steps[3];                                                            \
+        }                                                                             \
+    }
+
+CD_WHERE_LOOP(where_1, 1)
+CD_WHERE_LOOP(where_2, 2)
+CD_WHERE_LOOP(where_4, 4)
+CD_WHERE_LOOP(where_8, 8)
+CD_WHERE_LOOP(where_16, 16)
+
+cd_ufunc_loop cd_where_loop(int itemsize)
+{
+    switch (itemsize) {
+    case 1: return where_1;
+    case 2: return where_2;
+    case 4: return where_4;
+    case 8: return where_8;
+    case 16: return where_16;
+    default: return NULL;
+    }
+}

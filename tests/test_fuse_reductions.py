@@ -188,3 +188,42 @@ def test_optimize_returns_the_fused_graph():
     assert np.array_equal(oy.compute(), ((xn + 1) * 2) ** 3)
     assert om.compute() == xn[xn > 0].mean()
     assert len(oy.__dask_graph__()) < len(y.__dask_graph__())
+
+
+WHERE_OPS = [("x", "y"), ("x", 0), (0, "y"), (1.5, "x"), ("y", True), (2, 3), ("x", -7)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["bool", "int8", "int32", "uint8", "float32", "float64", "complex128"]),
+       st.sampled_from(["int8", "float32", "float64", "bool"]),
+       st.sampled_from(WHERE_OPS), st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_where_in_c_matches_numpy(dx, dy, ops, chunk, seed):
+    rng = np.random.default_rng(seed)
+    xn = (rng.standard_normal((5, 6)) * 4).astype(dx)
+    yn = (rng.standard_normal((6,)) * 4).astype(dy)          # broadcast along rows
+    cn = rng.standard_normal((5, 6)) > 0
+    x, y, c = (cdask.from_array(v, chunks=chunk) for v in (xn, yn, cn))
+    pick = {"x": (x, xn), "y": (y, yn)}
+    a, an = pick.get(ops[0], (ops[0], ops[0]))
+    b, bn = pick.get(ops[1], (ops[1], ops[1]))
+    want = np.where(cn, an, bn)
+    e = cdask.where(c, a, b)
+    assert e.dtype == want.dtype
+    got, unf = e.compute(), e.compute(fuse=False)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert unf.tobytes() == want.tobytes()
+    if want.dtype.kind in "biuf":
+        e2 = cdask.where(c & (x > 0), a, b) * 2
+        want2 = np.where(cn & (xn > 0), an, bn) * 2
+        assert e2.compute().tobytes() == want2.tobytes()
+
+
+def test_where_runs_in_c_and_fuses():
+    xn = np.random.default_rng(2).standard_normal((30, 20))
+    x = cdask.from_array(xn, chunks=(10, 10))
+    e = cdask.where(x > 0, x, 0) * 3 + 1
+    assert set(_names(e)) == {"fused"}
+    assert np.array_equal(e.compute(), np.where(xn > 0, xn, 0) * 3 + 1)
+    m = cdask.where(x > 0, x, 0).max()
+    names = _names(m)
+    assert names.count("fused") == 6 and "_UfuncBlock" not in " ".join(names)

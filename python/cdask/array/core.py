@@ -1106,6 +1106,26 @@ def _exact_int_scalars(op, args):
     return out
 
 
+def _where_kernel(args, in_dtypes):
+    """np.where(cond, x, y) as a C kernel (a one-step fused program) taking
+    the array operands only, scalars built in; None if it cannot run in C."""
+    from .._core import fused_kernel
+
+    refs, dts = [], []
+    for a, dt in zip(args, in_dtypes):
+        if _is_scalar(a):
+            refs.append(("const", a))
+        else:
+            refs.append(("in", len(dts)))
+            dts.append(dt)
+    if not dts or refs[0][0] == "const":
+        return None
+    try:
+        return fused_kernel(dts, [(np.where, refs)])
+    except (NotImplementedError, TypeError, ValueError, OverflowError):
+        return None
+
+
 def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_index=None,
              **kwargs):
     """Apply a NumPy ufunc (or elementwise function) blockwise with NumPy
@@ -1209,6 +1229,11 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
                 fn = ut(op, in_dtypes)
             except Exception:
                 fn = None
+    drop_scalars = False
+    if fn is None and op is np.where and not has_where and index is None and not kwargs \
+            and dtype is None:
+        fn = _where_kernel(op_args, in_dtypes)
+        drop_scalars = fn is not None
     if fn is None:
         kw = dict(kwargs)
         if dtype is not None and isinstance(op, np.ufunc):
@@ -1261,7 +1286,7 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
                 ki = tuple(0 if (a.shape[k] == 1 and out_shape[k + off] != 1) else idx[k + off]
                            for k in range(a.ndim))
                 targs.append((a.name,) + ki)
-            else:
+            elif not drop_scalars:
                 targs.append(a)
         layer[(name,) + idx] = (fn,) + tuple(targs)
     res = Array(_with(_merge_layers(*arr_ops), name, layer), name, out_chunks, out_dtype)

@@ -58,14 +58,20 @@ def _is_key(a, g):
         return False
 
 
+class _Abort(Exception):
+    pass
+
+
 def fuse_elementwise(g, keep=()):
-    """Fuse chains of C ufunc-kernel tasks in the cdask Graph ``g`` (in place).
+    """Fuse chains of C elementwise tasks (ufunc kernels and plain fused
+    kernels, such as ``where``) in the cdask Graph ``g`` (in place).
 
     ``keep``: keys that must stay (the outputs).  Returns the number of tasks
     removed by fusion."""
     specs = {}
+    memo = {}
     for key, task in g.items():
-        s = _spec(task)
+        s = _steps_memo(task, g, memo)
         if s is not None:
             specs[key] = s
     if len(specs) < 2:
@@ -74,9 +80,10 @@ def fuse_elementwise(g, keep=()):
     keep = set(keep)
 
     def inlinable(k):
-        return k in specs and k not in keep and len(dependents.get(k, ())) == 1
+        return (_hashable(k) and k in specs and k not in keep
+                and len(dependents.get(k, ())) == 1)
 
-    # roots: ufunc tasks that will not themselves be inlined into a consumer
+    # roots: tasks that will not themselves be inlined into a consumer
     removed = 0
     cache = {}    # program signature -> Kernel (blocks of one array share it)
     for root in list(specs):
@@ -84,48 +91,63 @@ def fuse_elementwise(g, keep=()):
             (consumer,) = dependents[root]
             if consumer in specs:
                 continue          # part of its consumer's chain
-        steps, inputs, in_dtypes, index, inlined = [], [], [], {}, []
+        b = _Builder()
+        inlined = []
         done = {}     # inlined key -> its step (a key read twice is computed once)
 
         def visit(key):
-            uf, dts, args = specs[key]
-            refs = []
-            for a, dt in zip(args, dts):
-                if _is_key(a, g):
-                    if inlinable(a) and a != key:
-                        if a not in done:
-                            done[a] = visit(a)
-                            inlined.append(a)
-                        refs.append(("step", done[a]))
-                        continue
-                    if a not in index:
-                        index[a] = len(inputs)
-                        inputs.append(a)
-                        in_dtypes.append(np.dtype(dt))
-                    refs.append(("in", index[a]))
-                else:
-                    refs.append(("const", a))
-            steps.append((uf, refs))
-            return len(steps) - 1
+            prog = specs[key]
+            known = {}
+            for a in prog[2]:
+                if a != key and inlinable(a):
+                    if a not in done:
+                        done[a] = visit(a)
+                        inlined.append(a)
+                    known[a] = done[a]
+            r = b.program(prog, known)
+            if r is None:
+                raise _Abort
+            return r
 
-        visit(root)
-        if len(steps) < 2:
+        try:
+            visit(root)
+        except _Abort:
             continue
-        sig = _signature(in_dtypes, steps)
+        if not inlined:
+            continue
+        sig = _signature(b.in_dtypes, b.steps)
         k = cache.get(sig)
         if k is None:
             try:
-                k = fused_kernel(in_dtypes, steps)
+                k = fused_kernel(b.in_dtypes, b.steps)
             except (NotImplementedError, TypeError, ValueError, OverflowError):
                 k = False
             cache[sig] = k
         if k is False:
             continue              # leave this chain unfused
-        g[root] = (k,) + tuple(inputs)
+        g[root] = (k,) + tuple(b.inputs)
         for a in inlined:
             del g[a]
         removed += len(inlined)
     return removed
+
+
+def _steps_memo(task, g, memo):
+    """_steps_of with the programs of fused kernels read once per kernel."""
+    if (type(task) is tuple and task and isinstance(task[0], Kernel)
+            and task[0].name == "fused"):
+        k = task[0]
+        got = memo.get(id(k))
+        if got is None:
+            _, (dts, steps, views, store, span, red) = k.__reduce__()
+            plain = views is None and store is None and red is None
+            got = memo[id(k)] = (k, plain, [np.dtype(d) for d in dts],
+                                 [(uf, list(refs)) for uf, refs in steps])
+        _, plain, dts, steps = got
+        if not plain:
+            return None
+        return dts, steps, list(task[1:])
+    return _steps_of(task, g)
 
 
 # ---------------------------------------------------------------------------
@@ -397,7 +419,8 @@ class _Builder:
 
     def input(self, key, dtype):
         for i, k in enumerate(self.inputs):
-            if k == key and type(k) is type(key):
+            if k is key or (type(k) is type(key) and _hashable(k) and _hashable(key)
+                            and k == key):
                 if self.in_dtypes[i] != dtype:
                     return None
                 return ("in", i)
