@@ -1366,14 +1366,32 @@ def _delegate(modname, fname):
 
 
 for _name in ("sum", "prod", "mean", "std", "var", "min", "max", "any", "all", "argmin",
-              "argmax", "cumsum", "cumprod", "nansum", "nanmean", "nanmin", "nanmax"):
+              "argmax", "nansum", "nanmean", "nanmin", "nanmax"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("reductions", _name))
-for _name in ("clip", "compute_chunk_sizes", "nonzero", "dot", "reshape", "ravel",
-              "flatten", "squeeze", "swapaxes", "repeat", "view", "to_zarr", "store",
-              "topk"):
+for _name in ("clip", "compute_chunk_sizes", "nonzero", "dot", "squeeze", "swapaxes",
+              "repeat", "view", "to_zarr", "store", "topk"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("routines", _name))
+# cumsum/cumprod: joining.py's take axis=None (flattened) as NumPy does
+for _name in ("cumsum", "cumprod"):
+    setattr(Array, _name, _delegate("joining", _name))
+for _name in ("ravel", "flatten"):
+    setattr(Array, _name, _delegate("reshape", _name))
+
+
+def _reshape_method(self, *shape, merge_chunks=True, limit=None, order="C"):
+    """``x.reshape(shape)`` or ``x.reshape(*shape)``; see ``cdask.array.reshape.reshape``."""
+    from .reshape import reshape
+
+    if order != "C":
+        raise NotImplementedError("cdask reshape supports only order='C'")
+    if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, np.integer)):
+        shape = shape[0]
+    return reshape(self, shape, merge_chunks=merge_chunks, limit=limit)
+
+
+Array.reshape = _reshape_method
 
 
 # --------------------------------------------------------------------------
