@@ -54,7 +54,7 @@ def _reexport(modname):
             __all__.append(n)
 
 
-for _m in ("ufuncs", "ufunc_api", "reductions", "routines", "reshape", "joining"):
+for _m in ("ufuncs", "ufunc_api", "reductions", "routines", "reshape", "joining", "overlap"):
     _reexport(_m)
 del _m
 
