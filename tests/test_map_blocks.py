@@ -11,7 +11,7 @@ import cdask as da
 
 from blockcheck import check, chunkings, sample
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=30, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -97,6 +97,31 @@ class MapBlocksTask:
         return r
 
 
+def func_token(func):
+    """What identifies ``func`` for a layer name.  ``tokenize`` alone tells
+    lambdas and local functions apart by bytecode only, so ``lambda b: b + 1``
+    and ``lambda b: b + 2`` (or two closures over different values) would get
+    the same name and one would silently replace the other in a graph; the
+    constants, defaults and closure values are added here."""
+    parts = [func]
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        parts.append(repr(code.co_consts))
+        parts.append(code.co_names)
+        parts.append(getattr(func, "__defaults__", None))
+        kwd = getattr(func, "__kwdefaults__", None)
+        parts.append(sorted(kwd.items()) if kwd else None)
+        cells = []
+        for c in getattr(func, "__closure__", None) or ():
+            try:
+                v = c.cell_contents
+            except ValueError:
+                v = None
+            cells.append(func_token(v) if callable(v) else v)
+        parts.append(cells)
+    return tokenize(*parts)
+
+
 def _takes(func, name):
     try:
         return name in inspect.signature(func).parameters
@@ -215,7 +240,7 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
         fname = token or getattr(func, "__name__", "map_blocks")
         if not isinstance(fname, str) or not fname.isidentifier():
             fname = "map_blocks"
-        name = "%s-%s" % (fname, tokenize(func, [a.name if isinstance(a, Array) else a
+        name = "%s-%s" % (fname, tokenize(func_token(func), [a.name if isinstance(a, Array) else a
                                                  for a in args], sorted(kwargs.items()),
                                           dtype, out_chunks, drop, new))
     out_shape_final = _shape(out_chunks)
