@@ -152,3 +152,12 @@ def test_bad_input():
         x.map_blocks(np.sum, drop_axis=2)
     with pytest.raises(ValueError):
         da.map_blocks(np.add, x, da.ones((3, 4), chunks=2))
+
+
+def test_enforce_ndim():
+    x = da.ones((4, 4), chunks=2)
+    ok = x.map_blocks(lambda b: b * 2, enforce_ndim=True)
+    check(ok, np.full((4, 4), 2.0))
+    bad = x.map_blocks(lambda b: b.sum(axis=0), enforce_ndim=True, dtype=float)
+    with pytest.raises(ValueError, match="enforce_ndim"):
+        bad.compute()

@@ -64,6 +64,7 @@ def test_reshape_matches_numpy(data):
         s2 = shape[:k] + (-1,) + shape[k + 1:]
         check(x.reshape(*s2), a.reshape(*s2))
     check(da.reshape(x, shape, merge_chunks=False), a.reshape(shape))
+    check(da.reshape(x, shape, limit=data.draw(st.integers(1, 200))), a.reshape(shape))
 
 
 @SETTINGS
@@ -286,3 +287,36 @@ def test_methods_and_exports():
                   np.roll(x, 1), np.rollaxis(x, 2), np.transpose(x)):
             assert isinstance(r, da.Array)
     assert math.prod(x.reshape(-1).shape) == 24
+
+
+def test_transpose_bad_axes():
+    x = da.ones((2, 3), chunks=1)
+    a = np.ones((2, 3))
+    for axes in ((0, 5), (0, -3), (0, 0), (1,), (0, 1, 2)):
+        with pytest.raises((ValueError, np.exceptions.AxisError)) as e_np:
+            a.transpose(axes)
+        with pytest.raises(type(e_np.value)):
+            x.transpose(axes)
+        with pytest.raises(type(e_np.value)):
+            np.transpose(x, axes)
+
+
+def test_reshape_limit_bounds_merged_blocks():
+    a = np.arange(40 * 50, dtype=np.float64).reshape(40, 50)
+    x = da.from_array(a, chunks=(10, 10))        # blocks of 100 elements
+    r = x.reshape(-1, limit=1600)                 # 200 elements at most
+    assert max(r.chunks[0]) <= 200 and all(c % 50 == 0 for c in r.chunks[0])
+    check(r, a.ravel())
+    # without a limit the configured chunk size applies: one row band per input band
+    check(x.reshape(-1), a.ravel())
+    assert x.reshape(-1).chunks == ((500,) * 4,)
+    # never cut below the input's own block size (100 elements here) nor one
+    # unit of the run (a whole row)
+    r = x.reshape(2000, limit=8)
+    assert r.chunks == ((100,) * 20,)
+    r = da.from_array(a, chunks=(1, 10)).reshape(2000, limit=8)
+    assert r.chunks == ((50,) * 40,)
+    check(r, a.ravel())
+    r = x.reshape((20, 100), limit=800)
+    check(r, a.reshape(20, 100))
+    assert max(r.chunks[0]) * 100 <= 200

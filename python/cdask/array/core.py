@@ -1436,7 +1436,13 @@ def transpose(x, axes=None):
     nd = x.ndim
     if axes is None:
         axes = tuple(range(nd))[::-1]
-    axes = tuple(int(a) % nd if nd else int(a) for a in axes)
+    axes = tuple(int(a) for a in axes)
+    for a in axes:
+        if not -nd <= a < nd:
+            raise np.exceptions.AxisError(a, nd)
+    axes = tuple(a % nd for a in axes)
+    if len(axes) == nd and len(set(axes)) != nd:
+        raise ValueError("repeated axis in transpose")
     if sorted(axes) != list(range(nd)):
         raise ValueError("axes don't match array: %r for %d dimensions" % (axes, nd))
     if axes == tuple(range(nd)):

@@ -20,6 +20,8 @@ new_axis=None, name=None, token=None, meta=None, **kwargs)``:
   length 1 each unless ``chunks`` says otherwise;
 * ``chunks``: the output chunks, per-axis tuples or one block shape (every
   block that shape);
+* ``enforce_ndim=True``: a block with the wrong number of dimensions raises
+  ValueError when it is computed;
 * ``dtype``: the output dtype; when missing, ``func`` is called once on
   small sample blocks to find it (``meta.dtype`` is used when given).
 
@@ -66,14 +68,15 @@ class MapBlocksTask:
     """The per-block callable: ``func(*blocks_and_args, **kwargs)`` (plus
     ``block_id``/``block_info`` when asked), result cast to ``dtype``."""
 
-    __slots__ = ("func", "kwargs", "dtype", "pass_id", "pass_info")
+    __slots__ = ("func", "kwargs", "dtype", "pass_id", "pass_info", "ndim")
 
-    def __init__(self, func, kwargs, dtype, pass_id=False, pass_info=False):
+    def __init__(self, func, kwargs, dtype, pass_id=False, pass_info=False, ndim=None):
         self.func = func
         self.kwargs = tuple(kwargs)
         self.dtype = dtype
         self.pass_id = pass_id
         self.pass_info = pass_info
+        self.ndim = ndim
 
     @property
     def __name__(self):
@@ -81,7 +84,7 @@ class MapBlocksTask:
 
     def __reduce__(self):
         return (MapBlocksTask, (self.func, self.kwargs, self.dtype, self.pass_id,
-                                self.pass_info))
+                                self.pass_info, self.ndim))
 
     def __call__(self, *args):
         extra = dict(self.kwargs)
@@ -92,6 +95,10 @@ class MapBlocksTask:
             extra["block_id"] = _unwrap(args.pop())
         r = self.func(*[_unwrap(a) for a in args], **extra)
         r = np.asarray(r)
+        if self.ndim is not None and r.ndim != self.ndim:
+            raise ValueError("map_blocks: %s returned a block with %d dimension(s), but the "
+                             "output has %d (enforce_ndim=True)"
+                             % (self.__name__, r.ndim, self.ndim))
         if self.dtype is not None and r.dtype != self.dtype:
             r = r.astype(self.dtype)
         return r
@@ -235,7 +242,8 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
 
     pass_id = _takes(func, "block_id")
     pass_info = _takes(func, "block_info")
-    fn = MapBlocksTask(func, sorted(kwargs.items()), dtype, pass_id, pass_info)
+    fn = MapBlocksTask(func, sorted(kwargs.items()), dtype, pass_id, pass_info,
+                       nd_out if enforce_ndim else None)
     if name is None:
         fname = token or getattr(func, "__name__", "map_blocks")
         if not isinstance(fname, str) or not fname.isidentifier():

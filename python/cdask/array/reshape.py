@@ -11,7 +11,10 @@ contiguous range of the run's flattened index.  So the input is rechunked
 that way, with the boundaries of that range put at multiples of
 ``lcm(P, Q)`` (``P``, ``Q``: the products of the later axes of the run on
 either side) nearest below the existing block boundaries, and every block is
-reshaped on its own (one task per block).  Any reshape NumPy accepts works,
+reshaped on its own (one task per block).  Where merging makes blocks larger
+than both the input's largest block and ``limit`` bytes (default: config
+``array.chunk-size``), the runs are cut again at multiples of the same unit.
+Any reshape NumPy accepts works,
 including runs that split "unevenly" (``(6, 5, 4) -> (4, 5, 6)``); the
 price there is larger blocks.
 
@@ -149,6 +152,13 @@ def _round_bounds(offsets, unit, total):
     return [b[k + 1] - b[k] for k in range(len(b) - 1)]
 
 
+def _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, flat, ishape, shape):
+    for a in gi:
+        in_chunks[a] = tuple(f // P for f in flat) if a == a0 else (ishape[a],)
+    for a in go:
+        out_chunks[a] = tuple(f // Q for f in flat) if a == o0 else (shape[a],)
+
+
 def reshape(x, shape, merge_chunks=True, limit=None):
     """``np.reshape`` in C order (see the module docstring for the chunks)."""
     x = _asarray(x)
@@ -159,7 +169,7 @@ def reshape(x, shape, merge_chunks=True, limit=None):
         return x
     if _has_unknown(x):
         raise _unknown_error("reshape")
-    name = "reshape-" + tokenize(x.name, shape, merge_chunks)
+    name = "reshape-" + tokenize(x.name, shape, merge_chunks, limit)
     if x.size == 0 or x.ndim == 0 or len(shape) == 0:
         # one block in, one block out
         y = x.rechunk(tuple(-1 for _ in range(x.ndim))) if x.ndim else x
@@ -172,6 +182,7 @@ def reshape(x, shape, merge_chunks=True, limit=None):
     out_chunks = [None] * len(shape)
     # for each group: the input axis and output axis that carry its blocks
     carriers = []
+    pending = []
     for gi, go in _groups(ishape, shape):
         if not go:
             in_chunks[gi[0]] = (1,)
@@ -206,11 +217,33 @@ def reshape(x, shape, merge_chunks=True, limit=None):
         for c in x.chunks[a0]:
             offs.append(offs[-1] + c * P)
         flat = _round_bounds(offs, unit, total)
-        for a in gi:
-            in_chunks[a] = tuple(f // P for f in flat) if a == a0 else (ishape[a],)
-        for a in go:
-            out_chunks[a] = tuple(f // Q for f in flat) if a == o0 else (shape[a],)
+        _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, flat, ishape, shape)
         carriers.append((a0, o0))
+        # the largest input block's extent within this run, in elements
+        orig = max(x.chunks[a0]) * math.prod(max(x.chunks[a]) for a in gi if a > a0)
+        pending.append((gi, go, a0, o0, P, Q, unit, flat, orig))
+    if pending:
+        # merged runs can make blocks much larger than the input's: cut them
+        # (at multiples of the run's unit) down to the byte limit
+        from .chunks import default_chunk_bytes, parse_bytes
+
+        lim = max(1, (parse_bytes(limit) if limit is not None else default_chunk_bytes())
+                  // max(x.dtype.itemsize, 1))
+        for gi, go, a0, o0, P, Q, unit, flat, orig in pending:
+            other = math.prod(max(in_chunks[a]) for a in range(x.ndim) if a not in gi)
+            cap = max(unit, (lim // max(other, 1)) // unit * unit, orig // unit * unit)
+            if max(flat) <= cap:
+                continue
+            new = []
+            for f in flat:
+                if f <= cap:
+                    new.append(f)
+                    continue
+                units = f // unit
+                n = -(-f // cap)
+                q, r = divmod(units, n)
+                new.extend(unit * (q + (k < r)) for k in range(n))
+            _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, new, ishape, shape)
     y = x.rechunk(tuple(in_chunks))
     out_chunks = tuple(out_chunks)
     # block index of the output -> block index of the input
