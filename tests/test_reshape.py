@@ -320,3 +320,22 @@ def test_reshape_limit_bounds_merged_blocks():
     r = x.reshape((20, 100), limit=800)
     check(r, a.reshape(20, 100))
     assert max(r.chunks[0]) * 100 <= 200
+
+
+@SETTINGS
+@given(data=st.data())
+def test_broadcast_arrays(data):
+    a, x = data.draw(arrays(max_ndim=3, max_side=4))
+    shape = tuple(1 if data.draw(st.booleans()) else s for s in a.shape)
+    b = sample(shape[data.draw(st.integers(0, len(shape))):], np.int32, 5)
+    y = da.from_array(b, chunks=chunkings(data.draw, st, b.shape))
+    got = da.broadcast_arrays(x, y)
+    want = np.broadcast_arrays(a, b)
+    assert len(got) == 2
+    for g, w in zip(got, want):
+        check(g, w)
+    assert got[0].chunks == got[1].chunks
+    for g, w in zip(np.broadcast_arrays(x, y), want):
+        check(g, w)
+    with pytest.raises(ValueError):
+        da.broadcast_arrays(da.ones(3), da.ones(4))

@@ -34,7 +34,7 @@ from .core import Array, _with, _isnan, transpose
 from .tokenize import tokenize
 
 __all__ = ["reshape", "ravel", "flatten", "moveaxis", "rollaxis", "expand_dims",
-           "broadcast_to", "flip", "flipud", "fliplr", "roll"]
+           "broadcast_to", "broadcast_arrays", "flip", "flipud", "fliplr", "roll"]
 
 try:
     _AxisError = np.exceptions.AxisError
@@ -394,6 +394,19 @@ def broadcast_to(x, shape, chunks=None):
         bshape = tuple(out_chunks[d][oidx[d]] for d in range(nd))
         layer[(name,) + oidx] = (_broadcast_block, (x.name,) + iidx, bshape)
     return Array(_with(x._layers, name, layer), name, out_chunks, x.dtype)
+
+
+def broadcast_arrays(*args, subok=False):
+    """``np.broadcast_arrays``: the arguments broadcast to their common shape
+    (a list, as NumPy 2 returns a tuple-like sequence)."""
+    from .core import _broadcast_shapes, unify_chunks_broadcast
+
+    arrays = [_asarray(a) for a in args]
+    shape = _broadcast_shapes([a.shape for a in arrays])
+    if any(_isnan(s) for s in shape):
+        raise _unknown_error("broadcast_arrays")
+    arrays, chunks = unify_chunks_broadcast(arrays, shape)
+    return [broadcast_to(a, shape, chunks=chunks) for a in arrays]
 
 
 # ---------------------------------------------------------------------------

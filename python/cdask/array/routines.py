@@ -435,8 +435,11 @@ def _shape_table():
     def np_transpose(a, axes=None):
         return _core().transpose(_asarray(a), axes)
 
+    def np_broadcast_arrays(*args, subok=False):
+        return tuple(rs.broadcast_arrays(*args))
+
     t = {np.reshape: np_reshape, np.ravel: np_ravel, np.broadcast_to: np_broadcast_to,
-         np.transpose: np_transpose}
+         np.broadcast_arrays: np_broadcast_arrays, np.transpose: np_transpose}
     for f in ("moveaxis", "rollaxis", "expand_dims", "flip", "flipud", "fliplr", "roll"):
         t[getattr(np, f)] = getattr(rs, f)
     for f in ("concatenate", "stack", "hstack", "vstack", "dstack"):
