@@ -13,7 +13,7 @@ from cdask.array.routines import NotLazyWarning
 
 from blockcheck import DTYPES, check, chunkings, sample
 
-SETTINGS = settings(max_examples=30, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

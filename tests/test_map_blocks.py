@@ -11,7 +11,7 @@ import cdask as da
 
 from blockcheck import check, chunkings, sample
 
-SETTINGS = settings(max_examples=30, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -100,6 +100,11 @@ def test_drop_axis_new_axis_chunks(data):
     # one block shape for every block
     r = x.map_blocks(lambda b: b[:1, :1], chunks=(1, 1))
     check(r, a[np.ix_(np.cumsum((0,) + x.chunks[0][:-1]), np.cumsum((0,) + x.chunks[1][:-1]))])
+    # chunks with more entries than axes: leading new axes, as dask
+    check(x.map_blocks(lambda b: b[None], chunks=((1,),) + x.chunks), a[None])
+    check(x.map_blocks(lambda b: b[None, None], chunks=(1, 1) + x.chunksize)
+          if all(len(set(c)) == 1 for c in x.chunks) else x.map_blocks(
+              lambda b: b[None, None], chunks=((1,), (1,)) + x.chunks), a[None, None])
     # drop and add at once
     check(x.map_blocks(lambda b: b.sum(axis=1)[None], drop_axis=1, new_axis=0),
           a.sum(axis=1)[None])

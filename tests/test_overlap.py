@@ -13,7 +13,7 @@ import cdask as da
 
 from blockcheck import DTYPES, check, chunkings, sample
 
-SETTINGS = settings(max_examples=30, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 _PAD = {"reflect": "symmetric", "periodic": "wrap", "nearest": "edge"}

@@ -75,7 +75,9 @@ def _unify_other_axes(arrays, axis):
 
 def concatenate(seq, axis=0, allow_unknown_chunksizes=False):
     """``np.concatenate``: join arrays along an existing axis (``axis=None``:
-    the flattened arrays)."""
+    the flattened arrays).  Unknown (nan) chunk sizes are fine along the
+    joined axis, and across it where they are identical in every array
+    (``allow_unknown_chunksizes`` is accepted for dask's signature)."""
     from .reshape import ravel
 
     if isinstance(seq, Array) or isinstance(seq, np.ndarray):
@@ -126,7 +128,7 @@ def concatenate(seq, axis=0, allow_unknown_chunksizes=False):
     return Array(_with(_merge_layers(*seq), name, layer), name, tuple(chunks), dtype)
 
 
-def stack(seq, axis=0):
+def stack(seq, axis=0, allow_unknown_chunksizes=False):
     """``np.stack``: join arrays of the same shape along a new axis."""
     from .reshape import expand_dims
 
@@ -182,7 +184,7 @@ def _as_list(tup):
     return list(tup)
 
 
-def hstack(tup):
+def hstack(tup, allow_unknown_chunksizes=False):
     """``np.hstack``: along axis 1 (axis 0 for 1-d arrays)."""
     arrs = [_atleast(a, 1) for a in _as_list(tup)]
     if arrs and arrs[0].ndim == 1:
@@ -190,12 +192,12 @@ def hstack(tup):
     return concatenate(arrs, axis=1)
 
 
-def vstack(tup):
+def vstack(tup, allow_unknown_chunksizes=False):
     """``np.vstack``: along axis 0 after ``atleast_2d``."""
     return concatenate([_atleast(a, 2) for a in _as_list(tup)], axis=0)
 
 
-def dstack(tup):
+def dstack(tup, allow_unknown_chunksizes=False):
     """``np.dstack``: along axis 2 after ``atleast_3d``."""
     return concatenate([_atleast(a, 3) for a in _as_list(tup)], axis=2)
 
@@ -221,7 +223,7 @@ def _block_depth(arrays, index=()):
     return 0, np.ndim(arrays) if not isinstance(arrays, Array) else arrays.ndim
 
 
-def block(arrays):
+def block(arrays, allow_unknown_chunksizes=False):
     """``np.block``: assemble an array from nested lists of blocks (the
     innermost lists join along the last axis, the next level out along the
     one before, ...)."""

@@ -214,6 +214,10 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     dtype = check_dtype(dtype)
 
     keep = [d for d in range(nd) if d not in drop]
+    if chunks is not None and new_axis is None and not drop and len(tuple(chunks)) > nd:
+        # as dask: chunks with more entries than the inputs have axes add
+        # leading axes
+        new_axis = list(range(len(tuple(chunks)) - nd))
     nd_out = len(keep) + (len([new_axis] if isinstance(new_axis, (numbers.Integral,
                                                                  np.integer))
                               else list(new_axis or ())))

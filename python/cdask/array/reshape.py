@@ -344,7 +344,7 @@ def _broadcast_block(b, shape):
     return np.broadcast_to(b, shape)
 
 
-def broadcast_to(x, shape, chunks=None):
+def broadcast_to(x, shape, chunks=None, meta=None):
     """``np.broadcast_to``.  New leading axes and stretched length-1 axes are
     one block unless ``chunks`` (for the whole output) says otherwise."""
     x = _asarray(x)
