@@ -190,3 +190,18 @@ def test_blockwise_bad_input():
         da.blockwise(np.add, "i", m, "i", n, "i", dtype=float)
     # identical unknown chunks pair fine
     check(da.blockwise(np.add, "i", m.compute_chunk_sizes(), "i", m, "i"), np.full(24, 2.0))
+
+
+def test_dtype_inference():
+    x = da.from_array(np.arange(6, dtype=np.int32), chunks=4)
+    assert da.blockwise(lambda b: b / 2, "i", x, "i").dtype == np.float64
+    assert da.blockwise(lambda L: sum(b.sum() for b in L), "", x, "i").dtype == \
+        np.sum(np.ones(1, np.int32)).dtype
+
+    def picky(b):
+        if b.size == 1:
+            raise RuntimeError("no samples")
+        return b / 2
+
+    with pytest.warns(UserWarning, match="could not infer"):
+        assert da.blockwise(picky, "i", x, "i").dtype == np.int32

@@ -159,7 +159,10 @@ def test_block_scalars_and_mixed():
     check(da.block([[x, a], [np.zeros((1, 2)), np.ones((1, 2))]]),
           np.block([[a, a], [np.zeros((1, 2)), np.ones((1, 2))]]))
     check(da.block([1, 2, x[0]]), np.block([1, 2, a[0]]))
-    check(da.block(x), np.block(a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check(da.block(x), np.block(a))
+        check(da.block(3.0), np.block(3.0))
 
 
 # ---------------------------------------------------------------------------

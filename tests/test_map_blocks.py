@@ -166,3 +166,33 @@ def test_enforce_ndim():
     bad = x.map_blocks(lambda b: b.sum(axis=0), enforce_ndim=True, dtype=float)
     with pytest.raises(ValueError, match="enforce_ndim"):
         bad.compute()
+
+
+def test_dtype_inference_sees_block_info():
+    x = da.from_array(np.arange(6, dtype=np.int64), chunks=2)
+
+    def f(b, block_info=None):
+        lo, _ = block_info[0]["array-location"][0]
+        return b / 4 + lo       # float from int blocks, using block_info
+
+    r = x.map_blocks(f)
+    assert r.dtype == np.float64
+    check(r, np.arange(6) / 4 + np.repeat([0, 2, 4], 2))
+
+    def g(b):
+        if b.size == 1:
+            raise RuntimeError("no samples please")
+        return b / 2
+
+    with pytest.warns(UserWarning, match="could not infer the output dtype"):
+        r = x.map_blocks(g)
+    assert r.dtype == np.int64      # assumed; dtype= would choose
+    check(x.map_blocks(g, dtype=np.float64), np.arange(6) / 2)
+    # block_info handed to func is a copy each time
+    def h(b, block_info=None):
+        block_info[0]["shape"] = None
+        return b
+
+    y = x.map_blocks(h, dtype=np.int64)
+    check(y, np.arange(6))
+    check(y, np.arange(6))

@@ -212,8 +212,15 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
                 samples.append(s)
             with np.errstate(all="ignore"):
                 dtype = np.asarray(func(*samples, **kwargs)).dtype
-        except Exception:
+        except Exception as e:
+            import warnings
+
             dtype = np.result_type(*[a.dtype for a, ind in arrays])
+            warnings.warn("blockwise could not infer the output dtype of %s by calling it on "
+                          "sample blocks (%s: %s); assuming %s, to which every block will be "
+                          "cast. Pass dtype= to choose."
+                          % (getattr(func, "__name__", func), type(e).__name__, e, dtype),
+                          UserWarning, stacklevel=2)
     dtype = check_dtype(dtype)
 
     fn = MapBlocksTask(func, sorted(kwargs.items()), dtype)

@@ -239,7 +239,7 @@ def block(arrays, allow_unknown_chunksizes=False):
         return a
 
     if depth == 0:
-        return _asarray(arrays)[(None,) * (nd - np.ndim(arrays))] if nd else _asarray(arrays)
+        return _asarray(arrays)
     return rec(arrays, 0)
 
 

@@ -90,7 +90,8 @@ class MapBlocksTask:
         extra = dict(self.kwargs)
         args = list(args)
         if self.pass_info:
-            extra["block_info"] = _unwrap(args.pop())
+            # a fresh copy per call: func may change it, the graph may run again
+            extra["block_info"] = {k: dict(v) for k, v in _unwrap(args.pop()).items()}
         if self.pass_id:
             extra["block_id"] = _unwrap(args.pop())
         r = self.func(*[_unwrap(a) for a in args], **extra)
@@ -170,16 +171,6 @@ def _shape(chunks):
     return tuple(math.nan if any(_isnan(v) for v in c) else int(sum(c)) for c in chunks)
 
 
-def _infer_dtype(func, args, kwargs):
-    samples = [np.ones((1,) * a.ndim, dtype=a.dtype) if isinstance(a, Array) else a
-               for a in args]
-    kw = dict(kwargs)
-    if _takes(func, "block_id"):
-        kw["block_id"] = (0,) * max((a.ndim for a in args if isinstance(a, Array)), default=0)
-    with np.errstate(all="ignore"):
-        return np.asarray(func(*samples, **kw)).dtype
-
-
 def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=None,
                name=None, token=None, meta=None, enforce_ndim=False, **kwargs):
     """Apply ``func`` to every block; see the module docstring."""
@@ -202,16 +193,6 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     arrays, in_chunks = unify_chunks_broadcast(arrays, out_shape)
     it = iter(arrays)
     args = [next(it) if isinstance(a, Array) else a for a in args]
-
-    if dtype is None:
-        if meta is not None and hasattr(meta, "dtype"):
-            dtype = meta.dtype
-        else:
-            try:
-                dtype = _infer_dtype(func, args, kwargs)
-            except Exception:
-                dtype = arrays[0].dtype
-    dtype = check_dtype(dtype)
 
     keep = [d for d in range(nd) if d not in drop]
     if chunks is not None and new_axis is None and not drop and len(tuple(chunks)) > nd:
@@ -246,19 +227,11 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
 
     pass_id = _takes(func, "block_id")
     pass_info = _takes(func, "block_info")
-    fn = MapBlocksTask(func, sorted(kwargs.items()), dtype, pass_id, pass_info,
-                       nd_out if enforce_ndim else None)
-    if name is None:
-        fname = token or getattr(func, "__name__", "map_blocks")
-        if not isinstance(fname, str) or not fname.isidentifier():
-            fname = "map_blocks"
-        name = "%s-%s" % (fname, tokenize(func_token(func), [a.name if isinstance(a, Array) else a
-                                                 for a in args], sorted(kwargs.items()),
-                                          dtype, out_chunks, drop, new))
     out_shape_final = _shape(out_chunks)
     out_nb = tuple(len(c) for c in out_chunks)
-    layer = {}
-    for in_idx in itertools.product(*map(range, (len(c) for c in in_chunks))):
+
+    def block_args(in_idx, dt):
+        """(output block index, task arguments, block_info) for one input index."""
         oidx = [in_idx[d] for d in keep]
         for a in new:
             oidx.insert(a, 0)
@@ -277,14 +250,57 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
                                  "array-location": _location(a.chunks, ki)}
             else:
                 targs.append(Literal(a))
-        if pass_id:
-            targs.append(Literal(oidx))
         if pass_info:
             info[None] = {"shape": out_shape_final, "num-chunks": out_nb,
                           "chunk-location": oidx,
                           "array-location": _location(out_chunks, oidx),
                           "chunk-shape": tuple(c[i] for c, i in zip(out_chunks, oidx)),
-                          "dtype": dtype}
+                          "dtype": dt}
+        return oidx, targs, info
+
+    if dtype is None:
+        if meta is not None and hasattr(meta, "dtype"):
+            dtype = meta.dtype
+        else:
+            # one call on 1-element sample blocks, with the first block's
+            # block_id/block_info
+            oidx, _, info = block_args((0,) * nd, None)
+            kw = dict(kwargs)
+            if pass_id:
+                kw["block_id"] = oidx
+            if pass_info:
+                kw["block_info"] = info
+            samples = [np.ones((1,) * a.ndim, dtype=a.dtype) if isinstance(a, Array) else a
+                       for a in args]
+            try:
+                with np.errstate(all="ignore"):
+                    dtype = np.asarray(func(*samples, **kw)).dtype
+            except Exception as e:
+                import warnings
+
+                dtype = arrays[0].dtype
+                warnings.warn("map_blocks could not infer the output dtype of %s by calling it "
+                              "on sample blocks (%s: %s); assuming %s (the dtype of the first "
+                              "array), to which every block will be cast. Pass dtype= to "
+                              "choose." % (getattr(func, "__name__", func), type(e).__name__,
+                                           e, dtype), UserWarning, stacklevel=3)
+    dtype = check_dtype(dtype)
+    fn = MapBlocksTask(func, sorted(kwargs.items()), dtype, pass_id, pass_info,
+                       nd_out if enforce_ndim else None)
+    if name is None:
+        fname = token or getattr(func, "__name__", "map_blocks")
+        if not isinstance(fname, str) or not fname.isidentifier():
+            fname = "map_blocks"
+        name = "%s-%s" % (fname, tokenize(func_token(func),
+                                          [a.name if isinstance(a, Array) else a for a in args],
+                                          sorted(kwargs.items()), dtype, out_chunks, drop,
+                                          new))
+    layer = {}
+    for in_idx in itertools.product(*map(range, (len(c) for c in in_chunks))):
+        oidx, targs, info = block_args(in_idx, dtype)
+        if pass_id:
+            targs.append(Literal(oidx))
+        if pass_info:
             targs.append(Literal(info))
         layer[(name,) + oidx] = (fn,) + tuple(targs)
     return Array(_with(_merge_layers(*arrays), name, layer), name, out_chunks, dtype)
