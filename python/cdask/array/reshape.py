@@ -444,6 +444,10 @@ def roll(a, shift, axis=None):
     from .joining import concatenate
 
     a = _asarray(a)
+    if isinstance(shift, np.ndarray):
+        shift = shift.tolist()
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
     if axis is None:
         if isinstance(shift, (tuple, list)):
             raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the "
