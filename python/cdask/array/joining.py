@@ -10,7 +10,6 @@ chunking.  The scans are reductions.py's sequential-carry scans (per-block
 here they also take ``axis=None`` (the flattened array, as NumPy does).
 """
 
-import math
 import numbers
 import operator
 

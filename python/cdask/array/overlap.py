@@ -21,7 +21,6 @@ overlaps the arrays, runs :func:`cdask.map_blocks` on the overlapped blocks
 and, with ``trim=True``, cuts the added elements off again.
 """
 
-import itertools
 import numbers
 
 import numpy as np
