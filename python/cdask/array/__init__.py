@@ -54,7 +54,8 @@ def _reexport(modname):
             __all__.append(n)
 
 
-for _m in ("ufuncs", "ufunc_api", "reductions", "routines"):
+for _m in ("ufuncs", "ufunc_api", "reductions", "routines", "reshape", "joining", "overlap",
+           "blockwise"):
     _reexport(_m)
 del _m
 

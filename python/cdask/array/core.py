@@ -23,7 +23,6 @@ asks ``ufuncs.pow_rewrite(dtype, e)`` for the one-argument ufunc NumPy
 itself would apply (``square``, ``sqrt``, ``reciprocal``; None -> power).
 """
 
-import inspect
 import itertools
 import math
 import numbers
@@ -1437,14 +1436,32 @@ def _delegate(modname, fname):
 
 
 for _name in ("sum", "prod", "mean", "std", "var", "min", "max", "any", "all", "argmin",
-              "argmax", "cumsum", "cumprod", "nansum", "nanmean", "nanmin", "nanmax"):
+              "argmax", "nansum", "nanmean", "nanmin", "nanmax"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("reductions", _name))
-for _name in ("clip", "compute_chunk_sizes", "nonzero", "dot", "reshape", "ravel",
-              "flatten", "squeeze", "swapaxes", "repeat", "view", "to_zarr", "store",
-              "topk"):
+for _name in ("clip", "compute_chunk_sizes", "nonzero", "dot", "squeeze", "swapaxes",
+              "repeat", "view", "to_zarr", "store", "topk"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("routines", _name))
+# cumsum/cumprod: joining.py's take axis=None (flattened) as NumPy does
+for _name in ("cumsum", "cumprod"):
+    setattr(Array, _name, _delegate("joining", _name))
+for _name in ("ravel", "flatten"):
+    setattr(Array, _name, _delegate("reshape", _name))
+
+
+def _reshape_method(self, *shape, merge_chunks=True, limit=None, order="C"):
+    """``x.reshape(shape)`` or ``x.reshape(*shape)``; see ``cdask.array.reshape.reshape``."""
+    from .reshape import reshape
+
+    if order != "C":
+        raise NotImplementedError("cdask reshape supports only order='C'")
+    if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, np.integer)):
+        shape = shape[0]
+    return reshape(self, shape, merge_chunks=merge_chunks, limit=limit)
+
+
+Array.reshape = _reshape_method
 
 
 # --------------------------------------------------------------------------
@@ -1476,133 +1493,13 @@ def blockwise_simple(func, prefix, *arrays, dtype=None, chunks=None, args=(), to
     return Array(_with(_merge_layers(*arrays), name, layer), name, chunks, dtype)
 
 
-class _MapBlocksCall:
-    __slots__ = ("func", "kwargs", "dtype")
+def map_blocks(func, *args, **kwargs):
+    """Apply ``func`` to each block (dask's ``map_blocks``: ``dtype``, ``chunks``,
+    ``drop_axis``, ``new_axis``, ``block_id=``/``block_info=``); see
+    ``cdask.array.mapping``."""
+    from .mapping import map_blocks as _map_blocks
 
-    def __init__(self, func, kwargs, dtype):
-        self.func = func
-        self.kwargs = tuple(kwargs)
-        self.dtype = dtype
-
-    @property
-    def __name__(self):
-        return getattr(self.func, "__name__", "map_blocks")
-
-    def __reduce__(self):
-        return (_MapBlocksCall, (self.func, self.kwargs, self.dtype))
-
-    def __call__(self, *args):
-        n = len(args)
-        extra = dict(self.kwargs)
-        bid = extra.pop("__block_id__", None)
-        if bid is not None:
-            extra["block_id"] = args[n - 1]
-            args = args[:n - 1]
-        r = np.asarray(self.func(*args, **extra))
-        if self.dtype is not None and r.dtype != self.dtype:
-            r = r.astype(self.dtype)
-        return r
-
-
-def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=None,
-               name=None, token=None, meta=None, **kwargs):
-    """Apply ``func`` to each block (dask's ``map_blocks``, common cases):
-    Array arguments are aligned blockwise with broadcasting; other arguments
-    are passed unchanged; ``block_id=`` is supplied when ``func`` takes it.
-    ``chunks`` gives the output chunks (per-axis tuples, or one block shape);
-    ``drop_axis``/``new_axis`` remove/insert output axes."""
-    arrays = [a for a in args if isinstance(a, Array)]
-    if not arrays:
-        raise ValueError("map_blocks needs at least one cdask Array argument")
-    out_shape = _broadcast_shapes([a.shape for a in arrays])
-    arrays2, in_chunks = unify_chunks_broadcast(arrays, out_shape)
-    it = iter(arrays2)
-    args = [next(it) if isinstance(a, Array) else a for a in args]
-    nd = len(out_shape)
-    if dtype is None:
-        if meta is not None and hasattr(meta, "dtype"):
-            dtype = meta.dtype
-        else:
-            try:
-                samples = [np.ones((1,) * a.ndim, dtype=a.dtype) if isinstance(a, Array) else a
-                           for a in args]
-                with np.errstate(all="ignore"):
-                    dtype = np.asarray(func(*samples, **kwargs)).dtype
-            except Exception:
-                dtype = arrays[0].dtype
-    dtype = np.dtype(dtype)
-    takes_block_id = False
-    try:
-        takes_block_id = "block_id" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        pass
-    kw = dict(kwargs)
-    if takes_block_id:
-        kw["__block_id__"] = True
-    fn = _MapBlocksCall(func, sorted(kw.items(), key=lambda kv: kv[0]), dtype)
-
-    out_chunks = list(in_chunks)
-    if drop_axis is not None:
-        da_ = [drop_axis] if isinstance(drop_axis, int) else list(drop_axis)
-        da_ = sorted(d % nd for d in da_)
-        out_chunks = [c for i, c in enumerate(out_chunks) if i not in da_]
-    else:
-        da_ = []
-    if new_axis is not None:
-        na = [new_axis] if isinstance(new_axis, int) else list(new_axis)
-        ndo = len(out_chunks) + len(na)
-        for a in sorted(x % ndo for x in na):
-            out_chunks.insert(a, (1,))
-    else:
-        na = []
-    if chunks is not None:
-        chunks = tuple(chunks)
-        if all(isinstance(c, (numbers.Integral, float)) for c in chunks):
-            if len(chunks) != len(out_chunks):
-                raise ValueError("map_blocks: chunks=%r has %d entries but the output has %d "
-                                 "dimensions" % (chunks, len(chunks), len(out_chunks)))
-            out_chunks = [tuple([c] * len(oc)) if len(oc) else (c,)
-                          for c, oc in zip(chunks, out_chunks)]
-        else:
-            out_chunks = [tuple(c) for c in chunks]
-    out_chunks = tuple(out_chunks)
-    if name is None:
-        fname = getattr(func, "__name__", "map_blocks")
-        name = "%s-%s" % (token or fname, tokenize(func, [a.name if isinstance(a, Array)
-                                                          else a for a in args],
-                                                   sorted(kw.items()), dtype, out_chunks,
-                                                   drop_axis, new_axis))
-    layer = {}
-    in_nb = [len(c) for c in in_chunks]
-    # output block index -> input block index
-    keep_axes = [i for i in range(nd) if i not in da_]
-    for in_idx in itertools.product(*map(range, in_nb)) if nd else [()]:
-        if any(in_idx[d] != 0 for d in da_):
-            continue
-        o = [in_idx[i] for i in keep_axes]
-        if na:
-            ndo = len(o) + len(na)
-            for a in sorted(x % ndo for x in na):
-                o.insert(a, 0)
-        targs = []
-        for a in args:
-            if isinstance(a, Array):
-                off = nd - a.ndim
-                ki = tuple(0 if (a.shape[k] == 1 and out_shape[k + off] != 1)
-                           else in_idx[k + off] for k in range(a.ndim))
-                targs.append((a.name,) + ki)
-            else:
-                targs.append(a)
-        if takes_block_id:
-            targs.append(tuple(o))
-        layer[(name,) + tuple(o)] = (fn,) + tuple(targs)
-    if da_:
-        # dropped axes must be single blocks for a one-to-one mapping
-        for d in da_:
-            if in_nb[d] != 1:
-                raise ValueError("map_blocks: drop_axis=%d needs that axis in one block; "
-                                 "rechunk it first" % d)
-    return Array(_with(_merge_layers(*arrays2), name, layer), name, out_chunks, dtype)
+    return _map_blocks(func, *args, **kwargs)
 
 
 def transpose(x, axes=None):
@@ -1610,7 +1507,13 @@ def transpose(x, axes=None):
     nd = x.ndim
     if axes is None:
         axes = tuple(range(nd))[::-1]
-    axes = tuple(int(a) % nd if nd else int(a) for a in axes)
+    axes = tuple(int(a) for a in axes)
+    for a in axes:
+        if not -nd <= a < nd:
+            raise np.exceptions.AxisError(a, nd)
+    axes = tuple(a % nd for a in axes)
+    if len(axes) == nd and len(set(axes)) != nd:
+        raise ValueError("repeated axis in transpose")
     if sorted(axes) != list(range(nd)):
         raise ValueError("axes don't match array: %r for %d dimensions" % (axes, nd))
     if axes == tuple(range(nd)):

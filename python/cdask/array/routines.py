@@ -380,6 +380,74 @@ def _build_table():
                       np.swapaxes: swapaxes, np.isposinf: isposinf,
                       np.isneginf: isneginf}.items():
         t[npf] = ours
+    t.update(_shape_table())
+    return t
+
+
+def _unsupported_if(**kw):
+    bad = [k for k, v in kw.items() if v]
+    if bad:
+        raise _Unsupported(bad)
+
+
+def _cast_to(r, arrays, dtype, casting):
+    """NumPy's dtype=/casting= of concatenate and friends."""
+    if dtype is None:
+        return r
+    dtype = np.dtype(dtype)
+    for a in arrays:
+        src = getattr(a, "dtype", None) or np.asarray(a).dtype
+        if not np.can_cast(src, dtype, casting=casting):
+            raise TypeError("Cannot cast array data from %r to %r according to the rule %r"
+                            % (src, dtype, casting))
+    return r.astype(dtype, casting="unsafe")
+
+
+def _shape_table():
+    """The dimension-shuffling and joining functions (reshape.py, joining.py)."""
+    from . import reshape as rs, joining as jn
+
+    def np_reshape(a, shape=None, order="C", newshape=None, copy=None):
+        if shape is None:
+            shape = newshape
+        if order != "C":
+            raise NotImplementedError("cdask reshape supports only order='C'")
+        if copy is False:
+            raise NotImplementedError("cdask reshape cannot promise copy=False")
+        return rs.reshape(a, shape)
+
+    def np_ravel(a, order="C"):
+        if order not in ("C", "K", "A"):
+            raise NotImplementedError("cdask ravel supports only order='C'")
+        return rs.ravel(a)
+
+    def np_broadcast_to(array, shape, subok=False):
+        return rs.broadcast_to(array, shape)
+
+    def joiner(f, seq_name):
+        def handler(arrays, *args, out=None, dtype=None, casting="same_kind", **kwargs):
+            _unsupported_if(out=out is not None)
+            arrays = list(arrays)
+            return _cast_to(f(arrays, *args, **kwargs), arrays, dtype, casting)
+        handler.__name__ = f.__name__
+        return handler
+
+    def np_transpose(a, axes=None):
+        return _core().transpose(_asarray(a), axes)
+
+    def np_broadcast_arrays(*args, subok=False):
+        return tuple(rs.broadcast_arrays(*args))
+
+    t = {np.reshape: np_reshape, np.ravel: np_ravel, np.broadcast_to: np_broadcast_to,
+         np.broadcast_arrays: np_broadcast_arrays, np.transpose: np_transpose}
+    for f in ("moveaxis", "rollaxis", "expand_dims", "flip", "flipud", "fliplr", "roll"):
+        t[getattr(np, f)] = getattr(rs, f)
+    for f in ("concatenate", "stack", "hstack", "vstack", "dstack"):
+        t[getattr(np, f)] = joiner(getattr(jn, f), "arrays")
+    for f in ("block", "atleast_1d", "atleast_2d", "atleast_3d", "diff"):
+        t[getattr(np, f)] = getattr(jn, f)
+    for f in ("cumsum", "cumprod", "nancumsum", "nancumprod"):
+        t[getattr(np, f)] = _reduction_handler(getattr(jn, f), drop_defaults=(("out", None),))
     return t
 
 

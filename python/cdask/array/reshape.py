@@ -1,0 +1,485 @@
+"""Dimension shuffling: ``reshape``, ``ravel``, ``moveaxis``, ``rollaxis``,
+``expand_dims``, ``broadcast_to``, ``flip``/``flipud``/``fliplr``, ``roll``.
+
+Reshape (C order) works group by group.  The axes of the input and output
+shapes are cut into the smallest runs whose sizes multiply to the same number
+(``(6, 5, 4) -> (30, 4)``: ``[6, 5] -> [30]`` and ``[4] -> [4]``).  Inside a
+run, a block of the input maps to exactly one block of the output when, on
+both sides, the block is a range along the first axis of the run that is not
+of length 1 and covers every later axis of the run whole: then it is one
+contiguous range of the run's flattened index.  So the input is rechunked
+that way, with the boundaries of that range put at multiples of
+``lcm(P, Q)`` (``P``, ``Q``: the products of the later axes of the run on
+either side) nearest below the existing block boundaries, and every block is
+reshaped on its own (one task per block).  Where merging makes blocks larger
+than both the input's largest block and ``limit`` bytes (default: config
+``array.chunk-size``), the runs are cut again at multiples of the same unit.
+Any reshape NumPy accepts works,
+including runs that split "unevenly" (``(6, 5, 4) -> (4, 5, 6)``); the
+price there is larger blocks.
+
+``merge_chunks=False`` (dask's option): where several input axes merge into
+one output axis, the leading ones are rechunked to blocks of 1 and the last
+one keeps its blocks, instead of being merged into larger blocks.
+"""
+
+import itertools
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from .core import Array, _with, _isnan, transpose
+from .tokenize import tokenize
+
+__all__ = ["reshape", "ravel", "flatten", "moveaxis", "rollaxis", "expand_dims",
+           "broadcast_to", "broadcast_arrays", "flip", "flipud", "fliplr", "roll"]
+
+try:
+    _AxisError = np.exceptions.AxisError
+except AttributeError:  # pragma: no cover
+    _AxisError = np.AxisError
+
+
+def _asarray(x):
+    from .core import asarray
+
+    return asarray(x)
+
+
+def _norm_axis(axis, ndim, argname="axis"):
+    if isinstance(axis, bool) or not isinstance(axis, (numbers.Integral, np.integer)):
+        axis = operator.index(axis)
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise _AxisError(axis, ndim)
+    return axis % ndim
+
+
+def _norm_axes(axes, ndim, argname="axis"):
+    if isinstance(axes, (tuple, list)):
+        out = tuple(_norm_axis(a, ndim) for a in axes)
+    else:
+        out = (_norm_axis(axes, ndim),)
+    if len(set(out)) != len(out):
+        raise ValueError("repeated axis in `%s` argument" % argname)
+    return out
+
+
+def _unknown_error(what):
+    return ValueError("%s needs known chunk sizes, but this array has unknown (nan) chunk "
+                      "sizes; call x.compute_chunk_sizes() first" % what)
+
+
+def _has_unknown(x):
+    return any(_isnan(c) for cc in x.chunks for c in cc)
+
+
+# ---------------------------------------------------------------------------
+# reshape
+# ---------------------------------------------------------------------------
+def _reshape_block(b, shape):
+    return np.reshape(b, shape)
+
+
+def _normalize_shape(shape, size):
+    if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError("shape must be a sequence of integers, got %r" % (shape,)) from None
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    if len(unknown) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if any(s < -1 for s in shape):
+        raise ValueError("negative dimensions not allowed")
+    if unknown:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or size % known:
+            raise ValueError("cannot reshape array of size %d into shape %s"
+                             % (size, _fmt_shape(shape)))
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != size:
+        raise ValueError("cannot reshape array of size %d into shape %s"
+                         % (size, _fmt_shape(shape)))
+    return shape
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _groups(ishape, oshape):
+    """Minimal runs ``(in_axes, out_axes)`` with equal products (size > 0)."""
+    groups = []
+    i = o = 0
+    ni, no = len(ishape), len(oshape)
+    while i < ni and o < no:
+        gi, go = [i], [o]
+        pi, po = ishape[i], oshape[o]
+        i += 1
+        o += 1
+        while pi != po:
+            if pi < po:
+                gi.append(i)
+                pi *= ishape[i]
+                i += 1
+            else:
+                go.append(o)
+                po *= oshape[o]
+                o += 1
+        groups.append((gi, go))
+    # whatever is left on either side are length-1 axes
+    for k in range(i, ni):
+        groups.append(([k], []))
+    for k in range(o, no):
+        groups.append(([], [k]))
+    return groups
+
+
+def _lead(axes, shape):
+    """The first axis of a run whose length is not 1 (else the first)."""
+    for a in axes:
+        if shape[a] != 1:
+            return a
+    return axes[0]
+
+
+def _round_bounds(offsets, unit, total):
+    b = sorted({(v // unit) * unit for v in offsets} | {0, total})
+    return [b[k + 1] - b[k] for k in range(len(b) - 1)]
+
+
+def _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, flat, ishape, shape):
+    for a in gi:
+        in_chunks[a] = tuple(f // P for f in flat) if a == a0 else (ishape[a],)
+    for a in go:
+        out_chunks[a] = tuple(f // Q for f in flat) if a == o0 else (shape[a],)
+
+
+def reshape(x, shape, merge_chunks=True, limit=None):
+    """``np.reshape`` in C order (see the module docstring for the chunks)."""
+    x = _asarray(x)
+    if isinstance(x.size, float) and math.isnan(x.size):
+        raise _unknown_error("reshape")
+    shape = _normalize_shape(shape, x.size)
+    if shape == x.shape:
+        return x
+    if _has_unknown(x):
+        raise _unknown_error("reshape")
+    name = "reshape-" + tokenize(x.name, shape, merge_chunks, limit)
+    if x.size == 0 or x.ndim == 0 or len(shape) == 0:
+        # one block in, one block out
+        y = x.rechunk(tuple(-1 for _ in range(x.ndim))) if x.ndim else x
+        layer = {(name,) + (0,) * len(shape):
+                 (_reshape_block, (y.name,) + (0,) * y.ndim, shape)}
+        return Array(_with(y._layers, name, layer), name, tuple((s,) for s in shape),
+                     x.dtype)
+    ishape = x.shape
+    in_chunks = list(x.chunks)
+    out_chunks = [None] * len(shape)
+    # for each group: the input axis and output axis that carry its blocks
+    carriers = []
+    pending = []
+    for gi, go in _groups(ishape, shape):
+        if not go:
+            in_chunks[gi[0]] = (1,)
+            continue
+        if not gi:
+            out_chunks[go[0]] = (1,)
+            continue
+        if len(gi) == 1 and len(go) == 1:
+            out_chunks[go[0]] = x.chunks[gi[0]]
+            carriers.append((gi[0], go[0]))
+            continue
+        a0 = _lead(gi, ishape)
+        o0 = _lead(go, shape)
+        total = math.prod(ishape[a] for a in gi)
+        if not merge_chunks and len(go) == 1:
+            # several input axes into one: blocks of 1 on the leading ones,
+            # the last non-1 axis keeps its blocks
+            last = [a for a in gi if ishape[a] != 1]
+            last = last[-1] if last else gi[-1]
+            for a in gi:
+                in_chunks[a] = (1,) * ishape[a] if a < last else (
+                    x.chunks[a] if a == last else (ishape[a],))
+            reps = math.prod(ishape[a] for a in gi if a < last)
+            out_chunks[go[0]] = tuple(x.chunks[last]) * reps
+            carriers.append((tuple(a for a in gi if a <= last and ishape[a] != 1)
+                             or (last,), go[0]))
+            continue
+        P = math.prod(ishape[a] for a in gi if a > a0)
+        Q = math.prod(shape[a] for a in go if a > o0)
+        unit = P * Q // math.gcd(P, Q)
+        offs = [0]
+        for c in x.chunks[a0]:
+            offs.append(offs[-1] + c * P)
+        flat = _round_bounds(offs, unit, total)
+        _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, flat, ishape, shape)
+        carriers.append((a0, o0))
+        # the largest input block's extent within this run, in elements
+        orig = max(x.chunks[a0]) * math.prod(max(x.chunks[a]) for a in gi if a > a0)
+        pending.append((gi, go, a0, o0, P, Q, unit, flat, orig))
+    if pending:
+        # merged runs can make blocks much larger than the input's: cut them
+        # (at multiples of the run's unit) down to the byte limit
+        from .chunks import default_chunk_bytes, parse_bytes
+
+        lim = max(1, (parse_bytes(limit) if limit is not None else default_chunk_bytes())
+                  // max(x.dtype.itemsize, 1))
+        for gi, go, a0, o0, P, Q, unit, flat, orig in pending:
+            other = math.prod(max(in_chunks[a]) for a in range(x.ndim) if a not in gi)
+            cap = max(unit, (lim // max(other, 1)) // unit * unit, orig // unit * unit)
+            if max(flat) <= cap:
+                continue
+            new = []
+            for f in flat:
+                if f <= cap:
+                    new.append(f)
+                    continue
+                units = f // unit
+                n = -(-f // cap)
+                q, r = divmod(units, n)
+                new.extend(unit * (q + (k < r)) for k in range(n))
+            _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, new, ishape, shape)
+    y = x.rechunk(tuple(in_chunks))
+    out_chunks = tuple(out_chunks)
+    # block index of the output -> block index of the input
+    layer = {}
+    ranges = []
+    for ia, oa in carriers:
+        if isinstance(ia, tuple):
+            # merge_chunks=False: several input axes enumerate the output blocks
+            ranges.append((ia, oa, list(itertools.product(*[range(len(y.chunks[a]))
+                                                             for a in ia]))))
+        else:
+            ranges.append(((ia,), oa, [(j,) for j in range(len(y.chunks[ia]))]))
+    for combo in itertools.product(*[list(enumerate(r[2])) for r in ranges]):
+        iidx = [0] * y.ndim
+        oidx = [0] * len(shape)
+        for (ia, oa, _), (j, ins) in zip(ranges, combo):
+            oidx[oa] = j
+            for a, v in zip(ia, ins):
+                iidx[a] = v
+        bshape = tuple(out_chunks[d][oidx[d]] for d in range(len(shape)))
+        layer[(name,) + tuple(oidx)] = (_reshape_block, (y.name,) + tuple(iidx), bshape)
+    return Array(_with(y._layers, name, layer), name, out_chunks, x.dtype)
+
+
+def ravel(x):
+    """``np.ravel`` (C order): a 1-d array."""
+    x = _asarray(x)
+    if x.ndim == 1:
+        return x
+    return reshape(x, (-1,))
+
+
+def flatten(x):
+    """dask's ``Array.flatten``: the same as :func:`ravel`."""
+    return ravel(x)
+
+
+# ---------------------------------------------------------------------------
+# axis permutations and new axes
+# ---------------------------------------------------------------------------
+def moveaxis(a, source, destination):
+    """``np.moveaxis``: move axes to new positions (other axes keep their order)."""
+    a = _asarray(a)
+    src = _norm_axes(source, a.ndim, "source")
+    dst = _norm_axes(destination, a.ndim, "destination")
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number "
+                         "of elements")
+    order = [k for k in range(a.ndim) if k not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, tuple(order))
+
+
+def rollaxis(a, axis, start=0):
+    """``np.rollaxis``."""
+    a = _asarray(a)
+    n = a.ndim
+    axis = _norm_axis(axis, n)
+    start = operator.index(start)
+    if not -n <= start <= n:
+        raise _AxisError("'start' arg requires %d <= start < %d, but %d was passed in"
+                         % (-n, n + 1, start))
+    if start < 0:
+        start += n
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    order = [k for k in range(n) if k != axis]
+    order.insert(start, axis)
+    return transpose(a, tuple(order))
+
+
+def _expand_block(b, axes):
+    return np.expand_dims(b, axes)
+
+
+def expand_dims(a, axis):
+    """``np.expand_dims``: insert length-1 axes at the positions ``axis``."""
+    a = _asarray(a)
+    nd = a.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+    axes = tuple(sorted(_norm_axes(axis, nd)))
+    name = "expand-dims-" + tokenize(a.name, axes)
+    chunks = []
+    it = iter(a.chunks)
+    for d in range(nd):
+        chunks.append((1,) if d in axes else next(it))
+    layer = {}
+    for k in a._keys_flat():
+        it = iter(k[1:])
+        idx = tuple(0 if d in axes else next(it) for d in range(nd))
+        layer[(name,) + idx] = (_expand_block, k, axes)
+    return Array(_with(a._layers, name, layer), name, tuple(chunks), a.dtype)
+
+
+def _broadcast_block(b, shape):
+    return np.broadcast_to(b, shape)
+
+
+def broadcast_to(x, shape, chunks=None, meta=None):
+    """``np.broadcast_to``.  New leading axes and stretched length-1 axes are
+    one block unless ``chunks`` (for the whole output) says otherwise."""
+    x = _asarray(x)
+    if isinstance(shape, (numbers.Integral, np.integer)):
+        shape = (shape,)
+    shape = tuple(operator.index(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError("all elements of broadcast shape must be non-negative")
+    nd = len(shape)
+    if nd < x.ndim:
+        raise ValueError("input operand has more dimensions than allowed by the axis "
+                         "remapping")
+    off = nd - x.ndim
+    for k, s in enumerate(x.shape):
+        if _isnan(s):
+            raise _unknown_error("broadcast_to")
+        if s != 1 and s != shape[k + off]:
+            raise ValueError("operands could not be broadcast together with remapped shapes "
+                             "[original->remapped]: %s and requested shape %s"
+                             % (_fmt_shape(x.shape), _fmt_shape(shape)))
+    if shape == x.shape and chunks is None:
+        return x
+    if chunks is None:
+        out_chunks = []
+        for d in range(nd):
+            k = d - off
+            if k < 0 or (x.shape[k] == 1 and shape[d] != 1):
+                out_chunks.append((shape[d],))
+            else:
+                out_chunks.append(x.chunks[k])
+        out_chunks = tuple(out_chunks)
+    else:
+        from .chunks import normalize_chunks
+
+        out_chunks = normalize_chunks(chunks, shape, dtype=x.dtype)
+        for d in range(off, nd):
+            k = d - off
+            if x.shape[k] == shape[d] and shape[d] != 1 and out_chunks[d] != x.chunks[k]:
+                # the axis is not stretched: rechunk the input to match
+                x = x.rechunk({k: out_chunks[d]})
+    # the stretched length-1 axes of x must be one block (they are)
+    name = "broadcast-to-" + tokenize(x.name, shape, out_chunks)
+    layer = {}
+    for oidx in itertools.product(*[range(len(c)) for c in out_chunks]):
+        iidx = tuple(0 if x.shape[k] == 1 and shape[k + off] != 1 else oidx[k + off]
+                     for k in range(x.ndim))
+        bshape = tuple(out_chunks[d][oidx[d]] for d in range(nd))
+        layer[(name,) + oidx] = (_broadcast_block, (x.name,) + iidx, bshape)
+    return Array(_with(x._layers, name, layer), name, out_chunks, x.dtype)
+
+
+def broadcast_arrays(*args, subok=False):
+    """``np.broadcast_arrays``: the arguments broadcast to their common shape
+    (a list, as NumPy 2 returns a tuple-like sequence)."""
+    from .core import _broadcast_shapes, unify_chunks_broadcast
+
+    arrays = [_asarray(a) for a in args]
+    shape = _broadcast_shapes([a.shape for a in arrays])
+    if any(_isnan(s) for s in shape):
+        raise _unknown_error("broadcast_arrays")
+    arrays, chunks = unify_chunks_broadcast(arrays, shape)
+    return [broadcast_to(a, shape, chunks=chunks) for a in arrays]
+
+
+# ---------------------------------------------------------------------------
+# flips and rolls
+# ---------------------------------------------------------------------------
+def flip(m, axis=None):
+    """``np.flip``: reverse the order of elements along the given axes (all
+    axes when None)."""
+    m = _asarray(m)
+    axes = range(m.ndim) if axis is None else _norm_axes(axis, m.ndim)
+    idx = [slice(None)] * m.ndim
+    for a in axes:
+        idx[a] = slice(None, None, -1)
+    return m[tuple(idx)]
+
+
+def flipud(m):
+    """``np.flipud``: reverse axis 0."""
+    m = _asarray(m)
+    if m.ndim < 1:
+        raise ValueError("Input must be >= 1-d.")
+    return flip(m, 0)
+
+
+def fliplr(m):
+    """``np.fliplr``: reverse axis 1."""
+    m = _asarray(m)
+    if m.ndim < 2:
+        raise ValueError("Input must be >= 2-d.")
+    return flip(m, 1)
+
+
+def roll(a, shift, axis=None):
+    """``np.roll``: shift elements along axes, wrapping around."""
+    from .joining import concatenate
+
+    a = _asarray(a)
+    if isinstance(shift, np.ndarray):
+        shift = shift.tolist()
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
+    if axis is None:
+        if isinstance(shift, (tuple, list)):
+            raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the "
+                             "same length (axis=None needs one shift)")
+        return reshape(roll(ravel(a), shift, 0), a.shape)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    axes = tuple(_norm_axis(ax, a.ndim) for ax in axes)
+    shifts = tuple(operator.index(s) for s in shifts)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    elif len(axes) == 1 and len(shifts) > 1:
+        axes = axes * len(shifts)
+    if len(shifts) != len(axes):
+        raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the same "
+                         "length")
+    total = {}
+    for ax, s in zip(axes, shifts):
+        total[ax] = total.get(ax, 0) + s
+    r = a
+    for ax, s in sorted(total.items()):
+        n = r.shape[ax]
+        if _isnan(n):
+            raise _unknown_error("roll")
+        if n == 0:
+            continue
+        s %= n
+        if s == 0:
+            continue
+        head = [slice(None)] * r.ndim
+        tail = [slice(None)] * r.ndim
+        head[ax] = slice(n - s, None)
+        tail[ax] = slice(0, n - s)
+        r = concatenate([r[tuple(head)], r[tuple(tail)]], axis=ax)
+    return r

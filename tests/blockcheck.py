@@ -1,0 +1,76 @@
+"""Test helper for the shape, joining, blockwise and overlap tests: compute an
+Array and check, besides the values, that every block has the shape its
+chunks promise and the array's dtype (``compute`` writes blocks into a
+preallocated result, where a wrong-shaped block could broadcast unnoticed)."""
+
+import numpy as np
+
+import cdask
+
+
+def check(x, expected, exact=True, rtol=1e-7, atol=0):
+    """Assert ``x`` (a cdask Array) equals ``expected`` (NumPy): shape, dtype,
+    values (bit for bit when ``exact``, NaNs equal), and block shapes/dtypes."""
+    expected = np.asarray(expected)
+    assert isinstance(x, cdask.Array), type(x)
+    assert x.shape == expected.shape, (x.shape, expected.shape)
+    assert x.dtype == expected.dtype, (x.dtype, expected.dtype)
+    keys = x._keys_flat()
+    blocks = cdask.get(x.__dask_graph__(), keys)
+    for k, b in zip(keys, blocks):
+        want = tuple(x.chunks[d][i] for d, i in enumerate(k[1:]))
+        assert np.shape(b) == want, (k, np.shape(b), want)
+        assert np.asarray(b).dtype == x.dtype, (k, np.asarray(b).dtype, x.dtype)
+    got = x.compute()
+    if exact:
+        np.testing.assert_array_equal(got, expected, strict=True)
+        if expected.dtype.kind in "fc":
+            # -0.0 and 0.0 differ bit for bit
+            assert np.array_equal(np.signbit(np.real(got)), np.signbit(np.real(expected)))
+    else:
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+    return got
+
+
+def chunkings(draw, st, shape):
+    """A hypothesis draw of a chunk spec (per-axis tuples) for ``shape``."""
+    chunks = []
+    for s in shape:
+        if s == 0:
+            chunks.append((0,))
+            continue
+        kind = draw(st.sampled_from(["int", "ragged", "one", "whole"]))
+        if kind == "int":
+            c = draw(st.integers(1, s))
+            chunks.append((c,) * (s // c) + ((s % c,) if s % c else ()))
+        elif kind == "one":
+            chunks.append((1,) * s)
+        elif kind == "whole":
+            chunks.append((s,))
+        else:
+            parts, left = [], s
+            while left:
+                p = draw(st.integers(1, left))
+                parts.append(p)
+                left -= p
+            chunks.append(tuple(parts))
+    return tuple(chunks)
+
+
+DTYPES = [np.float64, np.float32, np.int64, np.int32, np.int8, np.uint16, np.bool_,
+          np.complex128]
+
+
+def sample(shape, dtype, seed=0):
+    """A NumPy array of ``shape`` and ``dtype`` with varied values."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return rng.integers(0, 2, shape).astype(bool)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True
+                            ).astype(dt)
+    if dt.kind == "c":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
+    return rng.standard_normal(shape).astype(dt)
