@@ -486,15 +486,15 @@ _MINMAX_NAME = {"min": "minimum", "max": "maximum", "nanmin": "fmin", "nanmax": 
 
 
 def _fused_minmax_part(p, ndim=1):
-    # a fused kernel's min/max partial (array.fuse): shape (0,) for a block
-    # with nothing selected, else (1,)
-    if p is None or np.ndim(p) == 0 or np.shape(p)[0] not in (0, 1) or np.ndim(p) > 1:
+    # a partial of a full min/max: a fused kernel's (array.fuse) has shape
+    # (0,) for a block with nothing selected, else (1,); _chunk_*_all's are
+    # keepdims arrays or None
+    if p is None or np.ndim(p) != 1:
         return p
     return None if np.size(p) == 0 else np.reshape(p, (1,) * ndim)
 
 
-def _combine_minmax(parts, kind, ndim=1):
-    parts = [_fused_minmax_part(p, ndim) for p in parts]
+def _combine_minmax(parts, kind):
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
@@ -511,8 +511,19 @@ def _chunk_max_all(b, axes):
     return _chunk_max(b, axes)
 
 
+def _combine_minmax_all(parts, kind):
+    """_combine_minmax of the partials of a min/max over every axis."""
+    return _combine_minmax([_fused_minmax_part(p) for p in parts], kind)
+
+
+def _agg_minmax_all(parts, kind, axes, keepdims):
+    """_agg_minmax of the partials of a min/max over every axis."""
+    return _agg_minmax([_fused_minmax_part(p, len(axes)) for p in parts], kind, axes,
+                       keepdims)
+
+
 def _agg_minmax(parts, kind, axes, keepdims):
-    r = _combine_minmax(parts, kind, len(axes) if axes else 1)
+    r = _combine_minmax(parts, kind)
     if r is None:
         raise ValueError("zero-size array to reduction operation %s which has no identity"
                          % _MINMAX_NAME[kind])
@@ -657,10 +668,13 @@ def count_nonzero(a, axis=None, keepdims=False, split_every=None):
 def _minmax(kind, chunk, a, axis, keepdims, split_every, out):
     x = _asarray(a)
     _check_dtype_supported(x)
-    if x.ndim and len(_normalize_axis(axis, x.ndim)) == x.ndim:
-        chunk = {_chunk_min: _chunk_min_all, _chunk_max: _chunk_max_all}.get(chunk, chunk)
+    combine, agg = _combine_minmax, _agg_minmax
+    if x.ndim and len(_normalize_axis(axis, x.ndim)) == x.ndim and \
+            chunk in (_chunk_min, _chunk_max):
+        chunk = _chunk_min_all if chunk is _chunk_min else _chunk_max_all
+        combine, agg = _combine_minmax_all, _agg_minmax_all
     return _simple(kind, x, axis, keepdims, split_every, out, x.dtype,
-                   chunk, (), _combine_minmax, (kind,), _agg_minmax, ())
+                   chunk, (), combine, (kind,), agg, ())
 
 
 def min(a, axis=None, keepdims=False, split_every=None, out=None):
