@@ -571,3 +571,27 @@ def test_supported_dtype_errors():
     assert "supported dtypes" in str(ei.value)
     with pytest.raises(TypeError):
         da.ones(3).astype("U1")
+
+
+def test_lambdas_and_closures_get_their_own_names():
+    # two different lambdas (or closures over different values) must never
+    # share a layer name: one would silently replace the other
+    xn = np.arange(4.0)
+    x = da.from_array(xn, chunks=2)
+    assert np.array_equal((da.elemwise(lambda v: v + 1, x) + da.elemwise(lambda v: v + 2, x))
+                          .compute(), 2 * xn + 3)
+
+    def adder(c):
+        return lambda v: v + c
+
+    assert np.array_equal((da.elemwise(adder(1), x) + da.elemwise(adder(2), x)).compute(),
+                          2 * xn + 3)
+    assert da.tokenize(adder(1)) == da.tokenize(adder(1))
+    assert da.tokenize(adder(1)) != da.tokenize(adder(2))
+
+    def red(f):
+        return da.reduction(x, lambda b, axis, keepdims: f(b, axis=axis, keepdims=keepdims),
+                            lambda b, axis, keepdims: f(b, axis=axis, keepdims=keepdims),
+                            dtype=float)
+
+    assert (red(np.sum) + red(np.max)).compute() == xn.sum() + xn.max()

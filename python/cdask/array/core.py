@@ -1242,8 +1242,8 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
 
     opname = getattr(op, "__name__", "elemwise")
     if name is None:
-        name = "%s-%s" % (opname, tokenize(opname, [a.name if isinstance(a, Array) else a
-                                                    for a in operands],
+        name = "%s-%s" % (opname, tokenize(op, [a.name if isinstance(a, Array) else a
+                                                for a in operands],
                                            out_dtype, dtype, index, sorted(kwargs.items()),
                                            getattr(op, "__module__", None)))
     layer = {}

@@ -145,7 +145,21 @@ def _normalize(obj, h, depth=0):
         h.update(("%s.%s" % (mod, qn)).encode())
         if "<lambda>" in qn or "<locals>" in qn:
             code = getattr(obj, "__code__", None)
-            h.update(code.co_code if code is not None else b"%d" % id(obj))
+            if code is None:
+                h.update(b"%d" % id(obj))
+            else:
+                # the code, its constants and names, and what the function
+                # closes over: `lambda v: v + 1` and `lambda v: v + 2` (or
+                # closures over different values) must not share a name
+                _normalize_code(code, h)
+                _normalize((obj.__defaults__, obj.__kwdefaults__), h, depth + 1)
+                cells = []
+                for c in obj.__closure__ or ():
+                    try:
+                        cells.append(c.cell_contents)
+                    except ValueError:          # empty cell
+                        cells.append(None)
+                _normalize(tuple(cells), h, depth + 1)
         if isinstance(obj, types.MethodType):
             _normalize(obj.__self__, h, depth + 1)
         return
@@ -161,6 +175,17 @@ def _normalize(obj, h, depth=0):
     h.update(b"object")
     h.update(("%s.%s" % (t.__module__, t.__qualname__)).encode())
     h.update(b"%d" % id(obj))
+
+
+def _normalize_code(code, h):
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _normalize_code(c, h)
+        else:
+            h.update(type(c).__name__.encode())
+            h.update(repr(c).encode())
 
 
 def tokenize_one(obj):
