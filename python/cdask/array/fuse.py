@@ -299,7 +299,7 @@ def _spans(n, parts):
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
-def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=4,
+def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
                 min_span=1 << 18):
     """Rewrite, in the cdask Graph ``g``, the stores compute() adds -
     ``(store_fn, out, key, slices)`` - of blocks computed by a fused or C
@@ -307,7 +307,8 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=4,
     straight into ``out`` (no block-sized chunk, no copy under the GIL), and
     reads blocks of in-memory and memory-mapped inputs where they lie.  Big
     blocks are shared among several store tasks (spans) when there are fewer
-    than ``min_tasks_per_worker * workers`` of them.  Fused tasks that are
+    than ``min_tasks_per_worker * workers`` of them (8 per worker: blocks of
+    uneven cost still keep both cores busy to the end).  Fused tasks that are
     not stored also read their inputs in place.
 
     The destination's dtype is the Array's, which is the kernel's result
