@@ -40,7 +40,11 @@
  *     NaN's payload survives when both operands are NaN.
  *   - Choice of B.  B starts at 4096 elements (the same order as NumPy's
  *     8192-element buffers and numexpr's 1024; large enough that the per-call
- *     overhead of the loops vanishes) and is halved, down to 512, while the
+ *     overhead of the loops vanishes), or at 1024 for a reduction (measured
+ *     on mean(x[x > 0]) over 200M float64: 1024 keeps the block in L1 between
+ *     the mask loop and the masked sum, and beat 2048-8192 by 10-40%;
+ *     elementwise chains of transcendental loops ran best at 4096-8192), and
+ *     is halved, down to 512, while the
  *     scratch of all registers and cast buffers would exceed 512 KiB: half
  *     of a typical 1-2 MiB L2, the rest being left to the streams of the
  *     inputs and the output.  B is always a power of two >= 512, a multiple
@@ -59,6 +63,7 @@
 #include <string.h>
 
 #define CD_FUSED_B0 ((int64_t)4096)          /* preferred block, elements */
+#define CD_FUSED_B0_RED ((int64_t)1024)      /* preferred block of a reduction */
 #define CD_FUSED_BMIN ((int64_t)512)         /* smallest block */
 #define CD_FUSED_BUDGET ((int64_t)512 << 10) /* scratch bytes aimed for */
 #define CD_FUSED_LONGROW ((int64_t)8192)     /* rows this long keep stride-0 operands */
@@ -449,9 +454,15 @@ static int64_t bytes_per_elem(const cd_fused_params *p, const int *scalar_reg, c
     return b;
 }
 
+static int64_t choose_block_from(int64_t B, int64_t bpe);
+
 static int64_t choose_block(int64_t bpe)
 {
-    int64_t B = CD_FUSED_B0;
+    return choose_block_from(CD_FUSED_B0, bpe);
+}
+
+static int64_t choose_block_from(int64_t B, int64_t bpe)
+{
     while (B > CD_FUSED_BMIN && B * bpe > CD_FUSED_BUDGET)
         B /= 2;
     return B;
@@ -988,9 +999,10 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         pointable[i] = 0;
     }
     mark_scalar(p, scalar_in, scalar_reg);
-    B = choose_block(bytes_per_elem(p, scalar_reg, gathered) +
-                     (store ? cd_dtype_itemsize[out_dt] : 0) +
-                     (red ? 16 + 1 + 2 * cd_dtype_itemsize[p->red.dt] : 0));
+    B = choose_block_from(red ? CD_FUSED_B0_RED : CD_FUSED_B0,
+                          bytes_per_elem(p, scalar_reg, gathered) +
+                          (store ? cd_dtype_itemsize[out_dt] : 0) +
+                          (red ? 16 + 1 + 2 * cd_dtype_itemsize[p->red.dt] : 0));
     if (size < B)
         B = size < 1 ? 1 : size;
 
