@@ -97,7 +97,7 @@ def _slices_from_chunks(chunks):
 
 def store_block(out, block, slices):
     """Write one computed block into the preallocated result."""
-    if out.ndim == 0:
+    if len(getattr(out, "shape", ())) == 0:
         out[()] = block
     else:
         out[slices] = block
@@ -415,6 +415,17 @@ class Array:
             axes = axes[0]
         return transpose(self, axes or None)
 
+    def to_npy(self, path, **kwargs):
+        """Compute into a ``.npy`` file, block by block (see cdask.array.store)."""
+        from .store import to_npy
+
+        return to_npy(self, path, **kwargs)
+
+    def store(self, target, **kwargs):
+        from .store import store
+
+        return store(self, target, **kwargs)
+
     def map_blocks(self, func, *args, **kwargs):
         return map_blocks(func, self, *args, **kwargs)
 
@@ -711,6 +722,34 @@ def compute(*args, traverse=True, **kwargs):
             else:
                 out.append(a)
         return tuple(out)
+    results, plans = _run(arrays, [None] * len(arrays), kwargs)
+    finals = []
+    for a, (kind, v) in zip(arrays, plans):
+        if kind == "store":
+            finals.append(v)
+        elif kind == "scalar":
+            finals.append(_scalar_result(results[v]))
+        else:
+            finals.append(_finalize(results[v], a.ndim, a.dtype))
+    out = []
+    for a in args:
+        if isinstance(a, Array):
+            out.append(finals[seen[id(a)]])
+        elif hasattr(a, "__dask_graph__"):
+            import dask
+
+            out.append(dask.compute(a)[0])
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+def _run(arrays, outs, kwargs):
+    """Run the graphs of ``arrays`` at once; the blocks of each array of known
+    shape are written into ``outs[i]`` (a new array when None: anything with
+    NumPy's ``__setitem__`` does, C-contiguous ndarrays and memmaps are
+    written straight by fused tasks).  Returns (results, plans): per array
+    ("store", out), ("scalar", slot) or ("blocks", slot) into results."""
     layers = {}
     for a in arrays:
         layers.update(a._layers)
@@ -724,11 +763,11 @@ def compute(*args, traverse=True, **kwargs):
     keys = []
     plans = []  # per array: ("store", out) or ("blocks", slot)
     for ai, a in enumerate(arrays):
-        if a.ndim == 0:
+        if a.ndim == 0 and outs[ai] is None:
             plans.append(("scalar", len(keys)))
             keys.append((a.name,))
         elif _known(a):
-            out = np.empty(a.shape, dtype=a.dtype)
+            out = outs[ai] if outs[ai] is not None else np.empty(a.shape, dtype=a.dtype)
             per_axis = _slices_from_chunks(a.chunks)
             for idx in itertools.product(*map(range, a.numblocks)):
                 sl = tuple(per_axis[d][i] for d, i in enumerate(idx))
@@ -750,25 +789,7 @@ def compute(*args, traverse=True, **kwargs):
         if len(extra) != len(stores):
             keys = _with_extra(keys, stores, extra)
     results = _get(g, keys, **_get_kwargs(kwargs))
-    finals = []
-    for a, (kind, v) in zip(arrays, plans):
-        if kind == "store":
-            finals.append(v)
-        elif kind == "scalar":
-            finals.append(_scalar_result(results[v]))
-        else:
-            finals.append(_finalize(results[v], a.ndim, a.dtype))
-    out = []
-    for a in args:
-        if isinstance(a, Array):
-            out.append(finals[seen[id(a)]])
-        elif hasattr(a, "__dask_graph__"):
-            import dask
-
-            out.append(dask.compute(a)[0])
-        else:
-            out.append(a)
-    return tuple(out)
+    return results, plans
 
 
 def optimize(*args, **kwargs):

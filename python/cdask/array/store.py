@@ -1,0 +1,186 @@
+"""Writing arrays out block by block, and reading raw binary files.
+
+* ``store(sources, targets)``: each block of each source is written into its
+  place in the target (anything with NumPy's ``__setitem__``: an ndarray, an
+  ``np.memmap``, a zarr or h5py array); the result is never held whole.
+  C-contiguous ndarray and memmap targets are written straight by the fused
+  C tasks that compute the blocks (no block-sized chunk in between).
+* ``Array.to_npy(path)`` / ``to_npy(x, path)``: a ``.npy`` file written through
+  a memory mapping.  The file is made under a temporary name in the target's
+  directory, its whole size is reserved first (``posix_fallocate``: a full
+  disk under a mapping would kill the process with SIGBUS instead of
+  raising), and it is renamed onto ``path`` only once every block is in:
+  a failed compute leaves no file that looks complete, and no temporary.
+* ``from_raw(path, dtype, shape, offset=0, order="C")``: a raw binary file,
+  memory-mapped and checked to hold the data before it is mapped.
+"""
+
+import os
+import uuid
+
+import numpy as np
+
+from .core import Array, _known, _run
+
+__all__ = ["store", "to_npy", "from_raw"]
+
+
+def _check_source(a):
+    if not isinstance(a, Array):
+        raise TypeError("store: sources must be cdask Arrays, got %s" % type(a).__name__)
+    if not _known(a):
+        raise ValueError("store: %s has unknown chunk sizes; call x.compute_chunk_sizes() "
+                         "first" % a.name)
+
+
+def store(sources, targets, lock=True, regions=None, compute=True, return_stored=False,
+          **kwargs):
+    """Write each source Array into its target, block by block (dask's
+    ``store``).  ``regions``: per target, the index (tuple of slices) of the
+    target the source goes to.  Computes at once (``compute=False`` is not
+    supported: cdask has no delayed objects)."""
+    if isinstance(sources, Array):
+        sources, targets = [sources], [targets]
+        if regions is not None and not isinstance(regions, list):
+            regions = [regions]
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise ValueError("store: %d sources and %d targets" % (len(sources), len(targets)))
+    if not compute:
+        raise NotImplementedError("store(compute=False): cdask computes stores at once")
+    if regions is None:
+        regions = [None] * len(sources)
+    outs = []
+    for a, t, r in zip(sources, targets, regions):
+        _check_source(a)
+        if not hasattr(t, "__setitem__"):
+            raise TypeError("store: target %r has no __setitem__" % (t,))
+        if r is not None:
+            if isinstance(t, np.ndarray):
+                t = t[r]
+                if not np.shares_memory(t, targets[len(outs)]) and t.size:
+                    raise ValueError("store: region %r of the target is not a view" % (r,))
+            else:
+                t = _Region(t, r)
+        shape = tuple(getattr(t, "shape", ()))
+        if shape != a.shape:
+            raise ValueError("store: source shape %s does not match target shape %s"
+                             % (a.shape, shape))
+        outs.append(t)
+    _run(sources, outs, kwargs)
+    if return_stored:
+        return tuple(sources)
+    return None
+
+
+class _Region:
+    """A target's region: writes into ``target[region][index]``."""
+
+    def __init__(self, target, region):
+        self.target = target
+        self.region = tuple(region) if isinstance(region, tuple) else (region,)
+        full = tuple(getattr(target, "shape", ()))
+        self.shape = tuple(len(range(*s.indices(n))) if isinstance(s, slice) else 1
+                           for s, n in zip(self.region, full)) + full[len(self.region):]
+        self.ndim = len(self.shape)
+
+    def __setitem__(self, index, value):
+        if not isinstance(index, tuple):
+            index = (index,)
+        full = tuple(getattr(self.target, "shape", ()))
+        idx = []
+        for k, reg in enumerate(self.region):
+            lo, _, step = reg.indices(full[k])
+            sub = index[k] if k < len(index) else slice(None)
+            a, b, _ = sub.indices(self.shape[k])
+            idx.append(slice(lo + a * step, lo + b * step, step))
+        idx += list(index[len(self.region):])
+        self.target[tuple(idx)] = value
+
+
+def _check_dir(path):
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(d):
+        raise FileNotFoundError("to_npy: the directory of %r does not exist" % path)
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise PermissionError("to_npy: cannot write in the directory of %r" % path)
+    if os.path.isdir(path):
+        raise IsADirectoryError("to_npy: %r is a directory" % path)
+    return d
+
+
+def to_npy(x, path, **kwargs):
+    """Compute the Array ``x`` into a ``.npy`` file at ``path`` (see the module
+    docstring: temporary name, space reserved first, renamed on success)."""
+    _check_source(x)
+    path = os.fspath(path)
+    d = _check_dir(path)
+    tmp = os.path.join(d, ".%s.cdask-%s.tmp" % (os.path.basename(path), uuid.uuid4().hex[:12]))
+    fmt = np.lib.format
+    header = {"descr": fmt.dtype_to_descr(x.dtype), "fortran_order": False,
+              "shape": tuple(int(s) for s in x.shape)}
+    nbytes = int(np.prod(x.shape, dtype=np.int64)) * x.dtype.itemsize
+    try:
+        with open(tmp, "wb") as f:
+            try:
+                fmt.write_array_header_1_0(f, header)
+            except ValueError:
+                fmt.write_array_header_2_0(f, header)
+            offset = f.tell()
+            f.flush()
+            try:
+                os.posix_fallocate(f.fileno(), 0, offset + nbytes)
+            except OSError as e:
+                raise OSError(e.errno, "to_npy: cannot reserve %d bytes for %r (%s)"
+                              % (offset + nbytes, path, e.strerror), path) from None
+            except AttributeError:          # pragma: no cover - no posix_fallocate
+                f.truncate(offset + nbytes)
+        if nbytes:
+            mm = np.memmap(tmp, dtype=x.dtype, mode="r+", offset=offset, shape=x.shape,
+                           order="C")
+            try:
+                _run([x], [mm], kwargs)
+                mm.flush()
+            finally:
+                del mm
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def from_raw(path, dtype, shape, offset=0, order="C", chunks="auto", name=None):
+    """Memory-map a raw binary file of ``dtype`` elements (``shape``, C or
+    Fortran ``order``, starting ``offset`` bytes in) as a cdask Array.  A
+    file too short for the data raises ValueError naming it, before mapping."""
+    from .core import check_dtype
+    from .creation import from_array
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError("from_raw: no such file: %r" % path)
+    dtype = np.dtype(dtype)
+    check_dtype(dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype)
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError("from_raw: negative dimension in shape %s" % (shape,))
+    if order not in ("C", "F"):
+        raise ValueError("from_raw: order must be 'C' or 'F', got %r" % (order,))
+    offset = int(offset)
+    if offset < 0:
+        raise ValueError("from_raw: offset must be >= 0, got %d" % offset)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = os.path.getsize(path)
+    if size < offset + n:
+        raise ValueError("from_raw: %r holds %d bytes, fewer than offset %d + %d bytes of "
+                         "%s %s" % (path, size, offset, n, shape, dtype))
+    if n == 0:
+        return from_array(np.empty(shape, dtype=dtype, order=order), chunks=chunks, name=name)
+    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    return from_array(mm, chunks=chunks, name=name)

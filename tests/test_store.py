@@ -1,0 +1,179 @@
+"""store / to_npy / from_raw: blocks written where they go, files that are
+complete or absent, raw files checked before they are mapped."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cdask
+
+DTYPES = ["bool", "int8", "uint16", "int32", "int64", "float32", "float64", "complex64",
+          "complex128"]
+
+
+@st.composite
+def arrays(draw):
+    ndim = draw(st.integers(0, 3))
+    shape = tuple(draw(st.integers(0, 7)) for _ in range(ndim))
+    dtype = draw(st.sampled_from(DTYPES))
+    chunks = tuple(draw(st.integers(1, max(s, 1))) for s in shape)
+    seed = draw(st.integers(0, 2**32 - 1))
+    xn = (np.random.default_rng(seed).standard_normal(shape) * 20).astype(dtype)
+    return xn, chunks
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(arrays())
+def test_to_npy_round_trip(tmp_path, xc):
+    xn, chunks = xc
+    x = cdask.from_array(xn, chunks=chunks)
+    p = tmp_path / "x.npy"
+    x.to_npy(p)
+    back = np.load(p)
+    assert back.dtype == xn.dtype and back.shape == xn.shape
+    assert back.tobytes() == xn.tobytes()
+    y = cdask.from_npy(p, chunks=chunks)
+    assert y.compute().tobytes() == xn.tobytes()
+    assert sorted(os.listdir(tmp_path)) == ["x.npy"]          # no temporary left
+
+
+def test_to_npy_of_a_fused_chain_and_store_targets(tmp_path):
+    xn = np.random.default_rng(0).standard_normal((300, 200))
+    x = cdask.from_array(xn, chunks=(70, 60))
+    e = (x * 2 + 1) ** 3
+    e.to_npy(tmp_path / "e.npy")
+    assert np.load(tmp_path / "e.npy").tobytes() == ((xn * 2 + 1) ** 3).tobytes()
+    out = np.zeros((300, 200))
+    cdask.store(e, out)
+    assert out.tobytes() == ((xn * 2 + 1) ** 3).tobytes()
+    mm = np.lib.format.open_memmap(tmp_path / "m.npy", mode="w+", dtype="f8", shape=(300, 200))
+    cdask.store([x + 1, x - 1], [mm, np.zeros((300, 200))])
+    mm.flush()
+    assert np.load(tmp_path / "m.npy").tobytes() == (xn + 1).tobytes()
+    big = np.zeros((400, 300))
+    cdask.store(x, big, regions=(slice(50, 350), slice(100, 300)))
+    assert np.array_equal(big[50:350, 100:300], xn)
+    assert big.sum() == pytest.approx(xn.sum())
+
+
+class _Recorder:
+    """A target with only __setitem__ (as zarr and h5py arrays have)."""
+
+    def __init__(self, shape, dtype):
+        self.data = np.zeros(shape, dtype)
+        self.shape = shape
+        self.calls = 0
+
+    def __setitem__(self, idx, value):
+        self.calls += 1
+        self.data[idx] = value
+
+
+def test_store_into_any_setitem_target():
+    xn = np.arange(60.0).reshape(6, 10)
+    x = cdask.from_array(xn, chunks=(2, 5))
+    t = _Recorder((6, 10), "f8")
+    cdask.store(x * 2, t)
+    assert np.array_equal(t.data, xn * 2) and t.calls == 6
+    t2 = _Recorder((10, 12), "f8")
+    cdask.store(x, t2, regions=(slice(2, 8), slice(1, 11)))
+    assert np.array_equal(t2.data[2:8, 1:11], xn) and t2.data.sum() == xn.sum()
+
+
+def test_failed_compute_leaves_no_file(tmp_path):
+    x = cdask.from_array(np.arange(10.0), chunks=3)
+    bad = x.map_blocks(_boom, dtype=float)
+    p = tmp_path / "out.npy"
+    with pytest.raises(RuntimeError, match="boom"):
+        bad.to_npy(p)
+    assert os.listdir(tmp_path) == []
+    p.write_bytes(b"old contents")
+    with pytest.raises(RuntimeError, match="boom"):
+        bad.to_npy(p)
+    assert p.read_bytes() == b"old contents"             # the old file is untouched
+    assert os.listdir(tmp_path) == ["out.npy"]
+
+
+def _boom(b):
+    if b[0] >= 6:
+        raise RuntimeError("boom")
+    return b
+
+
+def test_bad_targets_raise_before_any_work(tmp_path):
+    calls = []
+    x = cdask.from_array(np.arange(10.0), chunks=3).map_blocks(
+        lambda b: calls.append(1) or b, dtype=float)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        x.to_npy(tmp_path / "missing" / "x.npy")
+    with pytest.raises(IsADirectoryError):
+        x.to_npy(tmp_path)
+    with pytest.raises(ValueError, match="does not match target shape"):
+        cdask.store(x, np.zeros(11))
+    with pytest.raises(TypeError, match="__setitem__"):
+        cdask.store(x, 5)
+    u = x[x > 3]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        u.to_npy(tmp_path / "u.npy")
+    assert calls == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_directory(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError):
+            cdask.ones(10, chunks=3).to_npy(d / "x.npy")
+    finally:
+        d.chmod(0o700)
+
+
+def test_full_disk_raises_oserror_and_cleans_up(tmp_path):
+    # RLIMIT_FSIZE stands in for a full disk: the space is reserved before
+    # anything is written through the mapping, so the failure is an OSError
+    # naming the path (not SIGBUS), and no file is left behind
+    code = textwrap.dedent(f"""
+        import os, resource, signal, sys
+        import cdask
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        x = cdask.ones((1000, 1000), chunks=(250, 1000))          # 8 MB
+        try:
+            x.to_npy({str(tmp_path / "big.npy")!r})
+        except OSError as e:
+            print("OSError", "big.npy" in str(e), e.errno)
+        print(sorted(os.listdir({str(tmp_path)!r})))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("OSError True"), r.stdout
+    assert lines[1] == "[]"
+
+
+def test_from_raw(tmp_path):
+    xn = np.random.default_rng(1).standard_normal((30, 20))
+    p = tmp_path / "x.raw"
+    with open(p, "wb") as f:
+        f.write(b"HEAD" * 4)
+        f.write(xn.astype(">f4").tobytes())
+    y = cdask.from_raw(p, ">f4", (30, 20), offset=16, chunks=(7, 9))
+    assert np.array_equal(y.compute(), xn.astype(">f4"))
+    z = cdask.from_raw(p, "f8", 300, offset=16)
+    assert z.shape == (300,)
+    f = cdask.from_raw(p, ">f4", (20, 30), offset=16, order="F")
+    assert np.array_equal(f.compute(), np.asarray(xn.astype(">f4").ravel().reshape((20, 30), order="F")))
+    with pytest.raises(ValueError, match="x.raw"):
+        cdask.from_raw(p, "f8", (30, 21), offset=16)
+    with pytest.raises(FileNotFoundError):
+        cdask.from_raw(tmp_path / "nope", "f8", 3)
+    with pytest.raises(ValueError, match="order"):
+        cdask.from_raw(p, "f8", 3, order="K")
