@@ -27,5 +27,6 @@ int cd_graph_py_init(PyObject *module);
 int cd_sched_py_init(PyObject *module);
 int cd_ufunc_py_init(PyObject *module);
 int cd_fused_py_init(PyObject *module);
+int cd_npy_py_init(PyObject *module);
 
 #endif /* CD_CDPY_H */

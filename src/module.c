@@ -36,7 +36,7 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (cd_chunk_py_init(m) < 0 || cd_kernel_py_init(m) < 0 ||
         cd_graph_py_init(m) < 0 || cd_sched_py_init(m) < 0 || cd_ufunc_py_init(m) < 0 ||
-        cd_fused_py_init(m) < 0) {
+        cd_fused_py_init(m) < 0 || cd_npy_py_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -166,35 +166,16 @@ def from_npy(path, chunks="auto", name=None):
         raise FileNotFoundError("from_npy: no such file: %r" % path)
     if os.path.isdir(path):
         raise IsADirectoryError("from_npy: %r is a directory, not a .npy file" % path)
-    fmt = np.lib.format
-    try:
-        with open(path, "rb") as f:
-            try:
-                version = fmt.read_magic(f)
-            except ValueError as e:
-                raise ValueError("from_npy: %r is not a .npy file (%s)" % (path, e)) from None
-            try:
-                if version == (1, 0):
-                    shape, fortran, dtype = fmt.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, fortran, dtype = fmt.read_array_header_2_0(f)
-                else:
-                    try:
-                        from numpy.lib import _format_impl as _fi
+    from .._core import npy_header
 
-                        shape, fortran, dtype = _fi._read_array_header(f, version)
-                    except (ImportError, AttributeError):
-                        raise ValueError("unsupported .npy format version %d.%d"
-                                         % version) from None
-            except (ValueError, SyntaxError, TypeError, EOFError, KeyError,
-                    UnicodeDecodeError) as e:
-                raise ValueError("from_npy: %r has a corrupt .npy header (%s)"
-                                 % (path, e)) from None
-            offset = f.tell()
-    except OSError as e:
-        if isinstance(e, FileNotFoundError):
-            raise FileNotFoundError("from_npy: no such file: %r" % path) from None
-        raise
+    # the header is parsed and validated in C (nothing is evaluated): a
+    # malformed file raises ValueError naming it and the problem
+    descr, fortran, shape, offset, size = npy_header(path)
+    try:
+        dtype = np.dtype(descr)
+    except TypeError:
+        raise ValueError("from_npy: %r has a corrupt .npy header ('descr' %r is not a dtype)"
+                         % (path, descr)) from None
     if dtype.hasobject:
         raise TypeError("from_npy: %r holds an object array, which cannot be memory-mapped; "
                         "cdask supports: bool, int8, int16, int32, int64, uint8, uint16, "
@@ -204,7 +185,6 @@ def from_npy(path, chunks="auto", name=None):
     for s in shape:
         n *= s
     need = offset + n * dtype.itemsize
-    size = os.path.getsize(path)
     if size < need:
         raise ValueError("from_npy: %r is truncated: the header describes shape %s of %s "
                          "(%d data bytes) but the file has only %d bytes of data"
