@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* Blocks this big get a mapping of their own (see above). */
 #define CD_MMAP_MIN ((int64_t)1 << 20)
@@ -92,7 +93,29 @@ static int fill_header(cd_chunk *c, cd_dtype dtype, int ndim, const int64_t *sha
     c->ndim = ndim;
     c->size = size;
     c->nbytes = nbytes;
+    c->mapped = 0;
     return 0;
+}
+
+void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n)
+{
+    static long page;
+    uintptr_t lo, hi;
+    if (c == NULL || !c->mapped || n <= 0)
+        return;
+    if (page == 0) {
+        long ps = sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, ps > 0 ? ps : 4096, __ATOMIC_RELAXED);
+    }
+    /* only pages wholly inside the range, and inside the chunk */
+    if ((const char *)p < (const char *)c->data)
+        return;
+    if ((const char *)p + n > (const char *)c->data + c->nbytes)
+        n = (const char *)c->data + c->nbytes - (const char *)p;
+    lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    hi = ((uintptr_t)p + (uintptr_t)n) & ~((uintptr_t)page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 cd_chunk *cd_chunk_new(cd_dtype dtype, int ndim, const int64_t *shape, cd_err *err)

@@ -41,6 +41,9 @@ typedef struct cd_chunk {
     int64_t shape[CD_MAXDIMS];
     void *data;                   /* aligned to 64 bytes when owned */
     void *owner;                  /* NULL: data is ours; else released via hook */
+    int mapped;                   /* data lies in a shared mapping of a file (np.memmap
+                                     'r', 'r+', 'w+'): pages read or written may be
+                                     dropped from the process (cd_chunk_drop_pages) */
     _Alignas(16) unsigned char small[64];   /* storage for 0-d and tiny chunks (reduction partials) */
 } cd_chunk;
 
@@ -60,6 +63,12 @@ static inline void cd_chunk_incref(cd_chunk *c)
 {
     __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 }
+
+/* For a mapped chunk: drop the whole pages of [p, p + n) from the process
+ * (MADV_DONTNEED: they stay in the page cache, dirty ones are written back;
+ * a later access faults them in again), so that streaming over a file
+ * larger than memory keeps the resident set small.  No-op otherwise. */
+void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n);
 
 /* Drop a reference; frees the chunk at zero (owner goes to the hook). */
 void cd_chunk_decref(cd_chunk *c);

@@ -157,6 +157,48 @@ static void unsupported_dtype(PyObject *obj, PyArray_Descr *d, const char *what,
 }
 
 /* A chunk over an ndarray (copying it first if it is not in C kernel form). */
+/* 1 if the array's memory is a shared mapping of a file: it, or an array it
+ * views, is an np.memmap opened 'r', 'r+' or 'w+' (never 'c': private
+ * copy-on-write pages must not be dropped).  0 if not, -1 with an error. */
+static int shared_file_mapping(PyObject *a)
+{
+    static PyObject *memmap_type;
+    for (int depth = 0; a != NULL && PyArray_Check(a) && depth < 64; depth++) {
+        int r;
+        if (memmap_type == NULL) {
+            PyObject *np = PyImport_ImportModule("numpy");
+            if (np == NULL)
+                return -1;
+            memmap_type = PyObject_GetAttrString(np, "memmap");
+            Py_DECREF(np);
+            if (memmap_type == NULL)
+                return -1;
+        }
+        r = PyObject_IsInstance(a, memmap_type);
+        if (r < 0)
+            return -1;
+        if (r) {
+            PyObject *mode = PyObject_GetAttrString(a, "mode");
+            const char *m;
+            int ok;
+            if (mode == NULL) {
+                PyErr_Clear();
+                return 0;
+            }
+            m = PyUnicode_Check(mode) ? PyUnicode_AsUTF8(mode) : NULL;
+            ok = m != NULL && (strcmp(m, "r") == 0 || strcmp(m, "r+") == 0 ||
+                               strcmp(m, "w+") == 0 || strcmp(m, "readonly") == 0 ||
+                               strcmp(m, "readwrite") == 0 || strcmp(m, "write") == 0);
+            if (m == NULL)
+                PyErr_Clear();
+            Py_DECREF(mode);
+            return ok;
+        }
+        a = PyArray_BASE((PyArrayObject *)a);
+    }
+    return 0;
+}
+
 static cd_chunk *from_array(PyObject *orig, PyArrayObject *arr, const char *what,
                             const char *kernel, int argno)
 {
@@ -203,6 +245,14 @@ static cd_chunk *from_array(PyObject *orig, PyArrayObject *arr, const char *what
         Py_DECREF(own);
         cd_raise(&err);
         return NULL;
+    }
+    if (own == arr) {
+        int m = shared_file_mapping((PyObject *)arr);
+        if (m < 0) {
+            cd_chunk_decref_py(c);
+            return NULL;
+        }
+        c->mapped = m;
     }
     return c;
 }

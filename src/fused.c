@@ -871,7 +871,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
     int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS], cst[CD_FUSED_MAXIN][CD_MAXDIMS];
     int64_t shape[CD_MAXDIMS], B, size, rowlen = 0, cut = 0, lo = 0, hi = 0;
     int64_t dcst[CD_MAXDIMS];
-    int ndim = 0, rc = 0, last, store, out_dt, red;
+    int ndim = 0, rc = 0, last, store, out_dt, red, walked = 0;
     cd_chunk *r = NULL, *dest = NULL;
     char *slab = NULL, *obuf = NULL, *ddata = NULL;
     char *vbuf = NULL, *mbuf = NULL, *cbuf = NULL, *kbuf = NULL;   /* reduction scratch */
@@ -1110,6 +1110,7 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
               (const int64_t (*)[CD_MAXDIMS])cst, ndim, shape, &w);
     if (store)
         plan_dest_walk(ndim, shape, dcst, &dw);
+    walked = 1;
     {
         int inner = w.nd - 1;
         int64_t L = w.len[inner];
@@ -1203,6 +1204,24 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
         b0 += m;
     }
 done:
+    if (walked) {
+        /* pages of memory-mapped files this task read or wrote leave the
+         * process (chunk.h: cd_chunk_drop_pages) */
+        for (int i = 0; i < nin; i++) {
+            if (!in[i]->mapped || !used[i] || regs[i].scalar || regs[i].direct)
+                continue;
+            {
+                int64_t a = elem_offset(&w, i, lo), b = elem_offset(&w, i, hi - 1);
+                cd_chunk_drop_pages(in[i], regs[i].data + a * regs[i].isz,
+                                    (b + 1 - a) * regs[i].isz);
+            }
+        }
+        if (store && dest->mapped) {
+            int osz = cd_dtype_itemsize[out_dt];
+            int64_t a = elem_offset(&dw, 0, lo), b = elem_offset(&dw, 0, hi - 1);
+            cd_chunk_drop_pages(dest, ddata + a * osz, (b + 1 - a) * osz);
+        }
+    }
     if (red) {
         r = racc_result(&p->red, &acc, err);
         if (r == NULL) {

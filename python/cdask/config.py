@@ -15,6 +15,13 @@ are checked:
     num_workers   a positive int; default: the CDASK_NUM_WORKERS environment
                   variable, else the number of CPUs.  Setting it also sets the
                   default size of the C worker pool.
+    memory_limit  the memory budget of a computation, in bytes (an int, or a
+                  string such as "2GB" or "1.5GiB"; stored as an int); default:
+                  CDASK_MEMORY_LIMIT, else 60% of the machine's RAM (or of the
+                  cgroup's limit when one is set).  compute() refuses a result
+                  larger than the budget (MemoryError, pointing to to_npy and
+                  store), and chunks="auto" never plans blocks larger than
+                  budget / (4 x num_workers).
 
 Defaults come from environment variables CDASK_<KEY>, e.g. CDASK_NUM_WORKERS=3
 gives get("num_workers") == 3.  Their values are read as int, float or bool
@@ -41,8 +48,36 @@ _ABSENT = object()
 config = {}
 
 
+def machine_memory():
+    """Bytes of RAM this process may use: MemTotal, or the cgroup's limit."""
+    total = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    total = int(line.split()[1]) * 1024
+                    break
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    if total is None:  # pragma: no cover
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = 8 << 30
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                v = f.read().strip()
+            if v.isdigit() and 0 < int(v) < total:
+                total = int(v)
+        except OSError:
+            pass
+    return total
+
+
 def _builtin_defaults():
-    return {"num_workers": max(1, os.cpu_count() or 1)}
+    return {"num_workers": max(1, os.cpu_count() or 1),
+            "memory_limit": int(machine_memory() * 0.6)}
 
 
 def _norm(key):
@@ -86,7 +121,20 @@ def _check_num_workers(value):
     return int(n)
 
 
-_CHECKS = {"num_workers": _check_num_workers}
+def _check_memory_limit(value):
+    from .array.chunks import parse_bytes
+
+    try:
+        n = parse_bytes(value)
+    except (TypeError, ValueError):
+        raise ValueError("cdask.config: memory_limit must be a byte size such as '2GB' or an "
+                         "int, got %r" % (value,)) from None
+    if n <= 0:
+        raise ValueError("cdask.config: memory_limit must be positive, got %r" % (value,))
+    return n
+
+
+_CHECKS = {"num_workers": _check_num_workers, "memory_limit": _check_memory_limit}
 
 
 def _validate(key, value):

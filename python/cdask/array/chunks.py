@@ -54,16 +54,26 @@ def parse_bytes(s):
 
 
 def default_chunk_bytes():
-    """The target block size in bytes: config ``array.chunk-size`` (64 MiB)."""
+    """The target block size in bytes: config ``array.chunk-size`` (64 MiB),
+    at most memory_limit / (4 x num_workers)."""
     try:
         from .. import config
 
         v = config.get("array.chunk-size", None)
     except Exception:  # pragma: no cover
         v = None
-    if v is None:
-        return _DEFAULT_CHUNK_BYTES
-    return parse_bytes(v)
+    n = _DEFAULT_CHUNK_BYTES if v is None else parse_bytes(v)
+    # never more than the memory budget holds: each worker holds a few
+    # blocks at once (its inputs and its output)
+    try:
+        from .. import config
+
+        budget = int(config.get("memory_limit"))
+        workers = int(config.get("num_workers"))
+        n = min(n, max(budget // (4 * max(workers, 1)), 1 << 16))
+    except Exception:  # pragma: no cover
+        pass
+    return n
 
 
 def _isnan(x):

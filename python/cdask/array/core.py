@@ -682,6 +682,17 @@ def _workers(kwargs):
         return 1
 
 
+def _memory_limit(kwargs):
+    v = kwargs.pop("memory_limit", None)
+    from .. import config
+
+    if v is None:
+        return int(config.get("memory_limit"))
+    from .chunks import parse_bytes
+
+    return parse_bytes(v)
+
+
 def _with_extra(keys, stores, extra):
     """keys with the store keys split into spans: the extra span keys are
     appended at the end (their results are never read)."""
@@ -759,6 +770,17 @@ def _run(arrays, outs, kwargs):
         g = Graph()
         for layer in layers.values():
             g.update(layer)
+    budget = _memory_limit(kwargs)
+    held = sum(a.nbytes for a, o in zip(arrays, outs) if o is None and a.ndim and _known(a))
+    if held > budget:
+        big = max((a for a, o in zip(arrays, outs) if o is None and a.ndim and _known(a)),
+                  key=lambda a: a.nbytes)
+        raise MemoryError(
+            "cdask: the result%s of this compute would take %s, more than the memory budget "
+            "of %s (cdask.config memory_limit); write it to disk block by block instead: "
+            "x.to_npy(path) or cdask.store(x, target) (the largest, %s, is %s)"
+            % ("s" if len(arrays) > 1 else "", _nbytes_str(held), _nbytes_str(budget),
+               big.name, _nbytes_str(big.nbytes)))
     store = "store-" + tokenize(*[a.name for a in arrays], id(g))
     keys = []
     plans = []  # per array: ("store", out) or ("blocks", slot)

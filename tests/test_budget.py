@@ -1,0 +1,88 @@
+"""The memory budget: configuration, results too large for it, chunks that fit
+it, and resident memory that stays bounded while streaming over a file
+several times larger (pages of mapped files are dropped once used)."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import cdask
+from cdask.array.chunks import default_chunk_bytes
+
+
+def test_memory_limit_config():
+    default = cdask.config.get("memory_limit")
+    assert isinstance(default, int) and default > 0
+    assert default <= cdask.config.machine_memory()
+    with cdask.config.set(memory_limit="2GB"):
+        assert cdask.config.get("memory_limit") == 2 * 10**9
+    with cdask.config.set(memory_limit="1.5GiB"):
+        assert cdask.config.get("memory_limit") == int(1.5 * 2**30)
+    assert cdask.config.get("memory_limit") == default
+    with pytest.raises(ValueError, match="memory_limit"):
+        cdask.config.set(memory_limit="lots")
+    with pytest.raises(ValueError, match="positive"):
+        cdask.config.set(memory_limit=0)
+
+
+def test_result_larger_than_budget_raises_with_advice():
+    x = cdask.ones((1000, 1000), chunks=(250, 1000))        # 8 MB
+    with pytest.raises(MemoryError, match="to_npy") as e:
+        (x + 1).compute(memory_limit="1MB")
+    assert "memory budget" in str(e.value) and "store" in str(e.value)
+    with cdask.config.set(memory_limit="4MB"):
+        with pytest.raises(MemoryError):
+            np.asarray(x)
+        assert float(x.sum().compute()) == 1e6                # small results are fine
+    assert (x + 1).compute(memory_limit="100MB").shape == (1000, 1000)
+
+
+def test_auto_chunks_fit_the_budget():
+    with cdask.config.set(memory_limit="8MB", num_workers=2):
+        assert default_chunk_bytes() <= 1 << 20
+        x = cdask.ones((4000, 4000))
+        assert max(x.chunks[0]) * max(x.chunks[1]) * 8 <= 1 << 20
+    assert default_chunk_bytes() == 64 << 20 or default_chunk_bytes() <= 64 << 20
+
+
+_CHILD = textwrap.dedent("""
+    import numpy as np, os, sys, cdask
+    def hwm():
+        for line in open('/proc/self/status'):
+            if line.startswith('VmHWM'):
+                return int(line.split()[1]) * 1024
+    def reset():
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    d = sys.argv[1]
+    n = 40_000_000                                     # 320 MB of float64
+    m = np.lib.format.open_memmap(os.path.join(d, 'x.npy'), mode='w+', dtype='f8', shape=(n,))
+    for i in range(0, n, 5_000_000):
+        m[i:i + 5_000_000] = np.random.default_rng(i).standard_normal(5_000_000)
+    m.flush(); del m
+    cdask.config.set(memory_limit='64MB')
+    x = cdask.from_npy(os.path.join(d, 'x.npy'))
+    reset(); base = hwm()
+    r = float(x[x > 0].mean().compute())
+    red = hwm() - base
+    reset(); base = hwm()
+    (x * 2 + 1).to_npy(os.path.join(d, 'y.npy'))
+    st = hwm() - base
+    y = np.load(os.path.join(d, 'y.npy'), mmap_mode='r')
+    ok = bool(y[:1000].tolist() == (np.load(os.path.join(d, 'x.npy'), mmap_mode='r')[:1000] * 2 + 1).tolist())
+    print(r, red, st, ok)
+""")
+
+
+def test_streaming_over_a_file_four_times_the_budget_stays_bounded(tmp_path):
+    r = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    mean, red, st, ok = r.stdout.split()
+    assert 0.7 < float(mean) < 0.9 and ok == "True"
+    budget = 64 << 20
+    # the reduction and the store each stay within the budget (the file is 320 MB)
+    assert int(red) < budget, int(red) / 2**20
+    assert int(st) < budget, int(st) / 2**20
