@@ -86,3 +86,15 @@ def test_streaming_over_a_file_four_times_the_budget_stays_bounded(tmp_path):
     # the reduction and the store each stay within the budget (the file is 320 MB)
     assert int(red) < budget, int(red) / 2**20
     assert int(st) < budget, int(st) / 2**20
+
+
+def test_plan_check_refuses_a_task_larger_than_the_budget_before_running():
+    ran = []
+    x = cdask.ones((2000, 2000), chunks=(2000, 50)).map_blocks(
+        lambda b: ran.append(1) or b, dtype=float)
+    y = x.rechunk((50, 2000))                  # each output block reads 40 input blocks
+    with pytest.raises(MemoryError, match="rechunk") as e:
+        y.sum().compute(memory_limit="20MB")
+    assert "smaller chunks" in str(e.value) and "inputs" in str(e.value)
+    assert ran == []                           # nothing ran
+    assert float(y.sum().compute(memory_limit="200MB")) == 4e6

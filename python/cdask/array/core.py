@@ -132,6 +132,63 @@ def _is_layers(layers):
     return True
 
 
+# Largest block of each layer, by layer name (names are deterministic tokens
+# of what a layer computes, so an entry never goes stale): the plan check of
+# compute() adds up each task's inputs and output with it.  Bounded.
+_BLOCK_BYTES = {}
+_BLOCK_BYTES_MAX = 1 << 18
+
+
+def _note_block_bytes(name, chunks, dtype):
+    if len(_BLOCK_BYTES) >= _BLOCK_BYTES_MAX:
+        _BLOCK_BYTES.clear()
+    n = dtype.itemsize
+    for c in chunks:
+        if not c:
+            n = 0
+            break
+        m = max(c)
+        if _isnan(m):
+            return
+        n *= int(m)
+    _BLOCK_BYTES[name] = n
+
+
+def _plan_check(g, budget, layer_names):
+    """Raise MemoryError, before anything runs, if one task of g needs more
+    than the budget at once: its output block plus its input blocks (by the
+    largest block of each layer).  Task by task for graphs of up to 20,000
+    tasks, and for bigger ones whose biggest block is over 1/64 of the budget
+    (smaller blocks could only exceed it in a task reading more than 64 of
+    them); graphs over 200,000 tasks are checked only against 2 blocks."""
+    biggest = max([_BLOCK_BYTES.get(n, 0) for n in layer_names] or [0])
+    if 2 * biggest > budget:
+        pass
+    elif len(g) > 200_000 or (len(g) > 20_000 and biggest * 64 <= budget):
+        return
+    sizes = {}
+    for key in g:
+        name = key[0] if type(key) is tuple and key else key
+        b = _BLOCK_BYTES.get(name)
+        if b is not None:
+            sizes[key] = b
+    deps = g.dependencies()
+    worst, wkey, wout, win = 0, None, 0, 0
+    for key, ds in deps.items():
+        out = sizes.get(key, 0)
+        tot = out + sum(sizes.get(d, 0) for d in ds)
+        if tot > worst:
+            worst, wkey, wout, win = tot, key, out, tot - out
+    if worst > budget:
+        name = wkey[0] if type(wkey) is tuple and wkey else wkey
+        raise MemoryError(
+            "cdask: the task %r (operation %r) needs %s at once (inputs %s, output %s), more "
+            "than the memory budget of %s (cdask.config memory_limit); use smaller chunks "
+            "(x.rechunk(...) or chunks= when the array is made) or a larger memory_limit"
+            % (wkey, _key_split(str(name)), _nbytes_str(worst), _nbytes_str(win),
+               _nbytes_str(wout), _nbytes_str(budget)))
+
+
 class Array:
     """A lazy chunked N-d array; see the module docstring."""
 
@@ -149,6 +206,7 @@ class Array:
         self._dtype = check_dtype(dtype)
         self._graph = None
         self._shape = None
+        _note_block_bytes(self.name, chunks, self._dtype)
 
     # ---- metadata -------------------------------------------------------
     @property
@@ -781,6 +839,7 @@ def _run(arrays, outs, kwargs):
             "x.to_npy(path) or cdask.store(x, target) (the largest, %s, is %s)"
             % ("s" if len(arrays) > 1 else "", _nbytes_str(held), _nbytes_str(budget),
                big.name, _nbytes_str(big.nbytes)))
+    _plan_check(g, budget, layers)
     store = "store-" + tokenize(*[a.name for a in arrays], id(g))
     keys = []
     plans = []  # per array: ("store", out) or ("blocks", slot)
