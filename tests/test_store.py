@@ -177,3 +177,56 @@ def test_from_raw(tmp_path):
         cdask.from_raw(tmp_path / "nope", "f8", 3)
     with pytest.raises(ValueError, match="order"):
         cdask.from_raw(p, "f8", 3, order="K")
+
+
+def _zarr():
+    return pytest.importorskip("zarr", reason="zarr is an optional dependency (pip install zarr)")
+
+
+def _h5py():
+    return pytest.importorskip("h5py", reason="h5py is an optional dependency (pip install h5py)")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(arrays())
+def test_zarr_round_trip(tmp_path_factory, xc):
+    zarr = _zarr()
+    xn, chunks = xc
+    if xn.ndim == 0:
+        return
+    d = tmp_path_factory.mktemp("z")
+    x = cdask.from_array(xn, chunks=chunks)
+    x.to_zarr(str(d / "x.zarr"))
+    y = cdask.from_zarr(str(d / "x.zarr"))
+    got = y.compute()
+    assert got.dtype == xn.dtype and got.tobytes() == xn.tobytes()
+    z = zarr.open_array(str(d / "x.zarr"), mode="r")
+    assert cdask.from_array(z).compute().tobytes() == xn.tobytes()
+
+
+def test_to_zarr_irregular_chunks_and_existing(tmp_path):
+    zarr = _zarr()
+    xn = np.arange(100.0).reshape(10, 10)
+    x = cdask.from_array(xn, chunks=((3, 5, 2), (4, 6)))      # irregular: rechunked first
+    z = x.to_zarr(str(tmp_path / "a.zarr"))
+    assert np.array_equal(z[...], xn)
+    with pytest.raises(Exception):
+        x.to_zarr(str(tmp_path / "a.zarr"))                   # exists, overwrite=False
+    (x + 1).to_zarr(str(tmp_path / "a.zarr"), overwrite=True)
+    assert np.array_equal(cdask.from_zarr(str(tmp_path / "a.zarr")).compute(), xn + 1)
+    target = zarr.zeros((10, 10), chunks=(5, 5), dtype="f8")
+    cdask.from_array(xn, chunks=5).to_zarr(target)
+    assert np.array_equal(target[...], xn)
+
+
+def test_h5py_datasets_in_and_out(tmp_path):
+    h5py = _h5py()
+    xn = np.random.default_rng(3).standard_normal((60, 40))
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        ds = f.create_dataset("a", data=xn, chunks=(15, 20))
+        x = cdask.from_array(ds, chunks=(15, 20))
+        assert np.array_equal((x * 2).compute(), xn * 2)
+        out = f.create_dataset("b", shape=(60, 40), dtype="f8")
+        cdask.store(x + 1, out)
+        assert np.array_equal(out[...], xn + 1)

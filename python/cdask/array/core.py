@@ -1542,9 +1542,10 @@ for _name in ("sum", "prod", "mean", "std", "var", "min", "max", "any", "all", "
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("reductions", _name))
 for _name in ("clip", "compute_chunk_sizes", "nonzero", "dot", "squeeze", "swapaxes",
-              "repeat", "view", "to_zarr", "store", "topk"):
+              "repeat", "view", "topk"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("routines", _name))
+setattr(Array, "to_zarr", _delegate("store", "to_zarr"))
 # cumsum/cumprod: joining.py's take axis=None (flattened) as NumPy does
 for _name in ("cumsum", "cumprod"):
     setattr(Array, _name, _delegate("joining", _name))

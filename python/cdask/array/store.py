@@ -22,7 +22,7 @@ import numpy as np
 
 from .core import Array, _known, _run
 
-__all__ = ["store", "to_npy", "from_raw"]
+__all__ = ["store", "to_npy", "from_raw", "from_zarr", "to_zarr"]
 
 
 def _check_source(a):
@@ -184,3 +184,53 @@ def from_raw(path, dtype, shape, offset=0, order="C", chunks="auto", name=None):
         return from_array(np.empty(shape, dtype=dtype, order=order), chunks=chunks, name=name)
     mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
     return from_array(mm, chunks=chunks, name=name)
+
+
+def _zarr():
+    try:
+        import zarr
+    except ImportError:
+        raise ImportError("cdask: zarr is needed for this (pip install zarr)") from None
+    return zarr
+
+
+def from_zarr(url, component=None, chunks=None, name=None, **kwargs):
+    """A zarr array (an open ``zarr.Array``, or a store path/URL with an
+    optional ``component`` path inside it) as a cdask Array; its blocks are
+    read by tasks, in the zarr array's own chunks unless ``chunks`` is given."""
+    from .creation import from_array
+    from .tokenize import tokenize
+
+    zarr = _zarr()
+    if isinstance(url, (str, os.PathLike)):
+        z = zarr.open_array(os.fspath(url) if isinstance(url, os.PathLike) else url,
+                            mode="r", path=component, **kwargs)
+        if name is None:
+            name = "from-zarr-" + tokenize(os.fspath(url), component, z.shape, str(z.dtype),
+                                           chunks)
+    else:
+        z = url
+    return from_array(z, chunks=chunks if chunks is not None else z.chunks, name=name)
+
+
+def to_zarr(x, url, component=None, overwrite=False, compute=True, **kwargs):
+    """Write the Array ``x`` to a new zarr array at ``url`` (a path or store;
+    ``component`` a path inside it), zarr chunks = x's blocks (irregular
+    blocks are first rechunked to regular ones, so no two tasks ever write
+    one zarr chunk), or into an existing ``zarr.Array`` of x's shape."""
+    zarr = _zarr()
+    _check_source(x)
+    if not compute:
+        raise NotImplementedError("to_zarr(compute=False): cdask computes stores at once")
+    regular = all(len(set(c[:-1])) <= 1 and (len(c) < 2 or c[-1] <= c[0]) for c in x.chunks)
+    if not regular:
+        x = x.rechunk(tuple(max(c) if c else 0 for c in x.chunks))
+    if isinstance(url, zarr.Array):
+        z = url
+    else:
+        z = zarr.open_array(os.fspath(url) if isinstance(url, os.PathLike) else url,
+                            mode="w" if overwrite else "w-", path=component, shape=x.shape,
+                            dtype=x.dtype, chunks=tuple(max(c[0], 1) if c else 1
+                                                        for c in x.chunks), **kwargs)
+    store(x, z)
+    return z
