@@ -21,6 +21,7 @@ from ._core import get, Stats  # noqa: E402
 from .graph import Graph, merge  # noqa: E402
 
 from . import config  # noqa: E402
+from . import diagnostics  # noqa: E402
 
 __all__ = ["Graph", "Kernel", "Stats", "config", "get", "kernels", "merge", "__version__"]
 

@@ -869,7 +869,9 @@ def _run(arrays, outs, kwargs):
         extra = sink_stores(g, stores, store_block, workers=_workers(kwargs))
         if len(extra) != len(stores):
             keys = _with_extra(keys, stores, extra)
-    results = _get(g, keys, **_get_kwargs(kwargs))
+    from ..diagnostics import get_with_progress
+
+    results = get_with_progress(_get, g, keys, **_get_kwargs(kwargs))
     return results, plans
 
 
