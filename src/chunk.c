@@ -29,6 +29,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -94,6 +97,7 @@ static int fill_header(cd_chunk *c, cd_dtype dtype, int ndim, const int64_t *sha
     c->size = size;
     c->nbytes = nbytes;
     c->mapped = 0;
+    c->spilled = 0;
     return 0;
 }
 
@@ -192,6 +196,80 @@ cd_chunk *cd_chunk_view(cd_dtype dtype, int ndim, const int64_t *shape,
     return c;
 }
 
+static int64_t spilled_bytes;
+
+int64_t cd_chunk_spilled_bytes(void)
+{
+    return __atomic_load_n(&spilled_bytes, __ATOMIC_RELAXED);
+}
+
+/* An unnamed temporary file in dir (O_TMPFILE, else mkstemp + unlink); -1. */
+static int spill_file(const char *dir)
+{
+    int fd;
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+#endif
+    {
+        char path[4096];
+        int n = snprintf(path, sizeof(path), "%s/.cdask-spill-XXXXXX", dir);
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        fd = mkstemp(path);
+        if (fd >= 0)
+            unlink(path);
+        return fd;
+    }
+}
+
+int cd_chunk_spill(cd_chunk *c, const char *dir, cd_err *err)
+{
+    int fd, rc;
+    int64_t done = 0;
+    void *p;
+    if (c->owner != NULL || c->spilled || c->nbytes < CD_MMAP_MIN)
+        return cd_err_set(err, CD_EVALUE, "cdask: only owned chunks of at least 1 MiB spill");
+    fd = spill_file(dir);
+    if (fd < 0)
+        return cd_err_set(err, CD_EIO, "cdask: cannot make a spill file in %s: %s", dir,
+                          strerror(errno));
+    rc = posix_fallocate(fd, 0, (off_t)c->nbytes);
+    if (rc != 0) {
+        close(fd);
+        return cd_err_set(err, CD_EIO, "cdask: cannot reserve %lld bytes to spill in %s: %s",
+                          (long long)c->nbytes, dir, strerror(rc));
+    }
+    while (done < c->nbytes) {
+        ssize_t w = pwrite(fd, (const char *)c->data + done, (size_t)(c->nbytes - done),
+                           (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            return cd_err_set(err, CD_EIO, "cdask: writing a spill file in %s failed: %s",
+                              dir, strerror(e));
+        }
+        done += w;
+    }
+    p = mmap(NULL, (size_t)c->nbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return cd_err_set(err, CD_EIO, "cdask: mapping a spill file in %s failed: %s", dir,
+                          strerror(errno));
+    munmap(c->data, (size_t)c->nbytes);
+    c->data = p;
+    c->spilled = 1;
+    c->mapped = 1;        /* its pages can be dropped once read */
+    __atomic_sub_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&spilled_bytes, c->nbytes, __ATOMIC_RELAXED);
+    return 0;
+}
+
 void cd_chunk_decref(cd_chunk *c)
 {
     if (c == NULL)
@@ -203,7 +281,10 @@ void cd_chunk_decref(cd_chunk *c)
         if (hook != NULL)
             hook(c->owner);
     } else if (c->data != (void *)c->small) {
-        __atomic_sub_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
+        if (c->spilled)
+            __atomic_sub_fetch(&spilled_bytes, c->nbytes, __ATOMIC_RELAXED);
+        else
+            __atomic_sub_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
         if (c->nbytes >= CD_MMAP_MIN)
             munmap(c->data, (size_t)c->nbytes);
         else

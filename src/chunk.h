@@ -41,6 +41,7 @@ typedef struct cd_chunk {
     int64_t shape[CD_MAXDIMS];
     void *data;                   /* aligned to 64 bytes when owned */
     void *owner;                  /* NULL: data is ours; else released via hook */
+    int spilled;                  /* data was moved to a temporary file (cd_chunk_spill) */
     int mapped;                   /* data lies in a shared mapping of a file (np.memmap
                                      'r', 'r+', 'w+'): pages read or written may be
                                      dropped from the process (cd_chunk_drop_pages) */
@@ -69,6 +70,23 @@ static inline void cd_chunk_incref(cd_chunk *c)
  * a later access faults them in again), so that streaming over a file
  * larger than memory keeps the resident set small.  No-op otherwise. */
 void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n);
+
+/*
+ * Spill an owned chunk of at least 1 MiB to disk: its bytes are written to
+ * an unnamed temporary file in directory `dir` (O_TMPFILE; else a named file
+ * unlinked at once: either way nothing is left behind, whatever happens to
+ * the process), the file is mapped in place of the anonymous memory, which
+ * is returned to the system.  The data pointer CHANGES: the caller must
+ * make sure no kernel is reading the chunk meanwhile.  Later reads fault the
+ * pages back in from the page cache or the disk; the mapping goes when the
+ * chunk is freed.  Space is reserved before writing (posix_fallocate), so a
+ * full disk is an error, not SIGBUS.  0, or a negative CD_E* code with err
+ * naming the directory (the chunk is then unchanged).
+ */
+int cd_chunk_spill(cd_chunk *c, const char *dir, cd_err *err);
+
+/* Bytes of chunks spilled to disk and not yet freed. */
+int64_t cd_chunk_spilled_bytes(void);
 
 /* Drop a reference; frees the chunk at zero (owner goes to the hook). */
 void cd_chunk_decref(cd_chunk *c);

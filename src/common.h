@@ -28,6 +28,7 @@ enum {
     CD_EINTERNAL = -6,  /* a broken invariant: a bug in cdask */
     CD_EOVERFLOW = -7,  /* a size computation overflowed */
     CD_ENEEDPY = -8,    /* scheduler: a C task's input is not an array; run it in Python */
+    CD_EIO = -9,        /* a file could not be made, reserved or written (disk full...) */
 };
 
 #define CD_ERRMSG 400

@@ -14,6 +14,7 @@ PyObject *cd_raise(const cd_err *err)
     case CD_ENOMEM: type = PyExc_MemoryError; break;
     case CD_EOVERFLOW: type = PyExc_OverflowError; break;
     case CD_ECANCEL: type = PyExc_KeyboardInterrupt; break;
+    case CD_EIO: type = PyExc_OSError; break;
     default: type = PyExc_RuntimeError; break;
     }
     PyErr_SetString(type, err->msg[0] ? err->msg : "cdask: unknown error");

@@ -778,6 +778,42 @@ static void test_pool(void)
     }
 }
 
+/* A chunk spilled to a temporary file keeps its bytes, leaves no file, and
+ * moves from live to spilled bytes until it is freed; a bad directory is an
+ * error that leaves the chunk as it was. */
+static void test_spill(void)
+{
+    cd_err err = {0, ""};
+    int64_t shape[1] = {1 << 18};                  /* 2 MiB of float64 */
+    int64_t live = cd_chunk_live_bytes(), sp = cd_chunk_spilled_bytes();
+    cd_chunk *c = cd_chunk_new(CD_FLOAT64, 1, shape, &err);
+    cd_chunk *small;
+    int64_t small_shape[1] = {10};
+    CHECK(c != NULL);
+    if (c == NULL)
+        return;
+    for (int64_t i = 0; i < shape[0]; i++)
+        ((double *)c->data)[i] = (double)i * 0.5;
+    CHECK(cd_chunk_spill(c, "/nonexistent-cdask-dir", &err) == CD_EIO);
+    CHECK(strstr(err.msg, "/nonexistent-cdask-dir") != NULL);
+    CHECK(!c->spilled && ((double *)c->data)[7] == 3.5);
+    CHECK(cd_chunk_spill(c, "/tmp", &err) == 0);
+    CHECK(c->spilled && c->mapped);
+    CHECK(cd_chunk_live_bytes() == live);
+    CHECK(cd_chunk_spilled_bytes() == sp + c->nbytes);
+    for (int64_t i = 0; i < shape[0]; i += 4099)
+        CHECK(((double *)c->data)[i] == (double)i * 0.5);
+    cd_chunk_drop_pages(c, c->data, c->nbytes);      /* read back from the file */
+    CHECK(((double *)c->data)[shape[0] - 1] == (double)(shape[0] - 1) * 0.5);
+    CHECK(cd_chunk_spill(c, "/tmp", &err) == CD_EVALUE);   /* once is enough */
+    cd_chunk_decref(c);
+    CHECK(cd_chunk_spilled_bytes() == sp);
+    CHECK(cd_chunk_live_bytes() == live);
+    small = cd_chunk_new(CD_FLOAT64, 1, small_shape, &err);
+    CHECK(small != NULL && cd_chunk_spill(small, "/tmp", &err) == CD_EVALUE);
+    cd_chunk_decref(small);
+}
+
 /* ---------------------------------------------------------------- main */
 
 typedef struct test_case {
@@ -799,6 +835,7 @@ static const test_case tests[] = {
     {"dot", test_dot},
     {"concurrent_runs", test_concurrent_runs},
     {"pool", test_pool},
+    {"spill", test_spill},
 };
 
 int main(int argc, char **argv)
