@@ -148,7 +148,7 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
                                      "boolean axis is %d" % (ax + k, x.shape[ax + k],
                                                              i.shape[k]))
             for k, nz in enumerate(np.nonzero(i)):
-                out.append(("arr", nz.astype(np.intp)))
+                out.append(("arr", nz.astype(np.intp), ax))
                 ax += 1
         elif isinstance(i, int):
             n = x.shape[ax]
@@ -161,19 +161,32 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
             ax += 1
         else:
             _known_axis(x, ax)
-            n = x.shape[ax]
-            a = i.astype(np.intp, copy=False)
-            if a.size:
-                bad = (a >= n) | (a < -n)
-                if bad.any():
-                    raise _oob(int(a[bad].flat[0]), ax, n)
-                a = np.where(a < 0, a + n, a)
-            out.append(("arr", a))
+            out.append(("arr", i.astype(np.intp, copy=False), ax))
             ax += 1
     while ax < x.ndim:
         out.append(("slice", slice(None)))
         ax += 1
-    return out
+    # bounds are checked on the broadcast points, as NumPy does: an empty
+    # broadcast selects nothing, whatever the values
+    arrs = [e[1] for e in out if e[0] == "arr"]
+    if not arrs:
+        return out
+    empty = 0 in _broadcast(arrs)
+    res = []
+    for e in out:
+        if e[0] == "arr" and len(e) == 3:
+            a, d = e[1], e[2]
+            n = x.shape[d]
+            if empty:
+                a = np.zeros(a.shape, dtype=np.intp)
+            elif a.size:
+                bad = (a >= n) | (a < -n)
+                if bad.any():
+                    raise _oob(int(a[bad].flat[0]), d, n)
+                a = np.where(a < 0, a + n, a)
+            e = ("arr", a)
+        res.append(e)
+    return res
 
 
 def _broadcast(arrays):
@@ -507,6 +520,9 @@ def setitem(x, index, value):
     untouched blocks are the old ones."""
     from .slicing import normalize_index, _basic_blocks
 
+    if type(index) is tuple and len(index) == 1 and (isinstance(index[0], Array) or (
+            isinstance(index[0], np.ndarray) and index[0].dtype == bool)):
+        index = index[0]
     if isinstance(value, Array) is False and not _is_scalar(value):
         value = np.asarray(value)
         if value.dtype == object:

@@ -263,24 +263,36 @@ def compose_getter(task, local):
     for o, loc, n in zip(outer, local, src.shape):
         if type(o) is not slice:
             return None
-        a, b, st = o.indices(n)
-        if st != 1 or b < a:
-            return None
-        m = b - a
+        r = range(*o.indices(n))
         if isinstance(loc, slice):
-            r = range(*loc.indices(m))
-            if len(r) == 0:
-                res.append(slice(a, a))
-            elif r.step > 0:
-                res.append(slice(a + r[0], a + r[-1] + 1, None if r.step == 1 else r.step))
+            c = r[loc]
+            if len(c) == 0:
+                res.append(slice(0, 0))
             else:
-                stop = a + r[-1] - 1
-                res.append(slice(a + r[0], stop if stop >= 0 else None, r.step))
-        elif _is_int(loc) and 0 <= loc < m:
-            res.append(a + int(loc))
+                stop = c[-1] + (1 if c.step > 0 else -1)
+                res.append(slice(c[0], stop if stop >= 0 else None,
+                                 None if c.step == 1 else c.step))
+        elif _is_int(loc) and 0 <= loc < len(r):
+            res.append(r[loc])
         else:
             return None
     return (getter, src, tuple(res))
+
+
+def _is_getter_task(t):
+    from .creation import getter
+
+    return type(t) is tuple and len(t) == 3 and t[0] is getter
+
+
+def _resolve(layers, task):
+    """Follow aliases (a task that is a key of another layer) to the task."""
+    for _ in range(64):
+        if type(task) is tuple and task and type(task[0]) is str and task[0] in layers:
+            task = layers[task[0]].get(task)
+        else:
+            return task
+    return task
 
 
 def _basic(x, idx):
@@ -294,11 +306,14 @@ def _basic(x, idx):
         ikey = (x.name,) + iidx
         okey = (name,) + oidx
         if trivial:
-            layer[okey] = ikey
+            # a whole getter block is kept as the getter task itself (fused
+            # kernels read those in place), any other block as an alias
+            t = _resolve(x._layers, ikey) if src_layer is not None else None
+            layer[okey] = t if _is_getter_task(t) else ikey
             continue
         task = None
         if src_layer is not None and None not in local:
-            task = compose_getter(src_layer.get(ikey), local)
+            task = compose_getter(_resolve(x._layers, src_layer.get(ikey)), local)
         layer[okey] = task if task is not None else (_getitem_block, ikey, local)
     return Array(_with(x._layers, name, layer), name, out_chunks, x.dtype)
 
