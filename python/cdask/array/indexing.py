@@ -10,8 +10,9 @@ Plan of ``x[index]`` when the index holds arrays:
 * the basic part (slices, ints, ``None``) is applied first, by
   ``slicing._basic`` (only touched blocks, getter tasks composed);
 * one integer array: a take along its axis (``_take_nd``): each output block
-  gathers runs of indices from the input blocks they fall in, so only the
-  touched blocks are read; an n-d index array gives n axes;
+  takes, from each input block its indices fall in, all of them at once and
+  puts them in place, so only the touched blocks are read; an n-d index array
+  gives n axes;
 * several integer arrays (or one with ints on non-adjacent axes): the
   point-wise gather of ``vindex`` (broadcast dims first), then the broadcast
   dims are moved where NumPy puts them (in place of the advanced indices when
@@ -273,11 +274,19 @@ def getitem_advanced(x, index):
 # ---------------------------------------------------------------------------
 # one integer array along one axis
 
-def _take_runs(blocks, locs, axis, shape):
-    """Gather: ``locs[k]`` are indices into ``blocks[k]`` along ``axis``;
-    the pieces are concatenated and the axis reshaped to ``shape``."""
-    parts = [np.take(b, l, axis=axis) for b, l in zip(blocks, locs)]
-    out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+def _take_groups(blocks, locs, positions, axis, shape):
+    """Gather along ``axis``: ``locs[k]`` are indices into ``blocks[k]``,
+    ``positions[k]`` where they go in the output (None: all of it, in
+    order); the axis is then reshaped to ``shape``."""
+    if len(blocks) == 1 and positions[0] is None:
+        out = np.take(blocks[0], locs[0], axis=axis)
+    else:
+        b0 = blocks[0]
+        n = sum(len(l) for l in locs)
+        out = np.empty(b0.shape[:axis] + (n,) + b0.shape[axis + 1:], dtype=b0.dtype)
+        lead = (slice(None),) * axis
+        for b, l, pos in zip(blocks, locs, positions):
+            out[lead + (pos,)] = np.take(b, l, axis=axis)
     return out.reshape(out.shape[:axis] + tuple(shape) + out.shape[axis + 1:])
 
 
@@ -319,15 +328,21 @@ def _take_nd(x, ind, axis):
         pshape = (rows,) + ind.shape[1:]
         if piece.size:
             blk = np.searchsorted(offs, piece, side="right") - 1
-            cuts = [0] + list(np.flatnonzero(np.diff(blk)) + 1) + [len(piece)]
-            runs = [(int(blk[a]), piece[a:b] - offs[blk[a]]) for a, b in zip(cuts, cuts[1:])]
+            order = np.argsort(blk, kind="stable")
+            ids, starts = np.unique(blk[order], return_index=True)
+            bounds = list(starts) + [len(order)]
+            runs = []
+            for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+                pos = order[s0:s1]
+                runs.append((int(b), piece[pos] - offs[b], None if len(ids) == 1 else pos))
         else:
-            runs = [(empty_src, np.zeros(0, dtype=np.intp))]
+            runs = [(empty_src, np.zeros(0, dtype=np.intp), None)]
         for oidx in itertools.product(*other):
             oidx = list(oidx)
-            keys = [(x.name,) + tuple(oidx[:axis] + [b] + oidx[axis:]) for b, _ in runs]
+            keys = [(x.name,) + tuple(oidx[:axis] + [r[0]] + oidx[axis:]) for r in runs]
             okey = (name,) + tuple(oidx[:axis] + [j] + [0] * (ind.ndim - 1) + oidx[axis:])
-            layer[okey] = (_take_runs, keys, [r[1] for r in runs], axis, pshape)
+            layer[okey] = (_take_groups, keys, [r[1] for r in runs], [r[2] for r in runs],
+                           axis, pshape)
     ind_chunks = [tuple(groups)] + [(s,) for s in ind.shape[1:]]
     chunks = tuple(x.chunks[:axis]) + tuple(ind_chunks) + tuple(x.chunks[axis + 1:])
     return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
@@ -393,7 +408,7 @@ def _points(x, axes, arrays, shape):
         loc = [a - o[b] for a, o, b in zip(arrays, offs, blk)]
         # one id per touched block combination
         nbs = [len(x.chunks[a]) for a in axes]
-        bid = np.ravel_multi_index(blk, nbs) if k else np.zeros(npts, dtype=np.intp)
+        bid = np.ravel_multi_index(blk, nbs)
     target = 1
     for a in axes:
         target *= max(max(x.chunks[a]) if x.chunks[a] else 1, 1)
@@ -405,6 +420,7 @@ def _points(x, axes, arrays, shape):
     moved_layer = {}
     layer = {}
     rest_ranges = [range(len(x.chunks[d])) for d in rest_axes]
+    leading = list(axes) == list(range(k))     # no axes to move in the blocks
     start = 0
     for j, rows in enumerate(groups):
         n = 1 if rows is None else rows * inner
@@ -414,9 +430,12 @@ def _points(x, axes, arrays, shape):
         entries = []
         if hi > lo:
             sel = bid[lo:hi]
-            for b in np.unique(sel):
-                pos = np.flatnonzero(sel == b)
-                coords = np.unravel_index(int(b), nbs) if k else ()
+            order = np.argsort(sel, kind="stable")
+            ids, starts = np.unique(sel[order], return_index=True)
+            bounds = list(starts) + [len(order)]
+            for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+                pos = order[s0:s1]
+                coords = np.unravel_index(int(b), nbs)
                 entries.append((tuple(int(c) for c in coords),
                                 tuple(l[lo:hi][pos] for l in loc), pos))
         oprefix = (j,) + (0,) * (len(shape) - 1) if shape else ()
@@ -430,9 +449,12 @@ def _points(x, axes, arrays, shape):
                 for d, r in zip(rest_axes, ridx):
                     full[d] = r
                 ikey = (x.name,) + tuple(full)
-                mkey = (moved,) + tuple(full)
-                if mkey not in moved_layer:
-                    moved_layer[mkey] = (_moved_block, ikey, list(axes))
+                if leading:
+                    mkey = ikey
+                else:
+                    mkey = (moved,) + tuple(full)
+                    if mkey not in moved_layer:
+                        moved_layer[mkey] = (_moved_block, ikey, list(axes))
                 keys.append(mkey)
                 locs.append(lc)
                 poss.append(pos)
@@ -443,7 +465,9 @@ def _points(x, axes, arrays, shape):
         out_chunks.append(tuple(groups))
         out_chunks.extend((s,) for s in shape[1:])
     out_chunks.extend(x.chunks[d] for d in rest_axes)
-    layers = _with(_with(layers, moved, moved_layer), name, layer)
+    if moved_layer:
+        layers = _with(layers, moved, moved_layer)
+    layers = _with(layers, name, layer)
     return Array(layers, name, tuple(out_chunks), x.dtype)
 
 
@@ -488,13 +512,6 @@ def _set_block(block, index, value):
 def _set_mask_block(block, mblock, value):
     out = np.array(block, copy=True)
     out[np.asarray(mblock, dtype=bool)] = value
-    return out
-
-
-def _where_block(block, mblock, vblock):
-    out = np.array(block, copy=True)
-    m = np.asarray(mblock, dtype=bool)
-    out[m] = np.broadcast_to(vblock, out.shape)[m]
     return out
 
 
@@ -634,29 +651,23 @@ def _setitem_mask(x, mask, value):
     scalar = not isinstance(value, Array) and (len(_shape(value)) == 0 or _shape(value) == (1,))
     numpy_1d = (not scalar and count is not None and not isinstance(value, Array) and
                 len(_shape(value)) == 1 and _shape(value)[0] == count)
+    if isinstance(value, Array) and value.ndim == 0:
+        # a lazy scalar (e.g. x.mean()): one more input of every task
+        layers.update(value._layers)
+        for idx in grid:
+            layer[(name,) + idx] = (_set_mask_block, (x.name,) + idx, (mask.name,) + idx,
+                                    (value.name,))
+        return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
     if not scalar and not numpy_1d:
-        # dask semantics: a value of (broadcastable to) x's shape; x = where(mask, value, x)
         if np_mask is not None:
             raise ValueError("NumPy boolean array indexing assignment cannot assign %d input "
                              "values to the %d output values where the mask is true"
                              % (_size(value), count))
-        try:
-            shp = np.broadcast_shapes(_shape(value), x.shape)
-        except ValueError:
-            shp = None
-        if shp != x.shape:
-            raise ValueError("could not broadcast input array from shape %s into shape %s"
-                             % (_shape(value), x.shape))
-        from .reshape import broadcast_to
-
-        if not isinstance(value, Array):
-            value = from_array(np.asarray(value), chunks="auto")
-        v = rechunk(broadcast_to(value, x.shape), x.chunks)
-        layers.update(v._layers)
-        for idx in grid:
-            layer[(name,) + idx] = (_where_block, (x.name,) + idx, (mask.name,) + idx,
-                                    (v.name,) + idx)
-    elif scalar:
+        # as dask: the number of selected elements is not known before computing
+        raise ValueError("assignment through a boolean cdask Array takes a scalar value (the "
+                         "number of selected elements is unknown); got a value of shape %s"
+                         % (_shape(value),))
+    if scalar:
         value = np.asarray(value)
         if value.ndim:
             value = value.reshape(())
