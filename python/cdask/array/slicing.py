@@ -259,6 +259,9 @@ def compose_getter(task, local):
     if type(outer) is not tuple or len(outer) != len(local) or \
             len(outer) != len(getattr(src, "shape", ())):
         return None
+    # h5py/zarr-like sources take increasing slices only; NumPy arrays and
+    # memmaps take any step
+    any_step = isinstance(src, np.ndarray)
     res = []
     for o, loc, n in zip(outer, local, src.shape):
         if type(o) is not slice:
@@ -268,6 +271,8 @@ def compose_getter(task, local):
             c = r[loc]
             if len(c) == 0:
                 res.append(slice(0, 0))
+            elif c.step != 1 and not (any_step or c.step > 0):
+                return None
             else:
                 stop = c[-1] + (1 if c.step > 0 else -1)
                 res.append(slice(c[0], stop if stop >= 0 else None,
