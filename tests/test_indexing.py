@@ -489,3 +489,54 @@ def test_memmap_indexing_vs_numpy(ac, data):
             assert got.dtype == expect.dtype and got.shape == expect.shape
             assert np.array_equal(got, expect)
         del x, y
+
+
+@SETTINGS
+@given(chunked(), st.data())
+def test_setitem_fancy_vs_numpy(ac, data):
+    """Assignment through integer and boolean arrays (any combination NumPy
+    takes; repeated indices: the last value wins as in NumPy)."""
+    a, chunks = ac
+    x = da.from_array(a, chunks=chunks)
+    idx = data.draw(fancy_index(a.shape, allow_oob=data.draw(st.booleans())))
+    b = a.copy()
+    try:
+        region = a[idx].shape
+    except IndexError:
+        with pytest.raises(IndexError):
+            x[idx] = 1
+        return
+    if data.draw(st.booleans()):
+        value = a.dtype.type(1)
+    else:
+        shp = tuple(1 if data.draw(st.booleans()) else s for s in region)
+        shp = shp[data.draw(st.integers(0, len(shp))):]
+        value = (np.arange(int(np.prod(shp))).reshape(shp) + 20).astype(a.dtype)
+    b[idx] = value
+    x[idx] = value
+    got = x.compute()
+    assert np.array_equal(got, b)
+
+
+def test_setitem_fancy_examples_and_errors():
+    a = np.arange(60).reshape(3, 4, 5)
+    for idx, v in [(([0, 2, 0],), 7), ((slice(None), [3, -1, 3]), np.arange(3)[:, None] * 10),
+                   ((0, slice(None), [1, 2]), np.array([[1], [2]])),
+                   ((slice(None), a[0] % 2 == 0), -1), ((Ellipsis, [0, 1]), 9.7),
+                   (([1, 1, 1], [0, 1, 0], [2, 2, 2]), np.array([5, 6, 7])), ([], 3)]:
+        x = da.from_array(a, chunks=(2, 3, 2))
+        b = a.copy()
+        b[idx] = v
+        x[idx] = v
+        assert np.array_equal(x.compute(), b), idx
+    x = da.from_array(a, chunks=2)
+    for idx, v, err in [(([3],), 1, IndexError), (([0, 1], [0, 1, 2]), 1, IndexError),
+                        (([0, 1],), np.ones(3), ValueError), (([0.5],), 1, IndexError),
+                        (([0],), np.nan, ValueError)]:
+        with pytest.raises(err):
+            a.copy()[idx] = v
+        with pytest.raises(err):
+            x[idx] = v
+    with pytest.raises(NotImplementedError):
+        x[[0, 1]] = da.ones((2, 4, 5))
+    assert np.array_equal(x.compute(), a)

@@ -19,6 +19,14 @@ Plan of ``x[index]`` when the index holds arrays:
   these are adjacent in the index, else first);
 * a 1-d boolean cdask Array on one axis: ``np.compress`` per block, unknown
   (nan) chunk sizes along that axis.
+
+Assignment (``setitem``): basic indices map each touched block to the piece
+of the value it gets (a cdask value is broadcast and rechunked to the
+selection's blocks); boolean masks of the array's shape assign per block (a
+NumPy mask takes a scalar or NumPy's 1-d value of the mask's count, a cdask
+mask scalars only, as dask); integer/boolean array indices find the selected
+coordinates with NumPy itself and assign point by point per touched block.
+Untouched blocks stay the old ones.
 """
 
 import itertools
@@ -549,8 +557,7 @@ def setitem(x, index, value):
     if is_mask:
         return _setitem_mask(x, index, value)
     if has_advanced(index):
-        raise NotImplementedError("cdask supports assignment with ints, slices, Ellipsis, None "
-                                  "and boolean masks of the array's shape; got %r" % (index,))
+        return _setitem_points(x, index, value)
     idx = normalize_index(index, x.shape)
     for i in idx:
         if isinstance(i, slice):
@@ -616,6 +623,69 @@ def setitem(x, index, value):
     for iidx in itertools.product(*map(range, x.numblocks)):
         layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
     return Array(_with(deps._layers, name, layer), name, x.chunks, x.dtype)
+
+
+def _set_points_block(block, locs, vals):
+    out = np.array(block, copy=True)
+    out[locs] = vals
+    return out
+
+
+def _setitem_points(x, index, value):
+    """``x[index] = value`` for an index holding NumPy integer or boolean
+    arrays (any combination NumPy takes): the selected elements' coordinates
+    are found by indexing coordinate grids with the index itself (so the
+    selection, its order and its errors are NumPy's), then each touched block
+    gets its points assigned in that order (a repeated index: the last value
+    wins, as in NumPy).  The coordinates and values are held in the graph
+    (a few words per selected element)."""
+    if isinstance(value, Array):
+        raise NotImplementedError("assignment of a cdask Array through integer or boolean "
+                                  "array indices; compute the value first, or use a slice")
+    if isinstance(index, Array) or (isinstance(index, tuple) and
+                                    any(isinstance(i, Array) for i in index)):
+        raise NotImplementedError("assignment with a cdask Array among other indices: only a "
+                                  "boolean cdask Array of the array's shape is supported")
+    if any(_isnan(c) for ch in x.chunks for c in ch):
+        raise ValueError("assignment to an array of unknown chunk sizes; call "
+                         "x.compute_chunk_sizes() first")
+    shape = x.shape
+    coords = []
+    for d in range(x.ndim):
+        ar = np.arange(shape[d], dtype=np.intp).reshape(
+            tuple(-1 if i == d else 1 for i in range(x.ndim)))
+        coords.append(np.broadcast_to(ar, shape)[index])     # NumPy's selection and errors
+    rshape = coords[0].shape if coords else np.empty(())[index].shape
+    if np.ndim(value) == 0:
+        _check_scalar(value, x.dtype)
+        vflat = None
+    else:
+        try:
+            vflat = np.broadcast_to(value, rshape).ravel()
+        except ValueError:
+            raise ValueError("shape mismatch: value array of shape %s could not be broadcast "
+                             "to indexing result of shape %s" % (np.shape(value), rshape)) \
+                from None
+    coords = [c.ravel() for c in coords]
+    name = "setitem-points-" + tokenize(x.name, coords, value if vflat is None else vflat)
+    layer = {}
+    touched = {}
+    if coords and coords[0].size:
+        offs = [np.array(chunk_offsets(c)) for c in x.chunks]
+        blk = [np.searchsorted(o, c, side="right") - 1 for o, c in zip(offs, coords)]
+        bid = np.ravel_multi_index(blk, x.numblocks)
+        order = np.argsort(bid, kind="stable")
+        ids, starts = np.unique(bid[order], return_index=True)
+        bounds = list(starts) + [len(order)]
+        for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+            pos = order[s0:s1]
+            bidx = tuple(int(i) for i in np.unravel_index(int(b), x.numblocks))
+            locs = tuple(c[pos] - o[i] for c, o, i in zip(coords, offs, bidx))
+            vals = value if vflat is None else vflat[pos]
+            touched[bidx] = (_set_points_block, (x.name,) + bidx, locs, vals)
+    for iidx in itertools.product(*map(range, x.numblocks)):
+        layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
+    return Array(_with(x._layers, name, layer), name, x.chunks, x.dtype)
 
 
 def _setitem_mask(x, mask, value):
