@@ -180,4 +180,4 @@ def test_row_to_column_peak_memory(tmp_path):
     assert peaks["1GiB", 1] >= rows * cols * 8
     # the plan reads pieces and holds a few blocks' worth
     assert peaks["16MiB", 1] <= 4 * chunk
-    assert peaks["16MiB", 2] <= 8 * chunk
+    assert peaks["16MiB", 2] <= 10 * chunk

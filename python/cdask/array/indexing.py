@@ -31,11 +31,10 @@ Untouched blocks stay the old ones.
 
 import itertools
 import numbers
-import operator
 
 import numpy as np
 
-from .chunks import chunk_offsets, default_chunk_bytes
+from .chunks import chunk_offsets
 from .core import Array, _with, _merge_layers, _isnan, _is_scalar
 from .tokenize import tokenize
 
