@@ -468,6 +468,17 @@ class Array:
 
         return getitem(self, index)
 
+    def __setitem__(self, index, value):
+        from .indexing import setitem
+
+        self._become(setitem(self, index, value))
+
+    @property
+    def vindex(self):
+        from .indexing import VIndex
+
+        return VIndex(self)
+
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]

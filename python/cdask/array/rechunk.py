@@ -1,6 +1,32 @@
-"""Direct rechunk: every output block is assembled from the input blocks that
+"""Rechunk.
+
+Direct rechunk: every output block is assembled from the input blocks that
 overlap it (one task per output block; an output block lying inside one input
-block is a slice of it, one equal to an input block is an alias)."""
+block is a slice of it, one equal to an input block is an alias; a slice of a
+getter block is one getter task reading only that slice).
+
+Bounded rechunk (``plan_rechunk``): a direct rechunk can need many input
+blocks at once for one output block (rows to columns: a column block needs
+every row block).  When the largest task of the direct rechunk would hold
+more than ``block_size_limit`` bytes (inputs + output), the rechunk goes
+through an intermediate chunking:
+
+* start from the common refinement of the old and new chunks (per axis, the
+  union of both sets of block boundaries): each intermediate block lies
+  inside one old block and inside one new block, so stage 1 tasks slice one
+  old block and stage 2 tasks assemble exactly one new block's worth of
+  pieces -- no task holds more than about twice the largest old or new block;
+* then coarsen it (fewer, larger pieces, so fewer tasks), axis by axis,
+  doubling the target piece size while the largest task of both stages stays
+  within the limit, never across an old block boundary: every stage 1 task
+  stays a slice of one old block, which for memory-mapped and other getter
+  sources is a getter task reading just that piece (and for in-memory
+  ``from_array`` blocks a view), so no old block is held while the new
+  blocks are assembled and the peak memory stays at a few blocks.
+
+Task sizes are estimated per axis (the sum of the old blocks an output block
+overlaps, times the other axes'), which bounds every task of the stage.
+"""
 
 import bisect
 import itertools
@@ -8,11 +34,12 @@ import math
 
 import numpy as np
 
-from .chunks import normalize_chunks, chunk_offsets
-from .core import Array, _with
+from .chunks import normalize_chunks, chunk_offsets, default_chunk_bytes, parse_bytes
+from .core import Array, _with, _isnan
 from .tokenize import tokenize
+from .slicing import compose_getter, _resolve, _is_getter_task
 
-__all__ = ["rechunk"]
+__all__ = ["rechunk", "plan_rechunk", "stage_task_bytes"]
 
 
 def _assemble(shape, dtype, blocks, in_slices, out_slices):
@@ -55,7 +82,14 @@ def _axis_plan(old, new):
 def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=False,
             method=None):
     """Return ``x`` with new chunks (any spec ``normalize_chunks`` accepts; a
-    dict changes only the axes it names, -1/None means the whole axis)."""
+    dict changes only the axes it names, -1/None means the whole axis).
+
+    ``block_size_limit`` (bytes or a string such as ``"64MiB"``; default:
+    config ``array.chunk-size``): the most a rechunk task should hold, inputs
+    plus output; when the direct rechunk would exceed it, the rechunk goes
+    through an intermediate chunking (``plan_rechunk``).  ``threshold``,
+    ``balance`` and ``method`` are accepted for dask compatibility; the plan
+    is decided by the memory bound alone."""
     if isinstance(chunks, dict):
         nd = x.ndim
         d = {}
@@ -84,6 +118,19 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
                            previous_chunks=x.chunks)
     if new == x.chunks:
         return x
+    if any(_isnan(v) for c in x.chunks for v in c):
+        return _direct(x, new)
+    if block_size_limit is None:
+        limit = default_chunk_bytes()
+    else:
+        limit = parse_bytes(block_size_limit)
+    for stage in plan_rechunk(x.chunks, new, x.dtype.itemsize, limit):
+        x = _direct(x, stage)
+    return x
+
+
+def _direct(x, new):
+    """One rechunk step: each output block from the input blocks it overlaps."""
     name = "rechunk-" + tokenize(x.name, new)
     plans = [_axis_plan(o, n) for o, n in zip(x.chunks, new)]
     layer = {}
@@ -96,10 +143,15 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
             ikey = (x.name,) + tuple(p[0] for p in parts)
             full = all(p[1].start == 0 and p[1].stop == x.chunks[d][p[0]]
                        for d, p in enumerate(parts))
+            src = _resolve(x._layers, ikey) if x.name in x._layers else None
             if full:
-                layer[okey] = ikey
+                layer[okey] = src if _is_getter_task(src) else ikey
             else:
-                layer[okey] = (_slice_block, ikey, tuple(p[1] for p in parts))
+                sl = tuple(p[1] for p in parts)
+                task = compose_getter(src, sl)
+                if task is None and type(src) is np.ndarray:
+                    task = src[sl]          # a view of an in-memory block
+                layer[okey] = task if task is not None else (_slice_block, ikey, sl)
             continue
         shape = tuple(new[d][j] for d, j in enumerate(idx))
         keys, isl, osl = [], [], []
@@ -109,3 +161,105 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
             osl.append(tuple(c[2] for c in combo))
         layer[okey] = (_assemble, shape, dtype, keys, isl, osl)
     return Array(_with(x._layers, name, layer), name, new, dtype)
+
+
+# ---------------------------------------------------------------------------
+# planning
+
+def _axis_inputs(old, new):
+    """Per new block along one axis: the total size of the old blocks it
+    overlaps (a rechunk task receives whole old blocks)."""
+    oo = chunk_offsets(old)
+    no = chunk_offsets(new)
+    res = []
+    for j in range(len(new)):
+        lo, hi = no[j], no[j + 1]
+        if hi == lo:
+            res.append(0)
+            continue
+        i = bisect.bisect_right(oo, lo) - 1
+        tot = 0
+        while i < len(old) and oo[i] < hi:
+            tot += old[i]
+            i += 1
+        res.append(tot)
+    return res
+
+
+def stage_task_bytes(old, new, itemsize):
+    """An upper bound of the bytes any task of the direct rechunk old -> new
+    holds (its input blocks plus its output block); 0 when nothing moves."""
+    if tuple(map(tuple, old)) == tuple(map(tuple, new)):
+        return 0
+    ins = 1
+    outs = 1
+    for o, n in zip(old, new):
+        ins *= max(_axis_inputs(o, n), default=0)
+        outs *= max(n, default=0)
+    return (ins + outs) * itemsize
+
+
+def _refine(old, new):
+    """The common refinement of two chunkings of one axis."""
+    cuts = sorted(set(chunk_offsets(old)) | set(chunk_offsets(new)))
+    out = tuple(b - a for a, b in zip(cuts, cuts[1:]))
+    return out or (0,)
+
+
+def _pack(pieces, target, fences):
+    """Consecutive pieces merged into blocks of at most ``target`` (a piece
+    larger than the target stays whole), never across an offset in
+    ``fences`` (the old block boundaries)."""
+    out = []
+    cur = 0
+    pos = 0
+    for p in pieces:
+        if cur and (cur + p > target or pos in fences):
+            out.append(cur)
+            cur = 0
+        cur += p
+        pos += p
+    if cur or not out:
+        out.append(cur)
+    return tuple(out)
+
+
+def plan_rechunk(old, new, itemsize, limit):
+    """The chunkings a rechunk from ``old`` to ``new`` goes through (the last
+    is ``new``): ``[new]`` when the direct rechunk keeps every task within
+    ``limit`` bytes, else ``[intermediate, new]`` (see the module doc)."""
+    old = tuple(tuple(c) for c in old)
+    new = tuple(tuple(c) for c in new)
+    if old == new:
+        return []
+    direct = stage_task_bytes(old, new, itemsize)
+    if direct <= limit:
+        return [new]
+    refined = [_refine(o, n) for o, n in zip(old, new)]
+
+    def cost(mid):
+        return max(stage_task_bytes(old, mid, itemsize), stage_task_bytes(mid, new, itemsize))
+
+    mid = tuple(refined)
+    best = cost(mid)
+    fences = [set(chunk_offsets(o)) for o in old]
+    if best <= limit:
+        targets = [max(r, default=0) for r in refined]
+        grow = True
+        while grow:
+            grow = False
+            for d in range(len(refined)):
+                total = sum(refined[d])
+                if targets[d] >= total:
+                    continue
+                t = min(max(2 * targets[d], 1), total)
+                cand = mid[:d] + (_pack(refined[d], t, fences[d]),) + mid[d + 1:]
+                c = cost(cand)
+                if c <= limit:
+                    targets[d] = t
+                    if cand != mid:
+                        mid, best = cand, c
+                    grow = True
+    if mid == old or mid == new or best >= direct:
+        return [new]
+    return [mid, new]

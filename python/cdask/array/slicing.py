@@ -149,45 +149,37 @@ def _slice_axis(chunks, sl, axis):
 
 
 def getitem(x, index):
-    """``x[index]`` for a cdask Array."""
+    """``x[index]`` for a cdask Array (arrays in the index: indexing.py)."""
+    from .indexing import has_advanced, getitem_advanced
+
     if isinstance(index, Array) or (isinstance(index, np.ndarray) and index.dtype == bool):
-        return _getitem_mask(x, index)
-    if isinstance(index, (list, np.ndarray)):
-        arr = np.asarray(index)
-        if arr.dtype == bool:
-            return _getitem_mask(x, arr)
-        return _getitem_int_array(x, (arr,))
-    if isinstance(index, tuple) and any(isinstance(i, (Array, list, np.ndarray))
-                                        for i in index):
-        pos = [k for k, i in enumerate(index) if isinstance(i, (Array, list, np.ndarray))]
+        if index.ndim == x.ndim:
+            return _getitem_mask(x, index)
+    if isinstance(index, tuple) and any(isinstance(i, Array) or (
+            isinstance(i, np.ndarray) and i.dtype == bool) for i in index):
+        pos = [k for k, i in enumerate(index) if _is_array_index(i)]
         if len(pos) == 1:
             pos = pos[0]
             a = index[pos]
             rest = index[:pos] + index[pos + 1:]
-            is_mask = isinstance(a, Array) or np.asarray(a).dtype == bool
-            if is_mask:
-                if all(isinstance(i, slice) and i == slice(None) for i in rest) and \
-                        (pos == 0 or all(i is Ellipsis for i in index[:pos])) and \
-                        np.ndim(a) == x.ndim:
-                    return _getitem_mask(x, a)
-            else:
-                marker = slice(0, None, 1)
-                other = index[:pos] + (marker,) + index[pos + 1:]
-                norm = normalize_index(other, x.shape)
-                k = [j for j, i in enumerate(norm) if i is marker][0]
-                out_axis = sum(1 for i in norm[:k] if i is None or isinstance(i, slice))
-                y = _basic(x, norm)
-                return _take(y, np.asarray(a), out_axis)
-        raise NotImplementedError("cdask supports basic indexing, boolean masks of the array's "
-                                  "shape and one integer list/array along one axis; got %r"
-                                  % (index,))
+            if getattr(a, "ndim", None) == x.ndim and x.ndim > 0 and \
+                    all(isinstance(i, slice) and i == slice(None) for i in rest) and \
+                    all(i is Ellipsis for i in index[:pos]):
+                return _getitem_mask(x, a)
+    if has_advanced(index):
+        return getitem_advanced(x, index)
     idx = normalize_index(index, x.shape)
     return _basic(x, idx)
 
 
-def _basic(x, idx):
-    if all(isinstance(i, slice) and i == slice(None) for i in idx) and len(idx) == x.ndim:
-        return x
+def _is_array_index(i):
+    return isinstance(i, (Array, list, np.ndarray))
+
+
+def _basic_blocks(x, idx):
+    """The block plan of ``x[idx]`` (idx normalized): (output chunks, list of
+    (output block index, input block index, local index, trivial)), one entry
+    per output block; each output block is ``input block[local index]``."""
     # per output axis: list of (input block or None, local index, out size)
     in_axis = 0
     axis_plans = []   # one per entry of idx
@@ -213,8 +205,6 @@ def _basic(x, idx):
                 b += 1
             axis_plans.append(("int", (b, i - offs[b])))
             in_axis += 1
-    name = "getitem-" + tokenize(x.name, idx)
-    layer = {}
     choices = []
     for kind, p in axis_plans:
         if kind == "new":
@@ -224,6 +214,7 @@ def _basic(x, idx):
         else:
             choices.append([("int", None, p)])
     x_chunks = x.chunks
+    out = []
     for combo in itertools.product(*choices):
         oidx = []
         iidx = []
@@ -250,13 +241,86 @@ def _basic(x, idx):
                 local.append(loc)
                 trivial = False
                 ax += 1
-        ikey = (x.name,) + tuple(iidx)
-        okey = (name,) + tuple(oidx)
-        if trivial:
-            layer[okey] = ikey
+        out.append((tuple(oidx), tuple(iidx), tuple(local), trivial))
+    return tuple(out_chunks), out
+
+
+def compose_getter(task, local):
+    """A ``(getter, source, slices)`` task sliced by ``local`` (slices and
+    non-negative ints, one per axis of the block), as one getter task on the
+    source with the composed index, or None when it cannot be composed.  The
+    composed task reads only the selected elements of the source (for a
+    memory-mapped file, only their bytes)."""
+    from .creation import getter
+
+    if type(task) is not tuple or len(task) != 3 or task[0] is not getter:
+        return None
+    src, outer = task[1], task[2]
+    if type(outer) is not tuple or len(outer) != len(local) or \
+            len(outer) != len(getattr(src, "shape", ())):
+        return None
+    # h5py/zarr-like sources take increasing slices only; NumPy arrays and
+    # memmaps take any step
+    any_step = isinstance(src, np.ndarray)
+    res = []
+    for o, loc, n in zip(outer, local, src.shape):
+        if type(o) is not slice:
+            return None
+        r = range(*o.indices(n))
+        if isinstance(loc, slice):
+            c = r[loc]
+            if len(c) == 0:
+                res.append(slice(0, 0))
+            elif c.step != 1 and not (any_step or c.step > 0):
+                return None
+            else:
+                stop = c[-1] + (1 if c.step > 0 else -1)
+                res.append(slice(c[0], stop if stop >= 0 else None,
+                                 None if c.step == 1 else c.step))
+        elif _is_int(loc) and 0 <= loc < len(r):
+            res.append(r[loc])
         else:
-            layer[okey] = (_getitem_block, ikey, tuple(local))
-    return Array(_with(x._layers, name, layer), name, tuple(out_chunks), x.dtype)
+            return None
+    return (getter, src, tuple(res))
+
+
+def _is_getter_task(t):
+    from .creation import getter
+
+    return type(t) is tuple and len(t) == 3 and t[0] is getter
+
+
+def _resolve(layers, task):
+    """Follow aliases (a task that is a key of another layer) to the task."""
+    for _ in range(64):
+        if type(task) is tuple and task and type(task[0]) is str and task[0] in layers:
+            task = layers[task[0]].get(task)
+        else:
+            return task
+    return task
+
+
+def _basic(x, idx):
+    if all(isinstance(i, slice) and i == slice(None) for i in idx) and len(idx) == x.ndim:
+        return x
+    out_chunks, blocks = _basic_blocks(x, idx)
+    name = "getitem-" + tokenize(x.name, idx)
+    layer = {}
+    src_layer = x._layers.get(x.name)
+    for oidx, iidx, local, trivial in blocks:
+        ikey = (x.name,) + iidx
+        okey = (name,) + oidx
+        if trivial:
+            # a whole getter block is kept as the getter task itself (fused
+            # kernels read those in place), any other block as an alias
+            t = _resolve(x._layers, ikey) if src_layer is not None else None
+            layer[okey] = t if _is_getter_task(t) else ikey
+            continue
+        task = None
+        if src_layer is not None and None not in local:
+            task = compose_getter(_resolve(x._layers, src_layer.get(ikey)), local)
+        layer[okey] = task if task is not None else (_getitem_block, ikey, local)
+    return Array(_with(x._layers, name, layer), name, out_chunks, x.dtype)
 
 
 def _getitem_mask(x, mask):
@@ -300,70 +364,3 @@ def _getitem_mask(x, mask):
         n *= b
     return Array(_with(_merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
                  x.dtype)
-
-
-def _take_assemble(axis, blocks, locs):
-    parts = [np.take(b, l, axis=axis) for b, l in zip(blocks, locs)]
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts, axis=axis)
-
-
-def _take(x, ind, axis):
-    """``x`` indexed by an integer array along one axis (output keeps the
-    axis' number of blocks with matching sizes where possible)."""
-    if ind.ndim != 1:
-        raise NotImplementedError("integer array indices must be 1-d")
-    if not np.issubdtype(ind.dtype, np.integer):
-        if ind.size == 0:
-            ind = ind.astype(np.intp)
-        else:
-            raise IndexError("arrays used as indices must be of integer or boolean type")
-    ch = x.chunks[axis]
-    if any(_isnan(c) for c in ch):
-        raise ValueError("cannot index axis %d of unknown length" % axis)
-    n = sum(ch)
-    if ind.size and (ind.max() >= n or ind.min() < -n):
-        bad = ind[(ind >= n) | (ind < -n)][0]
-        raise IndexError("index %d is out of bounds for axis %d with size %d" % (bad, axis, n))
-    ind = np.where(ind < 0, ind + n, ind)
-    offs = np.array(chunk_offsets(ch))
-    # output blocks: about as long as the input's typical block
-    target = max(max(ch) if ch else 1, 1)
-    name = "take-" + tokenize(x.name, ind, axis)
-    layer = {}
-    out_sizes = []
-    starts = list(range(0, len(ind), target)) or [0]
-    other = [range(len(c)) for i, c in enumerate(x.chunks) if i != axis]
-    for j, s in enumerate(starts):
-        piece = ind[s:s + target]
-        out_sizes.append(len(piece))
-        blk = np.searchsorted(offs, piece, side="right") - 1 if piece.size else np.zeros(0, int)
-        # runs of consecutive equal block ids
-        runs = []
-        k = 0
-        while k < len(piece):
-            m = k
-            while m + 1 < len(piece) and blk[m + 1] == blk[k]:
-                m += 1
-            runs.append((int(blk[k]), piece[k:m + 1] - offs[blk[k]]))
-            k = m + 1
-        if not runs:
-            runs = [(0, np.zeros(0, dtype=np.intp))]
-        for oidx in itertools.product(*other):
-            oidx = list(oidx)
-            keys = []
-            for b, _ in runs:
-                full = oidx[:axis] + [b] + oidx[axis:]
-                keys.append((x.name,) + tuple(full))
-            out = tuple(oidx[:axis] + [j] + oidx[axis:])
-            layer[(name,) + out] = (_take_assemble, axis, keys, [r[1] for r in runs])
-    chunks = tuple(tuple(out_sizes) if i == axis else c for i, c in enumerate(x.chunks))
-    return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
-
-
-def _getitem_int_array(x, index):
-    (ind,) = index
-    if ind.ndim == 0:
-        return getitem(x, int(ind))
-    return _take(x, ind, 0)

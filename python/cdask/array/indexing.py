@@ -1,0 +1,757 @@
+"""Advanced indexing: integer arrays along any axis, boolean arrays along
+axes, several integer arrays (NumPy's broadcasting rules and result order),
+``Array.vindex`` (point-wise selection) and lazy ``__setitem__``.
+
+Plan of ``x[index]`` when the index holds arrays:
+
+* the index is parsed into one entry per axis (plus ``None``): slices, ints,
+  and integer arrays (NumPy boolean arrays become their ``nonzero()``
+  integer arrays; 0-d integer arrays are ints);
+* the basic part (slices, ints, ``None``) is applied first, by
+  ``slicing._basic`` (only touched blocks, getter tasks composed);
+* one integer array: a take along its axis (``_take_nd``): each output block
+  takes, from each input block its indices fall in, all of them at once and
+  puts them in place, so only the touched blocks are read; an n-d index array
+  gives n axes;
+* several integer arrays (or one with ints on non-adjacent axes): the
+  point-wise gather of ``vindex`` (broadcast dims first), then the broadcast
+  dims are moved where NumPy puts them (in place of the advanced indices when
+  these are adjacent in the index, else first);
+* a 1-d boolean cdask Array on one axis: ``np.compress`` per block, unknown
+  (nan) chunk sizes along that axis.
+
+Assignment (``setitem``): basic indices map each touched block to the piece
+of the value it gets (a cdask value is broadcast and rechunked to the
+selection's blocks); boolean masks of the array's shape assign per block (a
+NumPy mask takes a scalar or NumPy's 1-d value of the mask's count, a cdask
+mask scalars only, as dask); integer/boolean array indices find the selected
+coordinates with NumPy itself and assign point by point per touched block.
+Untouched blocks stay the old ones.
+"""
+
+import itertools
+import numbers
+
+import numpy as np
+
+from .chunks import chunk_offsets
+from .core import Array, _with, _merge_layers, _isnan, _is_scalar
+from .tokenize import tokenize
+
+__all__ = ["getitem_advanced", "vindex", "setitem", "has_advanced"]
+
+
+def _is_int(i):
+    return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def _is_array_like(i):
+    return isinstance(i, (Array, list, np.ndarray)) or (
+        isinstance(i, np.generic) and i.dtype == bool) or isinstance(i, (bool, np.bool_))
+
+
+def has_advanced(index):
+    if not isinstance(index, tuple):
+        index = (index,)
+    return any(_is_array_like(i) for i in index)
+
+
+def _oob(i, axis, n):
+    return IndexError("index %d is out of bounds for axis %d with size %d" % (i, axis, n))
+
+
+def _known_axis(x, axis):
+    if any(_isnan(c) for c in x.chunks[axis]):
+        raise ValueError("cannot index axis %d, whose chunk sizes are unknown (nan), with an "
+                         "array; call x.compute_chunk_sizes() first" % axis)
+
+
+def _parse(index, x, allow_none=True, allow_dask_mask=True):
+    """One entry per input axis (plus Nones): ("none",), ("slice", s),
+    ("int", i) with i made non-negative, ("arr", intp array, non-negative),
+    ("mask", cdask bool Array of one axis)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    items = []
+    for i in index:
+        if i is None or i is Ellipsis or isinstance(i, slice):
+            items.append(i)
+        elif isinstance(i, Array):
+            if i.dtype != bool:
+                raise NotImplementedError("indexing with a cdask Array of dtype %s: only "
+                                          "boolean cdask Arrays are supported as indices; "
+                                          "compute the integer index first" % i.dtype)
+            if not allow_dask_mask:
+                raise NotImplementedError("boolean cdask Arrays are not supported here")
+            items.append(i)
+        elif _is_int(i):
+            items.append(int(i))
+        else:
+            try:
+                a = np.asarray(i)
+            except Exception:
+                a = None
+            if a is None or a.dtype == object and not isinstance(i, (list, np.ndarray)):
+                raise IndexError("only integers, slices (`:`), ellipsis (`...`), "
+                                 "numpy.newaxis (`None`) and integer or boolean arrays are "
+                                 "valid indices")
+            if a.dtype == bool:
+                items.append(a)
+            elif isinstance(i, list) and a.size == 0:
+                items.append(a.astype(np.intp))
+            elif np.issubdtype(a.dtype, np.integer):
+                items.append(int(a) if a.ndim == 0 else a)
+            else:
+                raise IndexError("arrays used as indices must be of integer (or boolean) type")
+    n_ell = sum(1 for i in items if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+
+    def consumed(i):
+        if i is None or i is Ellipsis:
+            return 0
+        if isinstance(i, np.ndarray) and i.dtype == bool:
+            return i.ndim
+        if isinstance(i, Array):
+            return i.ndim
+        return 1
+
+    n_real = sum(consumed(i) for i in items)
+    if n_real > x.ndim:
+        raise IndexError("too many indices for array: array is %d-dimensional, but %d were "
+                         "indexed" % (x.ndim, n_real))
+    out = []
+    ax = 0
+    for i in items:
+        if i is Ellipsis:
+            for _ in range(x.ndim - n_real):
+                out.append(("slice", slice(None)))
+                ax += 1
+        elif i is None:
+            if not allow_none:
+                raise IndexError("vindex does not support indexing with None (np.newaxis)")
+            out.append(("none",))
+        elif isinstance(i, slice):
+            out.append(("slice", i))
+            ax += 1
+        elif isinstance(i, Array):
+            if i.ndim != 1:
+                raise NotImplementedError("a boolean cdask Array index must cover all axes of "
+                                          "the array or be 1-d; got %d-d" % i.ndim)
+            n, m = x.shape[ax], i.shape[0]
+            if not (_isnan(n) or _isnan(m)) and n != m:
+                raise IndexError("boolean index did not match indexed array along axis %d; "
+                                 "size of axis is %d but size of corresponding boolean axis "
+                                 "is %d" % (ax, n, m))
+            out.append(("mask", i))
+            ax += 1
+        elif isinstance(i, np.ndarray) and i.dtype == bool:
+            if i.ndim == 0:
+                raise NotImplementedError("0-d boolean indices are not supported")
+            for k in range(i.ndim):
+                _known_axis(x, ax + k)
+                if i.shape[k] != x.shape[ax + k]:
+                    raise IndexError("boolean index did not match indexed array along axis "
+                                     "%d; size of axis is %d but size of corresponding "
+                                     "boolean axis is %d" % (ax + k, x.shape[ax + k],
+                                                             i.shape[k]))
+            for k, nz in enumerate(np.nonzero(i)):
+                out.append(("arr", nz.astype(np.intp), ax))
+                ax += 1
+        elif isinstance(i, int):
+            n = x.shape[ax]
+            if _isnan(n):
+                raise ValueError("cannot index axis %d, whose chunk sizes are unknown (nan), "
+                                 "with an integer; call x.compute_chunk_sizes() first" % ax)
+            if not -n <= i < n:
+                raise _oob(i, ax, n)
+            out.append(("int", i % n))
+            ax += 1
+        else:
+            _known_axis(x, ax)
+            out.append(("arr", i.astype(np.intp, copy=False), ax))
+            ax += 1
+    while ax < x.ndim:
+        out.append(("slice", slice(None)))
+        ax += 1
+    # bounds are checked on the broadcast points, as NumPy does: an empty
+    # broadcast selects nothing, whatever the values
+    arrs = [e[1] for e in out if e[0] == "arr"]
+    if not arrs:
+        return out
+    empty = 0 in _broadcast(arrs)
+    res = []
+    for e in out:
+        if e[0] == "arr" and len(e) == 3:
+            a, d = e[1], e[2]
+            n = x.shape[d]
+            if empty:
+                a = np.zeros(a.shape, dtype=np.intp)
+            elif a.size:
+                bad = (a >= n) | (a < -n)
+                if bad.any():
+                    raise _oob(int(a[bad].flat[0]), d, n)
+                a = np.where(a < 0, a + n, a)
+            e = ("arr", a)
+        res.append(e)
+    return res
+
+
+def _broadcast(arrays):
+    try:
+        return np.broadcast_shapes(*[a.shape for a in arrays])
+    except ValueError:
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
+                         "with shapes " + " ".join(str(a.shape) for a in arrays)) from None
+
+
+def _basic_of(x, entries):
+    """Apply the basic part of parsed entries (arrays and masks replaced by
+    full slices).  Returns the array and, per entry, its output axis (None
+    for ints)."""
+    from .slicing import _basic
+
+    idx = []
+    axes = []
+    pos = 0
+    for e in entries:
+        if e[0] == "none":
+            idx.append(None)
+            axes.append(pos)
+            pos += 1
+        elif e[0] == "int":
+            idx.append(e[1])
+            axes.append(None)
+        elif e[0] == "slice":
+            idx.append(e[1])
+            axes.append(pos)
+            pos += 1
+        else:
+            idx.append(slice(None))
+            axes.append(pos)
+            pos += 1
+    return _basic(x, tuple(idx)), axes
+
+
+def getitem_advanced(x, index):
+    """``x[index]`` for an index holding integer or boolean arrays."""
+    entries = _parse(index, x)
+    kinds = [e[0] for e in entries]
+    if "mask" in kinds:
+        if kinds.count("mask") > 1 or "arr" in kinds:
+            raise NotImplementedError("cdask supports one boolean cdask Array among other "
+                                      "basic indices; compute the mask to combine it with "
+                                      "integer arrays")
+    adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int")]
+    n_arr = sum(1 for e in entries if e[0] in ("arr", "mask"))
+    if n_arr == 0:
+        from .slicing import _basic
+
+        return _basic(x, tuple(None if e[0] == "none" else e[1] for e in entries))
+    contiguous = adv == list(range(adv[0], adv[-1] + 1))
+    y, axes = _basic_of(x, entries)
+    arr_pos = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask")]
+    first_out = sum(1 for e in entries[:adv[0]] if e[0] in ("none", "slice"))
+    if n_arr == 1:
+        k = arr_pos[0]
+        e = entries[k]
+        if e[0] == "mask":
+            res = _compress_axis(y, e[1], axes[k])
+            nb = 1
+        else:
+            res = _take_nd(y, e[1], axes[k])
+            nb = e[1].ndim
+        if not contiguous and axes[k] != 0 and nb:
+            from .reshape import moveaxis
+
+            src = list(range(axes[k], axes[k] + nb))
+            res = moveaxis(res, src, list(range(nb)))
+        return res
+    arrays = [entries[k][1] for k in arr_pos]
+    shape = _broadcast(arrays)
+    res = _points(y, [axes[k] for k in arr_pos], arrays, shape)
+    nb = len(shape)
+    if contiguous and first_out and nb:
+        from .reshape import moveaxis
+
+        res = moveaxis(res, list(range(nb)), list(range(first_out, first_out + nb)))
+    return res
+
+
+# ---------------------------------------------------------------------------
+# one integer array along one axis
+
+def _take_groups(blocks, locs, positions, axis, shape):
+    """Gather along ``axis``: ``locs[k]`` are indices into ``blocks[k]``,
+    ``positions[k]`` where they go in the output (None: all of it, in
+    order); the axis is then reshaped to ``shape``."""
+    if len(blocks) == 1 and positions[0] is None:
+        out = np.take(blocks[0], locs[0], axis=axis)
+    else:
+        b0 = blocks[0]
+        n = sum(len(l) for l in locs)
+        out = np.empty(b0.shape[:axis] + (n,) + b0.shape[axis + 1:], dtype=b0.dtype)
+        lead = (slice(None),) * axis
+        for b, l, pos in zip(blocks, locs, positions):
+            out[lead + (pos,)] = np.take(b, l, axis=axis)
+    return out.reshape(out.shape[:axis] + tuple(shape) + out.shape[axis + 1:])
+
+
+def _row_groups(shape, target):
+    """Split the first axis of an index shape into groups whose size
+    (rows x inner) is about ``target`` points; returns the row counts."""
+    if not shape:
+        return [None]
+    rows = shape[0]
+    inner = 1
+    for s in shape[1:]:
+        inner *= s
+    per = max(1, target // max(inner, 1))
+    if rows == 0:
+        return [0]
+    return [min(per, rows - s) for s in range(0, rows, per)]
+
+
+def _take_nd(x, ind, axis):
+    """``x`` indexed by an integer array (non-negative, in range) along one
+    axis: the axis is replaced by ``ind.shape``; only blocks holding selected
+    elements are read."""
+    ch = x.chunks[axis]
+    offs = np.array(chunk_offsets(ch))
+    target = max(max(ch) if ch else 1, 1)
+    groups = _row_groups(ind.shape, target)
+    flat = ind.ravel()
+    inner = int(np.prod(ind.shape[1:], dtype=np.int64)) if ind.ndim else 1
+    name = "take-" + tokenize(x.name, ind, axis)
+    layer = {}
+    other = [range(len(c)) for i, c in enumerate(x.chunks) if i != axis]
+    # a non-empty block to take empty selections from
+    nonempty = [i for i, c in enumerate(ch) if c > 0]
+    empty_src = nonempty[0] if nonempty else 0
+    start = 0
+    for j, rows in enumerate(groups):
+        piece = flat[start * inner:(start + rows) * inner]
+        start += rows
+        pshape = (rows,) + ind.shape[1:]
+        if piece.size:
+            blk = np.searchsorted(offs, piece, side="right") - 1
+            order = np.argsort(blk, kind="stable")
+            ids, starts = np.unique(blk[order], return_index=True)
+            bounds = list(starts) + [len(order)]
+            runs = []
+            for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+                pos = order[s0:s1]
+                runs.append((int(b), piece[pos] - offs[b], None if len(ids) == 1 else pos))
+        else:
+            runs = [(empty_src, np.zeros(0, dtype=np.intp), None)]
+        for oidx in itertools.product(*other):
+            oidx = list(oidx)
+            keys = [(x.name,) + tuple(oidx[:axis] + [r[0]] + oidx[axis:]) for r in runs]
+            okey = (name,) + tuple(oidx[:axis] + [j] + [0] * (ind.ndim - 1) + oidx[axis:])
+            layer[okey] = (_take_groups, keys, [r[1] for r in runs], [r[2] for r in runs],
+                           axis, pshape)
+    ind_chunks = [tuple(groups)] + [(s,) for s in ind.shape[1:]]
+    chunks = tuple(x.chunks[:axis]) + tuple(ind_chunks) + tuple(x.chunks[axis + 1:])
+    return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
+
+
+def _compress_block(block, mblock, axis):
+    return np.compress(np.asarray(mblock, dtype=bool), block, axis=axis)
+
+
+def _compress_axis(x, mask, axis):
+    """``x`` with a 1-d boolean cdask Array selecting along ``axis``: unknown
+    (nan) chunk sizes along that axis."""
+    from .rechunk import rechunk
+
+    _known_axis(x, axis)
+    if any(_isnan(c) for c in mask.chunks[0]):
+        raise ValueError("a boolean index of unknown chunk sizes cannot select along an "
+                         "axis; call compute_chunk_sizes() on it first")
+    if mask.chunks[0] != x.chunks[axis]:
+        mask = rechunk(mask, (x.chunks[axis],))
+    name = "getitem-compress-" + tokenize(x.name, mask.name, axis)
+    layer = {}
+    for idx in itertools.product(*map(range, x.numblocks)):
+        layer[(name,) + idx] = (_compress_block, (x.name,) + idx, (mask.name, idx[axis]),
+                                axis)
+    chunks = tuple((np.nan,) * len(c) if d == axis else c for d, c in enumerate(x.chunks))
+    chunks = tuple(tuple(float(v) if _isnan(v) else v for v in c) for c in chunks)
+    return Array(_with(_merge_layers(x, mask), name, layer), name, chunks, x.dtype)
+
+
+# ---------------------------------------------------------------------------
+# point-wise selection (vindex)
+
+def _points_block(out_shape, npts, dtype, blocks, locs, positions):
+    """One output block of a point-wise gather (``npts``: number of points,
+    number of leading point axes of ``out_shape``): ``blocks`` have their
+    indexed axes first; ``locs[i]`` is a tuple of coordinate arrays into
+    ``blocks[i]`` and ``positions[i]`` where its points go (flat order)."""
+    rest = tuple(out_shape[npts[1]:])
+    flat = np.empty((npts[0],) + rest, dtype=dtype)
+    for b, loc, pos in zip(blocks, locs, positions):
+        flat[pos] = b[loc]
+    return flat.reshape(out_shape)
+
+
+def _moved_block(block, axes):
+    return np.moveaxis(block, axes, list(range(len(axes))))
+
+
+def _points(x, axes, arrays, shape):
+    """Gather the points ``x[..., a0[p], ..., a1[p], ...]`` (arrays at
+    ``axes``, non-negative, broadcast to ``shape``); result axes: ``shape``
+    then x's other axes in order."""
+    for ax in axes:
+        _known_axis(x, ax)
+    arrays = [np.broadcast_to(a, shape).ravel() for a in arrays]
+    k = len(axes)
+    rest_axes = [d for d in range(x.ndim) if d not in axes]
+    offs = [np.array(chunk_offsets(x.chunks[a])) for a in axes]
+    npts = arrays[0].size
+    if npts:
+        blk = [np.searchsorted(o, a, side="right") - 1 for o, a in zip(offs, arrays)]
+        loc = [a - o[b] for a, o, b in zip(arrays, offs, blk)]
+        # one id per touched block combination
+        nbs = [len(x.chunks[a]) for a in axes]
+        bid = np.ravel_multi_index(blk, nbs)
+    target = 1
+    for a in axes:
+        target *= max(max(x.chunks[a]) if x.chunks[a] else 1, 1)
+    groups = _row_groups(shape, target)
+    inner = int(np.prod(shape[1:], dtype=np.int64)) if shape else 1
+    name = "vindex-" + tokenize(x.name, axes, arrays, shape)
+    moved = "vindex-moved-" + tokenize(x.name, axes)
+    layers = x._layers
+    moved_layer = {}
+    layer = {}
+    rest_ranges = [range(len(x.chunks[d])) for d in rest_axes]
+    leading = list(axes) == list(range(k))     # no axes to move in the blocks
+    start = 0
+    for j, rows in enumerate(groups):
+        n = 1 if rows is None else rows * inner
+        lo, hi = start, start + n
+        start = hi
+        bshape = () if rows is None else (rows,) + tuple(shape[1:])
+        entries = []
+        if hi > lo:
+            sel = bid[lo:hi]
+            order = np.argsort(sel, kind="stable")
+            ids, starts = np.unique(sel[order], return_index=True)
+            bounds = list(starts) + [len(order)]
+            for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+                pos = order[s0:s1]
+                coords = np.unravel_index(int(b), nbs)
+                entries.append((tuple(int(c) for c in coords),
+                                tuple(l[lo:hi][pos] for l in loc), pos))
+        oprefix = (j,) + (0,) * (len(shape) - 1) if shape else ()
+        for ridx in itertools.product(*rest_ranges):
+            rshape = tuple(x.chunks[d][r] for d, r in zip(rest_axes, ridx))
+            keys, locs, poss = [], [], []
+            for coords, lc, pos in entries:
+                full = [0] * x.ndim
+                for a, c in zip(axes, coords):
+                    full[a] = c
+                for d, r in zip(rest_axes, ridx):
+                    full[d] = r
+                ikey = (x.name,) + tuple(full)
+                if leading:
+                    mkey = ikey
+                else:
+                    mkey = (moved,) + tuple(full)
+                    if mkey not in moved_layer:
+                        moved_layer[mkey] = (_moved_block, ikey, list(axes))
+                keys.append(mkey)
+                locs.append(lc)
+                poss.append(pos)
+            layer[(name,) + oprefix + ridx] = (_points_block, bshape + rshape,
+                                               (n, len(bshape)), x.dtype, keys, locs, poss)
+    out_chunks = []
+    if shape:
+        out_chunks.append(tuple(groups))
+        out_chunks.extend((s,) for s in shape[1:])
+    out_chunks.extend(x.chunks[d] for d in rest_axes)
+    if moved_layer:
+        layers = _with(layers, moved, moved_layer)
+    layers = _with(layers, name, layer)
+    return Array(layers, name, tuple(out_chunks), x.dtype)
+
+
+def vindex(x, index):
+    """``x.vindex[index]``: integer arrays (and ints) are broadcast together
+    and select points; the result's axes are the broadcast shape followed by
+    the axes indexed with slices, in order."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    entries = _parse(index, x, allow_none=False, allow_dask_mask=False)
+    arr_k = [k for k, e in enumerate(entries) if e[0] in ("arr", "int")]
+    if not any(e[0] == "arr" for e in entries):
+        from .slicing import _basic
+
+        return _basic(x, tuple(e[1] for e in entries))
+    arrays = [np.asarray(entries[k][1], dtype=np.intp) for k in arr_k]
+    shape = _broadcast(arrays)
+    y, _ = _basic_of(x, [e if e[0] == "slice" else ("arr",) for e in entries])
+    return _points(y, arr_k, arrays, shape)
+
+
+class VIndex:
+    def __init__(self, array):
+        self._array = array
+
+    def __getitem__(self, index):
+        return vindex(self._array, index)
+
+    def __setitem__(self, index, value):
+        raise NotImplementedError("assignment through vindex is not supported")
+
+
+# ---------------------------------------------------------------------------
+# __setitem__
+
+def _set_block(block, index, value):
+    out = np.array(block, copy=True)
+    out[index] = value
+    return out
+
+
+def _set_mask_block(block, mblock, value):
+    out = np.array(block, copy=True)
+    out[np.asarray(mblock, dtype=bool)] = value
+    return out
+
+
+def _shape(v):
+    return tuple(v.shape) if isinstance(v, Array) else np.shape(v)
+
+
+def _size(v):
+    n = 1
+    for s in _shape(v):
+        n *= s
+    return n
+
+
+def _check_scalar(value, dtype):
+    tmp = np.empty((), dtype=dtype)
+    tmp[()] = value
+
+
+def setitem(x, index, value):
+    """``x[index] = value``, lazily: ``x`` gets a new graph (name, layers)
+    whose blocks touched by the index are copies with the assignment made;
+    untouched blocks are the old ones."""
+    from .slicing import normalize_index, _basic_blocks
+
+    if type(index) is tuple and len(index) == 1 and (isinstance(index[0], Array) or (
+            isinstance(index[0], np.ndarray) and index[0].dtype == bool)):
+        index = index[0]
+    if isinstance(value, Array) is False and not _is_scalar(value):
+        value = np.asarray(value)
+        if value.dtype == object:
+            raise TypeError("cannot assign an object array to a cdask Array")
+    is_mask = isinstance(index, Array) or (
+        isinstance(index, np.ndarray) and index.dtype == bool and index.ndim == x.ndim)
+    if is_mask:
+        return _setitem_mask(x, index, value)
+    if has_advanced(index):
+        return _setitem_points(x, index, value)
+    idx = normalize_index(index, x.shape)
+    for i in idx:
+        if isinstance(i, slice):
+            for v in (i.start, i.stop, i.step):
+                if v is not None and not _is_int(v):
+                    raise TypeError("slice indices must be integers or None or have an "
+                                    "__index__ method")
+            if i.step == 0:
+                raise ValueError("slice step cannot be zero")
+    if any(_isnan(c) for ch in x.chunks for c in ch):
+        raise ValueError("assignment to an array of unknown chunk sizes; call "
+                         "x.compute_chunk_sizes() first")
+    out_chunks, blocks = _basic_blocks(x, idx)
+    rshape = tuple(sum(c) for c in out_chunks)
+    name = "setitem-" + tokenize(x.name, idx, value if isinstance(value, Array) else
+                                 np.asarray(value))
+    layer = {}
+    deps = x
+    if isinstance(value, Array):
+        from .reshape import broadcast_to
+        from .rechunk import rechunk
+
+        try:
+            shp = np.broadcast_shapes(value.shape, rshape)
+        except ValueError:
+            shp = None
+        if shp != rshape:
+            raise ValueError("could not broadcast input array from shape %s into shape %s"
+                             % (value.shape, rshape))
+        v = rechunk(broadcast_to(value, rshape), out_chunks)
+        deps = Array(_merge_layers(x, v), x.name, x.chunks, x.dtype)
+        vval = None
+    else:
+        v = None
+        if np.ndim(value) == 0:
+            _check_scalar(value, x.dtype)
+            vval = value
+        else:
+            try:
+                shp = np.broadcast_shapes(value.shape, rshape)
+            except ValueError:
+                shp = None
+            if shp != rshape:
+                raise ValueError("could not broadcast input array from shape %s into shape %s"
+                                 % (value.shape, rshape))
+            if value.dtype.kind == "c" and x.dtype.kind != "c":
+                # NumPy warns (ComplexWarning) and drops the imaginary part
+                _check_scalar(value.ravel()[:1].real, x.dtype)
+            vval = np.broadcast_to(value, rshape)
+    offs = [chunk_offsets(c) for c in out_chunks]
+    touched = {}
+    for oidx, iidx, local, trivial in blocks:
+        if any(out_chunks[d][j] == 0 for d, j in enumerate(oidx)):
+            continue
+        if v is not None:
+            val = (v.name,) + oidx
+        elif np.ndim(vval) == 0:
+            val = vval
+        else:
+            val = np.ascontiguousarray(vval[tuple(slice(offs[d][j], offs[d][j + 1])
+                                                  for d, j in enumerate(oidx))])
+        touched[iidx] = (_set_block, (x.name,) + iidx, local, val)
+    for iidx in itertools.product(*map(range, x.numblocks)):
+        layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
+    return Array(_with(deps._layers, name, layer), name, x.chunks, x.dtype)
+
+
+def _set_points_block(block, locs, vals):
+    out = np.array(block, copy=True)
+    out[locs] = vals
+    return out
+
+
+def _setitem_points(x, index, value):
+    """``x[index] = value`` for an index holding NumPy integer or boolean
+    arrays (any combination NumPy takes): the selected elements' coordinates
+    are found by indexing coordinate grids with the index itself (so the
+    selection, its order and its errors are NumPy's), then each touched block
+    gets its points assigned in that order (a repeated index: the last value
+    wins, as in NumPy).  The coordinates and values are held in the graph
+    (a few words per selected element)."""
+    if isinstance(value, Array):
+        raise NotImplementedError("assignment of a cdask Array through integer or boolean "
+                                  "array indices; compute the value first, or use a slice")
+    if isinstance(index, Array) or (isinstance(index, tuple) and
+                                    any(isinstance(i, Array) for i in index)):
+        raise NotImplementedError("assignment with a cdask Array among other indices: only a "
+                                  "boolean cdask Array of the array's shape is supported")
+    if any(_isnan(c) for ch in x.chunks for c in ch):
+        raise ValueError("assignment to an array of unknown chunk sizes; call "
+                         "x.compute_chunk_sizes() first")
+    shape = x.shape
+    coords = []
+    for d in range(x.ndim):
+        ar = np.arange(shape[d], dtype=np.intp).reshape(
+            tuple(-1 if i == d else 1 for i in range(x.ndim)))
+        coords.append(np.broadcast_to(ar, shape)[index])     # NumPy's selection and errors
+    rshape = coords[0].shape if coords else np.empty(())[index].shape
+    if np.ndim(value) == 0:
+        _check_scalar(value, x.dtype)
+        vflat = None
+    else:
+        try:
+            vflat = np.broadcast_to(value, rshape).ravel()
+        except ValueError:
+            raise ValueError("shape mismatch: value array of shape %s could not be broadcast "
+                             "to indexing result of shape %s" % (np.shape(value), rshape)) \
+                from None
+    coords = [c.ravel() for c in coords]
+    name = "setitem-points-" + tokenize(x.name, coords, value if vflat is None else vflat)
+    layer = {}
+    touched = {}
+    if coords and coords[0].size:
+        offs = [np.array(chunk_offsets(c)) for c in x.chunks]
+        blk = [np.searchsorted(o, c, side="right") - 1 for o, c in zip(offs, coords)]
+        bid = np.ravel_multi_index(blk, x.numblocks)
+        order = np.argsort(bid, kind="stable")
+        ids, starts = np.unique(bid[order], return_index=True)
+        bounds = list(starts) + [len(order)]
+        for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+            pos = order[s0:s1]
+            bidx = tuple(int(i) for i in np.unravel_index(int(b), x.numblocks))
+            locs = tuple(c[pos] - o[i] for c, o, i in zip(coords, offs, bidx))
+            vals = value if vflat is None else vflat[pos]
+            touched[bidx] = (_set_points_block, (x.name,) + bidx, locs, vals)
+    for iidx in itertools.product(*map(range, x.numblocks)):
+        layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
+    return Array(_with(x._layers, name, layer), name, x.chunks, x.dtype)
+
+
+def _setitem_mask(x, mask, value):
+    from .creation import from_array
+    from .rechunk import rechunk
+
+    if any(_isnan(c) for ch in x.chunks for c in ch):
+        raise ValueError("assignment to an array of unknown chunk sizes; call "
+                         "x.compute_chunk_sizes() first")
+    np_mask = None
+    if not isinstance(mask, Array):
+        np_mask = np.asarray(mask)
+        if np_mask.shape != x.shape:
+            for ax, (a, b) in enumerate(zip(x.shape, np_mask.shape)):
+                if a != b:
+                    raise IndexError("boolean index did not match indexed array along axis "
+                                     "%d; size of axis is %d but size of corresponding "
+                                     "boolean axis is %d" % (ax, a, b))
+        mask = from_array(np_mask, chunks=x.chunks)
+    if mask.dtype != bool:
+        raise IndexError("arrays used as indices must be of integer (or boolean) type")
+    if mask.shape != x.shape:
+        raise IndexError("boolean index of shape %s does not match the array's shape %s"
+                         % (mask.shape, x.shape))
+    if mask.chunks != x.chunks:
+        mask = rechunk(mask, x.chunks)
+    name = "setitem-mask-" + tokenize(x.name, mask.name, value if isinstance(value, Array)
+                                      else np.asarray(value))
+    layers = _merge_layers(x, mask)
+    layer = {}
+    grid = list(itertools.product(*map(range, x.numblocks)))
+    count = None if np_mask is None else int(np_mask.sum())
+    scalar = not isinstance(value, Array) and (len(_shape(value)) == 0 or _shape(value) == (1,))
+    numpy_1d = (not scalar and count is not None and not isinstance(value, Array) and
+                len(_shape(value)) == 1 and _shape(value)[0] == count)
+    if isinstance(value, Array) and value.ndim == 0:
+        # a lazy scalar (e.g. x.mean()): one more input of every task
+        layers.update(value._layers)
+        for idx in grid:
+            layer[(name,) + idx] = (_set_mask_block, (x.name,) + idx, (mask.name,) + idx,
+                                    (value.name,))
+        return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
+    if not scalar and not numpy_1d:
+        if np_mask is not None:
+            raise ValueError("NumPy boolean array indexing assignment cannot assign %d input "
+                             "values to the %d output values where the mask is true"
+                             % (_size(value), count))
+        # as dask: the number of selected elements is not known before computing
+        raise ValueError("assignment through a boolean cdask Array takes a scalar value (the "
+                         "number of selected elements is unknown); got a value of shape %s"
+                         % (_shape(value),))
+    if scalar:
+        value = np.asarray(value)
+        if value.ndim:
+            value = value.reshape(())
+        _check_scalar(value, x.dtype)
+        for idx in grid:
+            layer[(name,) + idx] = (_set_mask_block, (x.name,) + idx, (mask.name,) + idx,
+                                    value[()])
+    else:
+        # NumPy semantics: a 1-d value of the mask's count, taken in C order
+        value = np.asarray(value)
+        rank = (np.cumsum(np_mask.ravel()) - 1).reshape(np_mask.shape)
+        offs = [chunk_offsets(c) for c in x.chunks]
+        for idx in grid:
+            sl = tuple(slice(offs[d][i], offs[d][i + 1]) for d, i in enumerate(idx))
+            piece = value[rank[sl][np_mask[sl]]]
+            layer[(name,) + idx] = (_set_mask_block, (x.name,) + idx, (mask.name,) + idx,
+                                    piece)
+    return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
