@@ -126,7 +126,7 @@ def test_rows_to_columns_16000_square_is_planned_in_bounds():
     # the default limit is the config's array.chunk-size
     with da.config.set({"array.chunk-size": "64MiB"}):
         assert x.rechunk(new).name == z.name
-    with da.config.set({"array.chunk-size": "10GiB"}):
+    with da.config.set({"array.chunk-size": "10GiB", "memory_limit": "200GB"}):
         assert x.rechunk(new).name == _direct(x, new).name
 
 
