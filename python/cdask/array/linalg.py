@@ -525,6 +525,8 @@ def tensordot(a, b, axes=2):
     """``np.tensordot``: sum products over the given axes (an int N: the last N
     of ``a`` with the first N of ``b``; or a pair of axis sequences)."""
     a, b = _arr(a), _arr(b)
+    _check_known(a, "tensordot")
+    _check_known(b, "tensordot")
     if isinstance(axes, (numbers.Integral, np.integer)):
         n = int(axes)
         if n < 0:
@@ -569,6 +571,8 @@ def dot(a, b, out=None):
     a, b = _arr(a), _arr(b)
     if a.ndim == 0 or b.ndim == 0:
         return elemwise(np.multiply, a, b)
+    _check_known(a, "dot")
+    _check_known(b, "dot")
     bax = 0 if b.ndim == 1 else b.ndim - 2
     if a.shape[-1] != b.shape[bax]:
         raise ValueError("shapes %s and %s not aligned: %d (dim %d) != %d (dim %d)"
@@ -590,6 +594,8 @@ def matmul(a, b, out=None, dtype=None, **kwargs):
         if x.ndim == 0:
             raise ValueError("matmul: Input operand %d does not have enough dimensions (has 0, "
                              "gufunc core with signature (n?,k),(k,m?)->(n?,m?) requires 1)" % i)
+    _check_known(a, "matmul")
+    _check_known(b, "matmul")
     a1, b1 = a.ndim == 1, b.ndim == 1
     a_batch = [] if a1 else list(range(a.ndim - 2))
     a_free = [] if a1 else [a.ndim - 2]
@@ -622,6 +628,8 @@ def vdot(a, b):
     from .reshape import ravel
 
     a, b = _arr(a), _arr(b)
+    _check_known(a, "vdot")
+    _check_known(b, "vdot")
     if a.size != b.size:
         raise ValueError("vdot: vector lengths do not match: shapes %s and %s (sizes %d and %d)"
                          % (_shape_str(a.shape), _shape_str(b.shape), a.size, b.size))
@@ -726,6 +734,8 @@ def einsum(subscripts, *operands, dtype=None, optimize=False, split_every=None,
     ops = [_arr(x) for x in operands]
     if not ops:
         raise ValueError("einsum: no operands")
+    for o in ops:
+        _check_known(o, "einsum")
     terms, out = _parse_einsum(subscripts, [o.shape for o in ops])
     sizes = {}
     for t, o in zip(terms, ops):
