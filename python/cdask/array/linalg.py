@@ -290,6 +290,56 @@ def _prepare(op, logical_chunks, dtype):
     return op
 
 
+def _pieces(src_chunks, want_chunks, s):
+    """Output pieces along a free axis: per source block, a list of
+    ((lo, hi) range within the block or None for all of it, output block index, length).
+    want_chunks refine src_chunks; each is further split in s."""
+    out, wi, idx = [], 0, 0
+    for c in src_chunks:
+        blk = []
+        lo = 0
+        while lo < c or (c == 0 and not blk):
+            w = want_chunks[wi] if wi < len(want_chunks) else c - lo
+            wi += 1
+            for r0, r1 in (_split_ranges(w, s) if s > 1 and w >= s else [(0, w)]):
+                blk.append((lo + r0, lo + r1))
+            lo += w
+            if c == 0:
+                break
+        whole = len(blk) == 1 and blk[0] == (0, c)
+        out.append([(None if whole else r, idx + j, r[1] - r[0]) for j, r in enumerate(blk)])
+        idx += len(blk)
+    return out
+
+
+def _panel(op, logical_chunks, con_ax, free_ax, dtype):
+    """If op's source is an in-memory, C-contiguous NumPy array (from_array)
+    of the target dtype stored [contracted][free], read it as full-width row
+    panels: op.src becomes those contiguous views, and the free axis becomes
+    one block (so the caller's output blocking turns into gemm sub-ranges)."""
+    src = op.src
+    if src.ndim != 2 or src.dtype != dtype:
+        return
+    layer = src._layers.get(src.name)
+    v = layer.get((src.name, 0, 0)) if isinstance(layer, dict) else None
+    if not isinstance(v, np.ndarray):
+        return
+    base = v if v.shape == src.shape else v.base
+    if not (isinstance(base, np.ndarray) and base.shape == src.shape and
+            base.dtype == src.dtype and base.flags.c_contiguous and base.flags.aligned and
+            base.dtype.isnative and
+            v.__array_interface__["data"][0] == base.__array_interface__["data"][0]):
+        return
+    kch = tuple(logical_chunks[con_ax])
+    name = "panels-" + tokenize(src.name, kch)
+    pl, o = {}, 0
+    for i, c in enumerate(kch):
+        pl[(name, i, 0)] = base[o:o + c]
+        o += c
+    op.src = Array({name: pl}, name, (kch, (src.shape[1],)), src.dtype)
+    logical_chunks[free_ax] = (src.shape[1],) if src.shape[1] else (0,)
+
+
 def _split_ranges(n, s):
     base, extra = divmod(n, s)
     out, o = [], 0
@@ -415,32 +465,38 @@ def _contract(a, b, a_batch, a_free, a_con, b_batch, b_free, b_con, *, dtype=Non
     opa = _layout(a, a_batch, a_free, a_con, True, force_trans=conj_a)
     b_order = [pairs[i] for i in opa.con_order]
     opb = _layout(b, b_batch, b_free, b_con, False, con_order=b_order)
+    # in-memory 2-d operands whose contracted axis comes first in memory are
+    # read as full-width row panels (contiguous views: no copy); the output
+    # blocking along their free axis becomes gemm sub-ranges of the panel
+    want_m = tuple(ach[a_free[0]]) if len(a_free) == 1 else None
+    want_n = tuple(bch[b_free[0]]) if len(b_free) == 1 else None
+    plain = use_c and nbatch == 0 and len(a_free) == 1 and len(b_free) == 1
+    if plain and opa.trans and len(a_con) == 1:
+        _panel(opa, ach, a_con[0], a_free[0], dtype)
+    if plain and not opb.trans and len(b_con) == 1:
+        _panel(opb, bch, b_con[0], b_free[0], dtype)
     _prepare(opa, ach, dtype)
     _prepare(opb, bch, dtype)
     ta = (2 if conj_a and dtype.kind == "c" else 1) if opa.trans else 0
     tb = opb.trans
     # --- output chunks and split ----------------------------------------
-    a_free_chunks = [tuple(ach[i]) for i in a_free]
-    b_free_chunks = [tuple(bch[i]) for i in b_free]
     k_total = 1
     for i in a_con:
         k_total *= a.shape[i]
     sm = sn = 1
-    if use_c and nbatch == 0 and len(a_free) == 1 and len(b_free) == 1:
-        sm, sn = _balance(a_free_chunks[0], b_free_chunks[0], k_total, _workers())
-    m_pieces = [[(blk, r) for r in (_split_ranges(c, sm) if sm > 1 else [None])]
-                for blk, c in enumerate(a_free_chunks[0])] if len(a_free) == 1 else None
-    n_pieces = [[(blk, r) for r in (_split_ranges(c, sn) if sn > 1 else [None])]
-                for blk, c in enumerate(b_free_chunks[0])] if len(b_free) == 1 else None
+    if plain:
+        sm, sn = _balance(want_m, want_n, k_total, _workers())
+    m_pieces = _pieces(ach[a_free[0]], want_m, sm) if len(a_free) == 1 else None
+    n_pieces = _pieces(bch[b_free[0]], want_n, sn) if len(b_free) == 1 else None
     out_chunks = list(out_batch_chunks)
-    if m_pieces is not None and sm > 1:
-        out_chunks.append(tuple(r[1] - r[0] for p in m_pieces for _, r in p))
+    if m_pieces is not None:
+        out_chunks.append(tuple(ln for blk in m_pieces for _, _, ln in blk))
     else:
-        out_chunks.extend(a_free_chunks)
-    if n_pieces is not None and sn > 1:
-        out_chunks.append(tuple(r[1] - r[0] for p in n_pieces for _, r in p))
+        out_chunks.extend(tuple(ach[i]) for i in a_free)
+    if n_pieces is not None:
+        out_chunks.append(tuple(ln for blk in n_pieces for _, _, ln in blk))
     else:
-        out_chunks.extend(b_free_chunks)
+        out_chunks.extend(tuple(bch[i]) for i in b_free)
     out_chunks = tuple(out_chunks)
     # --- graph --------------------------------------------------------------
     name = "%s-%s" % (prefix, tokenize(prefix, opa.src.name, opa.perm, opa.trans,
@@ -487,16 +543,12 @@ def _contract(a, b, a_batch, a_free, a_con, b_batch, b_free, b_con, *, dtype=Non
                         lb[ax] = cidx[a_pos[b_inv[ax]]]
                     akeys.append(src_key(opa, la))
                     bkeys.append(src_key(opb, lb))
-                mps = m_pieces[ai[0]] if (m_pieces is not None and sm > 1) else [(None, None)]
-                nps = n_pieces[bi[0]] if (n_pieces is not None and sn > 1) else [(None, None)]
-                for pi, (_, mr) in enumerate(mps):
-                    for pj, (_, nr) in enumerate(nps):
-                        oi = list(ai)
-                        oj = list(bi)
-                        if mr is not None:
-                            oi = [ai[0] * sm + pi]
-                        if nr is not None:
-                            oj = [bi[0] * sn + pj]
+                mps = m_pieces[ai[0]] if m_pieces is not None else [(None, None, 0)]
+                nps = n_pieces[bi[0]] if n_pieces is not None else [(None, None, 0)]
+                for mr, mo, _ in mps:
+                    for nr, no, _ in nps:
+                        oi = list(ai) if mo is None else [mo]
+                        oj = list(bi) if no is None else [no]
                         key = (name,) + tuple(bidx) + tuple(oi) + tuple(oj)
                         if use_c:
                             k = _gemm_kernel(nbatch, len(a_batch), len(b_batch), opa.split,
