@@ -256,11 +256,14 @@ def test_graph_runs_on_dask_scheduler():
 # ---------------------------------------------------------------- BLAS threads
 
 
-def _blas_threads():
+def _blas_threads(others_only=False):
+    import os
     from threadpoolctl import threadpool_info
 
+    own = os.path.realpath(cdask._openblas.library_path())
     return sorted((d["filepath"], d["num_threads"]) for d in threadpool_info()
-                  if d["user_api"] == "blas")
+                  if d["user_api"] == "blas" and
+                  not (others_only and os.path.realpath(d["filepath"]) == own))
 
 
 def test_blas_threads_capped_during_and_restored_after():
@@ -270,14 +273,16 @@ def test_blas_threads_capped_during_and_restored_after():
     seen = []
 
     def probe(block):
-        seen.append([n for _, n in _blas_threads()])
+        seen.append([n for _, n in _blas_threads(others_only=True)])
         return block
 
     A, B = sample((40, 30), "float64", 1), sample((30, 20), "float64", 2)
     r = (da.from_array(A, chunks=10) @ da.from_array(B, chunks=10)).map_blocks(probe)
     seen.clear()           # map_blocks tried probe once, outside compute, to infer the dtype
     np.testing.assert_allclose(r.compute(), A @ B, rtol=1e-12)
-    assert seen and all(n == 1 for s in seen for n in s), seen
+    # NumPy's BLAS is capped while the contraction's graph runs (cdask's own
+    # OpenBLAS is held at one thread by the gemm kernel itself while it runs)
+    assert seen and all(s and all(n == 1 for n in s) for s in seen), seen
     assert _blas_threads() == before
     assert own.scipy_openblas_get_num_threads() == own_before
     # the C kernel alone (cdask.get, no compute()) restores its own setting too
@@ -327,3 +332,28 @@ def test_unknown_chunks_point_to_compute_chunk_sizes():
 def test_exports():
     for n in ("tensordot", "dot", "matmul", "vdot", "outer", "einsum"):
         assert getattr(cdask, n) is getattr(cdask.array, n) is getattr(linalg, n)
+
+
+def test_gemm_kernel_holds_own_openblas_at_one_thread_while_running():
+    import time
+
+    own = cdask._openblas.load()
+    before = own.scipy_openblas_get_num_threads()
+    if before == 1:
+        pytest.skip("cdask's OpenBLAS already runs one thread")
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1200, 1200))
+    k = linalg._gemm_kernel(0, 0, 0, 1, 1, 0, 0)
+
+    def poll():
+        seen, t_end = set(), time.monotonic() + 5
+        while time.monotonic() < t_end and 1 not in seen:
+            seen.add(own.scipy_openblas_get_num_threads())
+        return sorted(seen)
+
+    dsk = {"g%d" % i: (k, [A] * 4, [A] * 4) for i in range(2)}
+    dsk["p"] = (poll,)
+    seen, g0, _ = cdask.get(dsk, ["p", "g0", "g1"], num_workers=2)
+    assert 1 in seen, seen
+    np.testing.assert_allclose(g0, 4 * (A @ A), rtol=1e-9, atol=1e-9)
+    assert own.scipy_openblas_get_num_threads() == before

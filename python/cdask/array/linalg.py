@@ -31,9 +31,10 @@ for booleans).
   keeps cdask's OpenBLAS at one thread while any gemm kernel runs (C, any
   entry point: compute, cdask.get, a direct Kernel call) and restores the
   previous setting after; and ``compute``/``persist`` of a graph holding
-  contractions cap every BLAS library in the process (NumPy's bundled
-  OpenBLAS included, via threadpoolctl) at one thread for the duration of
-  the run, restoring them afterwards (``blas_limits``).
+  contractions cap every other BLAS library in the process (NumPy's bundled
+  OpenBLAS, via threadpoolctl) at one thread for the duration of the run, so
+  that Python tasks calling NumPy beside the C workers do not oversubscribe
+  the cores either, restoring them afterwards (``blas_limits``).
 * einsum.  One or two operands without repeated labels go through sums and
   ``_contract`` (batch = labels shared and kept, contracted = shared and
   dropped); anything else (three operands, diagonals) runs ``np.einsum`` in
@@ -44,6 +45,7 @@ import contextlib
 import itertools
 import math
 import numbers
+import os
 import struct
 import threading
 
@@ -73,6 +75,8 @@ _blas_controller = None
 
 
 def _controller():
+    """threadpoolctl's controller of every BLAS in the process except cdask's own
+    OpenBLAS (the gemm kernel manages that one itself); False if none/unavailable."""
     global _blas_controller
     if _blas_controller is None:
         try:
@@ -80,7 +84,13 @@ def _controller():
         except ImportError:  # pragma: no cover - threadpoolctl is a dependency
             _blas_controller = False
         else:
-            _blas_controller = ThreadpoolController()
+            from .. import _openblas
+
+            own = os.path.realpath(_openblas.library_path())
+            ctl = ThreadpoolController()
+            others = [lc.filepath for lc in ctl.lib_controllers
+                      if lc.user_api == "blas" and os.path.realpath(lc.filepath) != own]
+            _blas_controller = ctl.select(filepath=others) if others else False
     return _blas_controller
 
 
@@ -96,7 +106,7 @@ def blas_limits(layer_names=None):
     with _blas_lock:
         if _blas_depth == 0:
             ctl = _controller()
-            _blas_limiter = ctl.limit(limits=1, user_api="blas") if ctl else None
+            _blas_limiter = ctl.limit(limits=1) if ctl else None
         _blas_depth += 1
     try:
         yield
