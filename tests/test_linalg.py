@@ -204,12 +204,28 @@ def test_talk_AT_dot_B_reads_A_untransposed():
     expect(b.T @ a, B.T @ A)
 
 
+def test_in_memory_operands_read_as_row_panels():
+    # A @ B: A's rows (whole contracted axis) and all of B, as contiguous views
+    A, B = sample((30, 20), "float64", 1), sample((20, 25), "float64", 2)
+    a, b = da.from_array(A, chunks=(8, 7)), da.from_array(B, chunks=(6, 9))
+    for r, ref in ((a @ b, A @ B), (b.T @ a.T, B.T @ A.T), (a.T.T.dot(b), A @ B)):
+        (g,) = [k for k in r._layers if k.startswith(("dot-", "matmul-"))]
+        for task in r._layers[g].values():
+            blocks = [r._layers[k[0]][k] for k in task[1] + task[2]]
+            assert all(isinstance(v, np.ndarray) and v.flags.c_contiguous for v in blocks)
+        expect(r, ref)
+    assert (a @ b).chunks == a.chunks[:1] + b.chunks[1:]
+
+
 def test_contracted_chunks_unified():
     A, B = sample((7, 9), "float64", 1), sample((9, 5), "float64", 2)
     a = da.from_array(A, chunks=(3, (2, 7)))
-    b = da.from_array(B, chunks=((4, 1, 4), 2))
+    b = da.from_array(B, chunks=((4, 1, 4), 2)) * 1      # computed blocks: no panels
     r = da.dot(a, b)
     assert r.chunks == ((3, 3, 1), (2, 2, 1))
+    (g,) = [k for k in r._layers if k.startswith("dot-")]
+    # contracted chunks (2, 7) and (4, 1, 4) unified to (2, 2, 1, 4): four pairs a task
+    assert all(len(t[1]) == len(t[2]) == 4 for t in r._layers[g].values())
     expect(r, A @ B)
 
 

@@ -322,32 +322,63 @@ def _pieces(src_chunks, want_chunks, s):
     return out
 
 
-def _panel(op, logical_chunks, con_ax, free_ax, dtype):
-    """If op's source is an in-memory, C-contiguous NumPy array (from_array)
-    of the target dtype stored [contracted][free], read it as full-width row
-    panels: op.src becomes those contiguous views, and the free axis becomes
-    one block (so the caller's output blocking turns into gemm sub-ranges)."""
+def _panel_base(op, dtype):
+    """The C-contiguous NumPy array op's source views (an in-memory from_array of
+    the target dtype, 2-d), or None."""
     src = op.src
     if src.ndim != 2 or src.dtype != dtype:
-        return
+        return None
     layer = src._layers.get(src.name)
     v = layer.get((src.name, 0, 0)) if isinstance(layer, dict) else None
     if not isinstance(v, np.ndarray):
-        return
+        return None
     base = v if v.shape == src.shape else v.base
     if not (isinstance(base, np.ndarray) and base.shape == src.shape and
             base.dtype == src.dtype and base.flags.c_contiguous and base.flags.aligned and
             base.dtype.isnative and
             v.__array_interface__["data"][0] == base.__array_interface__["data"][0]):
-        return
-    kch = tuple(logical_chunks[con_ax])
-    name = "panels-" + tokenize(src.name, kch)
+        return None
+    return base
+
+
+def _set_panels(op, base, logical_chunks, row_ax, col_ax, rows):
+    """Read op's source as full-width row panels of ``base`` (contiguous views,
+    no copy): rows split by ``rows`` along memory axis 0 (logical axis row_ax),
+    memory axis 1 (logical col_ax) whole."""
+    name = "panels-" + tokenize(op.src.name, rows)
     pl, o = {}, 0
-    for i, c in enumerate(kch):
+    for i, c in enumerate(rows):
         pl[(name, i, 0)] = base[o:o + c]
         o += c
-    op.src = Array({name: pl}, name, (kch, (src.shape[1],)), src.dtype)
-    logical_chunks[free_ax] = (src.shape[1],) if src.shape[1] else (0,)
+    ncol = base.shape[1]
+    op.src = Array({name: pl}, name, (tuple(rows), (ncol,)), base.dtype)
+    logical_chunks[row_ax] = tuple(rows)
+    logical_chunks[col_ax] = (ncol,)
+
+
+def _panels(a, opa, opb, ach, bch, a_con, a_free, b_con, b_free, dtype):
+    """Row panels for in-memory 2-d operands.  One stored [contracted][free]
+    (A of A.T.dot(B), B of A @ B) splits along the contracted axis.  One stored
+    [free][contracted] (A of A @ B) splits along its free axis and keeps the
+    contracted axis whole, which the other operand must then do too: done when
+    both are in memory (the other is then one panel: the whole array)."""
+    base_a, base_b = _panel_base(opa, dtype), _panel_base(opb, dtype)
+    a_rowfree, b_rowfree = not opa.trans, bool(opb.trans)
+    if base_a is not None and base_b is not None and (a_rowfree or b_rowfree):
+        k = a.shape[a_con]
+        full = (k,) if k else (0,)
+        ach[a_con] = bch[b_con] = full
+        for op, base, ch, con, free, rowfree in ((opa, base_a, ach, a_con, a_free, a_rowfree),
+                                                 (opb, base_b, bch, b_con, b_free, b_rowfree)):
+            if rowfree:
+                _set_panels(op, base, ch, free, con, tuple(ch[free]))
+            else:
+                _set_panels(op, base, ch, con, free, full)
+        return
+    if base_a is not None and not a_rowfree:
+        _set_panels(opa, base_a, ach, a_con, a_free, tuple(ach[a_con]))
+    if base_b is not None and not b_rowfree:
+        _set_panels(opb, base_b, bch, b_con, b_free, tuple(bch[b_con]))
 
 
 def _split_ranges(n, s):
@@ -481,10 +512,8 @@ def _contract(a, b, a_batch, a_free, a_con, b_batch, b_free, b_con, *, dtype=Non
     want_m = tuple(ach[a_free[0]]) if len(a_free) == 1 else None
     want_n = tuple(bch[b_free[0]]) if len(b_free) == 1 else None
     plain = use_c and nbatch == 0 and len(a_free) == 1 and len(b_free) == 1
-    if plain and opa.trans and len(a_con) == 1:
-        _panel(opa, ach, a_con[0], a_free[0], dtype)
-    if plain and not opb.trans and len(b_con) == 1:
-        _panel(opb, bch, b_con[0], b_free[0], dtype)
+    if plain and len(a_con) == 1:
+        _panels(a, opa, opb, ach, bch, a_con[0], a_free[0], b_con[0], b_free[0], dtype)
     _prepare(opa, ach, dtype)
     _prepare(opb, bch, dtype)
     ta = (2 if conj_a and dtype.kind == "c" else 1) if opa.trans else 0
