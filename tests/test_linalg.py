@@ -323,6 +323,10 @@ def test_shape_errors_name_the_shapes():
         da.tensordot(a, b, axes=([0, 1], [0]))
     with pytest.raises(ValueError, match="enough dimensions"):
         da.matmul(a, da.from_array(np.float64(2)))
+    with pytest.raises(ValueError, match="enough dimensions"):
+        a @ 2
+    with pytest.raises(ValueError, match="enough dimensions"):
+        2 @ a
     with pytest.raises(ValueError, match="broadcast"):
         da.ones((2, 2, 3)) @ da.ones((3, 3, 4))
     with pytest.raises(ValueError, match="lengths 3 and 4"):
@@ -343,6 +347,21 @@ def test_unknown_chunks_point_to_compute_chunk_sizes():
         da.einsum("i,i->", y, y)
     y = y.compute_chunk_sizes()
     expect(da.dot(y, y), np.dot(np.arange(5.0, 10), np.arange(5.0, 10)))
+
+
+def test_numpy_functions_stay_lazy():
+    import warnings
+
+    A = sample((3, 4), "float64", 1)
+    B = sample((4, 5), "float64", 2)
+    b = da.from_array(B, chunks=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for r, ref in ((A @ b, A @ B), (np.dot(A, b), A @ B), (np.tensordot(A, b, 1), A @ B),
+                       (np.einsum("ij,jk", A, b), A @ B), (np.outer(A, b), np.outer(A, B)),
+                       (np.vdot(A[:, :2], b[:3, :2]), np.vdot(A[:, :2], B[:3, :2]))):
+            assert isinstance(r, da.Array)
+            expect(r, ref)
 
 
 def test_exports():

@@ -1408,15 +1408,15 @@ Array.__invert__ = lambda self: elemwise(np.invert, self)
 def _matmul(self, other):
     from .linalg import matmul
 
-    if not _is_operand(other) or _is_scalar(other):
+    if not _is_operand(other):
         return NotImplemented
-    return matmul(self, other)
+    return matmul(self, other)   # a scalar raises ValueError, as NumPy
 
 
 def _rmatmul(self, other):
     from .linalg import matmul
 
-    if not _is_operand(other) or _is_scalar(other):
+    if not _is_operand(other):
         return NotImplemented
     return matmul(other, self)
 
