@@ -15,9 +15,12 @@ for booleans).
   gemm as a matrix [free | contracted] (NoTrans) or [contracted | free]
   (Trans), after optional leading batch axes.  A transposed operand such as
   ``A.T`` is looked through (``_peel``): the task reads the untransposed
-  blocks of ``A`` and gemm's trans flag does the rest, so ``A.T.dot(B)``
-  copies nothing.  Layouts that fit neither form are transposed lazily
-  (the kernel's input conversion then makes the contiguous copy).
+  blocks of ``A`` and gemm's trans flag does the rest.  Layouts that fit
+  neither form are transposed lazily (the kernel's input conversion then
+  makes the contiguous copy).  Blocks of an in-memory NumPy array that do not
+  span whole rows are not contiguous either, so 2-d in-memory operands are
+  read as full-width row panels (``_panels``): ``A.T.dot(B)`` and ``A @ B``
+  of in-memory arrays copy nothing.
 * Chunks along paired contracted axes (and batch axes) are unified to the
   union of both operands' block boundaries (as dask's ``unify_chunks``),
   rechunking the underlying array.  Unknown (nan) chunk sizes raise
@@ -506,9 +509,9 @@ def _contract(a, b, a_batch, a_free, a_con, b_batch, b_free, b_con, *, dtype=Non
     opa = _layout(a, a_batch, a_free, a_con, True, force_trans=conj_a)
     b_order = [pairs[i] for i in opa.con_order]
     opb = _layout(b, b_batch, b_free, b_con, False, con_order=b_order)
-    # in-memory 2-d operands whose contracted axis comes first in memory are
-    # read as full-width row panels (contiguous views: no copy); the output
-    # blocking along their free axis becomes gemm sub-ranges of the panel
+    # in-memory 2-d operands are read as full-width row panels (contiguous
+    # views: no copy); an output blocking finer than a panel along its free
+    # axis becomes gemm sub-ranges of the panel (see _panels)
     want_m = tuple(ach[a_free[0]]) if len(a_free) == 1 else None
     want_n = tuple(bch[b_free[0]]) if len(b_free) == 1 else None
     plain = use_c and nbatch == 0 and len(a_free) == 1 and len(b_free) == 1
