@@ -33,6 +33,7 @@
  */
 #include "kernel.h"
 #include "ufunc.h"
+#include "gemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -763,7 +764,7 @@ static const cd_kernel_desc d_fail = {
     0, -1, k_fail, NULL, NULL, 0};
 
 const cd_kernel_desc *const cd_builtin_kernels[] = {
-    &d_add, &d_sub, &d_mul, &d_sum, &d_ones, &d_zeros, &d_dot, &d_spin, &d_fail, NULL,
+    &d_add, &d_sub, &d_mul, &d_sum, &d_ones, &d_zeros, &d_dot, &cd_gemm_desc, &d_spin, &d_fail, NULL,
 };
 
 const cd_kernel_desc *cd_kernel_find(const char *name)

@@ -76,7 +76,7 @@ def _drain():
 
 
 def test_registry_and_attributes():
-    assert set(K) == {"add", "sub", "mul", "sum", "ones", "zeros", "dot", "spin", "fail"}
+    assert set(K) == {"add", "sub", "mul", "sum", "ones", "zeros", "dot", "gemm", "spin", "fail"}
     for name, k in K.items():
         assert isinstance(k, _core.Kernel)
         assert k.name == name

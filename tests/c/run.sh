@@ -39,7 +39,7 @@ fi
 bin="$OUT/test_sched"
 echo "tests/c: $CC ${SANITIZE:+-fsanitize=$SANITIZE }-> $bin"
 "$CC" "${cflags[@]}" -o "$bin" \
-    "$here/test_sched.c" "$src/sched.c" "$src/chunk.c" "$src/kernels.c" "$src/ukernels.c" \
+    "$here/test_sched.c" "$src/sched.c" "$src/chunk.c" "$src/kernels.c" "$src/ukernels.c" "$src/gemm.c" \
     -L"$blas_lib" -l"$blas_name" -Wl,-rpath,"$blas_lib" -lm
 
 # OpenBLAS is not instrumented; keep it single-threaded so that its own

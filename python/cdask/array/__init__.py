@@ -55,7 +55,7 @@ def _reexport(modname):
 
 
 for _m in ("ufuncs", "ufunc_api", "reductions", "routines", "reshape", "joining", "overlap",
-           "blockwise", "store"):
+           "blockwise", "store", "linalg"):
     _reexport(_m)
 del _m
 

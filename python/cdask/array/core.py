@@ -515,6 +515,10 @@ class Array:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__":
             return NotImplemented
+        if ufunc is np.matmul:   # a gufunc: contraction, not elementwise
+            from .linalg import matmul
+
+            return matmul(*inputs, **kwargs)
         out = kwargs.pop("out", None)
         if isinstance(out, tuple):
             if len(out) == 1:
@@ -881,8 +885,10 @@ def _run(arrays, outs, kwargs):
         if len(extra) != len(stores):
             keys = _with_extra(keys, stores, extra)
     from ..diagnostics import get_with_progress
+    from .linalg import blas_limits
 
-    results = get_with_progress(_get, g, keys, **_get_kwargs(kwargs))
+    with blas_limits(layers):
+        results = get_with_progress(_get, g, keys, **_get_kwargs(kwargs))
     return results, plans
 
 
@@ -920,7 +926,10 @@ def persist(*args, **kwargs):
     for layer in layers.values():
         g.update(layer)
     keys = [a._keys_flat() for a in arrays]
-    results = _get(g, keys, **_get_kwargs(kwargs))
+    from .linalg import blas_limits
+
+    with blas_limits(layers):
+        results = _get(g, keys, **_get_kwargs(kwargs))
     done = {}
     for a, ks, vals in zip(arrays, keys, results):
         layer = dict(zip(ks, vals))
@@ -1511,27 +1520,19 @@ Array.__invert__ = lambda self: elemwise(np.invert, self)
 
 
 def _matmul(self, other):
-    try:
-        from . import routines
+    from .linalg import matmul
 
-        mm = getattr(routines, "matmul", None)
-    except ImportError:
-        mm = None
-    if mm is None:
+    if not _is_operand(other):
         return NotImplemented
-    return mm(self, other)
+    return matmul(self, other)   # a scalar raises ValueError, as NumPy
 
 
 def _rmatmul(self, other):
-    try:
-        from . import routines
+    from .linalg import matmul
 
-        mm = getattr(routines, "matmul", None)
-    except ImportError:
-        mm = None
-    if mm is None:
+    if not _is_operand(other):
         return NotImplemented
-    return mm(other, self)
+    return matmul(other, self)
 
 
 Array.__matmul__ = _matmul
@@ -1554,7 +1555,8 @@ for _name in ("sum", "prod", "mean", "std", "var", "min", "max", "any", "all", "
               "argmax", "nansum", "nanmean", "nanmin", "nanmax"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("reductions", _name))
-for _name in ("clip", "compute_chunk_sizes", "nonzero", "dot", "squeeze", "swapaxes",
+Array.dot = _delegate("linalg", "dot")
+for _name in ("clip", "compute_chunk_sizes", "nonzero", "squeeze", "swapaxes",
               "repeat", "view", "topk"):
     if not hasattr(Array, _name):
         setattr(Array, _name, _delegate("routines", _name))

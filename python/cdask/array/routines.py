@@ -381,6 +381,10 @@ def _build_table():
                       np.isneginf: isneginf}.items():
         t[npf] = ours
     t.update(_shape_table())
+    from . import linalg as la
+
+    for f in ("dot", "tensordot", "vdot", "outer", "einsum"):
+        t[getattr(np, f)] = getattr(la, f)
     return t
 
 
