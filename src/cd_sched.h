@@ -64,6 +64,14 @@ typedef struct cd_plan {
     int32_t *order;                       /* nodes sorted by priority, filled by finalize */
     int32_t ntasks;                       /* nodes that run (not VALUE) */
     int finalized;
+    /* Left by finalize for the first run: the run state of every node is
+     * already reset (fresh), and the C and Python tasks ready at the start,
+     * in priority order (taken over by cd_run_new). */
+    int fresh;
+    int32_t *init_c, *init_py;
+    int32_t ninit_c, ninit_py;
+    int32_t nsinks;                       /* tasks no one reads that are not outputs */
+    int values_released;                  /* the glue released every value (cd_plan_free skips them) */
 } cd_plan;
 
 cd_plan *cd_plan_new(cd_err *err);

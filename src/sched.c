@@ -83,13 +83,15 @@ void cd_plan_free(cd_plan *p)
 {
     if (p == NULL)
         return;
-    for (int32_t i = 0; i < p->n; i++) {
+    for (int32_t i = 0; i < p->n && !p->values_released; i++) {
         cd_node *nd = &p->nodes[i];
         if (nd->chunk != NULL)
             cd_chunk_decref(nd->chunk);
         if (nd->pyval != NULL && cd_chunk_owner_release != NULL)
             cd_chunk_owner_release(nd->pyval);
     }
+    free(p->init_c);
+    free(p->init_py);
     free(p->nodes);
     free(p->args);
     free(p->deps);
@@ -182,14 +184,25 @@ int cd_plan_add_output(cd_plan *p, int32_t i, cd_err *err)
     return 0;
 }
 
+/* Finalize's scratch for the depth-first walk. */
+typedef struct dfs_state {
+    uint8_t *color;      /* 0 unseen, 1 on the stack, 2 numbered */
+    int32_t *stack, *cursor;
+    int32_t next_prio;
+    int32_t cycle;
+} dfs_state;
+
 /*
  * Iterative depth-first walk from `root`, numbering nodes in post-order.
- * color: 0 unseen, 1 on the stack, 2 numbered.  Returns -1 (and the node
- * whose dependency closed a cycle in *cycle) when a cycle is found.
+ * Tasks with nothing to wait for are appended to the plan's initial ready
+ * lists as they are numbered, so the lists come out in priority order.
+ * Returns -1 (and the node whose dependency closed a cycle in s->cycle)
+ * when a cycle is found.
  */
-static int dfs_number(cd_plan *p, int32_t root, uint8_t *color, int32_t *stack,
-                      int32_t *cursor, int32_t *next_prio, int32_t *cycle)
+static int dfs_number(cd_plan *p, int32_t root, dfs_state *s)
 {
+    uint8_t *color = s->color;
+    int32_t *stack = s->stack, *cursor = s->cursor;
     int64_t top = 0;
     if (color[root] == 2)
         return 0;
@@ -206,25 +219,42 @@ static int dfs_number(cd_plan *p, int32_t root, uint8_t *color, int32_t *stack,
                 cursor[w] = 0;
                 stack[top++] = w;
             } else if (color[w] == 1) {
-                *cycle = w;
+                s->cycle = w;
                 return -1;
             }
         } else {
             color[v] = 2;
-            nd->priority = *next_prio;
-            p->order[(*next_prio)++] = v;
+            nd->priority = s->next_prio;
+            p->order[s->next_prio++] = v;
+            if (nd->kind != CD_NODE_VALUE && nd->waiting == 0) {
+                if (nd->kind == CD_NODE_C)
+                    p->init_c[p->ninit_c++] = v;
+                else
+                    p->init_py[p->ninit_py++] = v;
+            }
             top--;
         }
     }
     return 0;
 }
 
+/*
+ * Two passes over the nodes and one walk.  The first derives unique
+ * dependencies (CSR), consumer flags, each node's count of dependents and
+ * of task inputs; the second lays out dependents from the counts and
+ * resets the run state (waiting, refs) for the first run, so that
+ * cd_run_new need not walk the nodes again; the walk fixes priorities.
+ * The nodes are the plan's biggest array: each pass over them costs more
+ * than the arithmetic it does.
+ */
 int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
 {
-    int32_t n = p->n, *mark = NULL, *count = NULL, *stack = NULL, *cursor = NULL;
-    uint8_t *color = NULL;
+    int32_t n = p->n, *mark = NULL, *count = NULL;
+    int64_t *start = NULL;
+    dfs_state ds = {NULL, NULL, NULL, 0, -1};
     int64_t ndeps = 0, k;
-    int32_t next = 0, cyc = -1;
+    int32_t ninit_c = 0, ninit_py = 0;
+    size_t nn = n > 0 ? (size_t)n : 1;
     int rc = CD_ENOMEM;
 
     if (cycle_node != NULL)
@@ -235,82 +265,117 @@ int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
         if (p->args[k] < 0 || p->args[k] >= n)
             return cd_err_set(err, CD_EINTERNAL, "argument refers to missing node %d", (int)p->args[k]);
 
-    mark = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    count = calloc((size_t)n + 1, sizeof(int32_t));
+    /* (a plan whose finalize failed may be finalized again) */
+    free(p->deps);
+    free(p->dnts);
+    free(p->order);
+    free(p->init_c);
+    free(p->init_py);
+    p->dnts = p->init_c = p->init_py = NULL;
+    p->ninit_c = p->ninit_py = 0;
+    p->fresh = 0;
+    mark = malloc(nn * sizeof(int32_t));
+    count = calloc(nn, sizeof(int32_t));
     p->deps = malloc((size_t)(p->nargs ? p->nargs : 1) * sizeof(int32_t));
-    p->order = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    p->order = malloc(nn * sizeof(int32_t));
     if (mark == NULL || count == NULL || p->deps == NULL || p->order == NULL)
         goto nomem;
+    memset(mark, 0xff, nn * sizeof(int32_t));   /* -1 */
 
-    /* Unique dependencies, in first-use order; consumer flags.  (Kinds may
-     * change while a plan is built, so tasks are counted here.) */
+    /* Pass 1: unique dependencies in first-use order, consumer flags,
+     * dependents counted, task inputs counted (waiting).  (Kinds may change
+     * while a plan is built, so tasks are counted here.) */
     p->ntasks = 0;
-    for (int32_t i = 0; i < n; i++) {
-        mark[i] = -1;
-        if (p->nodes[i].kind != CD_NODE_VALUE)
-            p->ntasks++;
-    }
     for (int32_t i = 0; i < n; i++) {
         cd_node *nd = &p->nodes[i];
         const int32_t *a = p->args + nd->arg_off;
         uint8_t flag = nd->kind == CD_NODE_C ? CD_NF_C_CONSUMER : CD_NF_PY_CONSUMER;
+        int32_t waiting = 0;
         nd->dep_off = ndeps;
         nd->ndeps = 0;
         for (int32_t j = 0; j < nd->nargs; j++) {
             int32_t d = a[j];
             if (mark[d] != i) {
+                cd_node *dn = &p->nodes[d];
                 mark[d] = i;
                 p->deps[ndeps++] = d;
                 nd->ndeps++;
                 count[d]++;
-                p->nodes[d].flags |= flag;
+                dn->flags |= flag;
+                if (dn->kind != CD_NODE_VALUE)
+                    waiting++;
+            }
+        }
+        nd->waiting = waiting;
+        if (nd->kind != CD_NODE_VALUE) {
+            p->ntasks++;
+            if (waiting == 0) {
+                if (nd->kind == CD_NODE_C)
+                    ninit_c++;
+                else
+                    ninit_py++;
             }
         }
     }
-    /* Dependents (CSR from the counts). */
+    /* Dependents: offsets from the counts, then pass 2 fills them in (each
+     * node's dependents in increasing order) and resets the run state. */
+    start = malloc(nn * sizeof(int64_t));
     p->dnts = malloc((size_t)(ndeps ? ndeps : 1) * sizeof(int32_t));
-    if (p->dnts == NULL)
+    p->init_c = malloc((size_t)(ninit_c ? ninit_c : 1) * sizeof(int32_t));
+    p->init_py = malloc((size_t)(ninit_py ? ninit_py : 1) * sizeof(int32_t));
+    if (start == NULL || p->dnts == NULL || p->init_c == NULL || p->init_py == NULL)
         goto nomem;
     {
         int64_t off = 0;
         for (int32_t i = 0; i < n; i++) {
-            p->nodes[i].dnt_off = off;
-            p->nodes[i].ndnts = 0;
+            start[i] = off;
             off += count[i];
         }
     }
+    memset(mark, 0, nn * sizeof(int32_t));     /* now: dependents filled in */
+    p->nsinks = 0;
     for (int32_t i = 0; i < n; i++) {
         cd_node *nd = &p->nodes[i];
+        const int32_t *dp = p->deps + nd->dep_off;
+        nd->dnt_off = start[i];
+        nd->ndnts = count[i];
+        nd->refs = count[i] + ((nd->flags & CD_NF_OUTPUT) ? 1 : 0);
+        if (nd->kind != CD_NODE_VALUE) {
+            nd->nbytes = 0;
+            if (count[i] == 0 && !(nd->flags & CD_NF_OUTPUT))
+                p->nsinks++;
+        }
         for (int32_t j = 0; j < nd->ndeps; j++) {
-            cd_node *dn = &p->nodes[p->deps[nd->dep_off + j]];
-            p->dnts[dn->dnt_off + dn->ndnts++] = i;
+            int32_t d = dp[j];
+            p->dnts[start[d] + mark[d]++] = i;
         }
     }
 
     /* Priorities and cycle detection. */
-    color = calloc((size_t)(n ? n : 1), 1);
-    stack = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    cursor = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    if (color == NULL || stack == NULL || cursor == NULL)
+    ds.color = calloc(nn, 1);
+    ds.stack = malloc(nn * sizeof(int32_t));
+    ds.cursor = malloc(nn * sizeof(int32_t));
+    if (ds.color == NULL || ds.stack == NULL || ds.cursor == NULL)
         goto nomem;
-    for (int32_t o = 0; o < p->noutputs && cyc < 0; o++)
-        if (dfs_number(p, p->outputs[o], color, stack, cursor, &next, &cyc) < 0)
+    for (int32_t o = 0; o < p->noutputs; o++)
+        if (dfs_number(p, p->outputs[o], &ds) < 0)
             break;
-    for (int32_t i = 0; i < n && cyc < 0; i++)
-        if (p->nodes[i].ndnts == 0 && color[i] == 0)
-            if (dfs_number(p, i, color, stack, cursor, &next, &cyc) < 0)
+    for (int32_t i = 0; i < n && ds.cycle < 0; i++)
+        if (p->nodes[i].ndnts == 0 && ds.color[i] == 0)
+            if (dfs_number(p, i, &ds) < 0)
                 break;
-    for (int32_t i = 0; i < n && cyc < 0; i++)
-        if (color[i] == 0)
-            if (dfs_number(p, i, color, stack, cursor, &next, &cyc) < 0)
+    for (int32_t i = 0; i < n && ds.cycle < 0; i++)
+        if (ds.color[i] == 0)
+            if (dfs_number(p, i, &ds) < 0)
                 break;
-    if (cyc >= 0) {
+    if (ds.cycle >= 0) {
         if (cycle_node != NULL)
-            *cycle_node = cyc;
+            *cycle_node = ds.cycle;
         rc = cd_err_set(err, CD_EVALUE, "the graph has a cycle");
         goto done;
     }
     p->finalized = 1;
+    p->fresh = 1;
     rc = 0;
     goto done;
 nomem:
@@ -318,9 +383,10 @@ nomem:
 done:
     free(mark);
     free(count);
-    free(color);
-    free(stack);
-    free(cursor);
+    free(start);
+    free(ds.color);
+    free(ds.stack);
+    free(ds.cursor);
     return rc;
 }
 
@@ -879,6 +945,17 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
         if (r->records == NULL)
             goto nomem;
     }
+    if (p->fresh) {
+        /* First run: finalize left the run state reset and the ready lists */
+        r->cq.init = p->init_c;
+        r->cq.init_n = p->ninit_c;
+        r->pq.init = p->init_py;
+        r->pq.init_n = p->ninit_py;
+        p->init_c = p->init_py = NULL;
+        p->ninit_c = p->ninit_py = 0;
+        p->fresh = 0;
+        return r;
+    }
     /* Reset run state; count what starts ready. */
     for (int32_t i = 0; i < p->n; i++) {
         cd_node *nd = &p->nodes[i];
@@ -1074,6 +1151,7 @@ void *cd_run_user(const cd_run *r)
 void cd_run_free(cd_run *r)
 {
     cd_plan *p;
+    int skip;
     if (r == NULL)
         return;
     p = r->plan;
@@ -1088,9 +1166,11 @@ void cd_run_free(cd_run *r)
         pool.runs = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
+    /* Values still held by non-outputs (leftovers of a failed run; a run
+     * that did every task left none unless some task has no reader). */
+    skip = !r->failed && r->st.done == r->st.total && p->nsinks == 0;
     pthread_mutex_unlock(&pool.mu);
-    /* Values still held by non-outputs (leftovers of a failed run). */
-    for (int32_t i = 0; i < p->n; i++) {
+    for (int32_t i = 0; i < p->n && !skip; i++) {
         cd_node *nd = &p->nodes[i];
         if (nd->kind == CD_NODE_VALUE || (nd->flags & CD_NF_OUTPUT))
             continue;
