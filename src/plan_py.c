@@ -428,6 +428,15 @@ static int c_args_keys(cd_pyplan *pp, PyObject *list, int32_t owner)
     if ((pv->used + (size_t)n + 1) * 2 > pv->nslots && table_grow(pp) < 0)
         return -1;
     mask = pv->nslots - 1;
+    /* the key objects, then their items (hashing a tuple reads them) */
+    for (Py_ssize_t k = 0; k < n; k++)
+        __builtin_prefetch(PyList_GET_ITEM(list, k));
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *o = PyList_GET_ITEM(list, k);
+        if (PyTuple_CheckExact(o))
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(o) && j < 4; j++)
+                __builtin_prefetch(PyTuple_GET_ITEM(o, j));
+    }
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *o = PyList_GET_ITEM(list, k);
         hs[k] = -1;
