@@ -419,10 +419,12 @@ static inline void dict_prefetch_entry(PyObject *d, Py_hash_t h) { (void)d; (voi
  * prefetched, so that the cache misses of the lookups overlap instead of
  * coming one after the other; then each element is handled as in c_args.
  */
-static int c_args_keys(cd_pyplan *pp, PyObject *list, int32_t owner)
+#define SEQ_ITEM(s, k) (PyList_Check(s) ? PyList_GET_ITEM(s, k) : PyTuple_GET_ITEM(s, k))
+
+static int c_args_keys(cd_pyplan *pp, PyObject *seq, Py_ssize_t first, int32_t owner)
 {
     priv *pv = PRIV(pp);
-    Py_ssize_t n = PyList_GET_SIZE(list);
+    Py_ssize_t n = PyList_Check(seq) ? PyList_GET_SIZE(seq) - first : PyTuple_GET_SIZE(seq) - first;
     Py_hash_t hs[64];
     size_t mask;
     if ((pv->used + (size_t)n + 1) * 2 > pv->nslots && table_grow(pp) < 0)
@@ -430,15 +432,15 @@ static int c_args_keys(cd_pyplan *pp, PyObject *list, int32_t owner)
     mask = pv->nslots - 1;
     /* the key objects, then their items (hashing a tuple reads them) */
     for (Py_ssize_t k = 0; k < n; k++)
-        __builtin_prefetch(PyList_GET_ITEM(list, k));
+        __builtin_prefetch(SEQ_ITEM(seq, first + k));
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *o = PyList_GET_ITEM(list, k);
+        PyObject *o = SEQ_ITEM(seq, first + k);
         if (PyTuple_CheckExact(o))
             for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(o) && j < 4; j++)
                 __builtin_prefetch(PyTuple_GET_ITEM(o, j));
     }
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *o = PyList_GET_ITEM(list, k);
+        PyObject *o = SEQ_ITEM(seq, first + k);
         hs[k] = -1;
         if ((PyTuple_CheckExact(o) && !is_task(o)) || PyUnicode_CheckExact(o)) {
             hs[k] = PyObject_Hash(o);
@@ -454,7 +456,7 @@ static int c_args_keys(cd_pyplan *pp, PyObject *list, int32_t owner)
         if (hs[k] != -1)
             dict_prefetch_entry(pp->graph, hs[k]);
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *o = PyList_GET_ITEM(list, k);
+        PyObject *o = SEQ_ITEM(seq, first + k);
         int32_t i;
         if (hs[k] == -1) {
             if (c_args(pp, o, owner) < 0)
@@ -482,7 +484,7 @@ static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner)
     if (PyList_Check(arg)) {
         Py_ssize_t n = PyList_GET_SIZE(arg);
         if (n >= 4 && n <= 64)
-            return c_args_keys(pp, arg, owner);
+            return c_args_keys(pp, arg, 0, owner);
         for (Py_ssize_t k = 0; k < n; k++)
             if (c_args(pp, PyList_GET_ITEM(arg, k), owner) < 0)
                 return -1;
@@ -607,9 +609,15 @@ static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t 
         if (cd_Kernel_Check(f) && !(pv->flags & CD_PLAN_ANALYZE)) {
             cd_KernelObject *ko = (cd_KernelObject *)f;
             int64_t nin;
-            for (Py_ssize_t k = 1; k < n; k++)
-                if (c_args(pp, PyTuple_GET_ITEM(task, k), self_owner) < 0)
+            if (n - 1 >= 4 && n - 1 <= 64) {
+                /* (kernel, k1, ..., kn): the inputs as one batch, like a list */
+                if (c_args_keys(pp, task, 1, self_owner) < 0)
                     return -1;
+            } else {
+                for (Py_ssize_t k = 1; k < n; k++)
+                    if (c_args(pp, PyTuple_GET_ITEM(task, k), self_owner) < 0)
+                        return -1;
+            }
             nin = pv->nargs_tmp - start;
             if (nin < ko->desc->min_in || (ko->desc->max_in >= 0 && nin > ko->desc->max_in)) {
                 PyErr_Format(PyExc_TypeError,
@@ -622,9 +630,12 @@ static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t 
                 return -1;
             }
             p->nodes[node].kind = CD_NODE_C;
-            p->nodes[node].kernel = ko->desc;
-            p->nodes[node].params_size = (size_t)PyBytes_GET_SIZE(ko->params);
-            p->nodes[node].params = p->nodes[node].params_size ? PyBytes_AS_STRING(ko->params) : NULL;
+            {
+                cd_kcall *kc = cd_plan_kcall(p, node);
+                kc->kernel = ko->desc;
+                kc->params_size = (size_t)PyBytes_GET_SIZE(ko->params);
+                kc->params = kc->params_size ? PyBytes_AS_STRING(ko->params) : NULL;
+            }
             /* keep the Kernel (and so its params) alive with the plan; it is
              * also what runs the task when an input is not one array */
             Py_INCREF(f);
@@ -1059,7 +1070,7 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
                 if (key != NULL && (r = PyObject_Repr(key)) == NULL)
                     PyErr_Clear();
                 snprintf(what, sizeof(what), "a literal argument of kernel '%s' in the task of key %s",
-                         c >= 0 ? pp->plan->nodes[c].kernel->name : "?",
+                         c >= 0 ? cd_plan_kcall(pp->plan, c)->kernel->name : "?",
                          r != NULL ? PyUnicode_AsUTF8(r) : "?");
                 Py_XDECREF(r);
                 nd->chunk = cd_chunk_from_object(nd->pyval, what);
@@ -1246,7 +1257,9 @@ PyObject *cd_pyplan_task_name(cd_pyplan *pp, int32_t i)
     cd_node *nd = &pp->plan->nodes[i];
     pyprog *pg = &pv->progs[i];
     if (nd->kind == CD_NODE_C)
-        return PyUnicode_FromString(cd_kernel_display_name(nd->kernel, nd->params, nd->params_size));
+        return PyUnicode_FromString(cd_kernel_display_name(cd_plan_kcall(pp->plan, i)->kernel,
+                                                           cd_plan_kcall(pp->plan, i)->params,
+                                                           cd_plan_kcall(pp->plan, i)->params_size));
     if (nd->kind == CD_NODE_PY && pg->lits != NULL && PyList_GET_SIZE(pg->lits) > 0 && pg->len >= 2) {
         /* the callable of a task is the first literal pushed */
         PyObject *f = PyList_GET_ITEM(pg->lits, 0);

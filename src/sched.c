@@ -50,6 +50,8 @@
 
 cd_sched_hooks cd_hooks = {NULL, NULL};
 
+_Static_assert(sizeof(void *) != 8 || sizeof(cd_node) == 64, "a node is one cache line");
+
 void cd_fpe_clear(void)
 {
     feclearexcept(FE_ALL_EXCEPT);
@@ -93,6 +95,7 @@ void cd_plan_free(cd_plan *p)
     free(p->init_c);
     free(p->init_py);
     free(p->nodes);
+    free(p->kcalls);
     free(p->args);
     free(p->deps);
     free(p->dnts);
@@ -101,15 +104,35 @@ void cd_plan_free(cd_plan *p)
     free(p);
 }
 
+/* Grow the node arrays to cap (nodes 64-byte aligned: one line each). */
+static int nodes_grow(cd_plan *p, int32_t cap, cd_err *err)
+{
+    size_t bytes = (size_t)cap * sizeof(cd_node);
+    cd_node *nodes = NULL;
+    cd_kcall *kc;
+    if (posix_memalign((void **)&nodes, 64, bytes) != 0 || nodes == NULL)
+        return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
+    kc = realloc(p->kcalls, (size_t)cap * sizeof(cd_kcall));
+    if (kc == NULL) {
+        free(nodes);
+        return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
+    }
+    p->kcalls = kc;
+    cd_advise_huge(nodes, bytes);
+    if (p->n > 0)
+        memcpy(nodes, p->nodes, (size_t)p->n * sizeof(cd_node));
+    free(p->nodes);
+    p->nodes = nodes;
+    p->cap = cap;
+    return 0;
+}
+
 int cd_plan_reserve(cd_plan *p, int32_t n, int64_t nargs, cd_err *err)
 {
     if (n > p->cap) {
-        cd_node *nodes = realloc(p->nodes, (size_t)n * sizeof(cd_node));
-        if (nodes == NULL)
-            return cd_err_set(err, CD_ENOMEM, "out of memory reserving a plan");
-        cd_advise_huge(nodes, (size_t)n * sizeof(cd_node));
-        p->nodes = nodes;
-        p->cap = n;
+        int rc = nodes_grow(p, n, err);
+        if (rc < 0)
+            return rc;
     }
     if (nargs > p->args_cap) {
         int32_t *a = realloc(p->args, (size_t)nargs * sizeof(int32_t));
@@ -127,18 +150,16 @@ int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err)
         return cd_err_set(err, CD_EINTERNAL, "plan already finalized");
     if (p->n == p->cap) {
         int32_t cap = p->cap ? p->cap * 2 : 64;
-        cd_node *nodes;
         if (cap < p->cap || (size_t)cap > SIZE_MAX / sizeof(cd_node) || cap > INT32_MAX / 2)
             return cd_err_set(err, CD_EOVERFLOW, "too many tasks in one graph");
-        nodes = realloc(p->nodes, (size_t)cap * sizeof(cd_node));
-        if (nodes == NULL)
-            return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
-        p->nodes = nodes;
-        p->cap = cap;
+        int rc = nodes_grow(p, cap, err);
+        if (rc < 0)
+            return rc;
     }
     memset(&p->nodes[p->n], 0, sizeof(cd_node));
+    memset(&p->kcalls[p->n], 0, sizeof(cd_kcall));
     p->nodes[p->n].kind = (uint8_t)kind;
-    p->nodes[p->n].arg_off = p->nargs;
+    p->nodes[p->n].arg_off = (int32_t)p->nargs;
     return p->n++;
 }
 
@@ -148,6 +169,8 @@ int cd_plan_set_args(cd_plan *p, int32_t i, int32_t nargs, const int32_t *args, 
     if (i < 0 || i >= p->n || nargs < 0)
         return cd_err_set(err, CD_EINTERNAL, "bad node %d", (int)i);
     nd = &p->nodes[i];
+    if (p->nargs + nargs > INT32_MAX)
+        return cd_err_set(err, CD_EOVERFLOW, "too many task arguments in one graph");
     if (p->nargs + nargs > p->args_cap) {
         int64_t cap = p->args_cap ? p->args_cap : 256;
         int32_t *a;
@@ -161,7 +184,7 @@ int cd_plan_set_args(cd_plan *p, int32_t i, int32_t nargs, const int32_t *args, 
     }
     if (nargs > 0)
         memcpy(p->args + p->nargs, args, (size_t)nargs * sizeof(int32_t));
-    nd->arg_off = p->nargs;
+    nd->arg_off = (int32_t)p->nargs;
     nd->nargs = nargs;
     p->nargs += nargs;
     return 0;
@@ -212,6 +235,12 @@ static int dfs_number(cd_plan *p, int32_t root, dfs_state *s)
     while (top > 0) {
         int32_t v = stack[top - 1];
         cd_node *nd = &p->nodes[v];
+        if (cursor[v] == 0) {
+            /* about to visit v's inputs: start loading their nodes together */
+            const int32_t *dp = p->deps + nd->dep_off;
+            for (int32_t j = 0; j < nd->ndeps && j < 16; j++)
+                __builtin_prefetch(&p->nodes[dp[j]], 1);
+        }
         if (cursor[v] < nd->ndeps) {
             int32_t w = p->deps[nd->dep_off + cursor[v]++];
             if (color[w] == 0) {
@@ -291,7 +320,14 @@ int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
         const int32_t *a = p->args + nd->arg_off;
         uint8_t flag = nd->kind == CD_NODE_C ? CD_NF_C_CONSUMER : CD_NF_PY_CONSUMER;
         int32_t waiting = 0;
-        nd->dep_off = ndeps;
+        if (i + 8 < n) {
+            /* the inputs of a node a few places ahead: their flags are written */
+            const cd_node *ahead = &p->nodes[i + 8];
+            const int32_t *aa = p->args + ahead->arg_off;
+            for (int32_t j = 0; j < ahead->nargs && j < 8; j++)
+                __builtin_prefetch(&p->nodes[aa[j]], 1);
+        }
+        nd->dep_off = (int32_t)ndeps;
         nd->ndeps = 0;
         for (int32_t j = 0; j < nd->nargs; j++) {
             int32_t d = a[j];
@@ -337,7 +373,7 @@ int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
     for (int32_t i = 0; i < n; i++) {
         cd_node *nd = &p->nodes[i];
         const int32_t *dp = p->deps + nd->dep_off;
-        nd->dnt_off = start[i];
+        nd->dnt_off = (int32_t)start[i];
         nd->ndnts = count[i];
         nd->refs = count[i] + ((nd->flags & CD_NF_OUTPUT) ? 1 : 0);
         if (nd->kind != CD_NODE_VALUE) {
@@ -668,7 +704,7 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
     }
     if (status == CD_ENEEDPY) {
         cd_err e2;
-        cd_err_set(&e2, CD_ETYPE, "kernel '%s': an input is not an array", nd->kernel->name);
+        cd_err_set(&e2, CD_ETYPE, "kernel '%s': an input is not an array", p->kcalls[i].kernel->name);
         fail_locked(r, i, e2.code, e2.msg);
         if (run_finished_locked(r))
             pthread_cond_broadcast(&r->cv);
@@ -750,6 +786,7 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err, int *fpe)
 {
     cd_plan *p = r->plan;
     cd_node *nd = &p->nodes[i];
+    const cd_kcall *kc = &p->kcalls[i];
     cd_chunk *small[SMALL_IN], **in = small, *out = NULL;
     const int32_t *args = p->args + nd->arg_off;
     cd_kctx ctx;
@@ -770,25 +807,25 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err, int *fpe)
         }
     }
     ctx.cancel = &r->cancel;
-    ctx.params = nd->params;
-    ctx.params_size = nd->params_size;
+    ctx.params = kc->params;
+    ctx.params_size = kc->params_size;
     ctx.worker = worker;
     err->code = 0;
     err->msg[0] = '\0';
-    if (nd->kernel->flags & CD_KF_FPE) {
+    if (kc->kernel->flags & CD_KF_FPE) {
         cd_fpe_clear();
-        rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+        rc = kc->kernel->fn(&ctx, nd->nargs, in, &out, err);
         *fpe = cd_fpe_read();
     } else {
-        rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+        rc = kc->kernel->fn(&ctx, nd->nargs, in, &out, err);
     }
     if (rc == 0 && out == NULL)
-        rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", nd->kernel->name);
+        rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", kc->kernel->name);
     if (rc == 0) {
         nd->chunk = out;
         nd->nbytes = out->nbytes;
     } else if (err->code == 0) {
-        cd_err_set(err, rc, "kernel '%s' failed", nd->kernel->name);
+        cd_err_set(err, rc, "kernel '%s' failed", kc->kernel->name);
     }
 done:
     if (in != small)
@@ -818,6 +855,13 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         t0 = r->records ? cd_now_ns() : 0;
         fpe = 0;
         rc = exec_c(r, i, worker, &err, &fpe);
+        {
+            /* the dependents' nodes are written under the lock: load them first */
+            const cd_node *nd = &r->plan->nodes[i];
+            const int32_t *dn = r->plan->dnts + nd->dnt_off;
+            for (int32_t j = 0; j < nd->ndnts && j < 8; j++)
+                __builtin_prefetch(&r->plan->nodes[dn[j]], 1);
+        }
         pthread_mutex_lock(&pool.mu);
         if (fpe)
             note_fpe_locked(r, i, fpe);
