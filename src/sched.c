@@ -848,6 +848,15 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         int32_t i = rq_pop(&r->cq, r->plan->nodes);
         int64_t t0;
         int rc;
+        /* this task's node and call, and those of an initially ready task a
+         * few pops ahead: loaded while the lock is handed back */
+        __builtin_prefetch(&r->plan->nodes[i]);
+        __builtin_prefetch(&r->plan->kcalls[i]);
+        if (r->cq.init_pos + 4 < r->cq.init_n) {
+            int32_t a = r->cq.init[r->cq.init_pos + 4];
+            __builtin_prefetch(&r->plan->nodes[a]);
+            __builtin_prefetch(&r->plan->kcalls[a]);
+        }
         r->st.running++;
         maybe_wake_locked(r);
         pthread_mutex_unlock(&pool.mu);
