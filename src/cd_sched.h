@@ -54,7 +54,7 @@ typedef struct cd_node {
     int32_t nargs, ndeps, ndnts;
     int32_t arg_off, dep_off, dnt_off;   /* into plan->args, ->deps, ->dnts (< 2^31 args a plan) */
     int32_t priority;                    /* unique; smaller runs first */
-    /* run state, reset by cd_run_new */
+    /* run state: set by cd_plan_finalize for the first run, reset by cd_run_new for later ones */
     int32_t waiting;                     /* dependencies not yet done */
     int32_t refs;                        /* dependents not yet done (+1 for outputs) */
     cd_chunk *chunk;                     /* value as a chunk, or NULL */
