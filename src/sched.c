@@ -110,7 +110,9 @@ static int nodes_grow(cd_plan *p, int32_t cap, cd_err *err)
     size_t bytes = (size_t)cap * sizeof(cd_node);
     cd_node *nodes = NULL;
     cd_kcall *kc;
-    if (posix_memalign((void **)&nodes, 64, bytes) != 0 || nodes == NULL)
+    /* big arrays start on a 2 MiB boundary, so huge pages cover all of them */
+    if (posix_memalign((void **)&nodes, bytes >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64, bytes) != 0 ||
+        nodes == NULL)
         return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
     kc = realloc(p->kcalls, (size_t)cap * sizeof(cd_kcall));
     if (kc == NULL) {
