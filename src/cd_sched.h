@@ -37,16 +37,24 @@ enum {
     CD_NF_PY_CONSUMER = 4,   /* some Python node reads it */
 };
 
+/*
+ * What a C node calls: kept beside the nodes rather than in them, so that a
+ * node is one 64-byte cache line (finalize, the run and the frees walk a
+ * million of them).
+ */
+typedef struct cd_kcall {
+    const cd_kernel_desc *kernel;
+    const void *params;                  /* kernel parameters (kept alive by the glue) */
+    size_t params_size;
+} cd_kcall;
+
 typedef struct cd_node {
     uint8_t kind;
     uint8_t flags;
     int32_t nargs, ndeps, ndnts;
-    int64_t arg_off, dep_off, dnt_off;   /* into plan->args, ->deps, ->dnts */
+    int32_t arg_off, dep_off, dnt_off;   /* into plan->args, ->deps, ->dnts (< 2^31 args a plan) */
     int32_t priority;                    /* unique; smaller runs first */
-    const cd_kernel_desc *kernel;        /* C nodes */
-    const void *params;                  /* C nodes: kernel parameters (kept alive by the glue) */
-    size_t params_size;
-    /* run state, reset by cd_run_new */
+    /* run state: set by cd_plan_finalize for the first run, reset by cd_run_new for later ones */
     int32_t waiting;                     /* dependencies not yet done */
     int32_t refs;                        /* dependents not yet done (+1 for outputs) */
     cd_chunk *chunk;                     /* value as a chunk, or NULL */
@@ -55,7 +63,8 @@ typedef struct cd_node {
 } cd_node;
 
 typedef struct cd_plan {
-    cd_node *nodes;
+    cd_node *nodes;                       /* 64-byte aligned */
+    cd_kcall *kcalls;                     /* by node: C nodes only */
     int32_t n, cap;
     int32_t *args; int64_t nargs, args_cap;
     int32_t *deps;                        /* unique deps, filled by finalize */
@@ -64,6 +73,14 @@ typedef struct cd_plan {
     int32_t *order;                       /* nodes sorted by priority, filled by finalize */
     int32_t ntasks;                       /* nodes that run (not VALUE) */
     int finalized;
+    /* Left by finalize for the first run: the run state of every node is
+     * already reset (fresh), and the C and Python tasks ready at the start,
+     * in priority order (taken over by cd_run_new). */
+    int fresh;
+    int32_t *init_c, *init_py;
+    int32_t ninit_c, ninit_py;
+    int32_t nsinks;                       /* tasks no one reads that are not outputs */
+    int values_released;                  /* the glue released every value (cd_plan_free skips them) */
 } cd_plan;
 
 cd_plan *cd_plan_new(cd_err *err);
@@ -93,6 +110,11 @@ static inline const int32_t *cd_plan_node_dnts(const cd_plan *p, int32_t i)
 static inline const int32_t *cd_plan_node_args(const cd_plan *p, int32_t i)
 {
     return p->args + p->nodes[i].arg_off;
+}
+/* What C node i calls (set it after cd_plan_add_node). */
+static inline cd_kcall *cd_plan_kcall(const cd_plan *p, int32_t i)
+{
+    return &p->kcalls[i];
 }
 
 /* ---- runs ---- */

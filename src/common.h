@@ -74,7 +74,7 @@ static inline void cd_advise_huge(void *p, size_t size)
 #ifdef MADV_HUGEPAGE
     const uintptr_t huge = (uintptr_t)2 << 20;
     uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + size) & ~(huge - 1);
-    if (p != NULL && size >= ((size_t)8 << 20) && e > a)
+    if (p != NULL && size >= ((size_t)4 << 20) && e > a)
         madvise((void *)a, e - a, MADV_HUGEPAGE);
 #else
     (void)p;

@@ -361,33 +361,102 @@ static int32_t known_literal(priv *pv, PyObject *obj)
 static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner);
 
 /*
+ * A hint for the CPU: start loading the part of dict `d`'s hash table that a
+ * lookup of hash h reads first.  Only an address is computed - from the
+ * layout of CPython 3.11-3.13's dict keys object, which the public headers
+ * do not describe - and a prefetch never faults, so a wrong guess costs
+ * nothing but the hint.  Done for the keys of a reduction's input list, it
+ * overlaps their cache misses instead of paying them one after the other.
+ */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+typedef struct dk_head {
+    Py_ssize_t refcnt;
+    uint8_t log2_size, log2_index_bytes, kind;
+    uint32_t version;
+    Py_ssize_t usable, nentries;
+    char indices[];
+} dk_head;
+#define CD_DICT_HINTS 1
+
+/* stage 1: the index slot */
+static inline void dict_prefetch_index(PyObject *d, Py_hash_t h)
+{
+    const dk_head *k = (const dk_head *)((PyDictObject *)d)->ma_keys;
+    unsigned ls = k->log2_size, lb = k->log2_index_bytes;
+    size_t ix = (size_t)h & (((size_t)1 << ls) - 1);
+    if (ls < 8 * sizeof(size_t) && lb >= ls && lb - ls <= 3)
+        __builtin_prefetch(k->indices + (ix << (lb - ls)));
+}
+
+/* stage 2 (once the index slot has arrived): the entry it names */
+static inline void dict_prefetch_entry(PyObject *d, Py_hash_t h)
+{
+    const dk_head *k = (const dk_head *)((PyDictObject *)d)->ma_keys;
+    unsigned ls = k->log2_size, lb = k->log2_index_bytes;
+    size_t ix = (size_t)h & (((size_t)1 << ls) - 1);
+    int64_t e;
+    if (((PyDictObject *)d)->ma_values != NULL || k->kind != 0 || ls >= 8 * sizeof(size_t) ||
+        lb < ls || lb - ls > 3)
+        return;
+    switch (lb - ls) {
+    case 0: e = ((const int8_t *)k->indices)[ix]; break;
+    case 1: e = ((const int16_t *)k->indices)[ix]; break;
+    case 2: e = ((const int32_t *)k->indices)[ix]; break;
+    default: e = ((const int64_t *)k->indices)[ix]; break;
+    }
+    if (e >= 0 && e < k->nentries)   /* entries: (hash, key, value) after the indices */
+        __builtin_prefetch(k->indices + ((size_t)1 << lb) + (size_t)e * 3 * sizeof(void *));
+}
+#else
+#define CD_DICT_HINTS 0
+static inline void dict_prefetch_index(PyObject *d, Py_hash_t h) { (void)d; (void)h; }
+static inline void dict_prefetch_entry(PyObject *d, Py_hash_t h) { (void)d; (void)h; }
+#endif
+
+/*
  * A list of (mostly) keys read by a C task - the inputs of a reduction's
  * combine step.  Their hashes are computed first and their table slots
  * prefetched, so that the cache misses of the lookups overlap instead of
  * coming one after the other; then each element is handled as in c_args.
  */
-static int c_args_keys(cd_pyplan *pp, PyObject *list, int32_t owner)
+#define SEQ_ITEM(s, k) (PyList_Check(s) ? PyList_GET_ITEM(s, k) : PyTuple_GET_ITEM(s, k))
+
+static int c_args_keys(cd_pyplan *pp, PyObject *seq, Py_ssize_t first, int32_t owner)
 {
     priv *pv = PRIV(pp);
-    Py_ssize_t n = PyList_GET_SIZE(list);
+    Py_ssize_t n = PyList_Check(seq) ? PyList_GET_SIZE(seq) - first : PyTuple_GET_SIZE(seq) - first;
     Py_hash_t hs[64];
     size_t mask;
     if ((pv->used + (size_t)n + 1) * 2 > pv->nslots && table_grow(pp) < 0)
         return -1;
     mask = pv->nslots - 1;
+    /* the key objects, then their items (hashing a tuple reads them) */
+    for (Py_ssize_t k = 0; k < n; k++)
+        __builtin_prefetch(SEQ_ITEM(seq, first + k));
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *o = PyList_GET_ITEM(list, k);
+        PyObject *o = SEQ_ITEM(seq, first + k);
+        if (PyTuple_CheckExact(o))
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(o) && j < 4; j++)
+                __builtin_prefetch(PyTuple_GET_ITEM(o, j));
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *o = SEQ_ITEM(seq, first + k);
         hs[k] = -1;
         if ((PyTuple_CheckExact(o) && !is_task(o)) || PyUnicode_CheckExact(o)) {
             hs[k] = PyObject_Hash(o);
             if (hs[k] == -1)
                 PyErr_Clear();     /* unhashable: c_args treats it as a literal */
-            else
+            else {
                 __builtin_prefetch(&pv->slots[(size_t)hs[k] & mask]);
+                dict_prefetch_index(pp->graph, hs[k]);
+            }
         }
     }
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (hs[k] != -1)
+            dict_prefetch_entry(pp->graph, hs[k]);
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *o = PyList_GET_ITEM(list, k);
+        PyObject *o = SEQ_ITEM(seq, first + k);
         int32_t i;
         if (hs[k] == -1) {
             if (c_args(pp, o, owner) < 0)
@@ -415,7 +484,7 @@ static int c_args(cd_pyplan *pp, PyObject *arg, int32_t owner)
     if (PyList_Check(arg)) {
         Py_ssize_t n = PyList_GET_SIZE(arg);
         if (n >= 4 && n <= 64)
-            return c_args_keys(pp, arg, owner);
+            return c_args_keys(pp, arg, 0, owner);
         for (Py_ssize_t k = 0; k < n; k++)
             if (c_args(pp, PyList_GET_ITEM(arg, k), owner) < 0)
                 return -1;
@@ -540,9 +609,15 @@ static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t 
         if (cd_Kernel_Check(f) && !(pv->flags & CD_PLAN_ANALYZE)) {
             cd_KernelObject *ko = (cd_KernelObject *)f;
             int64_t nin;
-            for (Py_ssize_t k = 1; k < n; k++)
-                if (c_args(pp, PyTuple_GET_ITEM(task, k), self_owner) < 0)
+            if (n - 1 >= 4 && n - 1 <= 64) {
+                /* (kernel, k1, ..., kn): the inputs as one batch, like a list */
+                if (c_args_keys(pp, task, 1, self_owner) < 0)
                     return -1;
+            } else {
+                for (Py_ssize_t k = 1; k < n; k++)
+                    if (c_args(pp, PyTuple_GET_ITEM(task, k), self_owner) < 0)
+                        return -1;
+            }
             nin = pv->nargs_tmp - start;
             if (nin < ko->desc->min_in || (ko->desc->max_in >= 0 && nin > ko->desc->max_in)) {
                 PyErr_Format(PyExc_TypeError,
@@ -555,9 +630,12 @@ static int32_t parse_value(cd_pyplan *pp, int32_t node, PyObject *task, int32_t 
                 return -1;
             }
             p->nodes[node].kind = CD_NODE_C;
-            p->nodes[node].kernel = ko->desc;
-            p->nodes[node].params_size = (size_t)PyBytes_GET_SIZE(ko->params);
-            p->nodes[node].params = p->nodes[node].params_size ? PyBytes_AS_STRING(ko->params) : NULL;
+            {
+                cd_kcall *kc = cd_plan_kcall(p, node);
+                kc->kernel = ko->desc;
+                kc->params_size = (size_t)PyBytes_GET_SIZE(ko->params);
+                kc->params = kc->params_size ? PyBytes_AS_STRING(ko->params) : NULL;
+            }
             /* keep the Kernel (and so its params) alive with the plan; it is
              * also what runs the task when an input is not one array */
             Py_INCREF(f);
@@ -789,6 +867,8 @@ void cd_pyplan_free(cd_pyplan *pp)
         int32_t n = pp->plan->n;
         for (int32_t i = 0; i < n; i++) {
             cd_node *nd = &pp->plan->nodes[i];
+            if (pp->keys != NULL && i + 16 < n && pp->keys[i + 16] != NULL)
+                __builtin_prefetch(pp->keys[i + 16], 1);   /* its refcount is written below */
             if (nd->chunk != NULL) {
                 cd_chunk_decref_py(nd->chunk);
                 nd->chunk = NULL;
@@ -799,6 +879,7 @@ void cd_pyplan_free(cd_pyplan *pp)
             if (pv != NULL && pv->progs != NULL)
                 Py_XDECREF(pv->progs[i].lits);
         }
+        pp->plan->values_released = 1;   /* cd_plan_free need not look again */
         cd_plan_free(pp->plan);
     }
     if (pv != NULL) {
@@ -942,6 +1023,8 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
         }
         i = pv->todo[--pv->ntodo];
         PyObject *task = pv->todo_task[pv->ntodo];   /* owned: see push_todo */
+        if (pv->ntodo >= 2)   /* the task after next: its tuple is likely out of cache */
+            __builtin_prefetch(pv->todo_task[pv->ntodo - 2]);
         pv->nargs_tmp = 0;
         if (parse_value(pp, i, task, -1) < 0) {
             Py_DECREF(task);
@@ -987,7 +1070,7 @@ cd_pyplan *cd_pyplan_build(PyObject *dsk, PyObject *outputs, int flags)
                 if (key != NULL && (r = PyObject_Repr(key)) == NULL)
                     PyErr_Clear();
                 snprintf(what, sizeof(what), "a literal argument of kernel '%s' in the task of key %s",
-                         c >= 0 ? pp->plan->nodes[c].kernel->name : "?",
+                         c >= 0 ? cd_plan_kcall(pp->plan, c)->kernel->name : "?",
                          r != NULL ? PyUnicode_AsUTF8(r) : "?");
                 Py_XDECREF(r);
                 nd->chunk = cd_chunk_from_object(nd->pyval, what);
@@ -1174,7 +1257,9 @@ PyObject *cd_pyplan_task_name(cd_pyplan *pp, int32_t i)
     cd_node *nd = &pp->plan->nodes[i];
     pyprog *pg = &pv->progs[i];
     if (nd->kind == CD_NODE_C)
-        return PyUnicode_FromString(cd_kernel_display_name(nd->kernel, nd->params, nd->params_size));
+        return PyUnicode_FromString(cd_kernel_display_name(cd_plan_kcall(pp->plan, i)->kernel,
+                                                           cd_plan_kcall(pp->plan, i)->params,
+                                                           cd_plan_kcall(pp->plan, i)->params_size));
     if (nd->kind == CD_NODE_PY && pg->lits != NULL && PyList_GET_SIZE(pg->lits) > 0 && pg->len >= 2) {
         /* the callable of a task is the first literal pushed */
         PyObject *f = PyList_GET_ITEM(pg->lits, 0);

@@ -50,6 +50,8 @@
 
 cd_sched_hooks cd_hooks = {NULL, NULL};
 
+_Static_assert(sizeof(void *) != 8 || sizeof(cd_node) == 64, "a node is one cache line");
+
 void cd_fpe_clear(void)
 {
     feclearexcept(FE_ALL_EXCEPT);
@@ -83,14 +85,17 @@ void cd_plan_free(cd_plan *p)
 {
     if (p == NULL)
         return;
-    for (int32_t i = 0; i < p->n; i++) {
+    for (int32_t i = 0; i < p->n && !p->values_released; i++) {
         cd_node *nd = &p->nodes[i];
         if (nd->chunk != NULL)
             cd_chunk_decref(nd->chunk);
         if (nd->pyval != NULL && cd_chunk_owner_release != NULL)
             cd_chunk_owner_release(nd->pyval);
     }
+    free(p->init_c);
+    free(p->init_py);
     free(p->nodes);
+    free(p->kcalls);
     free(p->args);
     free(p->deps);
     free(p->dnts);
@@ -99,15 +104,37 @@ void cd_plan_free(cd_plan *p)
     free(p);
 }
 
+/* Grow the node arrays to cap (nodes 64-byte aligned: one line each). */
+static int nodes_grow(cd_plan *p, int32_t cap, cd_err *err)
+{
+    size_t bytes = (size_t)cap * sizeof(cd_node);
+    cd_node *nodes = NULL;
+    cd_kcall *kc;
+    /* big arrays start on a 2 MiB boundary, so huge pages cover all of them */
+    if (posix_memalign((void **)&nodes, bytes >= ((size_t)4 << 20) ? (size_t)2 << 20 : 64, bytes) != 0 ||
+        nodes == NULL)
+        return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
+    kc = realloc(p->kcalls, (size_t)cap * sizeof(cd_kcall));
+    if (kc == NULL) {
+        free(nodes);
+        return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
+    }
+    p->kcalls = kc;
+    cd_advise_huge(nodes, bytes);
+    if (p->n > 0)
+        memcpy(nodes, p->nodes, (size_t)p->n * sizeof(cd_node));
+    free(p->nodes);
+    p->nodes = nodes;
+    p->cap = cap;
+    return 0;
+}
+
 int cd_plan_reserve(cd_plan *p, int32_t n, int64_t nargs, cd_err *err)
 {
     if (n > p->cap) {
-        cd_node *nodes = realloc(p->nodes, (size_t)n * sizeof(cd_node));
-        if (nodes == NULL)
-            return cd_err_set(err, CD_ENOMEM, "out of memory reserving a plan");
-        cd_advise_huge(nodes, (size_t)n * sizeof(cd_node));
-        p->nodes = nodes;
-        p->cap = n;
+        int rc = nodes_grow(p, n, err);
+        if (rc < 0)
+            return rc;
     }
     if (nargs > p->args_cap) {
         int32_t *a = realloc(p->args, (size_t)nargs * sizeof(int32_t));
@@ -125,18 +152,16 @@ int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err)
         return cd_err_set(err, CD_EINTERNAL, "plan already finalized");
     if (p->n == p->cap) {
         int32_t cap = p->cap ? p->cap * 2 : 64;
-        cd_node *nodes;
         if (cap < p->cap || (size_t)cap > SIZE_MAX / sizeof(cd_node) || cap > INT32_MAX / 2)
             return cd_err_set(err, CD_EOVERFLOW, "too many tasks in one graph");
-        nodes = realloc(p->nodes, (size_t)cap * sizeof(cd_node));
-        if (nodes == NULL)
-            return cd_err_set(err, CD_ENOMEM, "out of memory growing a plan");
-        p->nodes = nodes;
-        p->cap = cap;
+        int rc = nodes_grow(p, cap, err);
+        if (rc < 0)
+            return rc;
     }
     memset(&p->nodes[p->n], 0, sizeof(cd_node));
+    memset(&p->kcalls[p->n], 0, sizeof(cd_kcall));
     p->nodes[p->n].kind = (uint8_t)kind;
-    p->nodes[p->n].arg_off = p->nargs;
+    p->nodes[p->n].arg_off = (int32_t)p->nargs;
     return p->n++;
 }
 
@@ -146,6 +171,8 @@ int cd_plan_set_args(cd_plan *p, int32_t i, int32_t nargs, const int32_t *args, 
     if (i < 0 || i >= p->n || nargs < 0)
         return cd_err_set(err, CD_EINTERNAL, "bad node %d", (int)i);
     nd = &p->nodes[i];
+    if (p->nargs + nargs > INT32_MAX)
+        return cd_err_set(err, CD_EOVERFLOW, "too many task arguments in one graph");
     if (p->nargs + nargs > p->args_cap) {
         int64_t cap = p->args_cap ? p->args_cap : 256;
         int32_t *a;
@@ -159,7 +186,7 @@ int cd_plan_set_args(cd_plan *p, int32_t i, int32_t nargs, const int32_t *args, 
     }
     if (nargs > 0)
         memcpy(p->args + p->nargs, args, (size_t)nargs * sizeof(int32_t));
-    nd->arg_off = p->nargs;
+    nd->arg_off = (int32_t)p->nargs;
     nd->nargs = nargs;
     p->nargs += nargs;
     return 0;
@@ -182,14 +209,25 @@ int cd_plan_add_output(cd_plan *p, int32_t i, cd_err *err)
     return 0;
 }
 
+/* Finalize's scratch for the depth-first walk. */
+typedef struct dfs_state {
+    uint8_t *color;      /* 0 unseen, 1 on the stack, 2 numbered */
+    int32_t *stack, *cursor;
+    int32_t next_prio;
+    int32_t cycle;
+} dfs_state;
+
 /*
  * Iterative depth-first walk from `root`, numbering nodes in post-order.
- * color: 0 unseen, 1 on the stack, 2 numbered.  Returns -1 (and the node
- * whose dependency closed a cycle in *cycle) when a cycle is found.
+ * Tasks with nothing to wait for are appended to the plan's initial ready
+ * lists as they are numbered, so the lists come out in priority order.
+ * Returns -1 (and the node whose dependency closed a cycle in s->cycle)
+ * when a cycle is found.
  */
-static int dfs_number(cd_plan *p, int32_t root, uint8_t *color, int32_t *stack,
-                      int32_t *cursor, int32_t *next_prio, int32_t *cycle)
+static int dfs_number(cd_plan *p, int32_t root, dfs_state *s)
 {
+    uint8_t *color = s->color;
+    int32_t *stack = s->stack, *cursor = s->cursor;
     int64_t top = 0;
     if (color[root] == 2)
         return 0;
@@ -199,6 +237,12 @@ static int dfs_number(cd_plan *p, int32_t root, uint8_t *color, int32_t *stack,
     while (top > 0) {
         int32_t v = stack[top - 1];
         cd_node *nd = &p->nodes[v];
+        if (cursor[v] == 0) {
+            /* about to visit v's inputs: start loading their nodes together */
+            const int32_t *dp = p->deps + nd->dep_off;
+            for (int32_t j = 0; j < nd->ndeps && j < 16; j++)
+                __builtin_prefetch(&p->nodes[dp[j]], 1);
+        }
         if (cursor[v] < nd->ndeps) {
             int32_t w = p->deps[nd->dep_off + cursor[v]++];
             if (color[w] == 0) {
@@ -206,25 +250,42 @@ static int dfs_number(cd_plan *p, int32_t root, uint8_t *color, int32_t *stack,
                 cursor[w] = 0;
                 stack[top++] = w;
             } else if (color[w] == 1) {
-                *cycle = w;
+                s->cycle = w;
                 return -1;
             }
         } else {
             color[v] = 2;
-            nd->priority = *next_prio;
-            p->order[(*next_prio)++] = v;
+            nd->priority = s->next_prio;
+            p->order[s->next_prio++] = v;
+            if (nd->kind != CD_NODE_VALUE && nd->waiting == 0) {
+                if (nd->kind == CD_NODE_C)
+                    p->init_c[p->ninit_c++] = v;
+                else
+                    p->init_py[p->ninit_py++] = v;
+            }
             top--;
         }
     }
     return 0;
 }
 
+/*
+ * Two passes over the nodes and one walk.  The first derives unique
+ * dependencies (CSR), consumer flags, each node's count of dependents and
+ * of task inputs; the second lays out dependents from the counts and
+ * resets the run state (waiting, refs) for the first run, so that
+ * cd_run_new need not walk the nodes again; the walk fixes priorities.
+ * The nodes are the plan's biggest array: each pass over them costs more
+ * than the arithmetic it does.
+ */
 int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
 {
-    int32_t n = p->n, *mark = NULL, *count = NULL, *stack = NULL, *cursor = NULL;
-    uint8_t *color = NULL;
+    int32_t n = p->n, *mark = NULL, *count = NULL;
+    int64_t *start = NULL;
+    dfs_state ds = {NULL, NULL, NULL, 0, -1};
     int64_t ndeps = 0, k;
-    int32_t next = 0, cyc = -1;
+    int32_t ninit_c = 0, ninit_py = 0;
+    size_t nn = n > 0 ? (size_t)n : 1;
     int rc = CD_ENOMEM;
 
     if (cycle_node != NULL)
@@ -235,82 +296,124 @@ int cd_plan_finalize(cd_plan *p, int32_t *cycle_node, cd_err *err)
         if (p->args[k] < 0 || p->args[k] >= n)
             return cd_err_set(err, CD_EINTERNAL, "argument refers to missing node %d", (int)p->args[k]);
 
-    mark = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    count = calloc((size_t)n + 1, sizeof(int32_t));
+    /* (a plan whose finalize failed may be finalized again) */
+    free(p->deps);
+    free(p->dnts);
+    free(p->order);
+    free(p->init_c);
+    free(p->init_py);
+    p->dnts = p->init_c = p->init_py = NULL;
+    p->ninit_c = p->ninit_py = 0;
+    p->fresh = 0;
+    mark = malloc(nn * sizeof(int32_t));
+    count = calloc(nn, sizeof(int32_t));
     p->deps = malloc((size_t)(p->nargs ? p->nargs : 1) * sizeof(int32_t));
-    p->order = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    p->order = malloc(nn * sizeof(int32_t));
     if (mark == NULL || count == NULL || p->deps == NULL || p->order == NULL)
         goto nomem;
+    memset(mark, 0xff, nn * sizeof(int32_t));   /* -1 */
 
-    /* Unique dependencies, in first-use order; consumer flags.  (Kinds may
-     * change while a plan is built, so tasks are counted here.) */
+    /* Pass 1: unique dependencies in first-use order, consumer flags,
+     * dependents counted, task inputs counted (waiting).  (Kinds may change
+     * while a plan is built, so tasks are counted here.) */
     p->ntasks = 0;
-    for (int32_t i = 0; i < n; i++) {
-        mark[i] = -1;
-        if (p->nodes[i].kind != CD_NODE_VALUE)
-            p->ntasks++;
-    }
     for (int32_t i = 0; i < n; i++) {
         cd_node *nd = &p->nodes[i];
         const int32_t *a = p->args + nd->arg_off;
         uint8_t flag = nd->kind == CD_NODE_C ? CD_NF_C_CONSUMER : CD_NF_PY_CONSUMER;
-        nd->dep_off = ndeps;
+        int32_t waiting = 0;
+        if (i + 8 < n) {
+            /* the inputs of a node a few places ahead: their flags are written */
+            const cd_node *ahead = &p->nodes[i + 8];
+            const int32_t *aa = p->args + ahead->arg_off;
+            for (int32_t j = 0; j < ahead->nargs && j < 8; j++)
+                __builtin_prefetch(&p->nodes[aa[j]], 1);
+        }
+        nd->dep_off = (int32_t)ndeps;
         nd->ndeps = 0;
         for (int32_t j = 0; j < nd->nargs; j++) {
             int32_t d = a[j];
             if (mark[d] != i) {
+                cd_node *dn = &p->nodes[d];
                 mark[d] = i;
                 p->deps[ndeps++] = d;
                 nd->ndeps++;
                 count[d]++;
-                p->nodes[d].flags |= flag;
+                dn->flags |= flag;
+                if (dn->kind != CD_NODE_VALUE)
+                    waiting++;
+            }
+        }
+        nd->waiting = waiting;
+        if (nd->kind != CD_NODE_VALUE) {
+            p->ntasks++;
+            if (waiting == 0) {
+                if (nd->kind == CD_NODE_C)
+                    ninit_c++;
+                else
+                    ninit_py++;
             }
         }
     }
-    /* Dependents (CSR from the counts). */
+    /* Dependents: offsets from the counts, then pass 2 fills them in (each
+     * node's dependents in increasing order) and resets the run state. */
+    start = malloc(nn * sizeof(int64_t));
     p->dnts = malloc((size_t)(ndeps ? ndeps : 1) * sizeof(int32_t));
-    if (p->dnts == NULL)
+    p->init_c = malloc((size_t)(ninit_c ? ninit_c : 1) * sizeof(int32_t));
+    p->init_py = malloc((size_t)(ninit_py ? ninit_py : 1) * sizeof(int32_t));
+    if (start == NULL || p->dnts == NULL || p->init_c == NULL || p->init_py == NULL)
         goto nomem;
     {
         int64_t off = 0;
         for (int32_t i = 0; i < n; i++) {
-            p->nodes[i].dnt_off = off;
-            p->nodes[i].ndnts = 0;
+            start[i] = off;
             off += count[i];
         }
     }
+    memset(mark, 0, nn * sizeof(int32_t));     /* now: dependents filled in */
+    p->nsinks = 0;
     for (int32_t i = 0; i < n; i++) {
         cd_node *nd = &p->nodes[i];
+        const int32_t *dp = p->deps + nd->dep_off;
+        nd->dnt_off = (int32_t)start[i];
+        nd->ndnts = count[i];
+        nd->refs = count[i] + ((nd->flags & CD_NF_OUTPUT) ? 1 : 0);
+        if (nd->kind != CD_NODE_VALUE) {
+            nd->nbytes = 0;
+            if (count[i] == 0 && !(nd->flags & CD_NF_OUTPUT))
+                p->nsinks++;
+        }
         for (int32_t j = 0; j < nd->ndeps; j++) {
-            cd_node *dn = &p->nodes[p->deps[nd->dep_off + j]];
-            p->dnts[dn->dnt_off + dn->ndnts++] = i;
+            int32_t d = dp[j];
+            p->dnts[start[d] + mark[d]++] = i;
         }
     }
 
     /* Priorities and cycle detection. */
-    color = calloc((size_t)(n ? n : 1), 1);
-    stack = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    cursor = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    if (color == NULL || stack == NULL || cursor == NULL)
+    ds.color = calloc(nn, 1);
+    ds.stack = malloc(nn * sizeof(int32_t));
+    ds.cursor = malloc(nn * sizeof(int32_t));
+    if (ds.color == NULL || ds.stack == NULL || ds.cursor == NULL)
         goto nomem;
-    for (int32_t o = 0; o < p->noutputs && cyc < 0; o++)
-        if (dfs_number(p, p->outputs[o], color, stack, cursor, &next, &cyc) < 0)
+    for (int32_t o = 0; o < p->noutputs; o++)
+        if (dfs_number(p, p->outputs[o], &ds) < 0)
             break;
-    for (int32_t i = 0; i < n && cyc < 0; i++)
-        if (p->nodes[i].ndnts == 0 && color[i] == 0)
-            if (dfs_number(p, i, color, stack, cursor, &next, &cyc) < 0)
+    for (int32_t i = 0; i < n && ds.cycle < 0; i++)
+        if (p->nodes[i].ndnts == 0 && ds.color[i] == 0)
+            if (dfs_number(p, i, &ds) < 0)
                 break;
-    for (int32_t i = 0; i < n && cyc < 0; i++)
-        if (color[i] == 0)
-            if (dfs_number(p, i, color, stack, cursor, &next, &cyc) < 0)
+    for (int32_t i = 0; i < n && ds.cycle < 0; i++)
+        if (ds.color[i] == 0)
+            if (dfs_number(p, i, &ds) < 0)
                 break;
-    if (cyc >= 0) {
+    if (ds.cycle >= 0) {
         if (cycle_node != NULL)
-            *cycle_node = cyc;
+            *cycle_node = ds.cycle;
         rc = cd_err_set(err, CD_EVALUE, "the graph has a cycle");
         goto done;
     }
     p->finalized = 1;
+    p->fresh = 1;
     rc = 0;
     goto done;
 nomem:
@@ -318,9 +421,10 @@ nomem:
 done:
     free(mark);
     free(count);
-    free(color);
-    free(stack);
-    free(cursor);
+    free(start);
+    free(ds.color);
+    free(ds.stack);
+    free(ds.cursor);
     return rc;
 }
 
@@ -602,7 +706,7 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
     }
     if (status == CD_ENEEDPY) {
         cd_err e2;
-        cd_err_set(&e2, CD_ETYPE, "kernel '%s': an input is not an array", nd->kernel->name);
+        cd_err_set(&e2, CD_ETYPE, "kernel '%s': an input is not an array", p->kcalls[i].kernel->name);
         fail_locked(r, i, e2.code, e2.msg);
         if (run_finished_locked(r))
             pthread_cond_broadcast(&r->cv);
@@ -684,6 +788,7 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err, int *fpe)
 {
     cd_plan *p = r->plan;
     cd_node *nd = &p->nodes[i];
+    const cd_kcall *kc = &p->kcalls[i];
     cd_chunk *small[SMALL_IN], **in = small, *out = NULL;
     const int32_t *args = p->args + nd->arg_off;
     cd_kctx ctx;
@@ -704,25 +809,25 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err, int *fpe)
         }
     }
     ctx.cancel = &r->cancel;
-    ctx.params = nd->params;
-    ctx.params_size = nd->params_size;
+    ctx.params = kc->params;
+    ctx.params_size = kc->params_size;
     ctx.worker = worker;
     err->code = 0;
     err->msg[0] = '\0';
-    if (nd->kernel->flags & CD_KF_FPE) {
+    if (kc->kernel->flags & CD_KF_FPE) {
         cd_fpe_clear();
-        rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+        rc = kc->kernel->fn(&ctx, nd->nargs, in, &out, err);
         *fpe = cd_fpe_read();
     } else {
-        rc = nd->kernel->fn(&ctx, nd->nargs, in, &out, err);
+        rc = kc->kernel->fn(&ctx, nd->nargs, in, &out, err);
     }
     if (rc == 0 && out == NULL)
-        rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", nd->kernel->name);
+        rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", kc->kernel->name);
     if (rc == 0) {
         nd->chunk = out;
         nd->nbytes = out->nbytes;
     } else if (err->code == 0) {
-        cd_err_set(err, rc, "kernel '%s' failed", nd->kernel->name);
+        cd_err_set(err, rc, "kernel '%s' failed", kc->kernel->name);
     }
 done:
     if (in != small)
@@ -745,6 +850,15 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         int32_t i = rq_pop(&r->cq, r->plan->nodes);
         int64_t t0;
         int rc;
+        /* this task's node and call, and those of an initially ready task a
+         * few pops ahead: loaded while the lock is handed back */
+        __builtin_prefetch(&r->plan->nodes[i]);
+        __builtin_prefetch(&r->plan->kcalls[i]);
+        if (r->cq.init_pos + 4 < r->cq.init_n) {
+            int32_t a = r->cq.init[r->cq.init_pos + 4];
+            __builtin_prefetch(&r->plan->nodes[a]);
+            __builtin_prefetch(&r->plan->kcalls[a]);
+        }
         r->st.running++;
         maybe_wake_locked(r);
         pthread_mutex_unlock(&pool.mu);
@@ -752,6 +866,13 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         t0 = r->records ? cd_now_ns() : 0;
         fpe = 0;
         rc = exec_c(r, i, worker, &err, &fpe);
+        {
+            /* the dependents' nodes are written under the lock: load them first */
+            const cd_node *nd = &r->plan->nodes[i];
+            const int32_t *dn = r->plan->dnts + nd->dnt_off;
+            for (int32_t j = 0; j < nd->ndnts && j < 8; j++)
+                __builtin_prefetch(&r->plan->nodes[dn[j]], 1);
+        }
         pthread_mutex_lock(&pool.mu);
         if (fpe)
             note_fpe_locked(r, i, fpe);
@@ -878,6 +999,17 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
         r->records = malloc((size_t)p->ntasks * sizeof(cd_record));
         if (r->records == NULL)
             goto nomem;
+    }
+    if (p->fresh) {
+        /* First run: finalize left the run state reset and the ready lists */
+        r->cq.init = p->init_c;
+        r->cq.init_n = p->ninit_c;
+        r->pq.init = p->init_py;
+        r->pq.init_n = p->ninit_py;
+        p->init_c = p->init_py = NULL;
+        p->ninit_c = p->ninit_py = 0;
+        p->fresh = 0;
+        return r;
     }
     /* Reset run state; count what starts ready. */
     for (int32_t i = 0; i < p->n; i++) {
@@ -1074,6 +1206,7 @@ void *cd_run_user(const cd_run *r)
 void cd_run_free(cd_run *r)
 {
     cd_plan *p;
+    int skip;
     if (r == NULL)
         return;
     p = r->plan;
@@ -1088,9 +1221,11 @@ void cd_run_free(cd_run *r)
         pool.runs = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
+    /* Values still held by non-outputs (leftovers of a failed run; a run
+     * that did every task left none unless some task has no reader). */
+    skip = !r->failed && r->st.done == r->st.total && p->nsinks == 0;
     pthread_mutex_unlock(&pool.mu);
-    /* Values still held by non-outputs (leftovers of a failed run). */
-    for (int32_t i = 0; i < p->n; i++) {
+    for (int32_t i = 0; i < p->n && !skip; i++) {
         cd_node *nd = &p->nodes[i];
         if (nd->kind == CD_NODE_VALUE || (nd->flags & CD_NF_OUTPUT))
             continue;

@@ -132,7 +132,7 @@ static int32_t add_task(cd_plan *p, const char *name, int32_t nargs, const int32
     i = cd_plan_add_node(p, CD_NODE_C, &err);
     if (i < 0)
         return i;
-    p->nodes[i].kernel = k;
+    cd_plan_kcall(p, i)->kernel = k;
     if (cd_plan_set_args(p, i, nargs, args, &err) < 0)
         return err.code;
     return i;
@@ -372,7 +372,7 @@ static void test_cycle(void)
         b = cd_plan_add_node(p, CD_NODE_C, &err);
         c = cd_plan_add_node(p, CD_NODE_C, &err);
         REQUIRE(a >= 0 && b >= 0 && c >= 0);
-        p->nodes[a].kernel = p->nodes[b].kernel = p->nodes[c].kernel = cd_kernel_find("sum");
+        cd_plan_kcall(p, a)->kernel = cd_plan_kcall(p, b)->kernel = cd_plan_kcall(p, c)->kernel = cd_kernel_find("sum");
         args[0] = b; args[1] = v;
         REQUIRE(cd_plan_set_args(p, a, 2, args, &err) == 0);
         args[0] = c;
@@ -394,7 +394,7 @@ static void test_cycle(void)
         REQUIRE(p != NULL);
         a = cd_plan_add_node(p, CD_NODE_C, &err);
         REQUIRE(a == 0);
-        p->nodes[a].kernel = cd_kernel_find("sum");
+        cd_plan_kcall(p, a)->kernel = cd_kernel_find("sum");
         REQUIRE(cd_plan_set_args(p, a, 1, &a, &err) == 0);
         REQUIRE(cd_plan_add_output(p, a, &err) == 0);
         cyc = -2;
@@ -412,7 +412,7 @@ static void test_cycle(void)
         x = cd_plan_add_node(p, CD_NODE_C, &err);
         y = cd_plan_add_node(p, CD_NODE_C, &err);
         REQUIRE(x >= 0 && y >= 0);
-        p->nodes[x].kernel = p->nodes[y].kernel = cd_kernel_find("sum");
+        cd_plan_kcall(p, x)->kernel = cd_plan_kcall(p, y)->kernel = cd_kernel_find("sum");
         REQUIRE(cd_plan_set_args(p, x, 1, &y, &err) == 0);
         REQUIRE(cd_plan_set_args(p, y, 1, &x, &err) == 0);
         REQUIRE(cd_plan_add_output(p, s, &err) == 0);
@@ -447,7 +447,7 @@ static void test_bad_plans(void)
     CHECK(cd_plan_set_args(p, 3, 0, NULL, &err) < 0);
     s = cd_plan_add_node(p, CD_NODE_C, &err);
     REQUIRE(s == 0);
-    p->nodes[s].kernel = cd_kernel_find("sum");
+    cd_plan_kcall(p, s)->kernel = cd_kernel_find("sum");
     /* an argument naming a node that does not exist: set_args or finalize says no */
     if (cd_plan_set_args(p, s, 1, &bad, &err) == 0) {
         CHECK(cd_plan_finalize(p, NULL, &err) < 0);
@@ -514,9 +514,9 @@ static void test_failing_task(void)
         REQUIRE(p != NULL);
         /* turn one leaf ("ones") into "fail" (same inputs) */
         for (int32_t i = 0; i < p->n; i++)
-            if (p->nodes[i].kind == CD_NODE_C && strcmp(p->nodes[i].kernel->name, "ones") == 0 &&
+            if (p->nodes[i].kind == CD_NODE_C && strcmp(cd_plan_kcall(p, i)->kernel->name, "ones") == 0 &&
                 i > p->n / 3) {
-                p->nodes[i].kernel = cd_kernel_find("fail");
+                cd_plan_kcall(p, i)->kernel = cd_kernel_find("fail");
                 break;
             }
         for (int w = 1; w <= 4; w *= 2) {
