@@ -733,9 +733,8 @@ def _get_kwargs(kwargs):
 
 
 def _fuse_enabled(kwargs):
-    # Off by default until it is faster everywhere (issue 4): on 2-d blocks
-    # the fused pass is still slower than running the loops one by one.
-    # compute(fuse=True) or cdask.config.set({"array.fuse": True}) turn it on.
+    # On by default; compute(fuse=False) or cdask.config.set({"array.fuse":
+    # False}) turn it off (to compare, or to debug a kernel).
     if "fuse" in kwargs:
         return bool(kwargs.pop("fuse"))
     from .. import config
