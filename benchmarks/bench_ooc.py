@@ -71,7 +71,17 @@ if who == "cdask":
 else:
     import dask, dask.array as da
     mm = np.load(path, mmap_mode="r")
-    x = da.from_array(mm)
+
+    class Reader:
+        # dask.array.from_array copies an np.ndarray (a memmap too) whole
+        # before chunking it; an array-like that only slices keeps it lazy
+        def __init__(self, a):
+            self.a, self.shape, self.dtype, self.ndim = a, a.shape, a.dtype, a.ndim
+
+        def __getitem__(self, idx):
+            return np.asarray(self.a[idx])
+
+    x = da.from_array(Reader(mm))
 base = rss_now()
 reset_peak()
 t0 = time.perf_counter()
