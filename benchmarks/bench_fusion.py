@@ -49,9 +49,21 @@ def _mean_pos_contenders(x, cd, dda, ne):
             return float(s) / float(n)
         out["numexpr"] = _ne
     if dda is not None:
-        D = dda.from_array(x)
+        # dask.array.from_array copies an ndarray (a memmap too) whole before
+        # chunking it: a memmap goes through an array-like that only slices
+        D = dda.from_array(_Reader(x) if isinstance(x, np.memmap) else x)
         out["dask"] = lambda: float(D[D > 0].mean().compute(scheduler="threads"))
     return out
+
+
+class _Reader:
+    def __init__(self, a):
+        self.a, self.shape, self.dtype, self.ndim = a, a.shape, a.dtype, a.ndim
+
+    def __getitem__(self, idx):
+        import numpy as np
+
+        return np.asarray(self.a[idx])
 
 
 def bench_mean_pos(n, repeat, cd, dda, ne, np):
