@@ -317,7 +317,7 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
     have several)."""
     keep = list(keep)
     keepset = set(keep)
-    dependents = g.dependents()
+    dependents = None
     progs = _Programs()
     plan = []          # (store key, block key, out, start, n, (kernel, inputs, views))
     for sk in keep:
@@ -329,10 +329,12 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
         if (_c_base(out) is None or not out.flags.writeable or bk in keepset
                 or type(sl) is not tuple or len(sl) != out.ndim):
             continue
-        if len(dependents.get(bk, ())) != 1:
-            continue
         prog = progs.of(g[bk], g)
         if prog is None:
+            continue
+        if dependents is None:
+            dependents = g.dependents()
+        if len(dependents.get(bk, ())) != 1:
             continue
         start = tuple(s.indices(d)[0] for s, d in zip(sl, out.shape))
         plan.append((sk, bk, out, start, _block_size(out, sl), prog))
@@ -520,11 +522,13 @@ def fuse_reductions(g, keep=()):
         bk = task[1]
         if not _is_key(bk, g) or bk in keep:
             continue
+        btask = g[bk]
+        if not _may_fuse_block(btask, mask_block):
+            continue                    # e.g. sum of blocks made by other kernels
         if dependents is None:
             dependents = g.dependents()
         if len(dependents.get(bk, ())) != 1:
             continue
-        btask = g[bk]
         b = _Builder()
         absorbed = [bk]
         mask_ref = None
@@ -585,6 +589,22 @@ def fuse_reductions(g, keep=()):
                 del g[a]
         done += 1
     return done
+
+
+def _may_fuse_block(btask, mask_block):
+    """Cheap test: could the block task feed a fused reduction at all?"""
+    if type(btask) is np.ndarray:
+        return True
+    if type(btask) is not tuple or not btask:
+        return False
+    f = btask[0]
+    if f is mask_block:
+        return True
+    if isinstance(f, Kernel):
+        return f.name in ("ufunc", "fused")
+    from .creation import getter
+
+    return f is getter
 
 
 def _input_ref(b, key, g):
