@@ -742,6 +742,16 @@ def _fuse_enabled(kwargs):
     return bool(config.get("array.fuse", True))
 
 
+def _worth_fusing(g, layer_names):
+    """Fusion rewrites the graph in Python, some 10-40 us per task: worth it
+    when blocks are big enough for the passes over memory it saves to pay
+    for that.  Graphs of many tiny blocks (over 20,000 tasks, none of 256
+    KiB) run unfused."""
+    if len(g) <= 20_000:
+        return True
+    return max([_BLOCK_BYTES.get(n, 0) for n in layer_names] or [0]) >= 256 << 10
+
+
 def _workers(kwargs):
     n = kwargs.get("num_workers")
     if n is None:
@@ -873,7 +883,7 @@ def _run(arrays, outs, kwargs):
         else:
             plans.append(("blocks", len(keys)))
             keys.append(a.__dask_keys__())
-    if _fuse_enabled(kwargs):
+    if _fuse_enabled(kwargs) and _worth_fusing(g, layers):
         from .fuse import fuse_elementwise, fuse_reductions, sink_stores
 
         flat = _flatten_keys(keys)

@@ -21,19 +21,30 @@ from .._core import Kernel, fused_kernel, fused_rebind
 _WEAK = {"int": int, "float": float, "complex": complex, "bool": bool}
 
 
+_SPEC_CACHE = {}     # id(ufunc Kernel) -> (kernel, ufunc, dtypes): kernels are shared by blocks
+
+
 def _spec(task):
     """(ufunc, operand dtype names, args) for a C ufunc-kernel task, else None."""
     if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
         return None
     k = task[0]
-    if k.name != "ufunc":
-        return None
-    try:
-        _, (name, dts) = k.__reduce__()
-    except (TypeError, ValueError):
-        return None
-    uf = getattr(np, name, None)
-    if not isinstance(uf, np.ufunc) or len(dts) != len(task) - 1:
+    got = _SPEC_CACHE.get(id(k))
+    if got is None or got[0] is not k:
+        if k.name != "ufunc":
+            return None
+        try:
+            _, (name, dts) = k.__reduce__()
+        except (TypeError, ValueError):
+            return None
+        uf = getattr(np, name, None)
+        if not isinstance(uf, np.ufunc):
+            return None
+        if len(_SPEC_CACHE) > 4096:
+            _SPEC_CACHE.clear()
+        got = _SPEC_CACHE[id(k)] = (k, uf, dts)
+    _, uf, dts = got
+    if len(dts) != len(task) - 1:
         return None
     return uf, dts, task[1:]
 
