@@ -122,6 +122,22 @@ void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+void cd_chunk_will_need(const cd_chunk *c, const void *p, int64_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo, hi;
+    if (c == NULL || !c->mapped || n <= 0 || page <= 0)
+        return;
+    if ((const char *)p < (const char *)c->data)
+        return;
+    if ((const char *)p + n > (const char *)c->data + c->nbytes)
+        n = (const char *)c->data + c->nbytes - (const char *)p;
+    lo = (uintptr_t)p & ~((uintptr_t)page - 1);
+    hi = (uintptr_t)p + (uintptr_t)n;
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_WILLNEED);
+}
+
 cd_chunk *cd_chunk_new(cd_dtype dtype, int ndim, const int64_t *shape, cd_err *err)
 {
     cd_chunk *c = malloc(sizeof(*c));

@@ -71,6 +71,10 @@ static inline void cd_chunk_incref(cd_chunk *c)
  * larger than memory keeps the resident set small.  No-op otherwise. */
 void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n);
 
+/* For a mapped chunk: ask the kernel to read [p, p + n) ahead (MADV_WILLNEED),
+ * so a task's block streams in while it works on its start.  No-op otherwise. */
+void cd_chunk_will_need(const cd_chunk *c, const void *p, int64_t n);
+
 /*
  * Spill an owned chunk of at least 1 MiB to disk: its bytes are written to
  * an unnamed temporary file in directory `dir` (O_TMPFILE; else a named file

@@ -1111,6 +1111,15 @@ static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **
     if (store)
         plan_dest_walk(ndim, shape, dcst, &dw);
     walked = 1;
+    /* blocks of memory-mapped files: start reading them in now */
+    for (int i = 0; i < nin; i++) {
+        if (!in[i]->mapped || !used[i] || regs[i].scalar || regs[i].direct)
+            continue;
+        {
+            int64_t a = elem_offset(&w, i, lo), b = elem_offset(&w, i, hi - 1);
+            cd_chunk_will_need(in[i], regs[i].data + a * regs[i].isz, (b + 1 - a) * regs[i].isz);
+        }
+    }
     {
         int inner = w.nd - 1;
         int64_t L = w.len[inner];
