@@ -130,12 +130,17 @@ typedef struct cd_stats {
     int64_t done, total;           /* tasks */
     int64_t bytes_held, peak_bytes;
     int64_t running;
+    int64_t spilled_bytes;         /* intermediates moved to disk (spill_limit) */
 } cd_stats;
 
 typedef struct cd_run_opts {
     int num_workers;      /* <= 0: the pool's default */
     int record;           /* keep one cd_record per task */
     int caller_runs_c;    /* the caller also runs C tasks (nested get, or no pool) */
+    int64_t spill_limit;  /* > 0: when the chunks held exceed it, the oldest held
+                             intermediates of 1 MiB or more are spilled to disk
+                             (cd_chunk_spill) until they fit again */
+    const char *spill_dir;  /* where (kept alive by the caller during the run) */
 } cd_run_opts;
 
 typedef struct cd_run cd_run;

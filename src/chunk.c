@@ -244,20 +244,22 @@ static int spill_file(const char *dir)
 
 int cd_chunk_spill(cd_chunk *c, const char *dir, cd_err *err)
 {
+    long page = sysconf(_SC_PAGESIZE);
     int fd, rc;
-    int64_t done = 0;
+    int64_t done = 0, len;
     void *p;
-    if (c->owner != NULL || c->spilled || c->nbytes < CD_MMAP_MIN)
+    if (c->owner != NULL || c->spilled || c->nbytes < CD_MMAP_MIN || page <= 0)
         return cd_err_set(err, CD_EVALUE, "cdask: only owned chunks of at least 1 MiB spill");
+    len = (c->nbytes + page - 1) / page * page;      /* the whole anonymous mapping */
     fd = spill_file(dir);
     if (fd < 0)
         return cd_err_set(err, CD_EIO, "cdask: cannot make a spill file in %s: %s", dir,
                           strerror(errno));
-    rc = posix_fallocate(fd, 0, (off_t)c->nbytes);
+    rc = posix_fallocate(fd, 0, (off_t)len);
     if (rc != 0) {
         close(fd);
         return cd_err_set(err, CD_EIO, "cdask: cannot reserve %lld bytes to spill in %s: %s",
-                          (long long)c->nbytes, dir, strerror(rc));
+                          (long long)len, dir, strerror(rc));
     }
     while (done < c->nbytes) {
         ssize_t w = pwrite(fd, (const char *)c->data + done, (size_t)(c->nbytes - done),
@@ -272,15 +274,15 @@ int cd_chunk_spill(cd_chunk *c, const char *dir, cd_err *err)
         }
         done += w;
     }
-    p = mmap(NULL, (size_t)c->nbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* the file replaces the anonymous pages at the same address: readers
+     * running meanwhile see the same bytes before and after */
+    p = mmap(c->data, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
         return cd_err_set(err, CD_EIO, "cdask: mapping a spill file in %s failed: %s", dir,
                           strerror(errno));
-    munmap(c->data, (size_t)c->nbytes);
-    c->data = p;
-    c->spilled = 1;
-    c->mapped = 1;        /* its pages can be dropped once read */
+    __atomic_store_n(&c->spilled, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->mapped, 1, __ATOMIC_RELEASE);   /* its pages can be dropped once read */
     __atomic_sub_fetch(&live_bytes, c->nbytes, __ATOMIC_RELAXED);
     __atomic_add_fetch(&spilled_bytes, c->nbytes, __ATOMIC_RELAXED);
     return 0;

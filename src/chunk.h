@@ -79,13 +79,15 @@ void cd_chunk_will_need(const cd_chunk *c, const void *p, int64_t n);
  * Spill an owned chunk of at least 1 MiB to disk: its bytes are written to
  * an unnamed temporary file in directory `dir` (O_TMPFILE; else a named file
  * unlinked at once: either way nothing is left behind, whatever happens to
- * the process), the file is mapped in place of the anonymous memory, which
- * is returned to the system.  The data pointer CHANGES: the caller must
- * make sure no kernel is reading the chunk meanwhile.  Later reads fault the
- * pages back in from the page cache or the disk; the mapping goes when the
- * chunk is freed.  Space is reserved before writing (posix_fallocate), so a
- * full disk is an error, not SIGBUS.  0, or a negative CD_E* code with err
- * naming the directory (the chunk is then unchanged).
+ * the process), and the file is mapped over the chunk's anonymous memory AT
+ * THE SAME ADDRESS (MAP_FIXED), which returns that memory to the system.
+ * The data pointer does not change and the bytes are the same before and
+ * after, so kernels reading the chunk meanwhile are unaffected; the chunk
+ * must not be written to.  Later reads fault the pages back in from the page
+ * cache or the disk; the mapping goes when the chunk is freed.  Space is
+ * reserved before writing (posix_fallocate), so a full disk is an error, not
+ * SIGBUS.  Call it from one thread at a time per chunk.  0, or a negative
+ * CD_E* code with err naming the directory (the chunk is then unchanged).
  */
 int cd_chunk_spill(cd_chunk *c, const char *dir, cd_err *err);
 

@@ -529,6 +529,11 @@ struct cd_run {
     int fpe;               /* CD_FPE_* raised by the run's kernels */
     int32_t fpe_node[4];   /* first node that raised each flag */
     struct cd_run *next, *prev;
+    /* spilling (opts.spill_limit > 0): nodes holding spillable chunks, oldest
+     * first (entries released since are skipped), and nodes already spilled */
+    int32_t *held;
+    int64_t nheld, held_cap, held_pos;
+    unsigned char *spilled;
 };
 
 #define MAX_THREADS 256
@@ -620,12 +625,50 @@ static void fail_locked(cd_run *r, int32_t node, int code, const char *msg)
     pthread_cond_broadcast(&r->cv);
 }
 
-/* Values whose last consumer finished, released after pool.mu is dropped. */
+/* Values whose last consumer finished, released after pool.mu is dropped;
+ * and chunks to spill then (each holds a reference). */
 typedef struct freelist {
     cd_chunk *chunks[64];
     void *objs[64];
     int nc, no;
+    cd_chunk *spill[8];
+    int ns;
 } freelist;
+
+/* Spill the chunks queued in fl (pool.mu not held); a failure fails the run
+ * unless it is over (the chunk then simply stays in memory). */
+static void spill_flush(cd_run *r, freelist *fl)
+{
+    for (int k = 0; k < fl->ns; k++) {
+        cd_err err = {0, ""};
+        if (cd_chunk_spill(fl->spill[k], r->opts.spill_dir, &err) < 0) {
+            pthread_mutex_lock(&pool.mu);
+            if (!run_finished_locked(r))
+                fail_locked(r, -1, err.code, err.msg);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        cd_chunk_decref(fl->spill[k]);
+    }
+    fl->ns = 0;
+}
+
+/* Past the spill limit: queue the oldest held intermediates (pool.mu held). */
+static void choose_spills_locked(cd_run *r, freelist *fl)
+{
+    cd_plan *p = r->plan;
+    while (r->st.bytes_held > r->opts.spill_limit && fl->ns < 8 && r->held_pos < r->nheld) {
+        int32_t j = r->held[r->held_pos++];
+        cd_node *dn = &p->nodes[j];
+        if (dn->chunk == NULL || r->spilled[j] || dn->chunk->owner != NULL || dn->nbytes <= 0)
+            continue;
+        r->spilled[j] = 1;
+        cd_chunk_incref(dn->chunk);
+        fl->spill[fl->ns++] = dn->chunk;
+        r->st.bytes_held -= dn->nbytes;
+        r->st.spilled_bytes += dn->nbytes;
+        dn->nbytes = 0;        /* no longer in memory: not counted again on release */
+    }
+}
 
 static void freelist_flush(freelist *fl)
 {
@@ -720,6 +763,19 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         r->st.bytes_held += nd->nbytes;
         if (r->st.bytes_held > r->st.peak_bytes)
             r->st.peak_bytes = r->st.bytes_held;
+        if (r->opts.spill_limit > 0 && nd->chunk != NULL && nd->chunk->owner == NULL &&
+            nd->nbytes >= ((int64_t)1 << 20)) {
+            if (r->nheld == r->held_cap) {
+                int64_t cap = r->held_cap ? 2 * r->held_cap : 256;
+                int32_t *h = realloc(r->held, (size_t)cap * sizeof(int32_t));
+                if (h != NULL) {
+                    r->held = h;
+                    r->held_cap = cap;
+                }
+            }
+            if (r->nheld < r->held_cap)
+                r->held[r->nheld++] = i;
+        }
         if (r->records != NULL) {
             cd_record *rec = &r->records[r->nrecords++];
             rec->node = i;
@@ -748,6 +804,9 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         }
         if (r->failed)
             release_value_locked(r, nd, fl);
+        else if (r->opts.spill_limit > 0 && r->st.bytes_held > r->opts.spill_limit &&
+                 r->spilled != NULL)
+            choose_spills_locked(r, fl);
     }
     if (run_finished_locked(r))
         pthread_cond_broadcast(&r->cv);
@@ -844,7 +903,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
     freelist fl;
     cd_err err;
     int count = 0, fpe;
-    fl.nc = fl.no = 0;
+    fl.nc = fl.no = fl.ns = 0;
     r->active_c++;
     while (!r->failed && rq_len(&r->cq) > 0 && has_slot(r)) {
         int32_t i = rq_pop(&r->cq, r->plan->nodes);
@@ -863,6 +922,8 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         maybe_wake_locked(r);
         pthread_mutex_unlock(&pool.mu);
         freelist_flush(&fl);
+        if (fl.ns)
+            spill_flush(r, &fl);
         t0 = r->records ? cd_now_ns() : 0;
         fpe = 0;
         rc = exec_c(r, i, worker, &err, &fpe);
@@ -881,9 +942,11 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         if (deadline_ns && (count & 15) == 0 && cd_now_ns() > deadline_ns)
             break;
     }
-    if (fl.nc || fl.no) {
+    if (fl.nc || fl.no || fl.ns) {
         pthread_mutex_unlock(&pool.mu);
         freelist_flush(&fl);
+        if (fl.ns)
+            spill_flush(r, &fl);
         pthread_mutex_lock(&pool.mu);
     }
     /* Only now: once active_c is 0 the caller may free r (cd_run_free). */
@@ -1000,6 +1063,13 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
         if (r->records == NULL)
             goto nomem;
     }
+    if (opts->spill_limit > 0 && opts->spill_dir != NULL && p->n > 0) {
+        r->spilled = calloc((size_t)p->n, 1);
+        if (r->spilled == NULL)
+            goto nomem;
+    } else {
+        r->opts.spill_limit = 0;
+    }
     if (p->fresh) {
         /* First run: finalize left the run state reset and the ready lists */
         r->cq.init = p->init_c;
@@ -1055,6 +1125,7 @@ nomem:
     cd_err_set(err, CD_ENOMEM, "out of memory starting a run");
     if (r != NULL) {
         free(r->records);
+        free(r->spilled);
         free(r->cq.init);
         free(r->pq.init);
         pthread_cond_destroy(&r->cv);
@@ -1145,11 +1216,13 @@ int32_t cd_run_pop_py(cd_run *r)
 void cd_run_finish(cd_run *r, int32_t i, int status, const cd_err *err, int64_t start_ns, int worker)
 {
     freelist fl;
-    fl.nc = fl.no = 0;
+    fl.nc = fl.no = fl.ns = 0;
     pthread_mutex_lock(&pool.mu);
     finish_locked(r, i, status, err, start_ns, worker, &fl);
     pthread_mutex_unlock(&pool.mu);
     freelist_flush(&fl);
+    if (fl.ns)
+        spill_flush(r, &fl);
 }
 
 void cd_run_cancel(cd_run *r, int code, const char *msg)
@@ -1244,6 +1317,8 @@ void cd_run_free(cd_run *r)
     free(r->pq.init);
     free(r->cq.h.a);
     free(r->pq.h.a);
+    free(r->held);
+    free(r->spilled);
     pthread_cond_destroy(&r->cv);
     free(r);
 }

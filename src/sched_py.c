@@ -32,7 +32,7 @@
 
 typedef struct {
     PyObject_HEAD
-    long long done, total, bytes_held, peak_bytes;
+    long long done, total, bytes_held, peak_bytes, spilled_bytes;
     double elapsed;
     PyObject *records;     /* list, or None */
 } StatsObject;
@@ -44,6 +44,8 @@ static PyMemberDef stats_members[] = {
      "bytes of intermediate and output values held now"},
     {"peak_bytes", T_LONGLONG, offsetof(StatsObject, peak_bytes), READONLY,
      "largest bytes_held seen during the run"},
+    {"spilled_bytes", T_LONGLONG, offsetof(StatsObject, spilled_bytes), READONLY,
+     "bytes of intermediates moved to disk because the spill limit was passed"},
     {"elapsed", T_DOUBLE, offsetof(StatsObject, elapsed), READONLY, "seconds since the run started"},
     {"records", T_OBJECT, offsetof(StatsObject, records), READONLY,
      "(key, name, worker, start, end, nbytes) per task when get(record=True), else None"},
@@ -55,7 +57,7 @@ static int stats_init(StatsObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kw, ":Stats", kwlist))
         return -1;
-    self->done = self->total = self->bytes_held = self->peak_bytes = 0;
+    self->done = self->total = self->bytes_held = self->peak_bytes = self->spilled_bytes = 0;
     self->elapsed = 0.0;
     Py_INCREF(Py_None);
     Py_XSETREF(self->records, Py_None);
@@ -290,6 +292,7 @@ static void fill_stats(gctx *g, StatsObject *s, int64_t t_start)
     s->total = st.total;
     s->bytes_held = st.bytes_held;
     s->peak_bytes = st.peak_bytes;
+    s->spilled_bytes = st.spilled_bytes;
     s->elapsed = (double)(cd_now_ns() - t_start) * 1e-9;
 }
 
@@ -376,8 +379,9 @@ PyDoc_STRVAR(get_doc,
 
 static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
 {
-    PyObject *dsk, *keys, *o, *callback = NULL, *result = NULL;
+    PyObject *dsk, *keys, *o, *callback = NULL, *result = NULL, *spill_dir = NULL;
     StatsObject *stats = NULL;
+    long long spill_limit = 0;
     int num_workers = 0, record = 0;
     double interval = 0.1;
     gctx g = {0};
@@ -433,6 +437,17 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
         if (stats == NULL)
             goto done;
     }
+    if ((o = kwarg(kw, "spill_limit")) != NULL && o != Py_None) {
+        spill_limit = PyLong_AsLongLong(o);
+        if (spill_limit == -1 && PyErr_Occurred())
+            goto done;
+        if ((o = kwarg(kw, "spill_dir")) == NULL || o == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "cdask.get: spill_limit needs spill_dir");
+            goto done;
+        }
+        if (!PyUnicode_FSConverter(o, &spill_dir))
+            goto done;
+    }
 
     g.pp = cd_pyplan_build(dsk, keys, 0);
     if (g.pp == NULL)
@@ -440,6 +455,8 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
     opts.num_workers = num_workers;
     opts.record = record;
     opts.caller_runs_c = cd_pool_current_worker() >= 0;
+    opts.spill_limit = spill_limit > 0 ? (int64_t)spill_limit : 0;
+    opts.spill_dir = spill_dir != NULL ? PyBytes_AS_STRING(spill_dir) : NULL;
     g.run = cd_run_new(g.pp->plan, &opts, &err);
     if (g.run == NULL) {
         cd_raise(&err);
@@ -527,6 +544,7 @@ done:
     Py_XDECREF(g.exc_value);
     Py_XDECREF(g.exc_tb);
     Py_XDECREF(stats);
+    Py_XDECREF(spill_dir);
     return result;
 }
 

@@ -1,6 +1,7 @@
 """The memory budget: configuration, results too large for it, chunks that fit
 it, and resident memory that stays bounded while streaming over a file
 several times larger (pages of mapped files are dropped once used)."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -98,3 +99,40 @@ def test_plan_check_refuses_a_task_larger_than_the_budget_before_running():
     assert "smaller chunks" in str(e.value) and "inputs" in str(e.value)
     assert ran == []                           # nothing ran
     assert float(y.sum().compute(memory_limit="200MB")) == 4e6
+
+
+def test_intermediates_past_the_spill_limit_go_to_disk(tmp_path):
+    # 24 C-kernel blocks of 2 MiB all held for one final task: past the
+    # limit the oldest go to unnamed files in spill_dir and are read back
+    k = cdask.kernels
+    n = 1 << 18
+    dsk = {("x", i): (k.ones, n) for i in range(24)}
+    dsk["s"] = (k.sum, [("x", i) for i in range(24)])
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    st = cdask.Stats()
+    assert float(cdask.get(dsk, "s", spill_limit=8 << 20, spill_dir=str(spill), stats=st,
+                           num_workers=1)) == 24.0 * n
+    assert st.spilled_bytes >= 16 << 20
+    assert st.peak_bytes <= (8 << 20) + 2 * (2 << 20)
+    assert os.listdir(spill) == []                         # unnamed files: nothing left
+    st2 = cdask.Stats()
+    assert float(cdask.get(dsk, "s", stats=st2, num_workers=1)) == 24.0 * n
+    assert st2.spilled_bytes == 0 and st2.peak_bytes >= 48 << 20
+    # a spill directory that does not exist fails the run with OSError naming it
+    with pytest.raises(OSError, match="missing"):
+        cdask.get(dsk, "s", spill_limit=8 << 20, spill_dir=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="spill_dir"):
+        cdask.get(dsk, "s", spill_limit=8 << 20)
+
+
+def test_compute_spills_c_intermediates_past_the_budget(tmp_path):
+    xn = np.random.default_rng(0).standard_normal((2000, 2000))
+    y = (cdask.from_array(xn, chunks=(2000, 125)) * 2 + 1).rechunk((125, 2000))
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with cdask.config.set(temporary_directory=str(spill)):
+        st = cdask.Stats()
+        got = float(y.sum().compute(memory_limit="36MB", stats=st))
+    assert got == pytest.approx(float((xn * 2 + 1).sum()), rel=1e-12)
+    assert st.spilled_bytes > 0 and os.listdir(spill) == []

@@ -24,6 +24,7 @@ itself would apply (``square``, ``sqrt``, ``reciprocal``; None -> power).
 """
 
 import itertools
+import os
 import math
 import numbers
 from collections.abc import Mapping
@@ -764,6 +765,15 @@ def _workers(kwargs):
         return 1
 
 
+def _spill_dir():
+    import tempfile
+
+    from .. import config
+
+    d = config.get("temporary_directory", None)
+    return os.fspath(d) if d else tempfile.gettempdir()
+
+
 def _memory_limit(kwargs):
     v = kwargs.pop("memory_limit", None)
     from .. import config
@@ -896,8 +906,13 @@ def _run(arrays, outs, kwargs):
     from ..diagnostics import get_with_progress
     from .linalg import blas_limits
 
+    kw = _get_kwargs(kwargs)
+    # intermediates past the budget are spilled to unnamed files in the
+    # temporary directory (config "temporary_directory"), removed with them
+    kw.setdefault("spill_limit", budget)
+    kw.setdefault("spill_dir", _spill_dir())
     with blas_limits(layers):
-        results = get_with_progress(_get, g, keys, **_get_kwargs(kwargs))
+        results = get_with_progress(_get, g, keys, **kw)
     return results, plans
 
 
