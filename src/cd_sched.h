@@ -145,6 +145,10 @@ typedef struct cd_run_opts {
 
 typedef struct cd_run cd_run;
 
+/* Should a new value of `nbytes` be kept in a chunk that can be spilled?
+ * True when the run spills and holds more than half its spill limit. */
+int cd_run_spill_pressure(cd_run *r, int64_t nbytes);
+
 /*
  * Hooks the glue installs.  py_batch is called on a pool worker, without the
  * GIL and without cdask locks, when `run` has ready Python tasks; it takes

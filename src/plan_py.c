@@ -1111,9 +1111,48 @@ static PyObject *node_value(cd_pyplan *pp, int32_t i)
  * NULL and the consumer runs through its Kernel's Python call instead, which
  * flattens lists or raises a TypeError naming the kernel.
  */
+/* A big C-contiguous array result of a Python task, copied into an owned
+ * chunk (which the scheduler can spill), or NULL (no error) if not taken. */
+static cd_chunk *spillable_copy(PyObject *res)
+{
+    PyArrayObject *a;
+    cd_dtype dt;
+    int64_t shape[CD_MAXDIMS];
+    cd_err err = {0, ""};
+    cd_chunk *c;
+    if (!PyArray_CheckExact(res))
+        return NULL;
+    a = (PyArrayObject *)res;
+    if (PyArray_NBYTES(a) < ((npy_intp)1 << 20) || PyArray_NDIM(a) > CD_MAXDIMS ||
+        !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) ||
+        cd_dtype_from_descr(PyArray_DESCR(a), &dt) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    for (int k = 0; k < PyArray_NDIM(a); k++)
+        shape[k] = (int64_t)PyArray_DIM(a, k);
+    c = cd_chunk_new(dt, PyArray_NDIM(a), shape, &err);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->data, PyArray_DATA(a), (size_t)c->nbytes);
+    return c;
+}
+
 static int publish(cd_pyplan *pp, int32_t node, PyObject *res)
 {
     cd_node *nd = &pp->plan->nodes[node];
+    if (pp->run != NULL && PyArray_CheckExact(res) &&
+        cd_run_spill_pressure(pp->run, (int64_t)PyArray_NBYTES((PyArrayObject *)res))) {
+        /* near the spill limit: keep the value where it can be spilled */
+        cd_chunk *c = spillable_copy(res);
+        if (c != NULL) {
+            Py_DECREF(res);
+            nd->chunk = c;
+            nd->pyval = NULL;
+            nd->nbytes = c->nbytes;
+            return 0;
+        }
+    }
     nd->pyval = res;
     nd->nbytes = PyArray_Check(res) ? (int64_t)PyArray_NBYTES((PyArrayObject *)res) : 0;
     if ((nd->flags & CD_NF_C_CONSUMER) && nd->chunk == NULL &&

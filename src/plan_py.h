@@ -34,6 +34,9 @@ typedef struct cd_pyplan {
     Py_ssize_t noutputs;
     int32_t cycle_node;     /* analysis mode: a node on a cycle, or -1 */
     void *priv;             /* programs of Python nodes, literals... (plan_py.c) */
+    struct cd_run *run;     /* the run using the plan (set by sched_py.c), or NULL:
+                               Python results are moved into spillable chunks
+                               when it is near its spill limit */
 } cd_pyplan;
 
 /*

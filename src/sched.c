@@ -1248,6 +1248,17 @@ const cd_err *cd_run_error(const cd_run *r, int32_t *node)
     return r->failed ? &r->err : NULL;
 }
 
+int cd_run_spill_pressure(cd_run *r, int64_t nbytes)
+{
+    int yes;
+    if (r == NULL || r->opts.spill_limit <= 0)
+        return 0;
+    pthread_mutex_lock(&pool.mu);
+    yes = r->st.bytes_held + nbytes > r->opts.spill_limit / 2;
+    pthread_mutex_unlock(&pool.mu);
+    return yes;
+}
+
 void cd_run_stats(cd_run *r, cd_stats *out)
 {
     pthread_mutex_lock(&pool.mu);

@@ -463,6 +463,7 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
         goto done;
     }
     cd_run_set_user(g.run, &g);
+    g.pp->run = g.run;
     cd_run_start(g.run, &err);
     next_cb = t_start + (int64_t)(interval * 1e9);
 

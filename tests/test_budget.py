@@ -131,8 +131,35 @@ def test_compute_spills_c_intermediates_past_the_budget(tmp_path):
     y = (cdask.from_array(xn, chunks=(2000, 125)) * 2 + 1).rechunk((125, 2000))
     spill = tmp_path / "spill"
     spill.mkdir()
+    free = cdask.Stats()
+    y.sum().compute(stats=free)
     with cdask.config.set(temporary_directory=str(spill)):
         st = cdask.Stats()
         got = float(y.sum().compute(memory_limit="36MB", stats=st))
     assert got == pytest.approx(float((xn * 2 + 1).sum()), rel=1e-12)
-    assert st.spilled_bytes > 0 and os.listdir(spill) == []
+    assert os.listdir(spill) == []
+    assert st.peak_bytes <= 36 * 10**6 + (2 << 20)
+    if free.peak_bytes > 36 * 10**6 + (2 << 20):
+        assert st.spilled_bytes > 0
+
+
+def test_python_task_values_spill_too(tmp_path):
+    # random blocks are made by Python tasks; near the budget their values
+    # are kept in spillable chunks, so a rechunk that holds them all stays
+    # within the budget (plus one block) whatever order the tasks run in
+    x = cdask.random.default_rng(0).standard_normal((2000, 2000), chunks=(2000, 125))
+    y = x.rechunk((125, 2000))
+    want = float(x.sum().compute())
+    free = cdask.Stats()
+    assert float(y.sum().compute(stats=free)) == pytest.approx(want, rel=1e-12)
+    budget = 34 * 10**6                          # a merge task needs 32.5 MB
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with cdask.config.set(temporary_directory=str(spill)):
+        st = cdask.Stats()
+        got = float(y.sum().compute(memory_limit=budget, stats=st))
+    assert got == pytest.approx(want, rel=1e-12)
+    assert os.listdir(spill) == []
+    assert st.peak_bytes <= budget + (2 << 20)               # the budget + one block
+    if free.peak_bytes > budget + (2 << 20):
+        assert st.spilled_bytes > 0
