@@ -814,6 +814,29 @@ static void test_spill(void)
     cd_chunk_decref(small);
 }
 
+/* A freed big block is handed to the next block of its size (no fresh
+ * mapping to fault in), and the accounting stays exact. */
+static void test_reuse(void)
+{
+    cd_err err = {0, ""};
+    int64_t shape[1] = {(1 << 18) + 3};          /* just over 2 MiB of float64 */
+    int64_t live = cd_chunk_live_bytes();
+    cd_chunk *a = cd_chunk_new(CD_FLOAT64, 1, shape, &err), *b;
+    void *pa;
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    ((double *)a->data)[shape[0] - 1] = 1.5;
+    pa = a->data;
+    cd_chunk_decref(a);
+    CHECK(cd_chunk_live_bytes() == live);
+    b = cd_chunk_new(CD_FLOAT64, 1, shape, &err);
+    CHECK(b != NULL && b->data == pa);
+    CHECK(cd_chunk_live_bytes() == live + b->nbytes);
+    cd_chunk_decref(b);
+    CHECK(cd_chunk_live_bytes() == live);
+}
+
 /* ---------------------------------------------------------------- main */
 
 typedef struct test_case {
@@ -836,6 +859,7 @@ static const test_case tests[] = {
     {"concurrent_runs", test_concurrent_runs},
     {"pool", test_pool},
     {"spill", test_spill},
+    {"reuse", test_reuse},
 };
 
 int main(int argc, char **argv)
