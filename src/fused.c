@@ -327,6 +327,27 @@ static int64_t elem_offset(const fwalk *w, int op, int64_t f)
     return off;
 }
 
+/* Move the walk position (multi-index idx, element offset *off in operand
+ * op) forward by run elements, which stay within the current inner row. */
+static void walk_advance(const fwalk *w, int op, int64_t *idx, int64_t *off, int64_t run)
+{
+    int inner = w->nd - 1;
+    *off += run * w->st[op][inner];
+    idx[inner] += run;
+    if (idx[inner] < w->len[inner])
+        return;
+    *off -= w->len[inner] * w->st[op][inner];
+    idx[inner] = 0;
+    for (int a = inner - 1; a >= 0; a--) {
+        idx[a]++;
+        *off += w->st[op][a];
+        if (idx[a] < w->len[a])
+            break;
+        *off -= w->st[op][a] * w->len[a];
+        idx[a] = 0;
+    }
+}
+
 /* n copies of the isz-byte element at dst (dst[0] already holds it). */
 static void replicate(char *dst, int isz, int64_t n)
 {
@@ -366,20 +387,7 @@ static void gather(const fwalk *w, int op, const char *src, int isz, int64_t sta
         }
         dst += run * isz;
         m -= run;
-        off += run * s;
-        idx[inner] += run;
-        if (idx[inner] < w->len[inner])
-            continue;
-        off -= w->len[inner] * s;
-        idx[inner] = 0;
-        for (int a = inner - 1; a >= 0; a--) {
-            idx[a]++;
-            off += w->st[op][a];
-            if (idx[a] < w->len[a])
-                break;
-            off -= w->st[op][a] * w->len[a];
-            idx[a] = 0;
-        }
+        walk_advance(w, op, idx, &off, run);
     }
 }
 
@@ -541,20 +549,7 @@ static void scatter(const fwalk *w, int op, char *dst, int isz, int64_t start, i
         }
         src += run * isz;
         m -= run;
-        off += run * s;
-        idx[inner] += run;
-        if (idx[inner] < w->len[inner])
-            continue;
-        off -= w->len[inner] * s;
-        idx[inner] = 0;
-        for (int a = inner - 1; a >= 0; a--) {
-            idx[a]++;
-            off += w->st[op][a];
-            if (idx[a] < w->len[a])
-                break;
-            off -= w->st[op][a] * w->len[a];
-            idx[a] = 0;
-        }
+        walk_advance(w, op, idx, &off, run);
     }
 }
 

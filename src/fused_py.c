@@ -633,14 +633,36 @@ done:
     return rc;
 }
 
+/* A "fused" Kernel whose params are p's header and steps followed by its
+ * ntrail words from trail; NULL with an exception. */
+static PyObject *new_fused_kernel(const cd_fused_params *p, const int64_t *trail)
+{
+    size_t head = CD_FUSED_PARAMS_SIZE(p->nsteps, 0);
+    PyObject *pbytes;
+    cd_KernelObject *k;
+    pbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(head + (size_t)p->ntrail * sizeof(int64_t)));
+    if (pbytes == NULL)
+        return NULL;
+    memcpy(PyBytes_AS_STRING(pbytes), p, head);
+    if (p->ntrail > 0)
+        memcpy(PyBytes_AS_STRING(pbytes) + head, trail, (size_t)p->ntrail * sizeof(int64_t));
+    k = PyObject_New(cd_KernelObject, &cd_KernelType);
+    if (k == NULL) {
+        Py_DECREF(pbytes);
+        return NULL;
+    }
+    k->desc = &cd_fused_desc;
+    k->params = pbytes;
+    return (PyObject *)k;
+}
+
 static PyObject *py_fused_kernel(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"inputs_dtypes", "steps", "views", "store", "span", "reduce", NULL};
     PyObject *dts, *steps, *views = NULL, *store = NULL, *span = NULL, *reduce = NULL;
-    PyObject *dseq = NULL, *sseq = NULL, *pbytes, *res = NULL;
+    PyObject *dseq = NULL, *sseq = NULL, *res = NULL;
     cd_fused_params *p = NULL;
     int64_t *trail = NULL;
-    cd_KernelObject *k;
     Py_ssize_t nin, nsteps;
     CD_UNUSED(self);
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOO:fused_kernel", kwlist, &dts, &steps,
@@ -707,21 +729,7 @@ static PyObject *py_fused_kernel(PyObject *self, PyObject *args, PyObject *kwarg
     }
     if (sinks_arg(p, views, store, span, trail) < 0)
         goto done;
-    pbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)CD_FUSED_PARAMS_SIZE(nsteps, p->ntrail));
-    if (pbytes == NULL)
-        goto done;
-    memcpy(PyBytes_AS_STRING(pbytes), p, CD_FUSED_PARAMS_SIZE(nsteps, 0));
-    if (p->ntrail > 0)
-        memcpy(PyBytes_AS_STRING(pbytes) + CD_FUSED_PARAMS_SIZE(nsteps, 0), trail,
-               (size_t)p->ntrail * sizeof(int64_t));
-    k = PyObject_New(cd_KernelObject, &cd_KernelType);
-    if (k == NULL) {
-        Py_DECREF(pbytes);
-        goto done;
-    }
-    k->desc = &cd_fused_desc;
-    k->params = pbytes;
-    res = (PyObject *)k;
+    res = new_fused_kernel(p, trail);
 done:
     PyMem_Free(p);
     PyMem_Free(trail);
@@ -737,11 +745,9 @@ static cd_fused_params *kernel_params(PyObject *kernel);
 static PyObject *py_fused_rebind(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"kernel", "views", "store", "span", NULL};
-    PyObject *kern, *views = NULL, *store = NULL, *span = NULL, *pbytes, *res = NULL;
+    PyObject *kern, *views = NULL, *store = NULL, *span = NULL, *res = NULL;
     cd_fused_params *p = NULL;
     int64_t *trail = NULL;
-    cd_KernelObject *k;
-    size_t head;
     CD_UNUSED(self);
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOO:fused_rebind", kwlist, &kern, &views,
                                      &store, &span))
@@ -754,7 +760,6 @@ static PyObject *py_fused_rebind(PyObject *self, PyObject *args, PyObject *kwarg
     p = kernel_params(kern);
     if (p == NULL)
         return NULL;
-    head = CD_FUSED_PARAMS_SIZE(p->nsteps, 0);
     p->flags = 0;
     p->ntrail = 0;
     trail = PyMem_Calloc(CD_FUSED_MAXIN + 1, (2 + 2 * CD_MAXDIMS) * sizeof(int64_t));
@@ -768,20 +773,7 @@ static PyObject *py_fused_rebind(PyObject *self, PyObject *args, PyObject *kwarg
         PyErr_SetString(PyExc_ValueError, "fused_rebind: a reduction has no store");
         goto done;
     }
-    pbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(head + (size_t)p->ntrail * sizeof(int64_t)));
-    if (pbytes == NULL)
-        goto done;
-    memcpy(PyBytes_AS_STRING(pbytes), p, head);
-    if (p->ntrail > 0)
-        memcpy(PyBytes_AS_STRING(pbytes) + head, trail, (size_t)p->ntrail * sizeof(int64_t));
-    k = PyObject_New(cd_KernelObject, &cd_KernelType);
-    if (k == NULL) {
-        Py_DECREF(pbytes);
-        goto done;
-    }
-    k->desc = &cd_fused_desc;
-    k->params = pbytes;
-    res = (PyObject *)k;
+    res = new_fused_kernel(p, trail);
 done:
     PyMem_Free(p);
     PyMem_Free(trail);
