@@ -35,6 +35,8 @@
 #include <numpy/arrayscalars.h>
 
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -197,6 +199,62 @@ static int shared_file_mapping(PyObject *a)
         a = PyArray_BASE((PyArrayObject *)a);
     }
     return 0;
+}
+
+/*
+ * Pages of file mappings leave the process once their reader is done.  An
+ * ndarray viewing a shared file mapping (np.memmap opened 'r', 'r+' or 'w+')
+ * that is about to die - a getter's block of a memmap, a slice of one, a
+ * block written into a memmap target - has the pages it covers dropped
+ * (MADV_DONTNEED): they stay in the page cache, dirty ones included, and a
+ * later access maps them again from there, so no data is lost and nothing
+ * needs to be coordinated with other threads reading the same pages; only
+ * the process's resident set shrinks.  For a strided view the whole range
+ * it spans goes, neighbours' pages included (they come back by a minor
+ * fault).  Copy-on-write memmaps ('c') are never touched: their changes
+ * live only in the process's pages.  Views of a chunk that the scheduler
+ * spilled (chunk.c: cd_chunk_spill, a shared mapping of its file over the
+ * same addresses) are file mappings too: a slice read back from a spilled
+ * block gives its pages back when the slice dies, not when the block does.
+ */
+static int views_spilled_chunk(PyObject *a);
+
+int cd_py_drop_mapped(PyObject *obj)
+{
+    static long page;
+    PyArrayObject *a;
+    char *lo, *hi;
+    uintptr_t plo, phi;
+    int m;
+    if (!PyArray_Check(obj))
+        return 0;
+    a = (PyArrayObject *)obj;
+    if (PyArray_NBYTES(a) < 4096 || PyArray_SIZE(a) == 0)
+        return 0;
+    m = shared_file_mapping(obj);
+    if (m < 0)
+        PyErr_Clear();
+    if (m <= 0 && !views_spilled_chunk(obj))
+        return 0;
+    if (page == 0) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? ps : 4096;
+    }
+    lo = hi = PyArray_BYTES(a);
+    for (int k = 0; k < PyArray_NDIM(a); k++) {
+        npy_intp ext = (PyArray_DIM(a, k) - 1) * PyArray_STRIDE(a, k);
+        if (ext < 0)
+            lo += ext;
+        else
+            hi += ext;
+    }
+    hi += PyArray_ITEMSIZE(a);
+    plo = (uintptr_t)lo & ~((uintptr_t)page - 1);
+    phi = ((uintptr_t)hi + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    Py_BEGIN_ALLOW_THREADS
+    (void)madvise((void *)plo, phi - plo, MADV_DONTNEED);
+    Py_END_ALLOW_THREADS
+    return 1;
 }
 
 static cd_chunk *from_array(PyObject *orig, PyArrayObject *arr, const char *what,
@@ -421,6 +479,24 @@ typedef struct {
     cd_chunk *chunk;
 } ChunkOwner;
 
+static PyTypeObject ChunkOwnerType;
+
+/* Does ndarray a view (through its bases) a chunk spilled to a file?  The
+ * flag is set only once the file mapping is in place, and never cleared. */
+static int views_spilled_chunk(PyObject *a)
+{
+    for (int depth = 0; a != NULL && depth < 64; depth++) {
+        if (Py_TYPE(a) == &ChunkOwnerType) {
+            cd_chunk *c = ((ChunkOwner *)a)->chunk;
+            return c != NULL && __atomic_load_n(&c->spilled, __ATOMIC_ACQUIRE);
+        }
+        if (!PyArray_Check(a))
+            return 0;
+        a = PyArray_BASE((PyArrayObject *)a);
+    }
+    return 0;
+}
+
 static void owner_dealloc(PyObject *self)
 {
     cd_chunk *c = ((ChunkOwner *)self)->chunk;
@@ -565,6 +641,22 @@ Py_ssize_t cd_py_pending_releases(void)
     return __atomic_load_n(&rq_pending, __ATOMIC_RELAXED);
 }
 
+int cd_py_is_mapped(PyObject *obj)
+{
+    int m = shared_file_mapping(obj);
+    if (m < 0)
+        PyErr_Clear();
+    return m > 0;
+}
+
+/* Drop a released value; a dying view of a file mapping takes its pages along. */
+static void release_one(PyObject *o)
+{
+    if (Py_REFCNT(o) == 1 && PyArray_Check(o))
+        (void)cd_py_drop_mapped(o);
+    Py_DECREF(o);
+}
+
 Py_ssize_t cd_py_drain_releases(void)
 {
     Py_ssize_t total = 0;
@@ -593,9 +685,9 @@ Py_ssize_t cd_py_drain_releases(void)
 
         /* destructors may queue more: release outside the lock */
         for (size_t i = 0; i < n; i++)
-            Py_DECREF((PyObject *)items[i]);
+            release_one((PyObject *)items[i]);
         for (size_t i = 0; i < nres; i++)
-            Py_DECREF((PyObject *)reserve[i]);
+            release_one((PyObject *)reserve[i]);
         total += (Py_ssize_t)(n + nres);
 
         /* give the buffer back for reuse unless a new one was made meanwhile */
@@ -639,6 +731,12 @@ static PyObject *py_drain_releases(PyObject *self, PyObject *noargs)
     CD_UNUSED(self);
     CD_UNUSED(noargs);
     return PyLong_FromSsize_t(cd_py_drain_releases());
+}
+
+static PyObject *py_drop_pages(PyObject *self, PyObject *arr)
+{
+    CD_UNUSED(self);
+    return PyBool_FromLong(cd_py_drop_mapped(arr));
 }
 
 static PyObject *py_chunk_live_bytes(PyObject *self, PyObject *noargs)
@@ -746,6 +844,10 @@ static PyMethodDef chunk_methods[] = {
      "new threads without the GIL."},
     {"_drain_releases", py_drain_releases, METH_NOARGS,
      "Release the Python objects queued by worker threads; returns how many."},
+    {"drop_pages", py_drop_pages, METH_O,
+     "drop_pages(a): if a is an ndarray viewing a shared file mapping (np.memmap opened "
+     "'r', 'r+' or 'w+'), drop the pages it spans from the process's resident memory "
+     "(they stay in the page cache; written data is kept) and return True; else False."},
     {"_chunk_live_bytes", py_chunk_live_bytes, METH_NOARGS,
      "Bytes of chunk heap memory allocated by cdask and not yet freed."},
     {"_pending_releases", py_pending_releases, METH_NOARGS,

@@ -52,4 +52,11 @@ Py_ssize_t cd_py_pending_releases(void);
 /* GIL held: drop a chunk reference; a dying view releases its owner at once. */
 void cd_chunk_decref_py(cd_chunk *c);
 
+/* For an ndarray viewing a shared file mapping (np.memmap 'r', 'r+', 'w+'):
+ * drop the pages it spans from the process (they stay in the page cache).
+ * 1 if it was such a view, else 0; never raises.  GIL held. */
+int cd_py_drop_mapped(PyObject *obj);
+/* 1 if obj is an ndarray viewing a shared file mapping; never raises. */
+int cd_py_is_mapped(PyObject *obj);
+
 #endif /* CD_CHUNK_PY_H */

@@ -1124,8 +1124,8 @@ static cd_chunk *spillable_copy(PyObject *res)
         return NULL;
     a = (PyArrayObject *)res;
     if (PyArray_NBYTES(a) < ((npy_intp)1 << 20) || PyArray_NDIM(a) > CD_MAXDIMS ||
-        !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) ||
-        cd_dtype_from_descr(PyArray_DESCR(a), &dt) < 0) {
+        !PyArray_ISNOTSWAPPED(a) || cd_dtype_from_descr(PyArray_DESCR(a), &dt) < 0 ||
+        cd_py_is_mapped(res)) {
         PyErr_Clear();
         return NULL;
     }
@@ -1134,7 +1134,19 @@ static cd_chunk *spillable_copy(PyObject *res)
     c = cd_chunk_new(dt, PyArray_NDIM(a), shape, &err);
     if (c == NULL)
         return NULL;
-    memcpy(c->data, PyArray_DATA(a), (size_t)c->nbytes);
+    if (PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a)) {
+        memcpy(c->data, PyArray_DATA(a), (size_t)c->nbytes);
+    } else {
+        /* a strided view (a slice of a block): NumPy copies it into place */
+        PyObject *dst = cd_chunk_as_array(c);
+        if (dst == NULL || PyArray_CopyInto((PyArrayObject *)dst, a) < 0) {
+            Py_XDECREF(dst);
+            cd_chunk_decref_py(c);
+            PyErr_Clear();
+            return NULL;
+        }
+        Py_DECREF(dst);
+    }
     return c;
 }
 
@@ -1146,6 +1158,8 @@ static int publish(cd_pyplan *pp, int32_t node, PyObject *res)
         /* near the spill limit: keep the value where it can be spilled */
         cd_chunk *c = spillable_copy(res);
         if (c != NULL) {
+            if (Py_REFCNT(res) == 1)
+                (void)cd_py_drop_mapped(res);   /* a slice of a spilled block: its pages go */
             Py_DECREF(res);
             nd->chunk = c;
             nd->pyval = NULL;
@@ -1155,6 +1169,10 @@ static int publish(cd_pyplan *pp, int32_t node, PyObject *res)
     }
     nd->pyval = res;
     nd->nbytes = PyArray_Check(res) ? (int64_t)PyArray_NBYTES((PyArrayObject *)res) : 0;
+    /* a view of a file mapping holds page cache, not heap: not counted as
+     * held (its pages leave the process when it dies: cd_py_drop_mapped) */
+    if (nd->nbytes >= 65536 && cd_py_is_mapped(res))
+        nd->nbytes = 0;
     if ((nd->flags & CD_NF_C_CONSUMER) && nd->chunk == NULL &&
         !PyList_Check(res) && !PyTuple_Check(res)) {
         nd->chunk = cd_chunk_from_object(res, "a task's value");

@@ -532,7 +532,7 @@ struct cd_run {
     /* spilling (opts.spill_limit > 0): nodes holding spillable chunks, oldest
      * first (entries released since are skipped), and nodes already spilled */
     int32_t *held;
-    int64_t nheld, held_cap, held_pos;
+    int64_t nheld, held_cap;
     unsigned char *spilled;
 };
 
@@ -652,15 +652,42 @@ static void spill_flush(cd_run *r, freelist *fl)
     fl->ns = 0;
 }
 
-/* Past the spill limit: queue the oldest held intermediates (pool.mu held). */
+/*
+ * Past the spill limit: queue held intermediates for spilling (pool.mu held),
+ * latest in the plan's order first.  A node's priority is its place in the
+ * depth-first order the run follows, so the block made for the last consumer
+ * is the one needed last (Belady's choice, approximated by the producer's own
+ * place: cheap, and exact for the blocks of a rechunk or a transpose).  Each
+ * call scans the held list once per chunk chosen and drops the entries
+ * released or spilled since; entries are chunks of 1 MiB or more, so a scan
+ * costs far less than the write it decides.
+ */
 static void choose_spills_locked(cd_run *r, freelist *fl)
 {
     cd_plan *p = r->plan;
-    while (r->st.bytes_held > r->opts.spill_limit && fl->ns < 8 && r->held_pos < r->nheld) {
-        int32_t j = r->held[r->held_pos++];
-        cd_node *dn = &p->nodes[j];
-        if (dn->chunk == NULL || r->spilled[j] || dn->chunk->owner != NULL || dn->nbytes <= 0)
-            continue;
+    while (r->st.bytes_held > r->opts.spill_limit && fl->ns < 8) {
+        int64_t w = 0, best = -1;
+        uint32_t best_prio = 0;
+        int32_t j;
+        cd_node *dn;
+        for (int64_t k = 0; k < r->nheld; k++) {
+            j = r->held[k];
+            dn = &p->nodes[j];
+            if (dn->chunk == NULL || r->spilled[j] || dn->chunk->owner != NULL || dn->nbytes <= 0)
+                continue;                 /* released or spilled: leaves the list */
+            r->held[w] = j;
+            if (best < 0 || (uint32_t)dn->priority > best_prio) {
+                best = w;
+                best_prio = (uint32_t)dn->priority;
+            }
+            w++;
+        }
+        r->nheld = w;
+        if (best < 0)
+            break;
+        j = r->held[best];
+        r->held[best] = r->held[--r->nheld];
+        dn = &p->nodes[j];
         r->spilled[j] = 1;
         cd_chunk_incref(dn->chunk);
         fl->spill[fl->ns++] = dn->chunk;
@@ -724,11 +751,41 @@ static inline int py_help_wanted(const cd_run *r)
            has_slot(r);
 }
 
+static inline uint32_t rq_head_prio(const readyq *q, const cd_node *nodes)
+{
+    uint32_t best = UINT32_MAX;
+    if (q->init_pos < q->init_n)
+        best = (uint32_t)nodes[q->init[q->init_pos]].priority;
+    if (q->h.n > 0 && (uint32_t)(q->h.a[0] >> 32) < best)
+        best = (uint32_t)(q->h.a[0] >> 32);
+    return best;
+}
+
+/*
+ * Back-pressure.  With a spill limit, once held intermediates pass half of
+ * it, C tasks wait while a Python task that comes earlier in the plan's
+ * order is ready: otherwise the C workers race ahead making blocks that the
+ * Python consumers (stores into targets, slices, transposes) take more
+ * slowly, and the surplus is spilled to disk and read back for nothing.
+ */
+static inline int c_defers(const cd_run *r)
+{
+    return r->opts.spill_limit > 0 && r->st.bytes_held > r->opts.spill_limit / 2 &&
+           rq_len(&r->pq) > 0 &&
+           rq_head_prio(&r->pq, r->plan->nodes) < rq_head_prio(&r->cq, r->plan->nodes);
+}
+
+/* C work a thread may take from r now. */
+static inline int c_ready(const cd_run *r)
+{
+    return rq_len(&r->cq) > 0 && has_slot(r) && !c_defers(r);
+}
+
 /* Wake one idle worker if r has more ready work than its threads take. */
 static inline void maybe_wake_locked(cd_run *r)
 {
     if (pool.idle > 0 && !r->failed) {
-        if ((rq_len(&r->cq) > 0 && has_slot(r)) || py_help_wanted(r))
+        if (c_ready(r) || py_help_wanted(r))
             pthread_cond_signal(&pool.cv);
     }
 }
@@ -905,7 +962,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
     int count = 0, fpe;
     fl.nc = fl.no = fl.ns = 0;
     r->active_c++;
-    while (!r->failed && rq_len(&r->cq) > 0 && has_slot(r)) {
+    while (!r->failed && c_ready(r)) {
         int32_t i = rq_pop(&r->cq, r->plan->nodes);
         int64_t t0;
         int rc;
@@ -967,7 +1024,7 @@ static void *worker_main(void *arg)
         for (r = pool.runs; r != NULL; r = r->next) {
             if (r->failed || r->closing)
                 continue;
-            if (rq_len(&r->cq) > 0 && has_slot(r)) {
+            if (c_ready(r)) {
                 pick = r;
                 break;
             }
@@ -1175,7 +1232,7 @@ int cd_run_wait(cd_run *r, int64_t timeout_ns)
             rc = CD_WAIT_PY;
             break;
         }
-        if (r->opts.caller_runs_c && !r->failed && rq_len(&r->cq) > 0 && has_slot(r)) {
+        if (r->opts.caller_runs_c && !r->failed && c_ready(r)) {
             rc = CD_WAIT_PY;   /* work for the caller */
             break;
         }

@@ -176,8 +176,9 @@ def test_row_to_column_peak_memory(tmp_path):
             r = y.compute(stats=st, num_workers=workers)
             assert np.array_equal(r, ref)
             peaks[limit, workers] = st.peak_bytes
-    # the direct rechunk holds every row block for each column block
-    assert peaks["1GiB", 1] >= rows * cols * 8
+    # blocks of a memory-mapped file are views of the page cache, not held
+    # memory: even the direct rechunk holds only the column blocks it builds
+    assert peaks["1GiB", 1] <= 4 * chunk
     # the plan reads pieces and holds a few blocks' worth
     assert peaks["16MiB", 1] <= 4 * chunk
     assert peaks["16MiB", 2] <= 10 * chunk

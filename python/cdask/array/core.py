@@ -33,6 +33,7 @@ import numpy as np
 
 from .._core import get as _get
 from .._core import _note_fpe
+from .._core import drop_pages as _drop_pages
 from ..graph import Graph
 from .chunks import normalize_chunks, chunk_offsets
 from .tokenize import tokenize
@@ -100,9 +101,43 @@ def store_block(out, block, slices):
     """Write one computed block into the preallocated result."""
     if len(getattr(out, "shape", ())) == 0:
         out[()] = block
+    elif isinstance(out, np.memmap):
+        _store_mapped(out[slices], block)
     else:
         out[slices] = block
+    if isinstance(block, np.ndarray):
+        _drop_pages(block)          # a block read from a memmap: its pages go too
+
     return None
+
+
+_STORE_SPAN = 8 << 20
+
+
+def _store_mapped(region, block):
+    """Write ``block`` into ``region``, a view of a memory-mapped target, and
+    drop the written pages from the process (they stay in the page cache
+    until written back, so nothing is lost): resident memory stays bounded
+    however large the target.  A region that is a thin slab across a file's
+    rows (a column block of a C-ordered matrix: half a page of every row)
+    spans far more pages than it holds bytes, so it is written a band of
+    rows at a time, each band's pages dropped before the next is touched."""
+    if region.ndim == 0 or region.size == 0:
+        region[...] = block
+        return
+    span = sum((n - 1) * abs(st) for n, st in zip(region.shape, region.strides))
+    span += region.itemsize
+    step = abs(region.strides[0]) or 1
+    if span <= max(2 * region.nbytes, _STORE_SPAN) or region.shape[0] == 1:
+        region[...] = block
+        _drop_pages(region)
+        return
+    src = np.broadcast_to(np.asarray(block), region.shape)
+    rows = max(1, _STORE_SPAN // step)
+    for r0 in range(0, region.shape[0], rows):
+        band = region[r0:r0 + rows]
+        band[...] = src[r0:r0 + rows]
+        _drop_pages(band)
 
 
 def _astype_block(block, dtype, casting):

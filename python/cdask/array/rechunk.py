@@ -34,6 +34,8 @@ import math
 
 import numpy as np
 
+from .._core import drop_pages as _drop_pages
+
 from .chunks import normalize_chunks, chunk_offsets, default_chunk_bytes, parse_bytes
 from .core import Array, _with, _isnan
 from .tokenize import tokenize
@@ -45,7 +47,12 @@ __all__ = ["rechunk", "plan_rechunk", "stage_task_bytes"]
 def _assemble(shape, dtype, blocks, in_slices, out_slices):
     out = np.empty(shape, dtype=dtype)
     for b, isl, osl in zip(blocks, in_slices, out_slices):
-        out[osl] = b[isl]
+        piece = b[isl]
+        out[osl] = piece
+        # a piece read from a memory-mapped file (or a spilled block) gives
+        # its pages back now, not when the task's inputs are released: the
+        # task's resident memory stays its output plus one piece
+        _drop_pages(piece)
     return out
 
 
