@@ -17,10 +17,7 @@ SETTINGS = settings(max_examples=int(__import__("os").environ.get("CDASK_EXAMPLE
 DTYPES = ["i8", "f4", "bool", "c16", "u1"]
 
 
-@st.composite
-def chunked(draw, min_ndim=1, max_ndim=3, max_side=7):
-    nd = draw(st.integers(min_ndim, max_ndim))
-    shape = tuple(draw(st.integers(0, max_side)) for _ in range(nd))
+def _draw_chunks(draw, shape):
     chunks = []
     for s in shape:
         if s == 0:
@@ -32,10 +29,18 @@ def chunked(draw, min_ndim=1, max_ndim=3, max_side=7):
             parts.append(p)
             left -= p
         chunks.append(tuple(parts))
+    return tuple(chunks)
+
+
+@st.composite
+def chunked(draw, min_ndim=1, max_ndim=3, max_side=7):
+    nd = draw(st.integers(min_ndim, max_ndim))
+    shape = tuple(draw(st.integers(0, max_side)) for _ in range(nd))
+    chunks = _draw_chunks(draw, shape)
     dtype = draw(st.sampled_from(DTYPES))
     a = np.asarray(np.arange(int(np.prod(shape)), dtype="i8").reshape(shape) * 7 % 11)
     a = a.astype(dtype)
-    return a, tuple(chunks)
+    return a, chunks
 
 
 def _int_array(draw, n, ndim=1, allow_oob=False):
@@ -275,8 +280,107 @@ def test_fancy_indexing_errors_match_numpy():
             a[idx]
         with pytest.raises(IndexError):
             x[idx]
+    with pytest.raises(IndexError):
+        x[da.from_array(np.array([1.0, 2.0]))]
+    # one integer cdask Array at a time (as dask)
+    i = da.from_array(np.array([1, 2]))
     with pytest.raises(NotImplementedError):
-        x[da.from_array(np.array([1, 2]))]
+        x[i, i]
+    with pytest.raises(NotImplementedError):
+        x[i, [0, 1]]
+    with pytest.raises(NotImplementedError):
+        x.vindex[i]
+
+
+@SETTINGS
+@given(chunked(), st.data())
+def test_integer_cdask_array_index_vs_numpy(ac, data):
+    """One integer cdask Array (0-d, 1-d or 2-d, any chunks, negative or out
+    of range values) among basic indices: the same as NumPy's result, with
+    the index's chunks along its axes; out-of-range values raise IndexError
+    when computed."""
+    a, chunks = ac
+    x = da.from_array(a, chunks=chunks)
+    idx = list(data.draw(fancy_index(a.shape, max_arrays=1,
+                                     allow_oob=data.draw(st.booleans()))))
+    pos = [k for k, i in enumerate(idx) if isinstance(i, (list, np.ndarray))
+           and np.asarray(i).dtype != bool]
+    if not pos:
+        # an index of only basic entries: add a 0-d cdask index in front
+        if not a.shape or len([i for i in idx if i is not None and i is not Ellipsis]) >= a.ndim:
+            return
+        idx.insert(0, np.array(data.draw(st.integers(-a.shape[0] - 1, a.shape[0]))))
+        pos = [0]
+    k = pos[0]
+    ind = np.asarray(idx[k])
+    ind = ind.astype(data.draw(st.sampled_from(["i8", "i4", "i2"]))) if ind.size else ind
+    idx[k] = ind
+    didx = list(idx)
+    didx[k] = da.from_array(ind, chunks=_draw_chunks(data.draw, ind.shape))
+    idx, didx = tuple(idx), tuple(didx)
+    expect, err = _numpy(a, idx)
+    if err is not None:
+        with pytest.raises(err):
+            x[didx].compute()
+        return
+    y = x[didx]
+    assert y.shape == expect.shape
+    got = y.compute()
+    assert got.dtype == expect.dtype
+    assert np.array_equal(got, expect)
+    # the index's chunks are the result's along its axes
+    ic = didx[k].chunks
+    assert any(y.chunks[j:j + len(ic)] == ic for j in range(y.ndim - len(ic) + 1))
+
+
+def test_integer_cdask_array_index_examples():
+    a = np.arange(6 * 10).reshape(6, 10)
+    x = da.from_array(a, chunks=(4, 3))
+    i = np.array([3, -1, 0, 9, 9, 2, -10])
+    di = da.from_array(i, chunks=4)
+    y = x[:, di]
+    assert y.chunks == ((4, 2), (4, 3))
+    assert np.array_equal(y.compute(), a[:, i])
+    assert np.array_equal(x[di % 6].compute(), a[i % 6])     # a lazy index
+    i2 = np.array([[1, 2], [3, -4], [0, 0]])
+    d2 = da.from_array(i2, chunks=2)
+    assert x[:, d2].chunks == ((4, 2), (2, 1), (2,))
+    assert np.array_equal(x[:, d2].compute(), a[:, i2])
+    assert np.array_equal(x[2, d2].compute(), a[2, i2])
+    assert np.array_equal(x[d2, ::-2].compute(), a[i2, ::-2])
+    # 0-d: the axis is dropped
+    assert np.array_equal(x[da.from_array(np.array(-2))].compute(), a[-2])
+    # nothing is computed when indexing; an out-of-range value fails at compute
+    bad = da.from_array(np.array([1, 10, 2]), chunks=2)
+    y = x[:, bad]
+    assert y.shape == (6, 3)
+    with pytest.raises(IndexError, match="index 10 is out of bounds for axis 1 with size 10"):
+        y.compute()
+    with pytest.raises(IndexError, match="axis 1"):
+        x[1, da.from_array(np.array([-11]))].compute()
+    # an index with unknown (nan) chunk sizes gives unknown sizes along its axis
+    m = da.from_array(np.array([5, -1, 7, 12, 3]), chunks=2)
+    sel = m[m < 10]
+    z = x[:, sel]
+    assert np.isnan(z.shape[1])
+    assert np.array_equal(z.compute(), a[:, [5, -1, 7, 3]])
+
+
+def test_integer_cdask_array_index_reads_one_block_per_task():
+    """Each task reads at most one block of x: the parts take from one block,
+    the scatter only gathers parts."""
+    a = np.arange(40 * 3).reshape(40, 3)
+    x = da.from_array(a, chunks=(5, 3))
+    di = da.from_array(np.array([39, 0, 17, 17, 22]), chunks=2)
+    y = x[di]
+    from cdask.array.indexing import _take_part, _take_scatter
+    layer = y.layers[y.name]
+    assert all(t[0] is _take_scatter for t in layer.values())
+    parts = [lay for n, lay in y.layers.items() if n.startswith("take-part-")]
+    assert len(parts) == 1
+    for t in parts[0].values():
+        assert t[0] is _take_part and t[1][0] == x.name
+    assert np.array_equal(y.compute(), a[[39, 0, 17, 17, 22]])
 
 
 # ---------------------------------------------------------------------------

@@ -18,7 +18,12 @@ Plan of ``x[index]`` when the index holds arrays:
   dims are moved where NumPy puts them (in place of the advanced indices when
   these are adjacent in the index, else first);
 * a 1-d boolean cdask Array on one axis: ``np.compress`` per block, unknown
-  (nan) chunk sizes along that axis.
+  (nan) chunk sizes along that axis;
+* one integer cdask Array (any ndim) among basic indices: a lazy take
+  (``_take_dask``): per (index block, x block) a part task takes the
+  elements whose indices fall in that x block, and one task per output
+  block scatters its parts into place (the output has the index's chunks;
+  out-of-range values raise IndexError when computed).
 
 Assignment (``setitem``): basic indices map each touched block to the piece
 of the value it gets (a cdask value is broadcast and rechunked to the
@@ -77,12 +82,12 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
         if i is None or i is Ellipsis or isinstance(i, slice):
             items.append(i)
         elif isinstance(i, Array):
-            if i.dtype != bool:
-                raise NotImplementedError("indexing with a cdask Array of dtype %s: only "
-                                          "boolean cdask Arrays are supported as indices; "
-                                          "compute the integer index first" % i.dtype)
+            if i.dtype != bool and i.dtype.kind not in "iu":
+                raise IndexError("arrays used as indices must be of integer (or boolean) "
+                                 "type, got a cdask Array of dtype %s" % i.dtype)
             if not allow_dask_mask:
-                raise NotImplementedError("boolean cdask Arrays are not supported here")
+                raise NotImplementedError("cdask Arrays are not supported as indices here "
+                                          "(vindex); compute the index first")
             items.append(i)
         elif _is_int(i):
             items.append(int(i))
@@ -113,7 +118,7 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
         if isinstance(i, np.ndarray) and i.dtype == bool:
             return i.ndim
         if isinstance(i, Array):
-            return i.ndim
+            return i.ndim if i.dtype == bool else 1
         return 1
 
     n_real = sum(consumed(i) for i in items)
@@ -133,6 +138,10 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
             out.append(("none",))
         elif isinstance(i, slice):
             out.append(("slice", i))
+            ax += 1
+        elif isinstance(i, Array) and i.dtype != bool:
+            _known_axis(x, ax)
+            out.append(("darr", i))
             ax += 1
         elif isinstance(i, Array):
             if i.ndim != 1:
@@ -238,19 +247,23 @@ def getitem_advanced(x, index):
     entries = _parse(index, x)
     kinds = [e[0] for e in entries]
     if "mask" in kinds:
-        if kinds.count("mask") > 1 or "arr" in kinds:
+        if kinds.count("mask") > 1 or "arr" in kinds or "darr" in kinds:
             raise NotImplementedError("cdask supports one boolean cdask Array among other "
                                       "basic indices; compute the mask to combine it with "
                                       "integer arrays")
-    adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int")]
-    n_arr = sum(1 for e in entries if e[0] in ("arr", "mask"))
+    if "darr" in kinds and (kinds.count("darr") > 1 or "arr" in kinds):
+        raise NotImplementedError("cdask supports one integer cdask Array among other basic "
+                                  "indices (slices, ints, None); compute the index to "
+                                  "combine it with other index arrays")
+    adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int", "darr")]
+    n_arr = sum(1 for e in entries if e[0] in ("arr", "mask", "darr"))
     if n_arr == 0:
         from .slicing import _basic
 
         return _basic(x, tuple(None if e[0] == "none" else e[1] for e in entries))
     contiguous = adv == list(range(adv[0], adv[-1] + 1))
     y, axes = _basic_of(x, entries)
-    arr_pos = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask")]
+    arr_pos = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "darr")]
     first_out = sum(1 for e in entries[:adv[0]] if e[0] in ("none", "slice"))
     if n_arr == 1:
         k = arr_pos[0]
@@ -258,6 +271,10 @@ def getitem_advanced(x, index):
         if e[0] == "mask":
             res = _compress_axis(y, e[1], axes[k])
             nb = 1
+        elif e[0] == "darr":
+            res = _take_dask(y, e[1], axes[k],
+                             sum(1 for f in entries[:k] if f[0] != "none"))
+            nb = e[1].ndim
         else:
             res = _take_nd(y, e[1], axes[k])
             nb = e[1].ndim
@@ -353,6 +370,81 @@ def _take_nd(x, ind, axis):
     ind_chunks = [tuple(groups)] + [(s,) for s in ind.shape[1:]]
     chunks = tuple(x.chunks[:axis]) + tuple(ind_chunks) + tuple(x.chunks[axis + 1:])
     return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
+
+
+# ---------------------------------------------------------------------------
+# one integer cdask Array along one axis
+#
+# Its values are not known when the graph is built, so every block of the
+# index may draw from every block of x along the axis.  The plan (as dask's):
+# one "part" task per (index block, x block along the axis, block of x's
+# other axes) takes from that one x block the elements whose indices fall in
+# it (in index order; a 1-d piece as long as the number of such indices);
+# then one task per output block scatters the parts of its index block into
+# place.  No task holds more than one x block plus one output block (and its
+# parts, which together are one output block); out-of-range indices are
+# ignored by the parts and raise IndexError in the scatter.
+
+def _take_norm(ind, n):
+    ind = np.asarray(ind)
+    if ind.dtype.kind not in "iu":
+        raise IndexError("arrays used as indices must be of integer (or boolean) type")
+    return np.where(ind < 0, ind + n, ind).astype(np.intp, copy=False).ravel()
+
+
+def _take_part(block, ind, lo, n, axis):
+    sel = _take_norm(ind, n)
+    hit = (sel >= lo) & (sel < lo + block.shape[axis])
+    return np.take(block, sel[hit] - lo, axis=axis)
+
+
+def _take_scatter(ind, parts, los, his, n, axis, err_axis):
+    ind = np.asarray(ind)
+    if ind.size:
+        bad = (ind < -n) | (ind >= n)
+        if bad.any():
+            raise _oob(int(ind[bad].flat[0]), err_axis, n)
+    sel = _take_norm(ind, n)
+    p0 = parts[0]
+    out = np.empty(p0.shape[:axis] + (sel.size,) + p0.shape[axis + 1:], dtype=p0.dtype)
+    lead = (slice(None),) * axis
+    for p, lo, hi in zip(parts, los, his):
+        if p.shape[axis]:
+            out[lead + (np.flatnonzero((sel >= lo) & (sel < hi)),)] = p
+    return out.reshape(out.shape[:axis] + ind.shape + out.shape[axis + 1:])
+
+
+def _take_dask(x, ind, axis, err_axis=None):
+    """``x`` indexed along ``axis`` by an integer cdask Array ``ind`` (any
+    ndim; negative values count from the end): the axis is replaced by
+    ``ind``'s axes, with ``ind``'s chunks.  ``err_axis``: the axis named in
+    the IndexError of an out-of-range index."""
+    ch = x.chunks[axis]
+    n = x.shape[axis]
+    offs = chunk_offsets(ch)
+    token = tokenize(x.name, ind.name, axis)
+    pname = "take-part-" + token
+    name = "take-" + token
+    part_layer, layer = {}, {}
+    other = [range(len(c)) for d, c in enumerate(x.chunks) if d != axis]
+    xb = range(len(ch)) if ch else [0]
+    for iidx in itertools.product(*map(range, ind.numblocks)):
+        ikey = (ind.name,) + iidx
+        for oidx in itertools.product(*other):
+            oidx = list(oidx)
+            pkeys = []
+            for b in xb:
+                xkey = (x.name,) + tuple(oidx[:axis] + [b] + oidx[axis:])
+                pkey = (pname,) + iidx + tuple(oidx[:axis] + [b] + oidx[axis:])
+                part_layer[pkey] = (_take_part, xkey, ikey, offs[b], n, axis)
+                pkeys.append(pkey)
+            okey = (name,) + tuple(oidx[:axis]) + iidx + tuple(oidx[axis:])
+            layer[okey] = (_take_scatter, ikey, pkeys, [offs[b] for b in xb],
+                           [offs[b + 1] for b in xb], n, axis,
+                           axis if err_axis is None else err_axis)
+    chunks = tuple(x.chunks[:axis]) + tuple(ind.chunks) + tuple(x.chunks[axis + 1:])
+    layers = _with(_merge_layers(x, ind), pname, part_layer)
+    return Array(_with(layers, name, layer), name, chunks, x.dtype)
 
 
 def _compress_block(block, mblock, axis):
