@@ -171,6 +171,28 @@ def test_map_overlap_examples():
     check(r, np.ones((6, 6)) + np.arange(36.0).reshape(6, 6))
 
 
+@SETTINGS
+@given(case=cases(), data=st.data())
+def test_map_overlap_drop_and_new_axis(case, data):
+    """drop_axis / new_axis go to map_blocks; the trim skips those axes (as
+    dask): a sum over a dropped axis (no depth there) and a new axis."""
+    a, chunks, depths, bounds = case
+    if a.dtype.kind == "c":
+        return
+    a = a.astype(np.int64)
+    x = da.from_array(a, chunks=chunks)
+    k = data.draw(st.integers(0, a.ndim - 1))
+    depths = list(depths)
+    depths[k] = 0
+    r = da.map_overlap(lambda b: b.sum(axis=k), x, depth=tuple(depths),
+                       boundary=tuple(bounds), drop_axis=k, dtype=np.int64)
+    check(r, a.sum(axis=k))
+    n = data.draw(st.integers(0, a.ndim))
+    r = da.map_overlap(lambda b: np.expand_dims(b, n), x, depth=tuple(depths),
+                       boundary=tuple(bounds), new_axis=n, dtype=np.int64)
+    check(r, np.expand_dims(a, n))
+
+
 def test_asymmetric_depths():
     """As dask: ``depth={axis: (before, after)}`` or a tuple of pairs; trim
     cuts the same amounts; dask's results for boundary 'none'."""

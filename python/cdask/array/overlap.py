@@ -24,7 +24,9 @@ rechunk), so each neighbour slice comes from a single block.
 
 ``map_overlap(func, *arrays, depth=..., boundary=..., trim=True, **kw)``
 overlaps the arrays, runs :func:`cdask.map_blocks` on the overlapped blocks
-and, with ``trim=True``, cuts the added elements off again.
+and, with ``trim=True``, cuts the added elements off again (``drop_axis`` /
+``new_axis`` go to ``map_blocks``; as dask, the trim then skips the dropped
+axes and the new ones).
 """
 
 import numbers
@@ -305,8 +307,6 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
                         "depth=..., boundary=...)")
     if not callable(func):
         raise TypeError("map_overlap: func must be callable, got %r" % (func,))
-    if kwargs.get("drop_axis") is not None or kwargs.get("new_axis") is not None:
-        raise NotImplementedError("cdask map_overlap does not support drop_axis/new_axis")
     positions = [k for k, a in enumerate(args) if isinstance(a, Array)]
     if not positions:
         raise ValueError("map_overlap needs at least one cdask Array argument")
@@ -340,6 +340,15 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
         args[k] = a
     r = map_blocks(func, *args, **kwargs)
     if trim:
+        # as dask: dropped axes lose their depth, new axes have none
+        from .mapping import _axes
+
+        drop = _axes(kwargs.get("drop_axis"), nd, "drop_axis")
+        depths = [d for ax, d in enumerate(depths) if ax not in drop]
+        bounds = [b for ax, b in enumerate(bounds) if ax not in drop]
+        for ax in _axes(kwargs.get("new_axis"), r.ndim, "new_axis"):
+            depths.insert(ax, (0, 0))
+            bounds.insert(ax, "none")
         r = trim_internal(r, depths, bounds)
     return r
 
