@@ -47,21 +47,26 @@ def test_talk_examples(data):
 
 
 @st.composite
-def einsum_cases(draw):
+def einsum_cases(draw, repeats=False):
     letters = "ijkl"
     sizes = {c: draw(st.integers(1, 5)) for c in letters}
     n_arr = draw(st.integers(1, 3))
     inds = []
     for _ in range(n_arr):
         k = draw(st.integers(1, 3))
-        inds.append("".join(draw(st.permutations(letters))[:k]))
+        if repeats:
+            # letters may repeat within one index ('ii', 'iji'): diagonals
+            inds.append("".join(draw(st.lists(st.sampled_from(letters[:3]), min_size=k,
+                                              max_size=k))))
+        else:
+            inds.append("".join(draw(st.permutations(letters))[:k]))
     used = sorted(set("".join(inds)))
     out = "".join(draw(st.permutations(used))[:draw(st.integers(0, len(used)))])
     return sizes, inds, out
 
 
 @SETTINGS
-@given(case=einsum_cases(), data=st.data())
+@given(case=st.one_of(einsum_cases(), einsum_cases(repeats=True)), data=st.data())
 def test_index_notation_matches_einsum(case, data):
     sizes, inds, out = case
     nps, args = [], []
@@ -105,6 +110,41 @@ def test_index_notation_matches_einsum(case, data):
 
     # (the arrays are aligned first, so every list along a letter has one length)
     check(da.blockwise(g, out, *args, dtype=np.int64), expected)
+
+
+def test_repeated_label_within_one_index():
+    """As dask: a repeated output letter takes the diagonal blocks; a repeated
+    contracted letter is listed along each axis separately (all blocks); the
+    two axes are brought to common chunks first."""
+    A = np.arange(36).reshape(6, 6)
+    x = da.from_array(A, chunks=(2, 3))
+    d = da.blockwise(np.diagonal, "i", x, "ii", dtype=A.dtype)
+    assert d.chunks == ((2, 1, 1, 2),)
+    check(d, np.diagonal(A))
+    # one sum per diagonal block
+    r = da.blockwise(lambda b: b.sum(keepdims=True)[0], "i", x, "ii", dtype=A.dtype,
+                     adjust_chunks={"i": 1})
+    check(r, np.array([A[:2, :2].sum(), A[2, 2], A[3, 3], A[4:, 4:].sum()]))
+    seen = []
+
+    def f(L):
+        seen.append([[b[0, 0] for b in row] for row in L])
+        return np.array(sum(b.sum() for row in L for b in row))
+
+    y = da.from_array(A, chunks=3)
+    check(da.blockwise(f, "", y, "ii", dtype=A.dtype), A.sum())
+    assert seen and all(s_ == [[0, 3], [18, 21]] for s_ in seen)   # blocks (0,0)..(1,1)
+    check(da.blockwise(lambda b: np.array(b.sum()), "", y, "ii", dtype=A.dtype,
+                       concatenate=True), A.sum())
+    # a 3-d index with a repeated letter, and another array on that letter
+    B = np.arange(4 * 5 * 4).reshape(4, 5, 4)
+    v = np.arange(4)
+    z = da.blockwise(lambda b, w: np.einsum("iji,i->ij", b, w), "ij",
+                     da.from_array(B, chunks=(3, 2, 2)), "iji", da.from_array(v, chunks=1),
+                     "i", dtype=B.dtype)
+    check(z, np.einsum("iji,i->ij", B, v))
+    with pytest.raises(ValueError, match="different lengths"):
+        da.blockwise(np.diagonal, "i", da.ones((3, 4), chunks=2), "ii")
 
 
 def test_contraction_receives_lists():

@@ -17,10 +17,7 @@ SETTINGS = settings(max_examples=int(__import__("os").environ.get("CDASK_EXAMPLE
 DTYPES = ["i8", "f4", "bool", "c16", "u1"]
 
 
-@st.composite
-def chunked(draw, min_ndim=1, max_ndim=3, max_side=7):
-    nd = draw(st.integers(min_ndim, max_ndim))
-    shape = tuple(draw(st.integers(0, max_side)) for _ in range(nd))
+def _draw_chunks(draw, shape):
     chunks = []
     for s in shape:
         if s == 0:
@@ -32,10 +29,18 @@ def chunked(draw, min_ndim=1, max_ndim=3, max_side=7):
             parts.append(p)
             left -= p
         chunks.append(tuple(parts))
+    return tuple(chunks)
+
+
+@st.composite
+def chunked(draw, min_ndim=1, max_ndim=3, max_side=7):
+    nd = draw(st.integers(min_ndim, max_ndim))
+    shape = tuple(draw(st.integers(0, max_side)) for _ in range(nd))
+    chunks = _draw_chunks(draw, shape)
     dtype = draw(st.sampled_from(DTYPES))
     a = np.asarray(np.arange(int(np.prod(shape)), dtype="i8").reshape(shape) * 7 % 11)
     a = a.astype(dtype)
-    return a, tuple(chunks)
+    return a, chunks
 
 
 def _int_array(draw, n, ndim=1, allow_oob=False):
@@ -275,8 +280,109 @@ def test_fancy_indexing_errors_match_numpy():
             a[idx]
         with pytest.raises(IndexError):
             x[idx]
+    with pytest.raises(IndexError):
+        x[da.from_array(np.array([1.0, 2.0]))]
+    # one integer cdask Array at a time (as dask)
+    i = da.from_array(np.array([1, 2]))
     with pytest.raises(NotImplementedError):
-        x[da.from_array(np.array([1, 2]))]
+        x[i, i]
+    with pytest.raises(NotImplementedError):
+        x[i, [0, 1]]
+    with pytest.raises(NotImplementedError):
+        x.vindex[i]
+
+
+@SETTINGS
+@given(chunked(), st.data())
+def test_integer_cdask_array_index_vs_numpy(ac, data):
+    """One integer cdask Array (0-d, 1-d or 2-d, any chunks, negative or out
+    of range values) among basic indices: the same as NumPy's result, with
+    the index's chunks along its axes; out-of-range values raise IndexError
+    when computed."""
+    a, chunks = ac
+    x = da.from_array(a, chunks=chunks)
+    idx = list(data.draw(fancy_index(a.shape, max_arrays=1,
+                                     allow_oob=data.draw(st.booleans()))))
+    pos = [k for k, i in enumerate(idx) if isinstance(i, (list, np.ndarray))
+           and np.asarray(i).dtype != bool]
+    if sum(isinstance(i, (list, np.ndarray)) for i in idx) > len(pos[:1]):
+        return      # (an int on an empty axis is drawn as a second array)
+    if not pos:
+        # an index of only basic entries: add a 0-d cdask index in front
+        if not a.shape or len([i for i in idx if i is not None and i is not Ellipsis]) >= a.ndim:
+            return
+        idx.insert(0, np.array(data.draw(st.integers(-a.shape[0] - 1, a.shape[0]))))
+        pos = [0]
+    k = pos[0]
+    ind = np.asarray(idx[k])
+    ind = ind.astype(data.draw(st.sampled_from(["i8", "i4", "i2"]))) if ind.size else ind
+    idx[k] = ind
+    didx = list(idx)
+    didx[k] = da.from_array(ind, chunks=_draw_chunks(data.draw, ind.shape))
+    idx, didx = tuple(idx), tuple(didx)
+    expect, err = _numpy(a, idx)
+    if err is not None:
+        with pytest.raises(err):
+            x[didx].compute()
+        return
+    y = x[didx]
+    assert y.shape == expect.shape
+    got = y.compute()
+    assert got.dtype == expect.dtype
+    assert np.array_equal(got, expect)
+    # the index's chunks are the result's along its axes
+    ic = didx[k].chunks
+    assert any(y.chunks[j:j + len(ic)] == ic for j in range(y.ndim - len(ic) + 1))
+
+
+def test_integer_cdask_array_index_examples():
+    a = np.arange(6 * 10).reshape(6, 10)
+    x = da.from_array(a, chunks=(4, 3))
+    i = np.array([3, -1, 0, 9, 9, 2, -10])
+    di = da.from_array(i, chunks=4)
+    y = x[:, di]
+    assert y.chunks == ((4, 2), (4, 3))
+    assert np.array_equal(y.compute(), a[:, i])
+    assert np.array_equal(x[di % 6].compute(), a[i % 6])     # a lazy index
+    i2 = np.array([[1, 2], [3, -4], [0, 0]])
+    d2 = da.from_array(i2, chunks=2)
+    assert x[:, d2].chunks == ((4, 2), (2, 1), (2,))
+    assert np.array_equal(x[:, d2].compute(), a[:, i2])
+    assert np.array_equal(x[2, d2].compute(), a[2, i2])
+    assert np.array_equal(x[d2, ::-2].compute(), a[i2, ::-2])
+    # 0-d: the axis is dropped
+    assert np.array_equal(x[da.from_array(np.array(-2))].compute(), a[-2])
+    # nothing is computed when indexing; an out-of-range value fails at compute
+    bad = da.from_array(np.array([1, 10, 2]), chunks=2)
+    y = x[:, bad]
+    assert y.shape == (6, 3)
+    with pytest.raises(IndexError, match="index 10 is out of bounds for axis 1 with size 10"):
+        y.compute()
+    with pytest.raises(IndexError, match="axis 1"):
+        x[1, da.from_array(np.array([-11]))].compute()
+    # an index with unknown (nan) chunk sizes gives unknown sizes along its axis
+    m = da.from_array(np.array([5, -1, 7, 12, 3]), chunks=2)
+    sel = m[m < 10]
+    z = x[:, sel]
+    assert np.isnan(z.shape[1])
+    assert np.array_equal(z.compute(), a[:, [5, -1, 7, 3]])
+
+
+def test_integer_cdask_array_index_reads_one_block_per_task():
+    """Each task reads at most one block of x: the parts take from one block,
+    the scatter only gathers parts."""
+    a = np.arange(40 * 3).reshape(40, 3)
+    x = da.from_array(a, chunks=(5, 3))
+    di = da.from_array(np.array([39, 0, 17, 17, 22]), chunks=2)
+    y = x[di]
+    from cdask.array.indexing import _take_part, _take_scatter
+    layer = y.layers[y.name]
+    assert all(t[0] is _take_scatter for t in layer.values())
+    parts = [lay for n, lay in y.layers.items() if n.startswith("take-part-")]
+    assert len(parts) == 1
+    for t in parts[0].values():
+        assert t[0] is _take_part and t[1][0] == x.name
+    assert np.array_equal(y.compute(), a[[39, 0, 17, 17, 22]])
 
 
 # ---------------------------------------------------------------------------
@@ -506,16 +612,52 @@ def test_setitem_fancy_vs_numpy(ac, data):
         with pytest.raises(IndexError):
             x[idx] = 1
         return
-    if data.draw(st.booleans()):
+    kind = data.draw(st.sampled_from(["scalar", "numpy", "cdask", "cdask0d"]))
+    if kind == "scalar":
         value = a.dtype.type(1)
+    elif kind == "cdask0d":
+        value = np.array(4, dtype=a.dtype)
     else:
         shp = tuple(1 if data.draw(st.booleans()) else s for s in region)
         shp = shp[data.draw(st.integers(0, len(shp))):]
+        full_mask = (isinstance(idx, tuple) and len(idx) == 1 and isinstance(idx[0], np.ndarray)
+                     and idx[0].dtype == bool and idx[0].ndim == a.ndim)
+        if region and not full_mask and data.draw(st.booleans()):
+            shp = (1,) * data.draw(st.integers(1, 2)) + shp   # NumPy drops these
         value = (np.arange(int(np.prod(shp))).reshape(shp) + 20).astype(a.dtype)
     b[idx] = value
+    if kind.startswith("cdask"):
+        value = da.from_array(value, chunks=_draw_chunks(data.draw, value.shape))
     x[idx] = value
     got = x.compute()
     assert np.array_equal(got, b)
+
+
+@SETTINGS
+@given(vindex_case(), st.data())
+def test_vindex_setitem_vs_numpy(case, data):
+    """``x.vindex[idx] = value`` assigns the points ``x.vindex[idx]`` reads:
+    the value is laid out as that selection (broadcast index dims first,
+    then the sliced axes); NumPy or cdask values, broadcast."""
+    a, chunks, idx, arrays = case
+    x = da.from_array(a, chunks=chunks)
+    region = x.vindex[idx].shape
+    shp = tuple(1 if data.draw(st.booleans()) else s for s in region)
+    shp = shp[data.draw(st.integers(0, len(shp))):]
+    value = (np.arange(int(np.prod(shp))).reshape(shp) + 50).astype(a.dtype)
+    # NumPy reference: the same transposed view the vindex read test uses
+    b = a.copy()
+    adv = sorted(arrays)
+    rest = [d for d in range(a.ndim) if d not in arrays]
+    t = np.transpose(b, adv + rest)
+    if arrays:
+        t[tuple(arrays[d] for d in adv) + tuple(idx[d] for d in rest)] = value
+    else:
+        b[idx] = value
+    if data.draw(st.booleans()):
+        value = da.from_array(value, chunks=_draw_chunks(data.draw, value.shape))
+    x.vindex[idx] = value
+    assert np.array_equal(x.compute(), b)
 
 
 def test_setitem_fancy_examples_and_errors():
@@ -537,6 +679,67 @@ def test_setitem_fancy_examples_and_errors():
             a.copy()[idx] = v
         with pytest.raises(err):
             x[idx] = v
-    with pytest.raises(NotImplementedError):
-        x[[0, 1]] = da.ones((2, 4, 5))
+    for idx, v, err in [(([0, 1],), da.ones((3, 4, 5)), ValueError),
+                        (([0, 1], [0, 1, 2]), da.ones(3), IndexError),
+                        ((slice(None), a[0] > 3), da.ones(4), ValueError)]:
+        with pytest.raises(err):
+            a.copy()[idx] = v.compute()
+        with pytest.raises(err):
+            x[idx] = v
+    with pytest.raises(ValueError):
+        x.vindex[[0, 1], 1] = np.ones(3)
+    # NumPy drops leading length-1 axes of a value, except for a single element
+    with pytest.raises(ValueError):
+        a.copy()[0, 1, 2] = np.ones(1)
+    with pytest.raises(ValueError):
+        x[0, 1, 2] = np.ones(1)
+    with pytest.raises(ValueError):
+        x[0, 1, np.array(2)] = da.ones(1)
+    # ... nor for a mask of the array's shape, which takes 0-d or 1-d values only
+    m = a > 50
+    for v in [np.ones((1, 9)), da.ones((1, 9))]:
+        with pytest.raises(TypeError):
+            a.copy()[m] = np.asarray(v)
+        with pytest.raises(TypeError):
+            x[m] = v
+    with pytest.raises(IndexError):
+        x.vindex[[0, 1], [1, 2, 3]] = 1
     assert np.array_equal(x.compute(), a)
+    # cdask values: lazy (from x itself), 0-d, broadcast, through a NumPy mask
+    b = a.copy()
+    x[[2, 0]] = x[[0, 1]] * 2
+    b[[2, 0]] = b[[0, 1]] * 2
+    x[:, [3, 0], 1] = x.sum()
+    b[:, [3, 0], 1] = b.sum()
+    m = (a % 7 == 0)
+    x[m] = da.arange(m.sum(), chunks=3)
+    b[m] = np.arange(m.sum())
+    x.vindex[[0, 2], :, [4, 1]] = da.from_array(np.arange(8).reshape(2, 4), chunks=1)
+    b[[0, 2], :, [4, 1]] = np.arange(8).reshape(2, 4)
+    x[..., 1, 2] = np.ones((1, 1, 3))
+    b[..., 1, 2] = np.ones((1, 1, 3))
+    x[[1], 0] = da.ones((1, 1, 5))
+    b[[1], 0] = np.ones((1, 1, 5))
+    assert np.array_equal(x.compute(), b)
+
+
+def test_setitem_points_cdask_value_tasks_hold_one_block():
+    """A cdask value assigned through an integer array reaches each touched
+    block's task as one block holding that block's values only."""
+    from cdask.array.indexing import _set_points_block
+
+    a = np.zeros((30, 4))
+    x = da.from_array(a, chunks=(5, 4))
+    v = da.from_array(np.arange(40.0).reshape(10, 4), chunks=(3, 2))
+    rows = [29, 0, 7, 6, 5, 28, 1, 14, 13, 2]
+    x[rows] = v
+    tasks = [t for t in x.layers[x.name].values() if isinstance(t, tuple) and
+             t[0] is _set_points_block]
+    assert len(tasks) == 4                     # blocks 0, 1, 2, 5
+    sizes = sorted(len(t[2][0]) for t in tasks)
+    assert sizes == [8, 8, 12, 12]          # points (rows x 4 columns) per block
+    for t in tasks:
+        assert isinstance(t[3], tuple) and isinstance(t[3][0], str)    # a key
+    b = a.copy()
+    b[rows] = np.arange(40.0).reshape(10, 4)
+    assert np.array_equal(x.compute(), b)

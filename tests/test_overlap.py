@@ -23,13 +23,18 @@ def _offsets(c):
     return np.concatenate([[0], np.cumsum(c)]).astype(int)
 
 
+def _pair(d):
+    """A depth as (before, after)."""
+    return tuple(d) if isinstance(d, (tuple, list)) else (d, d)
+
+
 def _padded(a, depths, bounds):
     """``a`` padded per axis as the boundary says ('none': not padded)."""
     for ax, (d, b) in enumerate(zip(depths, bounds)):
-        if d == 0 or b == "none":
+        if _pair(d) == (0, 0) or b == "none":
             continue
         w = [(0, 0)] * a.ndim
-        w[ax] = (d, d)
+        w[ax] = _pair(d)
         if isinstance(b, str):
             a = np.pad(a, w, mode=_PAD[b])
         else:
@@ -45,10 +50,10 @@ def _windows(a, chunks, depths, bounds):
         sl = []
         for ax, i in enumerate(idx):
             off = _offsets(chunks[ax])
-            d = depths[ax]
-            shift = d if (d and bounds[ax] != "none") else 0
-            lo = off[i] + shift - d
-            hi = off[i + 1] + shift + d
+            dl, dr = _pair(depths[ax])
+            shift = dl if bounds[ax] != "none" else 0
+            lo = off[i] + shift - dl
+            hi = off[i + 1] + shift + dr
             lo = max(lo, 0)
             hi = min(hi, p.shape[ax])
             sl.append(slice(lo, hi))
@@ -64,6 +69,9 @@ def cases(draw):
     a = sample(shape, dtype, draw(st.integers(0, 999)))
     chunks = chunkings(draw, st, shape)
     depths = [draw(st.integers(0, s)) for s in shape]
+    # some axes asymmetric: a (before, after) pair
+    depths = [(d, draw(st.integers(0, s))) if draw(st.booleans()) else d
+              for d, s in zip(depths, shape)]
     b = st.sampled_from(["reflect", "periodic", "nearest", "none", "const"])
     bounds = [draw(b) for _ in shape]
     bounds = [(a.dtype.type(draw(st.integers(0, 1))) if x == "const" else x) for x in bounds]
@@ -79,7 +87,7 @@ def test_overlap_blocks_are_padded_windows(case):
     # which blocks were used: trim gives them back
     t = da.overlap.trim_internal(y, tuple(depths), tuple(bounds))
     inner = t.chunks
-    assert all(min(c) >= d or len(c) == 1 for c, d in zip(inner, depths) if d)
+    assert all(min(c) >= max(_pair(d)) or len(c) == 1 for c, d in zip(inner, depths))
     want = _windows(a, inner, depths, bounds)
     got = dict(zip([k[1:] for k in y._keys_flat()],
                    da.get(y.__dask_graph__(), y._keys_flat())))
@@ -105,8 +113,9 @@ def test_map_overlap_matches_numpy(case):
     a, chunks, depths, bounds = case
     if a.dtype.kind == "c":
         return
-    depths = [min(d, 1) if s >= 1 else 0 for d, s in zip(depths, a.shape)]
-    depths = [max(d, 1) for d in depths]
+    # depths of at most 2; symmetric ones at least 1 (the stencil check below)
+    depths = [tuple(min(v, 2) for v in d) if isinstance(d, tuple) else max(min(d, 1), 1)
+              for d in depths]
     x = da.from_array(a, chunks=chunks)
     r = da.map_overlap(_stencil, x, depth=tuple(depths), boundary=tuple(bounds),
                        dtype=np.float64)
@@ -119,7 +128,7 @@ def test_map_overlap_matches_numpy(case):
         sl_out, sl_v = [], []
         for ax, i in enumerate(idx):
             off = _offsets(inner[ax])
-            d = depths[ax]
+            d = _pair(depths[ax])[0]
             lo = d if (i > 0 or bounds[ax] != "none") else 0
             sl_v.append(slice(lo, lo + inner[ax][i]))
             sl_out.append(slice(off[i], off[i + 1]))
@@ -127,7 +136,7 @@ def test_map_overlap_matches_numpy(case):
     check(r, out)
     # with depth 1 on every axis and a padding boundary, that is the stencil
     # on the padded array
-    if all(b != "none" for b in bounds):
+    if all(b != "none" for b in bounds) and all(_pair(d) == (1, 1) for d in depths):
         p = _padded(a, depths, bounds)
         full = _stencil(p)[tuple(slice(1, -1) for _ in a.shape)]
         check(r, full)
@@ -162,6 +171,55 @@ def test_map_overlap_examples():
     check(r, np.ones((6, 6)) + np.arange(36.0).reshape(6, 6))
 
 
+@SETTINGS
+@given(case=cases(), data=st.data())
+def test_map_overlap_drop_and_new_axis(case, data):
+    """drop_axis / new_axis go to map_blocks; the trim skips those axes (as
+    dask): a sum over a dropped axis (no depth there) and a new axis."""
+    a, chunks, depths, bounds = case
+    if a.dtype.kind == "c":
+        return
+    a = a.astype(np.int64)
+    x = da.from_array(a, chunks=chunks)
+    k = data.draw(st.integers(0, a.ndim - 1))
+    depths = list(depths)
+    depths[k] = 0
+    r = da.map_overlap(lambda b: b.sum(axis=k), x, depth=tuple(depths),
+                       boundary=tuple(bounds), drop_axis=k, dtype=np.int64)
+    check(r, a.sum(axis=k))
+    n = data.draw(st.integers(0, a.ndim))
+    r = da.map_overlap(lambda b: np.expand_dims(b, n), x, depth=tuple(depths),
+                       boundary=tuple(bounds), new_axis=n, dtype=np.int64)
+    check(r, np.expand_dims(a, n))
+
+
+def test_asymmetric_depths():
+    """As dask: ``depth={axis: (before, after)}`` or a tuple of pairs; trim
+    cuts the same amounts; dask's results for boundary 'none'."""
+    a = np.arange(10)
+    x = da.from_array(a, chunks=4)
+    y = da.overlap.overlap(x, {0: (1, 2)}, "none")
+    assert y.chunks == ((6, 7, 3),)
+    check(y, np.array([0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8, 9, 7, 8, 9]))
+    check(da.overlap.trim_internal(y, {0: (1, 2)}, "none"), a)
+    # a one-sided stencil: b[i] - b[i - 1] needs one element before only
+    r = x.map_overlap(lambda b: np.diff(b, prepend=b[:1]), depth={0: (1, 0)}, boundary="none")
+    check(r, np.diff(a, prepend=a[:1]))
+    # a forward window of 3 needs two elements after
+    f = np.array([a[i:i + 3].sum() for i in range(10)])
+    r = da.map_overlap(lambda b: np.array([b[i:i + 3].sum() for i in range(len(b))]), x,
+                       depth=((0, 2),), boundary="none")
+    check(r, f)
+    # 2-d, a tuple of pairs and ints, several arrays
+    A = np.arange(42.0).reshape(6, 7)
+    z = da.from_array(A, chunks=(4, 3))
+    r = da.map_overlap(lambda u, v: u + v, z, z.rechunk(5), depth=((2, 0), 1))
+    check(r, A + A)
+    # cdask pads asymmetric edges like np.pad (dask supports 'none' only)
+    p = da.overlap.overlap(da.from_array(a, chunks=10), {0: (3, 1)}, "reflect")
+    check(p, np.pad(a, (3, 1), mode="symmetric"))
+
+
 def test_overlap_bad_input():
     x = da.ones((4, 4), chunks=2)
     with pytest.raises(ValueError, match="larger than your array"):
@@ -177,8 +235,12 @@ def test_overlap_bad_input():
     check(da.map_overlap(lambda b: b, x, depth=1, boundary=np.nan), np.ones((4, 4)))
     with pytest.raises(ValueError):   # NaN does not fit an integer array (NumPy's error)
         da.overlap.overlap(x.astype(int), 1, np.nan)
-    with pytest.raises(NotImplementedError):
-        da.map_overlap(lambda b: b, x, depth=((1, 2), (1, 1)))
+    with pytest.raises(ValueError, match="pair"):
+        da.map_overlap(lambda b: b, x, depth=((1, 2, 3), (1, 1)))
+    with pytest.raises(ValueError, match="non-negative"):
+        da.map_overlap(lambda b: b, x, depth={0: (1, -1)})
+    with pytest.raises(ValueError, match="larger than your array"):
+        da.overlap.overlap(x, {1: (0, 5)}, "reflect")
     with pytest.raises(TypeError, match="function first"):
         da.map_overlap(x, lambda b: b, depth=1)
     with pytest.raises(ValueError, match="same shape"):

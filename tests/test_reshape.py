@@ -65,6 +65,13 @@ def test_reshape_matches_numpy(data):
         check(x.reshape(*s2), a.reshape(*s2))
     check(da.reshape(x, shape, merge_chunks=False), a.reshape(shape))
     check(da.reshape(x, shape, limit=data.draw(st.integers(1, 200))), a.reshape(shape))
+    # Fortran order
+    check(x.reshape(shape, order="F"), a.reshape(shape, order="F"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLazyWarning)
+        check(np.reshape(x, shape, order="F"), np.reshape(a, shape, order="F"))
+    if shape and a.size:
+        check(da.reshape(x, s2, order="F", merge_chunks=False), a.reshape(s2, order="F"))
 
 
 @SETTINGS
@@ -74,10 +81,14 @@ def test_ravel_flatten(data):
     check(x.ravel(), a.ravel())
     check(da.ravel(x), a.ravel())
     check(x.flatten(), a.ravel())
+    check(x.ravel(order="F"), a.ravel(order="F"))
+    check(x.flatten(order="F"), a.flatten(order="F"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", NotLazyWarning)
         check(np.ravel(x), np.ravel(a))
         check(np.reshape(x, -1), np.reshape(a, -1))
+        for order in ["F", "A", "K", None, "f"]:
+            check(np.ravel(x, order=order), np.ravel(a, order=order))
 
 
 def test_reshape_keeps_blocks_when_it_can():
@@ -112,12 +123,24 @@ def test_reshape_bad_input():
         x.reshape(-2, -12)
     with pytest.raises(TypeError):
         x.reshape(2.5, 4)
-    with pytest.raises(NotImplementedError):
-        x.reshape(24, order="F")
-    # numpy's order='F' works through the fallback (computes, warns)
-    with pytest.warns(NotLazyWarning):
-        r = np.reshape(x, 24, order="F")
-    np.testing.assert_array_equal(r, np.ones(24))
+    # order='F' is lazy, NumPy's errors for bad orders and shapes
+    a = np.arange(24).reshape(4, 6)
+    z = da.from_array(a, chunks=(3, 4))
+    r = np.reshape(z, (3, 8), order="F")
+    assert isinstance(r, da.Array)
+    check(r, a.reshape((3, 8), order="F"))
+    check(z.reshape(2, 3, 4, order="F"), a.reshape(2, 3, 4, order="F"))
+    for order, err in [("K", ValueError), ("X", ValueError), (3, TypeError)]:
+        with pytest.raises(err):
+            a.reshape(24, order=order)
+        with pytest.raises(err):
+            z.reshape(24, order=order)
+    with pytest.raises(ValueError):
+        np.ravel(a, order="X")
+    with pytest.raises(ValueError):
+        z.ravel(order="X")
+    with pytest.raises(ValueError, match=r"cannot reshape array of size 24 into shape \(7, 5\)"):
+        z.reshape(7, 5, order="F")
     y = x[x > 0]
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         y.reshape(4, 6)

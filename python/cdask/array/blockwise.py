@@ -18,6 +18,11 @@ new_axes=None, adjust_chunks=None, align_arrays=True, **kwargs)``
   blocks along it (nested lists for several such letters, in the order of
   the array's index) -- or, with ``concatenate=True``, those blocks
   concatenated along the axis;
+* a letter repeated within one array's index (``'ii'``) pairs that array's
+  axes like any others (same chunks after alignment); as an output letter
+  it takes the diagonal blocks (block (k, k) for output block k), as a
+  contracted letter it is listed along each axis separately (all block
+  pairs) -- dask's behaviour in both cases;
 * ``new_axes={letter: length or chunks}`` for output letters no input has;
 * ``adjust_chunks={letter: f | int | tuple}`` changes the output chunks
   (``f`` maps each block length);
@@ -110,9 +115,6 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
                              "has %d dimension(s) (shape %s)"
                              % ("".join(map(str, ind)), k // 2, len(ind), arg.ndim,
                                 arg.shape))
-        if len(set(ind)) != len(ind):
-            raise NotImplementedError("blockwise: a label repeated within one array's index "
-                                      "(%r) is not supported" % ("".join(map(str, ind)),))
         pairs.append((arg, ind))
     arrays = [(a, ind) for a, ind in pairs if ind is not None]
     if not arrays:
@@ -135,8 +137,8 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
     # per label: the chunks, and which arrays broadcast along it
     chunks_of = {}
     for lab in labels:
-        occ = [(j, a.chunks[ind.index(lab)]) for j, (a, ind) in enumerate(arrays)
-               if lab in ind]
+        occ = [(j, a.chunks[d]) for j, (a, ind) in enumerate(arrays)
+               for d, l in enumerate(ind) if l == lab]
         if align_arrays:
             sizes = {_size(c) for _, c in occ}
             real = [(j, c) for j, c in occ if not (_size(c) == 1 and len(sizes) > 1)]
@@ -234,26 +236,29 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
                                            dtype, out_chunks, sorted(kwargs.items()),
                                            concatenate, contracted))
 
-    def block_of(a, ind, lab, i):
-        # the block of ``a`` along ``lab`` paired with block ``i`` of the label
-        n = a.numblocks[ind.index(lab)]
-        return 0 if n == 1 else i
+    def block_of(a, d, i):
+        # the block of ``a`` along its axis ``d`` paired with block ``i`` of its label
+        return 0 if a.numblocks[d] == 1 else i
 
     def arg_for(a, ind, where):
-        """Key, or nested list of keys over the contracted labels of ``a``."""
-        mine = [lab for lab in ind if lab in contracted]
+        """Key, or nested list of keys over the axes of ``a`` with contracted
+        labels.  As dask: a label repeated within one index takes the same
+        block on each of its axes when it is an output label (the diagonal
+        of blocks), and is listed along each axis separately (every block
+        pair) when it is contracted."""
+        mine = [d for d, lab in enumerate(ind) if lab in contracted]
 
         def rec(k, fixed):
             if k == len(mine):
-                return (a.name,) + tuple(block_of(a, ind, lab, fixed.get(lab, where.get(lab)))
-                                         for lab in ind)
-            lab = mine[k]
-            n = a.numblocks[ind.index(lab)]
-            return [rec(k + 1, dict(fixed, **{lab: i})) for i in range(n)]
+                return (a.name,) + tuple(block_of(a, d, fixed[d] if d in fixed else
+                                                  where.get(lab))
+                                         for d, lab in enumerate(ind))
+            d = mine[k]
+            return [rec(k + 1, {**fixed, d: i}) for i in range(a.numblocks[d])]
 
         r = rec(0, {})
         if mine and concatenate:
-            return (_concat_nested, r, [ind.index(lab) for lab in mine])
+            return (_concat_nested, r, mine)
         return r
 
     layer = {}

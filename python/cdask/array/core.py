@@ -1631,11 +1631,9 @@ def _reshape_method(self, *shape, merge_chunks=True, limit=None, order="C"):
     """``x.reshape(shape)`` or ``x.reshape(*shape)``; see ``cdask.array.reshape.reshape``."""
     from .reshape import reshape
 
-    if order != "C":
-        raise NotImplementedError("cdask reshape supports only order='C'")
     if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, np.integer)):
         shape = shape[0]
-    return reshape(self, shape, merge_chunks=merge_chunks, limit=limit)
+    return reshape(self, shape, merge_chunks=merge_chunks, limit=limit, order=order)
 
 
 Array.reshape = _reshape_method

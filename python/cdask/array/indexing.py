@@ -18,15 +18,23 @@ Plan of ``x[index]`` when the index holds arrays:
   dims are moved where NumPy puts them (in place of the advanced indices when
   these are adjacent in the index, else first);
 * a 1-d boolean cdask Array on one axis: ``np.compress`` per block, unknown
-  (nan) chunk sizes along that axis.
+  (nan) chunk sizes along that axis;
+* one integer cdask Array (any ndim) among basic indices: a lazy take
+  (``_take_dask``): per (index block, x block) a part task takes the
+  elements whose indices fall in that x block, and one task per output
+  block scatters its parts into place (the output has the index's chunks;
+  out-of-range values raise IndexError when computed).
 
 Assignment (``setitem``): basic indices map each touched block to the piece
 of the value it gets (a cdask value is broadcast and rechunked to the
 selection's blocks); boolean masks of the array's shape assign per block (a
 NumPy mask takes a scalar or NumPy's 1-d value of the mask's count, a cdask
 mask scalars only, as dask); integer/boolean array indices find the selected
-coordinates with NumPy itself and assign point by point per touched block.
-Untouched blocks stay the old ones.
+coordinates with NumPy itself and assign point by point per touched block
+(a cdask value is gathered point-wise in block order and rechunked so that
+each touched block's task gets one block of its own values); ``x.vindex[i]
+= v`` assigns the points ``x.vindex[i]`` reads, the same way.  Untouched
+blocks stay the old ones.
 """
 
 import itertools
@@ -77,12 +85,12 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
         if i is None or i is Ellipsis or isinstance(i, slice):
             items.append(i)
         elif isinstance(i, Array):
-            if i.dtype != bool:
-                raise NotImplementedError("indexing with a cdask Array of dtype %s: only "
-                                          "boolean cdask Arrays are supported as indices; "
-                                          "compute the integer index first" % i.dtype)
+            if i.dtype != bool and i.dtype.kind not in "iu":
+                raise IndexError("arrays used as indices must be of integer (or boolean) "
+                                 "type, got a cdask Array of dtype %s" % i.dtype)
             if not allow_dask_mask:
-                raise NotImplementedError("boolean cdask Arrays are not supported here")
+                raise NotImplementedError("cdask Arrays are not supported as indices here "
+                                          "(vindex); compute the index first")
             items.append(i)
         elif _is_int(i):
             items.append(int(i))
@@ -113,7 +121,7 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
         if isinstance(i, np.ndarray) and i.dtype == bool:
             return i.ndim
         if isinstance(i, Array):
-            return i.ndim
+            return i.ndim if i.dtype == bool else 1
         return 1
 
     n_real = sum(consumed(i) for i in items)
@@ -133,6 +141,10 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
             out.append(("none",))
         elif isinstance(i, slice):
             out.append(("slice", i))
+            ax += 1
+        elif isinstance(i, Array) and i.dtype != bool:
+            _known_axis(x, ax)
+            out.append(("darr", i))
             ax += 1
         elif isinstance(i, Array):
             if i.ndim != 1:
@@ -238,19 +250,23 @@ def getitem_advanced(x, index):
     entries = _parse(index, x)
     kinds = [e[0] for e in entries]
     if "mask" in kinds:
-        if kinds.count("mask") > 1 or "arr" in kinds:
+        if kinds.count("mask") > 1 or "arr" in kinds or "darr" in kinds:
             raise NotImplementedError("cdask supports one boolean cdask Array among other "
                                       "basic indices; compute the mask to combine it with "
                                       "integer arrays")
-    adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int")]
-    n_arr = sum(1 for e in entries if e[0] in ("arr", "mask"))
+    if "darr" in kinds and (kinds.count("darr") > 1 or "arr" in kinds):
+        raise NotImplementedError("cdask supports one integer cdask Array among other basic "
+                                  "indices (slices, ints, None); compute the index to "
+                                  "combine it with other index arrays")
+    adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int", "darr")]
+    n_arr = sum(1 for e in entries if e[0] in ("arr", "mask", "darr"))
     if n_arr == 0:
         from .slicing import _basic
 
         return _basic(x, tuple(None if e[0] == "none" else e[1] for e in entries))
     contiguous = adv == list(range(adv[0], adv[-1] + 1))
     y, axes = _basic_of(x, entries)
-    arr_pos = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask")]
+    arr_pos = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "darr")]
     first_out = sum(1 for e in entries[:adv[0]] if e[0] in ("none", "slice"))
     if n_arr == 1:
         k = arr_pos[0]
@@ -258,6 +274,10 @@ def getitem_advanced(x, index):
         if e[0] == "mask":
             res = _compress_axis(y, e[1], axes[k])
             nb = 1
+        elif e[0] == "darr":
+            res = _take_dask(y, e[1], axes[k],
+                             sum(1 for f in entries[:k] if f[0] != "none"))
+            nb = e[1].ndim
         else:
             res = _take_nd(y, e[1], axes[k])
             nb = e[1].ndim
@@ -353,6 +373,81 @@ def _take_nd(x, ind, axis):
     ind_chunks = [tuple(groups)] + [(s,) for s in ind.shape[1:]]
     chunks = tuple(x.chunks[:axis]) + tuple(ind_chunks) + tuple(x.chunks[axis + 1:])
     return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
+
+
+# ---------------------------------------------------------------------------
+# one integer cdask Array along one axis
+#
+# Its values are not known when the graph is built, so every block of the
+# index may draw from every block of x along the axis.  The plan (as dask's):
+# one "part" task per (index block, x block along the axis, block of x's
+# other axes) takes from that one x block the elements whose indices fall in
+# it (in index order; a 1-d piece as long as the number of such indices);
+# then one task per output block scatters the parts of its index block into
+# place.  No task holds more than one x block plus one output block (and its
+# parts, which together are one output block); out-of-range indices are
+# ignored by the parts and raise IndexError in the scatter.
+
+def _take_norm(ind, n):
+    ind = np.asarray(ind)
+    if ind.dtype.kind not in "iu":
+        raise IndexError("arrays used as indices must be of integer (or boolean) type")
+    return np.where(ind < 0, ind + n, ind).astype(np.intp, copy=False).ravel()
+
+
+def _take_part(block, ind, lo, n, axis):
+    sel = _take_norm(ind, n)
+    hit = (sel >= lo) & (sel < lo + block.shape[axis])
+    return np.take(block, sel[hit] - lo, axis=axis)
+
+
+def _take_scatter(ind, parts, los, his, n, axis, err_axis):
+    ind = np.asarray(ind)
+    if ind.size:
+        bad = (ind < -n) | (ind >= n)
+        if bad.any():
+            raise _oob(int(ind[bad].flat[0]), err_axis, n)
+    sel = _take_norm(ind, n)
+    p0 = parts[0]
+    out = np.empty(p0.shape[:axis] + (sel.size,) + p0.shape[axis + 1:], dtype=p0.dtype)
+    lead = (slice(None),) * axis
+    for p, lo, hi in zip(parts, los, his):
+        if p.shape[axis]:
+            out[lead + (np.flatnonzero((sel >= lo) & (sel < hi)),)] = p
+    return out.reshape(out.shape[:axis] + ind.shape + out.shape[axis + 1:])
+
+
+def _take_dask(x, ind, axis, err_axis=None):
+    """``x`` indexed along ``axis`` by an integer cdask Array ``ind`` (any
+    ndim; negative values count from the end): the axis is replaced by
+    ``ind``'s axes, with ``ind``'s chunks.  ``err_axis``: the axis named in
+    the IndexError of an out-of-range index."""
+    ch = x.chunks[axis]
+    n = x.shape[axis]
+    offs = chunk_offsets(ch)
+    token = tokenize(x.name, ind.name, axis)
+    pname = "take-part-" + token
+    name = "take-" + token
+    part_layer, layer = {}, {}
+    other = [range(len(c)) for d, c in enumerate(x.chunks) if d != axis]
+    xb = range(len(ch)) if ch else [0]
+    for iidx in itertools.product(*map(range, ind.numblocks)):
+        ikey = (ind.name,) + iidx
+        for oidx in itertools.product(*other):
+            oidx = list(oidx)
+            pkeys = []
+            for b in xb:
+                xkey = (x.name,) + tuple(oidx[:axis] + [b] + oidx[axis:])
+                pkey = (pname,) + iidx + tuple(oidx[:axis] + [b] + oidx[axis:])
+                part_layer[pkey] = (_take_part, xkey, ikey, offs[b], n, axis)
+                pkeys.append(pkey)
+            okey = (name,) + tuple(oidx[:axis]) + iidx + tuple(oidx[axis:])
+            layer[okey] = (_take_scatter, ikey, pkeys, [offs[b] for b in xb],
+                           [offs[b + 1] for b in xb], n, axis,
+                           axis if err_axis is None else err_axis)
+    chunks = tuple(x.chunks[:axis]) + tuple(ind.chunks) + tuple(x.chunks[axis + 1:])
+    layers = _with(_merge_layers(x, ind), pname, part_layer)
+    return Array(_with(layers, name, layer), name, chunks, x.dtype)
 
 
 def _compress_block(block, mblock, axis):
@@ -504,7 +599,38 @@ class VIndex:
         return vindex(self._array, index)
 
     def __setitem__(self, index, value):
-        raise NotImplementedError("assignment through vindex is not supported")
+        self._array._become(vindex_setitem(self._array, index, value))
+
+
+def vindex_setitem(x, index, value):
+    """``x.vindex[index] = value``: the points ``x.vindex[index]`` selects
+    (same parsing and errors) get ``value``, broadcast to that selection's
+    shape (the broadcast index shape, then the sliced axes)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if isinstance(value, Array) is False and not _is_scalar(value):
+        value = np.asarray(value)
+        if value.dtype == object:
+            raise TypeError("cannot assign an object array to a cdask Array")
+    entries = _parse(index, x, allow_none=False, allow_dask_mask=False)
+    if not any(e[0] == "arr" for e in entries):
+        return setitem(x, tuple(e[1] for e in entries), value)
+    if any(_isnan(c) for ch in x.chunks for c in ch):
+        raise ValueError("assignment to an array of unknown chunk sizes; call "
+                         "x.compute_chunk_sizes() first")
+    arr_k = [k for k, e in enumerate(entries) if e[0] in ("arr", "int")]
+    rest = [k for k in range(x.ndim) if k not in arr_k]
+    arrays = [np.asarray(entries[k][1], dtype=np.intp) for k in arr_k]
+    _broadcast(arrays)
+    sel = tuple(arrays) + tuple(entries[k][1] for k in rest)
+    coords = []
+    for d in range(x.ndim):
+        ar = np.arange(x.shape[d], dtype=np.intp).reshape(
+            tuple(-1 if i == d else 1 for i in range(x.ndim)))
+        grid = np.transpose(np.broadcast_to(ar, x.shape), arr_k + rest)
+        coords.append(grid[sel])         # the indexed axes are first: points, then slices
+    return _setitem_coords(x, coords, coords[0].shape,
+                           _drop_leading_ones(value, coords[0].ndim))
 
 
 # ---------------------------------------------------------------------------
@@ -554,6 +680,12 @@ def setitem(x, index, value):
     is_mask = isinstance(index, Array) or (
         isinstance(index, np.ndarray) and index.dtype == bool and index.ndim == x.ndim)
     if is_mask:
+        if not isinstance(index, Array) and len(_shape(value)) > 1:
+            raise TypeError("NumPy boolean array indexing assignment requires a 0 or "
+                            "1-dimensional input, input has %d dimensions" % len(_shape(value)))
+        if isinstance(value, Array) and value.ndim and not isinstance(index, Array):
+            # a NumPy mask's count is known: a cdask value is assigned point-wise
+            return _setitem_points(x, index, value)
         return _setitem_mask(x, index, value)
     if has_advanced(index):
         return _setitem_points(x, index, value)
@@ -571,6 +703,8 @@ def setitem(x, index, value):
                          "x.compute_chunk_sizes() first")
     out_chunks, blocks = _basic_blocks(x, idx)
     rshape = tuple(sum(c) for c in out_chunks)
+    if not _is_element_index(index, x.ndim):
+        value = _drop_leading_ones(value, len(rshape))
     name = "setitem-" + tokenize(x.name, idx, value if isinstance(value, Array) else
                                  np.asarray(value))
     layer = {}
@@ -630,17 +764,35 @@ def _set_points_block(block, locs, vals):
     return out
 
 
+def _is_element_index(index, ndim):
+    """An index of ``ndim`` integers (or 0-d integer arrays), no Ellipsis:
+    NumPy assigns a single element, and takes no value of ndim > 0."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    return len(index) == ndim and all(
+        _is_int(i) or (isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
+        for i in index)
+
+
+def _drop_leading_ones(value, ndim):
+    """NumPy's assignment drops leading length-1 axes of a value with more
+    dimensions than the selection (not for a single element's index)."""
+    shp = _shape(value)
+    extra = len(shp) - ndim
+    if extra > 0 and all(s == 1 for s in shp[:extra]):
+        if isinstance(value, Array):
+            return value[(0,) * extra]
+        return np.asarray(value).reshape(shp[extra:])
+    return value
+
+
 def _setitem_points(x, index, value):
     """``x[index] = value`` for an index holding NumPy integer or boolean
     arrays (any combination NumPy takes): the selected elements' coordinates
     are found by indexing coordinate grids with the index itself (so the
     selection, its order and its errors are NumPy's), then each touched block
     gets its points assigned in that order (a repeated index: the last value
-    wins, as in NumPy).  The coordinates and values are held in the graph
-    (a few words per selected element)."""
-    if isinstance(value, Array):
-        raise NotImplementedError("assignment of a cdask Array through integer or boolean "
-                                  "array indices; compute the value first, or use a slice")
+    wins, as in NumPy)."""
     if isinstance(index, Array) or (isinstance(index, tuple) and
                                     any(isinstance(i, Array) for i in index)):
         raise NotImplementedError("assignment with a cdask Array among other indices: only a "
@@ -655,7 +807,34 @@ def _setitem_points(x, index, value):
             tuple(-1 if i == d else 1 for i in range(x.ndim)))
         coords.append(np.broadcast_to(ar, shape)[index])     # NumPy's selection and errors
     rshape = coords[0].shape if coords else np.empty(())[index].shape
-    if np.ndim(value) == 0:
+    if not _is_element_index(index, x.ndim):
+        value = _drop_leading_ones(value, len(rshape))
+    return _setitem_coords(x, coords, rshape, value)
+
+
+def _setitem_coords(x, coords, rshape, value):
+    """Assign ``value`` (broadcast to ``rshape``) to the points of ``x`` at
+    ``coords`` (one non-negative coordinate array of shape ``rshape`` per
+    axis), point by point per touched block.  The coordinates are held in
+    the graph (a few words per selected element); a NumPy value is split
+    into the tasks, a cdask value is gathered point-wise (``vindex``) in
+    block order and rechunked so that each touched block's task gets one
+    block holding its values (no task holds more than a block's worth)."""
+    lazy = isinstance(value, Array)
+    if lazy:
+        if value.ndim == 0:
+            vflat = None
+        else:
+            try:
+                shp = np.broadcast_shapes(value.shape, rshape)
+            except ValueError:
+                shp = None
+            if shp != tuple(rshape):
+                raise ValueError("shape mismatch: value array of shape %s could not be "
+                                 "broadcast to indexing result of shape %s"
+                                 % (value.shape, tuple(rshape)))
+            vflat = value
+    elif np.ndim(value) == 0:
         _check_scalar(value, x.dtype)
         vflat = None
     else:
@@ -665,8 +844,10 @@ def _setitem_points(x, index, value):
             raise ValueError("shape mismatch: value array of shape %s could not be broadcast "
                              "to indexing result of shape %s" % (np.shape(value), rshape)) \
                 from None
-    coords = [c.ravel() for c in coords]
-    name = "setitem-points-" + tokenize(x.name, coords, value if vflat is None else vflat)
+    coords = [np.asarray(c).ravel() for c in coords]
+    name = "setitem-points-" + tokenize(x.name, coords, value.name if lazy else
+                                        (value if vflat is None else vflat))
+    layers = x._layers
     layer = {}
     touched = {}
     if coords and coords[0].size:
@@ -676,15 +857,33 @@ def _setitem_points(x, index, value):
         order = np.argsort(bid, kind="stable")
         ids, starts = np.unique(bid[order], return_index=True)
         bounds = list(starts) + [len(order)]
-        for b, s0, s1 in zip(ids, bounds, bounds[1:]):
+        vsorted = None
+        if lazy:
+            layers = _merge_layers(x, value)
+            if vflat is not None:
+                from .reshape import broadcast_to
+                from .rechunk import rechunk
+
+                vb = broadcast_to(value, tuple(rshape))
+                pts = np.unravel_index(order, rshape)
+                vsorted = vindex(vb, pts) if len(rshape) else vb.reshape((1,))
+                vsorted = rechunk(vsorted, (tuple(int(b - a) for a, b in
+                                                  zip(bounds, bounds[1:])),))
+                layers = _merge_layers(x, vsorted)
+        for t, (b, s0, s1) in enumerate(zip(ids, bounds, bounds[1:])):
             pos = order[s0:s1]
             bidx = tuple(int(i) for i in np.unravel_index(int(b), x.numblocks))
             locs = tuple(c[pos] - o[i] for c, o, i in zip(coords, offs, bidx))
-            vals = value if vflat is None else vflat[pos]
+            if vsorted is not None:
+                vals = (vsorted.name, t)
+            elif lazy:
+                vals = (value.name,)
+            else:
+                vals = value if vflat is None else vflat[pos]
             touched[bidx] = (_set_points_block, (x.name,) + bidx, locs, vals)
     for iidx in itertools.product(*map(range, x.numblocks)):
         layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
-    return Array(_with(x._layers, name, layer), name, x.chunks, x.dtype)
+    return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
 
 
 def _setitem_mask(x, mask, value):

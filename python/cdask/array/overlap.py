@@ -4,7 +4,13 @@
 each side along each axis with a positive depth, axis after axis (so corners
 come along): the last ``depth`` elements of the block before it and the first
 ``depth`` of the block after it, sliced out of the neighbours and
-concatenated.  At the outer edges of the array the ``boundary`` decides:
+concatenated.  A depth may be given per axis (tuple or dict), and per axis as
+an asymmetric ``(before, after)`` pair (as dask, e.g. ``{0: (1, 2)}``): then
+``before`` elements come from the block before and ``after`` from the block
+after, and trimming cuts the same numbers off again.  (dask takes asymmetric
+depths with boundary ``'none'`` only; cdask pads the edges as ``np.pad`` with
+widths ``(before, after)`` does.)  At the outer edges of the array the
+``boundary`` decides:
 
 * ``'reflect'``: the edge elements mirrored, the edge element included
   (``np.pad``'s ``'symmetric'``);
@@ -18,7 +24,9 @@ rechunk), so each neighbour slice comes from a single block.
 
 ``map_overlap(func, *arrays, depth=..., boundary=..., trim=True, **kw)``
 overlaps the arrays, runs :func:`cdask.map_blocks` on the overlapped blocks
-and, with ``trim=True``, cuts the added elements off again.
+and, with ``trim=True``, cuts the added elements off again (``drop_axis`` /
+``new_axis`` go to ``map_blocks``; as dask, the trim then skips the dropped
+axes and the new ones).
 """
 
 import numbers
@@ -89,19 +97,29 @@ def _per_axis(value, ndim, what, default):
     return [value] * ndim
 
 
+def _depth_int(d):
+    if isinstance(d, bool) or not isinstance(d, (numbers.Integral, np.integer)):
+        raise TypeError("depth must be an integer or a (before, after) pair of integers (or "
+                        "a tuple/dict of them), got %r" % (d,))
+    if d < 0:
+        raise ValueError("depth must be non-negative, got %d" % d)
+    return int(d)
+
+
 def coerce_depth(ndim, depth):
-    """depth (int, per-axis tuple, or dict) -> list of ints, one per axis."""
+    """depth (int, per-axis tuple, or dict; per axis an int or an asymmetric
+    ``(before, after)`` pair) -> list of ``(before, after)`` pairs, one per
+    axis."""
     out = []
     for d in _per_axis(0 if depth is None else depth, ndim, "depth", 0):
         if isinstance(d, (tuple, list)):
-            raise NotImplementedError("cdask map_overlap: asymmetric depths (a pair per axis) "
-                                      "are not supported; give one depth per axis")
-        if isinstance(d, bool) or not isinstance(d, (numbers.Integral, np.integer)):
-            raise TypeError("depth must be an integer (or a tuple/dict of them), got %r"
-                            % (d,))
-        if d < 0:
-            raise ValueError("depth must be non-negative, got %d" % d)
-        out.append(int(d))
+            if len(d) != 2:
+                raise ValueError("an asymmetric depth is a (before, after) pair, got %r"
+                                 % (d,))
+            out.append((_depth_int(d[0]), _depth_int(d[1])))
+        else:
+            d = _depth_int(d)
+            out.append((d, d))
     return out
 
 
@@ -142,6 +160,7 @@ def _merge_small(chunks, depth):
 def _prepare(x, depths, allow_rechunk=True):
     want = {}
     for ax, d in enumerate(depths):
+        d = max(d)
         if d == 0:
             continue
         c = x.chunks[ax]
@@ -177,20 +196,21 @@ def overlap(x, depth, boundary=None, allow_rechunk=True):
             bounds[ax] = cell[0]
     x = _prepare(x, depths, allow_rechunk)
     for ax, d in enumerate(depths):
-        if d:
+        if any(d):
             x = _overlap_axis(x, ax, d, bounds[ax])
     return x
 
 
-def _overlap_axis(x, axis, d, boundary):
-    name = "overlap-" + tokenize(x.name, axis, d, boundary)
+def _overlap_axis(x, axis, depth, boundary):
+    dl, dr = depth
+    name = "overlap-" + tokenize(x.name, axis, depth, boundary)
     nb = x.numblocks[axis]
     chunks = list(x.chunks)
     new = []
     for i, c in enumerate(x.chunks[axis]):
         left = i > 0 or boundary != "none"
         right = i < nb - 1 or boundary != "none"
-        new.append(c + d * left + d * right)
+        new.append(c + dl * left + dr * right)
     chunks[axis] = tuple(new)
     layer = {}
     for k in x._keys_flat():
@@ -201,27 +221,31 @@ def _overlap_axis(x, axis, d, boundary):
             return (x.name,) + idx[:axis] + (j,) + idx[axis + 1:]
 
         parts = []
-        if i > 0:
-            parts.append((_slab, key(i - 1), axis, -d, None))
+        if not dl:
+            pass
+        elif i > 0:
+            parts.append((_slab, key(i - 1), axis, -dl, None))
         elif boundary == "reflect":
-            parts.append((_flip_slab, key(0), axis, 0, d))
+            parts.append((_flip_slab, key(0), axis, 0, dl))
         elif boundary == "periodic":
-            parts.append((_slab, key(nb - 1), axis, -d, None))
+            parts.append((_slab, key(nb - 1), axis, -dl, None))
         elif boundary == "nearest":
-            parts.append((_edge_slab, key(0), axis, 0, d))
+            parts.append((_edge_slab, key(0), axis, 0, dl))
         elif boundary != "none":
-            parts.append((_const_slab, k, axis, d, boundary))
+            parts.append((_const_slab, k, axis, dl, boundary))
         parts.append(k)
-        if i < nb - 1:
-            parts.append((_slab, key(i + 1), axis, 0, d))
+        if not dr:
+            pass
+        elif i < nb - 1:
+            parts.append((_slab, key(i + 1), axis, 0, dr))
         elif boundary == "reflect":
-            parts.append((_flip_slab, key(nb - 1), axis, -d, None))
+            parts.append((_flip_slab, key(nb - 1), axis, -dr, None))
         elif boundary == "periodic":
-            parts.append((_slab, key(0), axis, 0, d))
+            parts.append((_slab, key(0), axis, 0, dr))
         elif boundary == "nearest":
-            parts.append((_edge_slab, key(nb - 1), axis, 1, d))
+            parts.append((_edge_slab, key(nb - 1), axis, 1, dr))
         elif boundary != "none":
-            parts.append((_const_slab, k, axis, d, boundary))
+            parts.append((_const_slab, k, axis, dr, boundary))
         layer[(name,) + idx] = (_join, axis, parts) if len(parts) > 1 else k
     return Array(_with(x._layers, name, layer), name, tuple(chunks), x.dtype)
 
@@ -237,16 +261,16 @@ def trim_internal(x, axes, boundary=None):
     x = _asarray(x)
     depths = coerce_depth(x.ndim, axes)
     bounds = coerce_boundary(x.ndim, boundary)
-    if not any(depths):
+    if not any(any(d) for d in depths):
         return x
     chunks = []
     cuts = []
-    for ax, (c, d) in enumerate(zip(x.chunks, depths)):
+    for ax, (c, (dl, dr)) in enumerate(zip(x.chunks, depths)):
         nb = len(c)
         per = []
         for i, n in enumerate(c):
-            lo = d if (i > 0 or bounds[ax] != "none") else 0
-            hi = d if (i < nb - 1 or bounds[ax] != "none") else 0
+            lo = dl if (i > 0 or bounds[ax] != "none") else 0
+            hi = dr if (i < nb - 1 or bounds[ax] != "none") else 0
             if not _isnan(n) and n < lo + hi:
                 raise ValueError("trim: block %d along axis %d has %d elements, fewer than "
                                  "the %d to cut" % (i, ax, n, lo + hi))
@@ -283,8 +307,6 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
                         "depth=..., boundary=...)")
     if not callable(func):
         raise TypeError("map_overlap: func must be callable, got %r" % (func,))
-    if kwargs.get("drop_axis") is not None or kwargs.get("new_axis") is not None:
-        raise NotImplementedError("cdask map_overlap does not support drop_axis/new_axis")
     positions = [k for k, a in enumerate(args) if isinstance(a, Array)]
     if not positions:
         raise ValueError("map_overlap needs at least one cdask Array argument")
@@ -318,6 +340,15 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
         args[k] = a
     r = map_blocks(func, *args, **kwargs)
     if trim:
+        # as dask: dropped axes lose their depth, new axes have none
+        from .mapping import _axes
+
+        drop = _axes(kwargs.get("drop_axis"), nd, "drop_axis")
+        depths = [d for ax, d in enumerate(depths) if ax not in drop]
+        bounds = [b for ax, b in enumerate(bounds) if ax not in drop]
+        for ax in _axes(kwargs.get("new_axis"), r.ndim, "new_axis"):
+            depths.insert(ax, (0, 0))
+            bounds.insert(ax, "none")
         r = trim_internal(r, depths, bounds)
     return r
 

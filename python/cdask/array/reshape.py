@@ -159,9 +159,33 @@ def _assign(in_chunks, out_chunks, gi, go, a0, o0, P, Q, flat, ishape, shape):
         out_chunks[a] = tuple(f // Q for f in flat) if a == o0 else (shape[a],)
 
 
-def reshape(x, shape, merge_chunks=True, limit=None):
-    """``np.reshape`` in C order (see the module docstring for the chunks)."""
+def _order(order, reshaping):
+    """NumPy's ``order=`` -> 'C' or 'F' ('A' and, for ravel, 'K' read the
+    array in C order: cdask arrays have no memory layout)."""
+    if order is None:
+        return "C"
+    if not isinstance(order, str):
+        raise TypeError("order must be str, not %s" % type(order).__name__)
+    o = order.upper()
+    if o not in ("C", "F", "A", "K"):
+        raise ValueError("order must be one of 'C', 'F', 'A', or 'K' (got %r)" % (order,))
+    if o == "K" and reshaping:
+        raise ValueError("order 'K' is not permitted for reshaping")
+    return "F" if o == "F" else "C"
+
+
+def reshape(x, shape, merge_chunks=True, limit=None, order="C"):
+    """``np.reshape`` (see the module docstring for the chunks).  ``order='F'``
+    is NumPy's definition: the reversed-axes array reshaped in C order to the
+    reversed shape, its axes reversed back (two blockwise transposes around
+    a C-order reshape)."""
     x = _asarray(x)
+    if _order(order, True) == "F":
+        if isinstance(x.size, float) and math.isnan(x.size):
+            raise _unknown_error("reshape")
+        shape = _normalize_shape(shape, x.size)[::-1]     # NumPy's errors, for its shape
+        return transpose(reshape(transpose(x), shape, merge_chunks=merge_chunks,
+                                 limit=limit))
     if isinstance(x.size, float) and math.isnan(x.size):
         raise _unknown_error("reshape")
     shape = _normalize_shape(shape, x.size)
@@ -268,17 +292,20 @@ def reshape(x, shape, merge_chunks=True, limit=None):
     return Array(_with(y._layers, name, layer), name, out_chunks, x.dtype)
 
 
-def ravel(x):
-    """``np.ravel`` (C order): a 1-d array."""
+def ravel(x, order="C"):
+    """``np.ravel``: a 1-d array, elements in C order or (``order='F'``) in
+    Fortran order."""
     x = _asarray(x)
+    if _order(order, False) == "F":
+        x = transpose(x)
     if x.ndim == 1:
         return x
     return reshape(x, (-1,))
 
 
-def flatten(x):
+def flatten(x, order="C"):
     """dask's ``Array.flatten``: the same as :func:`ravel`."""
-    return ravel(x)
+    return ravel(x, order)
 
 
 # ---------------------------------------------------------------------------

@@ -414,16 +414,12 @@ def _shape_table():
     def np_reshape(a, shape=None, order="C", newshape=None, copy=None):
         if shape is None:
             shape = newshape
-        if order != "C":
-            raise NotImplementedError("cdask reshape supports only order='C'")
         if copy is False:
             raise NotImplementedError("cdask reshape cannot promise copy=False")
-        return rs.reshape(a, shape)
+        return rs.reshape(a, shape, order=order)
 
     def np_ravel(a, order="C"):
-        if order not in ("C", "K", "A"):
-            raise NotImplementedError("cdask ravel supports only order='C'")
-        return rs.ravel(a)
+        return rs.ravel(a, order=order)
 
     def np_broadcast_to(array, shape, subok=False):
         return rs.broadcast_to(array, shape)

@@ -152,7 +152,7 @@ def getitem(x, index):
     """``x[index]`` for a cdask Array (arrays in the index: indexing.py)."""
     from .indexing import has_advanced, getitem_advanced
 
-    if isinstance(index, Array) or (isinstance(index, np.ndarray) and index.dtype == bool):
+    if isinstance(index, (Array, np.ndarray)) and index.dtype == bool:
         if index.ndim == x.ndim:
             return _getitem_mask(x, index)
     if isinstance(index, tuple) and any(isinstance(i, Array) or (
@@ -162,7 +162,7 @@ def getitem(x, index):
             pos = pos[0]
             a = index[pos]
             rest = index[:pos] + index[pos + 1:]
-            if getattr(a, "ndim", None) == x.ndim and x.ndim > 0 and \
+            if getattr(a, "ndim", None) == x.ndim and x.ndim > 0 and a.dtype == bool and \
                     all(isinstance(i, slice) and i == slice(None) for i in rest) and \
                     all(i is Ellipsis for i in index[:pos]):
                 return _getitem_mask(x, a)
