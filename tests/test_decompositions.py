@@ -506,3 +506,13 @@ def test_norm_misc():
         da.linalg.norm(da.ones((5, 5), chunks=2), ord=3)
     with pytest.raises(NotImplementedError):
         da.linalg.norm(x, ord=2, axis=(0, 1))
+
+
+def test_layers_registered_for_blas_thread_cap():
+    # compute() caps BLAS threads for graphs holding these layers
+    from cdask.array.linalg import GEMM_LAYERS
+
+    q, r = da.linalg.qr(da.ones((40, 4), chunks=(10, 4)))
+    assert any(n.startswith("tsqr-leaf") for n in GEMM_LAYERS & set(q._layers))
+    p, l, u = da.linalg.lu(da.ones((4, 4), chunks=2))
+    assert any(n.startswith("lu-panel") for n in GEMM_LAYERS & set(u._layers))
