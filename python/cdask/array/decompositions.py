@@ -55,7 +55,7 @@ import operator
 
 import numpy as np
 
-from .core import Array, _isnan, _merge_layers, asarray
+from .core import Array, _isnan, asarray
 from .tokenize import tokenize
 
 __all__ = ["tsqr", "sfqr", "qr", "svd", "compression_level", "compression_matrix",
@@ -298,25 +298,12 @@ def _zeros(shape, dtype):
     return np.zeros(shape, dtype=dtype)
 
 
-def _identity_block(n, m, k, dtype):
-    return np.eye(n, m, k, dtype=dtype)
-
-
 def _slice_rows(x, r0, r1):
     return x[r0:r1]
 
 
 def _take_rows(sigma, blocks, dtype):
     return np.concatenate([_cast(b, dtype) for b in blocks], axis=0)[sigma]
-
-
-def _tri_block(x, lower, unit=False, dtype=None):
-    x = x if dtype is None else _cast(x, dtype)
-    t = _tri(x, lower)
-    if unit:
-        t = t.copy()
-        np.fill_diagonal(t, 1)
-    return t
 
 
 def _ct_block(x):
