@@ -30,6 +30,7 @@ from . import array  # noqa: E402
 from .array import *  # noqa: E402,F401,F403
 from .array import random  # noqa: E402
 from .array import overlap  # noqa: E402  (da.overlap.overlap, as in dask)
+from .array import linalg  # noqa: E402  (da.linalg.qr, da.linalg.solve, ... as in dask)
 
 __all__ += [n for n in array.__all__ if n not in __all__]
 

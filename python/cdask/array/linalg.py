@@ -924,3 +924,14 @@ def _einsum_python(terms, out, ops, rt, sizes):
     GEMM_LAYERS.add(name)
     return Array(_with(_merge_layers(*ops), name, layer), name,
                  tuple(chunks[c] for c in out), rt)
+
+
+# ---------------------------------------------------------------------------
+# Decompositions and solvers (dask.array.linalg's): ``cdask.linalg.qr`` etc.
+# They live in decompositions.py; they are attributes of this module but not
+# in ``__all__``, which cdask.array re-exports at the top level (dask.array
+# has no top-level ``qr`` or ``solve`` either).
+
+from .decompositions import (  # noqa: E402,F401
+    tsqr, sfqr, qr, svd, compression_level, compression_matrix, svd_compressed, lu, cholesky,
+    solve_triangular, solve, inv, lstsq, norm)
