@@ -24,7 +24,10 @@
  * kernel's 64 MiB output 9.2 ms vs 4.1 ms.  So the last few freed mappings
  * (at most CD_CACHE_N, CD_CACHE_BYTES in all) are kept and handed to the
  * next block of the same page-rounded size, already faulted in.  The cache
- * is small so that resident memory still follows the bytes held.
+ * is small so that resident memory still follows the bytes held, and a
+ * run with a spill limit caps it at an eighth of that limit while it runs
+ * (cd_chunk_cache_cap): under a tight budget the kept blocks would be
+ * resident memory the budget does not see.
  *
  * cd_chunk_live_bytes counts the heap data blocks (those of more than
  * sizeof(small) bytes) that cdask allocated and has not freed yet.  Data held
@@ -157,6 +160,7 @@ static struct {
     size_t bytes;
 } cache = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0, 0};
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static size_t cache_cap = CD_CACHE_BYTES;     /* under cache.mu */
 
 static void cache_prepare(void) { pthread_mutex_lock(&cache.mu); }
 static void cache_parent(void) { pthread_mutex_unlock(&cache.mu); }
@@ -168,6 +172,25 @@ static size_t map_len(int64_t nbytes)
     long page = sysconf(_SC_PAGESIZE);
     size_t pg = page > 0 ? (size_t)page : 4096;
     return ((size_t)nbytes + pg - 1) / pg * pg;
+}
+
+void cd_chunk_cache_cap(size_t cap)
+{
+    void *drop[CD_CACHE_N];
+    size_t dlen[CD_CACHE_N];
+    int nd = 0;
+    pthread_once(&cache_once, cache_init);
+    pthread_mutex_lock(&cache.mu);
+    cache_cap = cap < CD_CACHE_BYTES ? cap : CD_CACHE_BYTES;
+    while (cache.bytes > cache_cap && cache.n > 0) {
+        cache.n--;
+        drop[nd] = cache.p[cache.n];
+        dlen[nd++] = cache.len[cache.n];
+        cache.bytes -= cache.len[cache.n];
+    }
+    pthread_mutex_unlock(&cache.mu);
+    for (int k = 0; k < nd; k++)
+        munmap(drop[k], dlen[k]);
 }
 
 /* A cached mapping of exactly len bytes, or NULL. */
@@ -196,7 +219,7 @@ static void cache_put(void *p, size_t len)
     int kept = 0;
     pthread_once(&cache_once, cache_init);
     pthread_mutex_lock(&cache.mu);
-    if (cache.n < CD_CACHE_N && cache.bytes + len <= CD_CACHE_BYTES) {
+    if (cache.n < CD_CACHE_N && cache.bytes + len <= cache_cap) {
         cache.p[cache.n] = p;
         cache.len[cache.n] = len;
         cache.n++;

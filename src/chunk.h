@@ -69,6 +69,10 @@ static inline void cd_chunk_incref(cd_chunk *c)
  * (MADV_DONTNEED: they stay in the page cache, dirty ones are written back;
  * a later access faults them in again), so that streaming over a file
  * larger than memory keeps the resident set small.  No-op otherwise. */
+/* Cap the bytes of freed big mappings kept for reuse (at most the built-in
+ * CD_CACHE_BYTES; entries past the cap are unmapped now). */
+void cd_chunk_cache_cap(size_t cap);
+
 void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n);
 
 /* For a mapped chunk: ask the kernel to read [p, p + n) ahead (MADV_WILLNEED),

@@ -36,6 +36,9 @@
 
 #include <pthread.h>
 #include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,6 +500,24 @@ static int views_spilled_chunk(PyObject *a)
     return 0;
 }
 
+int cd_py_chunk_base(PyObject *a, int64_t *nbytes, int *spilled)
+{
+    for (int depth = 0; a != NULL && depth < 64; depth++) {
+        if (Py_TYPE(a) == &ChunkOwnerType) {
+            cd_chunk *c = ((ChunkOwner *)a)->chunk;
+            if (c == NULL)
+                return 0;
+            *nbytes = c->nbytes;
+            *spilled = __atomic_load_n(&c->spilled, __ATOMIC_ACQUIRE);
+            return 1;
+        }
+        if (!PyArray_Check(a))
+            return 0;
+        a = PyArray_BASE((PyArrayObject *)a);
+    }
+    return 0;
+}
+
 static void owner_dealloc(PyObject *self)
 {
     cd_chunk *c = ((ChunkOwner *)self)->chunk;
@@ -733,6 +754,27 @@ static PyObject *py_drain_releases(PyObject *self, PyObject *noargs)
     return PyLong_FromSsize_t(cd_py_drain_releases());
 }
 
+/* glibc keeps freed blocks of up to 32 MiB in its heap once it has seen
+ * one freed (its mmap threshold grows), so the process's resident memory
+ * stays at its high-water mark after blocks are freed; a fixed threshold
+ * maps every bigger block on its own and unmaps it on free. */
+static PyObject *py_set_malloc_mmap_threshold(PyObject *self, PyObject *arg)
+{
+    long long n = PyLong_AsLongLong(arg);
+    CD_UNUSED(self);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n <= 0 || n > (1LL << 25)) {
+        PyErr_SetString(PyExc_ValueError, "malloc mmap threshold must be in (0, 32 MiB]");
+        return NULL;
+    }
+#ifdef __GLIBC__
+    return PyBool_FromLong(mallopt(M_MMAP_THRESHOLD, (int)n) == 1);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyObject *py_drop_pages(PyObject *self, PyObject *arr)
 {
     CD_UNUSED(self);
@@ -844,6 +886,8 @@ static PyMethodDef chunk_methods[] = {
      "new threads without the GIL."},
     {"_drain_releases", py_drain_releases, METH_NOARGS,
      "Release the Python objects queued by worker threads; returns how many."},
+    {"_set_malloc_mmap_threshold", py_set_malloc_mmap_threshold, METH_O,
+     "Fix glibc's mmap threshold (mallopt M_MMAP_THRESHOLD); True if it was set."},
     {"drop_pages", py_drop_pages, METH_O,
      "drop_pages(a): if a is an ndarray viewing a shared file mapping (np.memmap opened "
      "'r', 'r+' or 'w+'), drop the pages it spans from the process's resident memory "

@@ -56,6 +56,9 @@ void cd_chunk_decref_py(cd_chunk *c);
  * drop the pages it spans from the process (they stay in the page cache).
  * 1 if it was such a view, else 0; never raises.  GIL held. */
 int cd_py_drop_mapped(PyObject *obj);
+/* 1 if ndarray obj views (through its bases) a chunk made by cdask, whose size
+ * and spilled flag are stored; else 0.  Never raises. */
+int cd_py_chunk_base(PyObject *obj, int64_t *nbytes, int *spilled);
 /* 1 if obj is an ndarray viewing a shared file mapping; never raises. */
 int cd_py_is_mapped(PyObject *obj);
 

@@ -1120,9 +1120,17 @@ static cd_chunk *spillable_copy(PyObject *res)
     int64_t shape[CD_MAXDIMS];
     cd_err err = {0, ""};
     cd_chunk *c;
+    int64_t base_bytes;
+    int base_spilled;
     if (!PyArray_CheckExact(res))
         return NULL;
     a = (PyArrayObject *)res;
+    /* A view of a cdask block: worth copying only when it is a small part of
+     * the block (a slice), which it would otherwise keep alive; not when it
+     * is most of it (a transpose) or the block is on disk already. */
+    if (cd_py_chunk_base(res, &base_bytes, &base_spilled) &&
+        (base_spilled || 2 * (int64_t)PyArray_NBYTES(a) >= base_bytes))
+        return NULL;
     if (PyArray_NBYTES(a) < ((npy_intp)1 << 20) || PyArray_NDIM(a) > CD_MAXDIMS ||
         !PyArray_ISNOTSWAPPED(a) || cd_dtype_from_descr(PyArray_DESCR(a), &dt) < 0 ||
         cd_py_is_mapped(res)) {

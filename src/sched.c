@@ -1108,6 +1108,8 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
     if (r == NULL)
         goto nomem;
     r->plan = p;
+    if (opts != NULL && opts->spill_limit > 0)
+        cd_chunk_cache_cap((size_t)(opts->spill_limit / 8));   /* chunk.c: reuse of big blocks */
     r->opts = *opts;
     r->max_workers = opts->num_workers > 0 ? opts->num_workers : cd_pool_default_workers();
     if (r->max_workers > MAX_THREADS)
@@ -1351,6 +1353,8 @@ void cd_run_free(cd_run *r)
     if (r == NULL)
         return;
     p = r->plan;
+    if (r->opts.spill_limit > 0)
+        cd_chunk_cache_cap(SIZE_MAX);
     pthread_mutex_lock(&pool.mu);
     r->closing = 1;
     __atomic_store_n(&r->cancel, 1, __ATOMIC_RELAXED);

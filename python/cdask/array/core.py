@@ -201,7 +201,7 @@ def _plan_check(g, budget, layer_names):
     if 2 * biggest > budget:
         pass
     elif len(g) > 200_000 or (len(g) > 20_000 and biggest * 64 <= budget):
-        return
+        return biggest
     sizes = {}
     for key in g:
         name = key[0] if type(key) is tuple and key else key
@@ -223,6 +223,16 @@ def _plan_check(g, budget, layer_names):
             "(x.rechunk(...) or chunks= when the array is made) or a larger memory_limit"
             % (wkey, _key_split(str(name)), _nbytes_str(worst), _nbytes_str(win),
                _nbytes_str(wout), _nbytes_str(budget)))
+    return biggest
+
+
+def _spill_limit(budget, biggest, workers):
+    """Held intermediates past this go to disk.  The budget bounds resident
+    memory, and besides what the scheduler holds each running task has its
+    output block resident: that much is kept out of the limit, which never
+    goes below half the budget (the plan check has made sure that one task
+    fits in the budget)."""
+    return max(budget // 2, budget - max(workers, 1) * biggest)
 
 
 class Array:
@@ -908,7 +918,7 @@ def _run(arrays, outs, kwargs):
             "x.to_npy(path) or cdask.store(x, target) (the largest, %s, is %s)"
             % ("s" if len(arrays) > 1 else "", _nbytes_str(held), _nbytes_str(budget),
                big.name, _nbytes_str(big.nbytes)))
-    _plan_check(g, budget, layers)
+    biggest = _plan_check(g, budget, layers)
     store = "store-" + tokenize(*[a.name for a in arrays], id(g))
     keys = []
     plans = []  # per array: ("store", out) or ("blocks", slot)
@@ -944,7 +954,7 @@ def _run(arrays, outs, kwargs):
     kw = _get_kwargs(kwargs)
     # intermediates past the budget are spilled to unnamed files in the
     # temporary directory (config "temporary_directory"), removed with them
-    kw.setdefault("spill_limit", budget)
+    kw.setdefault("spill_limit", _spill_limit(budget, biggest, _workers(kwargs)))
     kw.setdefault("spill_dir", _spill_dir())
     with blas_limits(layers):
         results = get_with_progress(_get, g, keys, **kw)
