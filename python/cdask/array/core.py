@@ -107,7 +107,6 @@ def store_block(out, block, slices):
         out[slices] = block
     if isinstance(block, np.ndarray):
         _drop_pages(block)          # a block read from a memmap: its pages go too
-
     return None
 
 
@@ -120,8 +119,15 @@ def _store_mapped(region, block):
     until written back, so nothing is lost): resident memory stays bounded
     however large the target.  A region that is a thin slab across a file's
     rows (a column block of a C-ordered matrix: half a page of every row)
-    spans far more pages than it holds bytes, so it is written a band of
-    rows at a time, each band's pages dropped before the next is touched."""
+    spans far more pages than it holds bytes - and a write fault maps the
+    whole large folio of the page cache around the page it touches (Linux
+    6.x), so writing such a slab of a 512 MB file mapped 400 MB - so it is
+    written a band of rows at a time, each band's pages dropped before the
+    next is touched.  The price: the next slab faults those pages in again
+    (measured: a transpose stored into a 512 MB file, 1.35 s against 0.72 s
+    without dropping, and resident memory 32 MB against the whole file).
+    Dropping only completed pages was tried and measured slower: one
+    madvise per scattered page."""
     if region.ndim == 0 or region.size == 0:
         region[...] = block
         return
