@@ -88,7 +88,132 @@ done:
     return res;
 }
 
+/*
+ * pread_region(path, offset, strides, out) / pwrite_region(path, offset,
+ * strides, src): copy between the C-contiguous array out (src) and the
+ * elements of a file laid out from byte `offset` with byte `strides` (one
+ * per axis; the last one must be the itemsize), a row at a time with pread
+ * (pwrite), the GIL released.  A thin slab of a big file - a column block of
+ * a C-ordered matrix - read or written through a mapping maps a page (or the
+ * whole large folio around it) for every row it touches; those mappings
+ * count as the process's memory, and dropping them costs a fault per row the
+ * next time.  pread/pwrite copy to and from the page cache and map nothing
+ * (and see the same bytes as every shared mapping of the file).
+ */
+static PyObject *region_io(PyObject *args, int writing)
+{
+    PyObject *path_obj, *strides_obj, *fast = NULL, *bytes = NULL;
+    PyArrayObject *out;
+    long long offset;
+    npy_intp st[NPY_MAXDIMS], idx[NPY_MAXDIMS], nruns = 1, runlen;
+    int nd, fd, err = 0;
+    char *dst;
+    const char *path;
+    if (!PyArg_ParseTuple(args, "OLOO!:file_region", &path_obj, &offset, &strides_obj,
+                          &PyArray_Type, &out))
+        return NULL;
+    if (!PyArray_IS_C_CONTIGUOUS(out) || (!writing && !PyArray_ISWRITEABLE(out))) {
+        PyErr_SetString(PyExc_ValueError, "pread_region/pwrite_region: the array must be "
+                        "C-contiguous (and writeable to read into)");
+        return NULL;
+    }
+    nd = PyArray_NDIM(out);
+    fast = PySequence_Fast(strides_obj, "file region: strides must be a sequence");
+    if (fast == NULL)
+        return NULL;
+    if (PySequence_Fast_GET_SIZE(fast) != nd || nd == 0) {
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_ValueError, "file region: one stride per axis of the array");
+        return NULL;
+    }
+    for (int k = 0; k < nd; k++) {
+        st[k] = (npy_intp)PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(fast, k));
+        if (st[k] == -1 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return NULL;
+        }
+    }
+    Py_DECREF(fast);
+    if (st[nd - 1] != PyArray_ITEMSIZE(out) || offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "file region: the last stride must be the itemsize "
+                        "and the offset non-negative");
+        return NULL;
+    }
+    if (PyArray_SIZE(out) == 0)
+        Py_RETURN_NONE;
+    runlen = PyArray_DIM(out, nd - 1) * PyArray_ITEMSIZE(out);
+    for (int k = 0; k < nd - 1; k++) {
+        if (st[k] < 0) {
+            PyErr_SetString(PyExc_ValueError, "file region: negative strides are not supported");
+            return NULL;
+        }
+        nruns *= PyArray_DIM(out, k);
+    }
+    if (!PyUnicode_FSConverter(path_obj, &bytes))
+        return NULL;
+    path = PyBytes_AS_STRING(bytes);
+    dst = PyArray_BYTES(out);
+    Py_BEGIN_ALLOW_THREADS
+    fd = open(path, (writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        memset(idx, 0, sizeof(idx));
+        for (npy_intp i = 0; i < nruns && !err; i++) {
+            off_t at = (off_t)offset;
+            npy_intp done = 0;
+            for (int k = 0; k < nd - 1; k++)
+                at += (off_t)(idx[k] * st[k]);
+            while (done < runlen) {
+                ssize_t r = writing ? pwrite(fd, dst + done, (size_t)(runlen - done), at + done)
+                                    : pread(fd, dst + done, (size_t)(runlen - done), at + done);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0) {
+                    err = r < 0 ? errno : EIO;     /* 0: the file is shorter than said */
+                    break;
+                }
+                done += r;
+            }
+            dst += runlen;
+            for (int k = nd - 2; k >= 0; k--) {
+                if (++idx[k] < PyArray_DIM(out, k))
+                    break;
+                idx[k] = 0;
+            }
+        }
+        close(fd);
+    }
+    Py_END_ALLOW_THREADS
+    if (err) {
+        errno = err;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    Py_DECREF(bytes);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_pread_region(PyObject *self, PyObject *args)
+{
+    CD_UNUSED(self);
+    return region_io(args, 0);
+}
+
+static PyObject *py_pwrite_region(PyObject *self, PyObject *args)
+{
+    CD_UNUSED(self);
+    return region_io(args, 1);
+}
+
 static PyMethodDef npy_methods[] = {
+    {"pwrite_region", py_pwrite_region, METH_VARARGS,
+     "pwrite_region(path, offset, strides, src): write C-contiguous src to the file's "
+     "elements at byte offset + sum(i_k * strides[k]), a row at a time (pwrite)."},
+    {"pread_region", py_pread_region, METH_VARARGS,
+     "pread_region(path, offset, strides, out): fill C-contiguous out with the file's "
+     "elements at byte offset + sum(i_k * strides[k]), a row at a time (pread)."},
     {"npy_header", py_npy_header, METH_O,
      "npy_header(path) -> (descr, fortran_order, shape, data_offset, file_size)\n\n"
      "The header of a .npy file, parsed and validated in C (nothing is evaluated)."},

@@ -230,3 +230,50 @@ def test_h5py_datasets_in_and_out(tmp_path):
         out = f.create_dataset("b", shape=(60, 40), dtype="f8")
         cdask.store(x + 1, out)
         assert np.array_equal(out[...], xn + 1)
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">i4", "u1", "<c16", ">f4"])
+def test_thin_slabs_of_files_read_and_written_with_pread_pwrite(tmp_path, dtype):
+    # column blocks of a C-ordered file (thin slabs: a short run of every
+    # row) go through pread/pwrite rather than the mapping; same bytes
+    rng = np.random.default_rng(7)
+    n, m = 1100, 900
+    a = (rng.random((n, m)) * 100).astype(dtype)
+    p = tmp_path / "a.npy"
+    np.save(p, a)
+    x = cdask.from_npy(p, chunks=(n // 3, m))
+    for y, want in ((x.rechunk((n, 130)), a), (x.T, a.T), (x[:, 7:811:1].rechunk((n, 97)), a[:, 7:811]),
+                    ((x + 1).T, (a + 1).T)):
+        out = tmp_path / "y.npy"
+        y.to_npy(out)
+        got = np.load(out)
+        # cdask arrays have native byte order; the values are the same
+        assert got.dtype == want.dtype.newbyteorder("=") and np.array_equal(got, want)
+        # into a memmap target too (cdask.store), at an offset inside a bigger file
+        tgt = np.lib.format.open_memmap(tmp_path / "t.npy", mode="w+", dtype=want.dtype,
+                                        shape=(want.shape[0] + 3, want.shape[1] + 5))
+        cdask.store(y, tgt, regions=(slice(2, 2 + want.shape[0]), slice(5, None)))
+        assert np.array_equal(tgt[2:2 + want.shape[0], 5:], want)
+        assert not tgt[:2].any() and not tgt[:, :5].any()
+        del tgt
+    # the reads are the file's bytes whatever the memmap's own offset
+    mm = np.memmap(p, dtype=a.dtype, mode="r", offset=128, shape=(n, m))
+    from cdask.array.creation import getter
+    from cdask.array.core import _thin
+    for sl in ((slice(5, 900), slice(100, 200)), (slice(0, n, 2), slice(3, 500)), (slice(9, 10), slice(None))):
+        g = getter(mm, sl)
+        assert g.flags.owndata == _thin(mm[sl].view(np.ndarray))
+        assert g.tobytes() == np.ascontiguousarray(a[sl]).tobytes()
+    assert _thin(mm[:, 100:200].view(np.ndarray)) == (a.itemsize * 100 * n >= 256 << 10)
+
+
+def test_pread_region_errors(tmp_path):
+    out = np.empty((4, 8))
+    with pytest.raises(OSError, match="missing"):
+        cdask._core.pread_region(str(tmp_path / "missing"), 0, (64, 8), out)
+    short = tmp_path / "short"
+    short.write_bytes(b"\0" * 100)
+    with pytest.raises(OSError, match="short"):
+        cdask._core.pread_region(str(short), 0, (64, 8), out)
+    with pytest.raises(ValueError, match="itemsize"):
+        cdask._core.pread_region(str(short), 0, (64, 16), out)

@@ -13,8 +13,10 @@ import os
 
 import numpy as np
 
+from .._core import pread_region as _pread_region
+
 from .chunks import normalize_chunks, chunk_offsets
-from .core import Array, check_dtype, _is_scalar
+from .core import Array, check_dtype, _is_scalar, _thin, _file_offset
 from .tokenize import tokenize
 
 __all__ = ["from_array", "from_npy", "ones", "zeros", "full", "empty", "ones_like",
@@ -27,11 +29,30 @@ __all__ = ["from_array", "from_npy", "ones", "zeros", "full", "empty", "ones_lik
 
 def getter(x, slices):
     """One block of an array-like: ``np.asarray(x[slices])``.  For a memmap
-    this is a view of the mapped file (pages are read on use)."""
+    this is a view of the mapped file (pages are read on use), except for a
+    thin slab across the file's rows, which is read with pread."""
     b = x[slices]
     if isinstance(b, np.memmap):
-        return b.view(np.ndarray)
+        v = b.view(np.ndarray)
+        if _thin(v):
+            r = _pread_copy(x, v)
+            if r is not None:
+                return r
+        return v
     return np.asarray(b)
+
+
+def _pread_copy(x, v):
+    """The elements of v (a view of the memmap x) read from x's file with
+    pread, into a new array; None where that cannot be done (see
+    core._file_offset: through the mapping every row would map pages into
+    the process, which pread does not)."""
+    off = _file_offset(x, v)
+    if off is None:
+        return None
+    out = np.empty(v.shape, dtype=v.dtype)
+    _pread_region(x.filename, off, v.strides, out)
+    return out
 
 
 def _full_block(shape, dtype, value):
