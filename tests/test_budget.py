@@ -270,3 +270,35 @@ def test_transpose_and_rechunk_of_a_file_sixteen_times_the_budget(tmp_path, case
     assert int(grew) < (32 << 20) + (32 << 20), (int(grew) / 2**20, int(spilled))
     if case == "R1":
         assert int(spilled) >= 256 << 20
+
+
+def test_spill_disk_full_raises_oserror_naming_the_directory(tmp_path):
+    # RLIMIT_FSIZE stands in for a full disk under the spill directory: the
+    # spill file's space is reserved before anything is written, so the run
+    # fails with an OSError naming the directory, leaves no file, and the
+    # process goes on (a later compute with room works)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    code = textwrap.dedent(f"""
+        import os, resource, signal
+        import numpy as np, cdask
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        xn = np.random.default_rng(0).standard_normal((2000, 2000))
+        y = (cdask.from_array(xn, chunks=(2000, 125)) * 2 + 1).rechunk((125, 2000))
+        cdask.config.set(temporary_directory={str(spill)!r})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        try:
+            y.sum().compute(memory_limit="36MB")
+            print("no error")
+        except OSError as e:
+            print("OSError", {str(spill)!r} in str(e))
+        print(os.listdir({str(spill)!r}))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        st = cdask.Stats()
+        ok = abs(float(y.sum().compute(memory_limit="36MB", stats=st)) - float((xn * 2 + 1).sum())) < 1e-6
+        print(ok, st.spilled_bytes > 0)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines == ["OSError True", "[]", "True True"], r.stdout
