@@ -115,6 +115,32 @@ static int fill_header(cd_chunk *c, cd_dtype dtype, int ndim, const int64_t *sha
     return 0;
 }
 
+size_t cd_fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape, const char *sep)
+{
+    size_t len = 0;
+    int n;
+    if (cap == 0)
+        return 0;
+    n = snprintf(buf, cap, "(");
+    len = n > 0 ? (size_t)n : 0;
+    for (int i = 0; i < ndim && len < cap; i++) {
+        n = snprintf(buf + len, cap - len, "%s%lld", i ? sep : "", (long long)shape[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len < cap) {
+        n = snprintf(buf + len, cap - len, ndim == 1 ? ",)" : ")");
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (len >= cap) {
+        if (cap > 4)
+            memcpy(buf + cap - 4, "...", 4);
+        len = cap - 1;
+    }
+    return len;
+}
+
 void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n)
 {
     static long page;

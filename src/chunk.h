@@ -65,14 +65,19 @@ static inline void cd_chunk_incref(cd_chunk *c)
     __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 }
 
-/* For a mapped chunk: drop the whole pages of [p, p + n) from the process
- * (MADV_DONTNEED: they stay in the page cache, dirty ones are written back;
- * a later access faults them in again), so that streaming over a file
- * larger than memory keeps the resident set small.  No-op otherwise. */
 /* Cap the bytes of freed big mappings kept for reuse (at most the built-in
  * CD_CACHE_BYTES; entries past the cap are unmapped now). */
 void cd_chunk_cache_cap(size_t cap);
 
+/* "(3,4)", "(5,)", "()" into buf: sep goes between sizes ("," as NumPy's
+ * broadcast messages write shapes, ", " as a tuple's repr).  Returns the
+ * length written; a shape too long for cap ends in "...". */
+size_t cd_fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape, const char *sep);
+
+/* For a mapped chunk: drop the whole pages of [p, p + n) from the process
+ * (MADV_DONTNEED: they stay in the page cache, dirty ones are written back;
+ * a later access faults them in again), so that streaming over a file
+ * larger than memory keeps the resident set small.  No-op otherwise. */
 void cd_chunk_drop_pages(const cd_chunk *c, const void *p, int64_t n);
 
 /* For a mapped chunk: ask the kernel to read [p, p + n) ahead (MADV_WILLNEED),

@@ -241,21 +241,11 @@ static int broadcast(const cd_fused_params *p, const int *used, const int *nds,
                     size_t len = 0;
                     buf[0] = '\0';
                     for (int j = 0; j < p->nin && len + 1 < sizeof(buf); j++) {
-                        int n;
                         if (!used[j])
                             continue;
-                        n = snprintf(buf + len, sizeof(buf) - len, "%s(", len ? " " : "");
-                        len += n > 0 ? (size_t)n : 0;
-                        for (int b = 0; b < nds[j] && len + 1 < sizeof(buf); b++) {
-                            n = snprintf(buf + len, sizeof(buf) - len, "%s%lld", b ? "," : "",
-                                         (long long)shapes[j][b]);
-                            len += n > 0 ? (size_t)n : 0;
-                        }
-                        if (len + 1 < sizeof(buf)) {
-                            n = snprintf(buf + len, sizeof(buf) - len,
-                                         nds[j] == 1 ? ",)" : ")");
-                            len += n > 0 ? (size_t)n : 0;
-                        }
+                        if (len > 0)
+                            buf[len++] = ' ', buf[len] = '\0';
+                        len += cd_fmt_shape(buf + len, sizeof(buf) - len, nds[j], shapes[j], ",");
                     }
                     cd_err_set(err, CD_EVALUE,
                                "fused kernel: operands could not be broadcast together with "

@@ -55,21 +55,7 @@ static int is_real_float(cd_dtype d) { return d == CD_FLOAT32 || d == CD_FLOAT64
 /* "(3, 4)", "(5,)", "()" into buf (truncated with "..." if too long). */
 static const char *fmt_shape(char *buf, size_t cap, const cd_chunk *c)
 {
-    size_t len = 0;
-    int n;
-    buf[0] = '\0';
-    n = snprintf(buf, cap, "(");
-    len = (size_t)n;
-    for (int i = 0; i < c->ndim && len < cap; i++) {
-        n = snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)c->shape[i]);
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len < cap)
-        len += (size_t)snprintf(buf + len, cap - len, c->ndim == 1 ? ",)" : ")");
-    if (len >= cap && cap > 4)
-        memcpy(buf + cap - 4, "...", 4);
+    cd_fmt_shape(buf, cap, c->ndim, c->shape, ", ");
     return buf;
 }
 

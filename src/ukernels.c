@@ -219,26 +219,6 @@ static int read_params(const cd_kctx *ctx, cd_ufunc_params *p, cd_err *err)
     return 0;
 }
 
-static size_t fmt_shape(char *buf, size_t cap, const cd_chunk *c)
-{
-    size_t len = 0;
-    int n = snprintf(buf, cap, "(");
-    if (n > 0)
-        len = (size_t)n;
-    for (int i = 0; i < c->ndim && len < cap; i++) {
-        n = snprintf(buf + len, cap - len, "%s%lld", i ? "," : "", (long long)c->shape[i]);
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len < cap) {
-        n = snprintf(buf + len, cap - len, c->ndim == 1 ? ",) " : ") ");
-        if (n > 0)
-            len += (size_t)n;
-    }
-    return len < cap ? len : cap - 1;
-}
-
 /* NumPy's broadcast of the inputs' shapes into shape[*ndim]; 0 or CD_EVALUE. */
 static int broadcast(const cd_ufunc_params *p, int nin, cd_chunk *const *in,
                      int *ndim, int64_t *shape, cd_err *err)
@@ -263,8 +243,12 @@ static int broadcast(const cd_ufunc_params *p, int nin, cd_chunk *const *in,
                 if (err != NULL) {
                     char buf[CD_ERRMSG];
                     size_t len = 0;
-                    for (int j = 0; j < nin && len < sizeof(buf) - 1; j++)
-                        len += fmt_shape(buf + len, sizeof(buf) - len, in[j]);
+                    for (int j = 0; j < nin && len + 1 < sizeof(buf); j++) {
+                        len += cd_fmt_shape(buf + len, sizeof(buf) - len, in[j]->ndim,
+                                            in[j]->shape, ",");
+                        if (len + 1 < sizeof(buf))
+                            buf[len++] = ' ', buf[len] = '\0';
+                    }
                     cd_err_set(err, CD_EVALUE,
                                "ufunc '%s': operands could not be broadcast together with "
                                "shapes %s", p->name, buf);
