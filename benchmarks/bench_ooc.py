@@ -10,7 +10,9 @@ directory and deleted at the end.  Uniform and non-negative because NumPy's
 float64 ``power`` loop costs ~200 ns per negative base (~15 ns per positive
 one): over mixed-sign data the store pass would measure ``pow``, not the disk.  Then, each contender in a child process of its own, with the
 file evicted from the page cache before every pass
-(``posix_fadvise(POSIX_FADV_DONTNEED)``):
+(``posix_fadvise(POSIX_FADV_DONTNEED)``) and the previous pass's dirty data
+written back first (``settle``: sync, then wait for /proc/meminfo's Dirty +
+Writeback to drain):
 
 a. ``mean(x[x > 0])`` - cdask on ``from_npy``, dask on ``np.memmap``
    (``dask.array.from_array``, threaded scheduler, default chunks).
@@ -53,6 +55,25 @@ def evict(path):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
+
+
+def settle(limit=64 << 20, timeout=60.0):
+    """Wait until the kernel has written back what earlier passes left dirty
+    (and has had a moment for freed extents), so that no pass pays for the
+    previous one's writeback: sync, then poll /proc/meminfo's Dirty +
+    Writeback down to `limit` bytes."""
+    os.sync()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        kb = {}
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, v = line.split(":", 1)
+                kb[k] = int(v.split()[0])
+        if (kb.get("Dirty", 0) + kb.get("Writeback", 0)) * 1024 <= limit:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
 
 
 def dd(args):
@@ -138,6 +159,7 @@ def main(argv=None):
             cdask.random.default_rng(0).random(n).to_npy(src)
         res["create_s"] = time.perf_counter() - t0
         evict(src)
+        settle()
         t_read = dd([f"if={src}", "of=/dev/null", "iflag=direct"])
         evict(src)
         t_copy = dd([f"if={src}", f"of={dst}", "iflag=direct", "oflag=direct"])
@@ -149,6 +171,7 @@ def main(argv=None):
         for task in ("mean", "store"):
             for who in contenders:
                 evict(src)
+                settle()
                 H.log(f"{task}: {who}")
                 r = H.run_child(_CHILD, args=[who, task, src, dst, str(limit)])
                 if not r.ok:

@@ -19,7 +19,7 @@ for NumPy):
 - ``x.T`` and ``(x + 1).T``: transposes (column slabs of the target).
 
 Each contender runs in a child process of its own, with the input evicted
-from the page cache first; peak resident memory is the child's VmHWM over the
+from the page cache and earlier writes written back first; peak resident memory is the child's VmHWM over the
 pass (reset after imports and graph building).  cdask's bound is its memory
 budget + 300 MB; dask and NumPy have no budget and are shown for reference.
 stdout carries only the markdown report; progress goes to stderr.
@@ -38,7 +38,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _harness as H  # noqa: E402
-from bench_ooc import evict  # noqa: E402
+from bench_ooc import evict, settle  # noqa: E402
 
 PASSES = ["rechunk", "(x + 1).rechunk", "x.T", "(x + 1).T"]
 
@@ -128,6 +128,7 @@ def main(argv=None):
         for task in PASSES:
             for who in contenders:
                 evict(src)
+                settle()
                 H.log(f"{task}: {who}")
                 r = H.run_child(_CHILD, args=[who, task, src, dst, str(limit), str(rows), spill])
                 if not r.ok:
