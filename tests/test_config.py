@@ -264,3 +264,20 @@ def test_threads_setting_num_workers():
     # final value is some value set by someone -- but always a valid one.
     assert isinstance(cfg.get("num_workers"), int) and cfg.get("num_workers") >= 1
     cfg.set(num_workers=before)
+
+
+def test_malloc_mmap_threshold():
+    import platform
+    set_ = cdask._core._set_malloc_mmap_threshold
+    if platform.libc_ver()[0] == "glibc":
+        assert set_(1 << 20) is True
+    for bad in (0, -5, (32 << 20) + 1):
+        with pytest.raises(ValueError, match="threshold"):
+            set_(bad)
+    # the environment variable: off, a size, or a warning for nonsense
+    for val, warns in (("off", False), ("2097152", False), ("lots", True)):
+        r = subprocess.run([sys.executable, "-W", "always", "-c", "import cdask"],
+                           env=dict(os.environ, CDASK_MALLOC_MMAP_THRESHOLD=val),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert ("CDASK_MALLOC_MMAP_THRESHOLD" in r.stderr) == warns, r.stderr
