@@ -12,9 +12,7 @@ one): over mixed-sign data the store pass would measure ``pow``, not the disk.  
 file evicted from the page cache before every pass
 (``posix_fadvise(POSIX_FADV_DONTNEED)``) and the previous pass's dirty data
 written back first (``settle``: sync, then wait for /proc/meminfo's Dirty +
-Writeback to drain) and the disk back to its measured read speed
-(``settle_disk``: deleting the previous pass's 30 GB output slows it for a
-while):
+Writeback to drain):
 
 a. ``mean(x[x > 0])`` - cdask on ``from_npy``, dask on ``np.memmap``
    (``dask.array.from_array``, threaded scheduler, default chunks).
@@ -76,21 +74,6 @@ def settle(limit=64 << 20, timeout=60.0):
             break
         time.sleep(0.2)
     time.sleep(1.0)
-
-
-def settle_disk(path, bps, frac=0.85, timeout=180.0):
-    """Wait until a direct-I/O read of 512 MB of `path` runs at `frac` of
-    `bps` (the disk's read speed measured at the start) again.  Deleting a
-    file of tens of GB slows this machine's disk for a while after (measured:
-    the first pass after the dd copy and its unlink took 26.7 s, the same
-    pass repeated 15.0-15.3 s), which would charge whoever runs next."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        t = dd([f"if={path}", "of=/dev/null", "iflag=direct", "count=32"])
-        if (32 << 24) / t >= frac * bps:
-            return time.perf_counter() - t0
-        time.sleep(2.0)
-    return time.perf_counter() - t0
 
 
 def dd(args):
@@ -189,9 +172,7 @@ def main(argv=None):
             for who in contenders:
                 evict(src)
                 settle()
-                waited = settle_disk(src, n * 8 / t_read)
-                evict(src)
-                H.log(f"{task}: {who} (disk settled after {waited:.0f} s)")
+                H.log(f"{task}: {who}")
                 r = H.run_child(_CHILD, args=[who, task, src, dst, str(limit)])
                 if not r.ok:
                     H.log(r.stderr[-3000:])
