@@ -48,7 +48,8 @@ def test_auto_chunks_fit_the_budget():
     assert default_chunk_bytes() == 64 << 20 or default_chunk_bytes() <= 64 << 20
 
 
-_CHILD = textwrap.dedent("""
+# peak RSS (VmHWM) of the child itself, and its reset
+_PRELUDE = textwrap.dedent("""
     import numpy as np, os, sys, cdask
     def hwm():
         for line in open('/proc/self/status'):
@@ -57,6 +58,9 @@ _CHILD = textwrap.dedent("""
     def reset():
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')
+""")
+
+_CHILD = _PRELUDE + textwrap.dedent("""
     d = sys.argv[1]
     n = 40_000_000                                     # 320 MB of float64
     m = np.lib.format.open_memmap(os.path.join(d, 'x.npy'), mode='w+', dtype='f8', shape=(n,))
@@ -219,15 +223,7 @@ def test_c_producers_wait_for_python_consumers_near_the_budget(tmp_path):
     assert os.listdir(spill) == []
 
 
-_CHILD_2D = textwrap.dedent("""
-    import numpy as np, os, sys, cdask
-    def hwm():
-        for line in open('/proc/self/status'):
-            if line.startswith('VmHWM'):
-                return int(line.split()[1]) * 1024
-    def reset():
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
+_CHILD_2D = _PRELUDE + textwrap.dedent("""
     d, case = sys.argv[1:3]
     n = 8192                                                   # 512 MB of float64
     src = os.path.join(d, 'x.npy')

@@ -6,6 +6,7 @@ inputs composed into the getter tasks."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
+from blockcheck import chunkings
 
 import cdask as da
 from cdask.array.creation import getter
@@ -18,18 +19,7 @@ DTYPES = ["i8", "f4", "bool", "c16", "u1"]
 
 
 def _draw_chunks(draw, shape):
-    chunks = []
-    for s in shape:
-        if s == 0:
-            chunks.append((0,))
-            continue
-        parts, left = [], s
-        while left:
-            p = draw(st.integers(1, left))
-            parts.append(p)
-            left -= p
-        chunks.append(tuple(parts))
-    return tuple(chunks)
+    return chunkings(draw, st, shape)
 
 
 @st.composite

@@ -713,13 +713,7 @@ def setitem(x, index, value):
         from .reshape import broadcast_to
         from .rechunk import rechunk
 
-        try:
-            shp = np.broadcast_shapes(value.shape, rshape)
-        except ValueError:
-            shp = None
-        if shp != rshape:
-            raise ValueError("could not broadcast input array from shape %s into shape %s"
-                             % (value.shape, rshape))
+        _check_assignable(value.shape, rshape)
         v = rechunk(broadcast_to(value, rshape), out_chunks)
         deps = Array(_merge_layers(x, v), x.name, x.chunks, x.dtype)
         vval = None
@@ -729,13 +723,7 @@ def setitem(x, index, value):
             _check_scalar(value, x.dtype)
             vval = value
         else:
-            try:
-                shp = np.broadcast_shapes(value.shape, rshape)
-            except ValueError:
-                shp = None
-            if shp != rshape:
-                raise ValueError("could not broadcast input array from shape %s into shape %s"
-                                 % (value.shape, rshape))
+            _check_assignable(value.shape, rshape)
             if value.dtype.kind == "c" and x.dtype.kind != "c":
                 # NumPy warns (ComplexWarning) and drops the imaginary part
                 _check_scalar(value.ravel()[:1].real, x.dtype)
@@ -784,6 +772,17 @@ def _drop_leading_ones(value, ndim):
             return value[(0,) * extra]
         return np.asarray(value).reshape(shp[extra:])
     return value
+
+
+def _check_assignable(vshape, rshape):
+    """NumPy's ValueError unless a value of vshape broadcasts to rshape."""
+    try:
+        shp = np.broadcast_shapes(vshape, rshape)
+    except ValueError:
+        shp = None
+    if shp != rshape:
+        raise ValueError("could not broadcast input array from shape %s into shape %s"
+                         % (vshape, rshape))
 
 
 def _setitem_points(x, index, value):
