@@ -386,7 +386,9 @@ def test_gemm_kernel_holds_own_openblas_at_one_thread_while_running():
             seen.add(own.scipy_openblas_get_num_threads())
         return sorted(seen)
 
-    dsk = {"g%d" % i: (k, [A] * 4, [A] * 4) for i in range(2)}
+    # g1 runs three times longer than g0: when both workers start on the
+    # products, the poll (waiting for a free slot) still overlaps g1
+    dsk = {"g0": (k, [A] * 4, [A] * 4), "g1": (k, [A] * 12, [A] * 12)}
     dsk["p"] = (poll,)
     seen, g0, _ = cdask.get(dsk, ["p", "g0", "g1"], num_workers=2)
     assert 1 in seen, seen
