@@ -24,6 +24,13 @@ watchdog: after ``CDASK_TEST_TIMEOUT`` seconds (default 60) a SIGALRM handler
 raises ``TestTimeout`` on the main thread (which a correct ``cdask.get``
 notices like a Ctrl-C), and 30 s after that faulthandler dumps every thread's
 stack and exits the process, so a wedged run fails instead of hanging CI.
+
+Skips that hide a missing install step
+--------------------------------------
+With ``CI=true`` (or ``CDASK_STRICT_SKIPS=1``) in the environment, a test
+skipped because a module could not be imported (``pytest.importorskip``)
+fails the run: the test extra (``pip install -e ".[test]"``) installs
+everything the tests use, so such a skip means an install step is missing.
 """
 
 import faulthandler
@@ -163,3 +170,40 @@ def run_with_timeout(fn, timeout, *args, **kwargs):
 @pytest.fixture(scope="session")
 def with_timeout():
     return run_with_timeout
+
+
+# ---------------------------------------------------------------------------
+# skips caused by a missing module fail the run in CI
+# ---------------------------------------------------------------------------
+STRICT_SKIPS = (os.environ.get("CI", "").lower() in ("1", "true", "yes")
+                or os.environ.get("CDASK_STRICT_SKIPS", "") not in ("", "0"))
+_MISSING_MODULE = ("could not import", "No module named")
+_missing_module_skips = []
+
+
+def _note_skip(report):
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return
+    reason = str(report.longrepr[2])
+    if any(m in reason for m in _MISSING_MODULE):
+        _missing_module_skips.append((report.nodeid, reason))
+
+
+def pytest_collectreport(report):
+    _note_skip(report)
+
+
+def pytest_runtest_logreport(report):
+    _note_skip(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if STRICT_SKIPS and _missing_module_skips:
+        terminalreporter.section("skipped because a module is missing (fails the run)")
+        for nodeid, reason in _missing_module_skips:
+            terminalreporter.write_line("%s: %s" % (nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if STRICT_SKIPS and _missing_module_skips and session.exitstatus == 0:
+        session.exitstatus = 1

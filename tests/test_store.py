@@ -180,11 +180,11 @@ def test_from_raw(tmp_path):
 
 
 def _zarr():
-    return pytest.importorskip("zarr", reason="zarr is an optional dependency (pip install zarr)")
+    return pytest.importorskip("zarr")
 
 
 def _h5py():
-    return pytest.importorskip("h5py", reason="h5py is an optional dependency (pip install h5py)")
+    return pytest.importorskip("h5py")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
