@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 import cdask
 import cdask as da
-from cdask.array.core import Array, elemwise
+from cdask.array.core import Array
+from cdask.array.elemwise import elemwise
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -501,9 +502,16 @@ def test_elemwise_out_and_where():
         np.add(x, 1, out=da.zeros(3))
 
 
-def test_elemwise_fallback_without_ufuncs_module(monkeypatch):
-    import cdask.array.core as core
-    monkeypatch.setattr(core, "_ufuncs_module", lambda: None)
+def test_elemwise_python_fallback(monkeypatch):
+    # without C kernels and ufuncs.result_dtype: UfuncBlock tasks calling
+    # NumPy, dtypes from ufunc.resolve_dtypes
+    import cdask.array.ufuncs as ufuncs
+
+    def no_dtype(*args):
+        raise NotImplementedError
+
+    monkeypatch.setattr(ufuncs, "ufunc_task", lambda ufunc, in_dtypes: None)
+    monkeypatch.setattr(ufuncs, "result_dtype", no_dtype)
     a = np.arange(10, dtype="f4")
     x = da.from_array(a, chunks=3)
     same((x * 2 + 1).compute(), a * 2 + 1)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cdask
 import cdask as da
-from cdask.array import linalg
+from cdask.array import contraction as linalg
 
 from blockcheck import check, chunkings, sample
 

@@ -133,7 +133,6 @@ def test_only_touched_blocks_in_graph():
         task = g[k]
         assert sum(1 for a in task[1:] if isinstance(a, tuple) and a and a[0] == x.name) == 1
     assert y.chunks == ((5, 5),)
-    from cdask.array.core import compute  # noqa: F401
     z = x[::-1, ::-1]
     assert z.numblocks == (10, 10)
 

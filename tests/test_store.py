@@ -259,12 +259,12 @@ def test_thin_slabs_of_files_read_and_written_with_pread_pwrite(tmp_path, dtype)
     # the reads are the file's bytes whatever the memmap's own offset
     mm = np.memmap(p, dtype=a.dtype, mode="r", offset=128, shape=(n, m))
     from cdask.array.creation import getter
-    from cdask.array.core import _thin
+    from cdask.array.blockio import thin_slab
     for sl in ((slice(5, 900), slice(100, 200)), (slice(0, n, 2), slice(3, 500)), (slice(9, 10), slice(None))):
         g = getter(mm, sl)
-        assert g.flags.owndata == _thin(mm[sl].view(np.ndarray))
+        assert g.flags.owndata == thin_slab(mm[sl].view(np.ndarray))
         assert g.tobytes() == np.ascontiguousarray(a[sl]).tobytes()
-    assert _thin(mm[:, 100:200].view(np.ndarray)) == (a.itemsize * 100 * n >= 256 << 10)
+    assert thin_slab(mm[:, 100:200].view(np.ndarray)) == (a.itemsize * 100 * n >= 256 << 10)
 
 
 def test_pread_region_errors(tmp_path):

@@ -34,6 +34,7 @@ import threading
 import warnings
 
 from . import _core
+from .utils import parse_bytes
 
 __all__ = ["set", "get", "refresh", "config", "ENV_PREFIX"]
 
@@ -122,8 +123,6 @@ def _check_num_workers(value):
 
 
 def _check_memory_limit(value):
-    from .array.chunks import parse_bytes
-
     try:
         n = parse_bytes(value)
     except (TypeError, ValueError):

@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from ._core import Stats
+
 __all__ = ["ProgressBar"]
 
 _active = []              # bars in force (context managers and registered ones)
@@ -137,8 +139,6 @@ def get_with_progress(get, dsk, keys, **kwargs):
     bars += _dask_bars()
     if not bars:
         return get(dsk, keys, **kwargs)
-    from ._core import Stats
-
     stats = kwargs.get("stats")
     if stats is None:
         stats = kwargs["stats"] = Stats()

@@ -1,26 +1,52 @@
 """cdask.array: dask.array-like chunked arrays (``import cdask as da``).
 
-See docs/array-design.md for the design; the modules:
+This file only re-exports.  The modules, in layers: each imports only
+modules of the layers above it in this list (``tests/test_layout.py`` checks
+that no two modules import each other, directly or in a circle).
 
-* core      - Array, compute, persist, elemwise, map_blocks, operators
-* chunks    - normalize_chunks (ints, tuples, dicts, -1/None, "auto", "64MiB")
-* tokenize  - deterministic names
-* creation  - from_array, from_npy, ones/zeros/full/empty(+_like), arange,
-              linspace, eye
-* random    - default_rng(seed) -> Generator
-* slicing   - __getitem__ (basic indexing, boolean masks)
-* rechunk   - rechunk
-* ufuncs, reductions, routines - elementwise functions, reductions, the rest
+* foundations - ``tokenize`` (deterministic names), ``dtypes`` (the
+  supported dtypes, from the C core's table), ``chunks`` (normalize_chunks),
+  ``utils`` (graph-building helpers shared by every module), ``blockio``
+  (block read/write tasks, pread/pwrite of memory-mapped files)
+* the class - ``core``: ``Array`` with its metadata and the dask protocol
+* making arrays - ``creation`` (from_array, from_npy, ones, arange...),
+  ``random``
+* moving blocks - ``slicing`` (basic indexing), ``rechunk``
+* elementwise - ``ufuncs`` (NumPy's loops as C kernels), ``elemwise``
+* structure - ``reshape`` (reshape, ravel, moveaxis, squeeze...),
+  ``mapping`` (map_blocks), ``blockwise``, ``reductions``, ``joining``
+  (concatenate, stack, roll...), ``indexing`` (``x[...]``, advanced indexing,
+  assignment), ``overlap``
+* linear algebra - ``contraction`` (dot, tensordot, matmul, einsum),
+  ``decompositions`` (qr, svd, lu, solve...), ``linalg`` (the namespace)
+* the rest of NumPy's functions - ``routines`` (where, clip, nonzero...)
+* running - ``fuse`` (graph fusion), ``compute`` (compute, persist,
+  optimize), ``store`` (store, to_npy, zarr)
+* the NumPy-facing surface - ``ufunc_api`` (``cdask.exp``...),
+  ``numpy_api`` (``__array_function__``, ``__array_ufunc__``)
+* ``methods`` - sets the operators and methods of ``Array`` that come from
+  the layers above; imported last, by this file only.
+
+See docs/array-design.md for the design.
 """
 
-from .core import (Array, Blocks, compute, persist, optimize, elemwise, map_blocks, blockwise_simple,
-                   transpose, is_cdask_collection, SUPPORTED_DTYPES)
+import sys as _sys
+import types as _types
+
+from . import (blockwise, chunks, compute, contraction, core, creation, joining, linalg,  # noqa: F401
+               overlap, random, rechunk, reductions, reshape, routines, store, ufunc_api,
+               ufuncs)
+from . import methods  # noqa: F401  (sets Array's methods and operators)
 from .chunks import normalize_chunks, parse_bytes
-from .tokenize import tokenize
+from .compute import compute, optimize, persist  # noqa: F811
+from .core import Array, Blocks, blockwise_simple, is_cdask_collection, transpose
 from .creation import (from_array, from_npy, asarray, array, ones, zeros, full, empty,
                        ones_like, zeros_like, full_like, empty_like, arange, linspace, eye)
-from .rechunk import rechunk
-from . import random
+from .dtypes import SUPPORTED_DTYPES
+from .elemwise import elemwise
+from .mapping import map_blocks
+from .rechunk import rechunk  # noqa: F811
+from .tokenize import tokenize
 
 asanyarray = asarray
 
@@ -30,43 +56,21 @@ __all__ = ["Array", "Blocks", "compute", "persist", "optimize", "elemwise", "map
            "asanyarray", "ones", "zeros", "full", "empty", "ones_like", "zeros_like",
            "full_like", "empty_like", "arange", "linspace", "eye", "rechunk", "random"]
 
-
-def _reexport(modname):
-    # The elementwise, reduction and routine modules are optional pieces:
-    # export their public names when present.
-    import importlib
-
-    try:
-        mod = importlib.import_module("." + modname, __name__)
-    except ModuleNotFoundError as e:
-        if e.name == __name__ + "." + modname:
-            return
-        raise
-    names = getattr(mod, "__all__", None)
-    if names is None:
-        names = [n for n in vars(mod) if not n.startswith("_")]
-    g = globals()
-    for n in names:
-        if n in ("random",):
+# the public names of the modules of functions
+for _mod in (ufuncs, ufunc_api, reductions, routines, reshape, joining, overlap, blockwise,
+             store, linalg):
+    for _n in _mod.__all__:
+        if _n == "random":
             continue
-        g[n] = getattr(mod, n)
-        if n not in __all__:
-            __all__.append(n)
-
-
-for _m in ("ufuncs", "ufunc_api", "reductions", "routines", "reshape", "joining", "overlap",
-           "blockwise", "store", "linalg"):
-    _reexport(_m)
-del _m
+        globals()[_n] = getattr(_mod, _n)
+        if _n not in __all__:
+            __all__.append(_n)
+del _mod, _n
 
 
 # ``cdask.array`` is this package, yet dask users call ``da.array(x)``: the
 # package module is made callable (same as ``cdask.array.array(x)``), so both
 # ``cdask.array(x)`` and ``cdask.array.core`` work.
-import sys as _sys  # noqa: E402
-import types as _types  # noqa: E402
-
-
 class _CallableModule(_types.ModuleType):
     def __call__(self, *args, **kwargs):
         return array(*args, **kwargs)

@@ -30,7 +30,6 @@ new_axes=None, adjust_chunks=None, align_arrays=True, **kwargs)``
   sample blocks to learn it.
 
 Examples (the talk's)::
-
     top(lambda x: x + 1, 'ij', x, 'ij')
     top(np.transpose, 'ji', x, 'ij')
     top(dotmany, 'ik', x, 'ij', y, 'jk')   # dotmany(A, B) = sum(map(np.dot, A, B))
@@ -39,13 +38,17 @@ Examples (the talk's)::
 import itertools
 import math
 import numbers
+import warnings
 
 import numpy as np
 
-from .core import Array, _with, _merge_layers, _isnan, check_dtype
 from .chunks import chunk_offsets
+from .core import Array
+from .creation import asarray
+from .dtypes import check_dtype
 from .mapping import Literal, MapBlocksTask, func_token
 from .tokenize import tokenize
+from .utils import isnan, merge_layers, with_layer
 
 __all__ = ["blockwise", "top"]
 
@@ -72,7 +75,7 @@ def _common(label, lists):
     first = lists[0]
     if all(c == first for c in lists[1:]):
         return first
-    if any(_isnan(v) for c in lists for v in c):
+    if any(isnan(v) for c in lists for v in c):
         raise ValueError("blockwise: index %r pairs axes with different unknown (nan) chunk "
                          "sizes %s; call compute_chunk_sizes() on the arrays first"
                          % (label, ", ".join(map(str, lists))))
@@ -84,13 +87,12 @@ def _common(label, lists):
 
 
 def _size(c):
-    return math.nan if any(_isnan(v) for v in c) else sum(c)
+    return math.nan if any(isnan(v) for v in c) else sum(c)
 
 
 def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_chunks=None,
               new_axes=None, align_arrays=True, concatenate=None, meta=None, **kwargs):
     """Block-level map in index notation; see the module docstring."""
-    from .core import asarray
 
     if not callable(func):
         raise TypeError("blockwise: func must be callable, got %r" % (func,))
@@ -144,7 +146,7 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
             real = [(j, c) for j, c in occ if not (_size(c) == 1 and len(sizes) > 1)]
             if not real:
                 real = occ
-            known = {_size(c) for _, c in real if not _isnan(_size(c))}
+            known = {_size(c) for _, c in real if not isnan(_size(c))}
             if len(known) > 1:
                 raise ValueError("blockwise: index %r pairs axes of different lengths %s"
                                  % (lab, sorted(known)))
@@ -215,8 +217,6 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
             with np.errstate(all="ignore"):
                 dtype = np.asarray(func(*samples, **kwargs)).dtype
         except Exception as e:
-            import warnings
-
             dtype = np.result_type(*[a.dtype for a, ind in arrays])
             warnings.warn("blockwise could not infer the output dtype of %s by calling it on "
                           "sample blocks (%s: %s); assuming %s, to which every block will be "
@@ -271,7 +271,7 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
             else:
                 targs.append(arg_for(a, ind, where))
         layer[(name,) + oidx] = (fn,) + tuple(targs)
-    return Array(_with(_merge_layers(*[a for a, _ in arrays]), name, layer), name,
+    return Array(with_layer(merge_layers(*[a for a, _ in arrays]), name, layer), name,
                  out_chunks, dtype)
 
 

@@ -18,66 +18,27 @@ Accepted inputs (like dask.array):
 
 import math
 import numbers
-import re
 
 import numpy as np
+
+from .. import config
+from ..utils import isnan, parse_bytes
 
 __all__ = ["normalize_chunks", "auto_chunks", "parse_bytes", "default_chunk_bytes",
            "blockdims_from_blockshape", "chunk_offsets"]
 
 _DEFAULT_CHUNK_BYTES = 64 * 2**20
 
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-    "t": 10**12, "tb": 10**12, "p": 10**15, "pb": 10**15,
-    "ki": 2**10, "kib": 2**10, "mi": 2**20, "mib": 2**20, "gi": 2**30, "gib": 2**30,
-    "ti": 2**40, "tib": 2**40, "pi": 2**50, "pib": 2**50,
-}
-
-_BYTES_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
-
-
-def parse_bytes(s):
-    """``"64MiB"`` -> 67108864; ``"1GB"`` -> 10**9; ints pass through."""
-    if isinstance(s, numbers.Integral) and not isinstance(s, bool):
-        return int(s)
-    if isinstance(s, float) and s.is_integer():
-        return int(s)
-    if not isinstance(s, str):
-        raise TypeError("expected a byte size such as '64MiB' or an int, got %r" % (s,))
-    m = _BYTES_RE.match(s)
-    if not m or m.group(2).lower() not in _UNITS:
-        raise ValueError("could not parse byte size %r (use e.g. '64MiB', '1GB', '500kB')" % (s,))
-    n = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    return int(n)
-
-
 def default_chunk_bytes():
     """The target block size in bytes: config ``array.chunk-size`` (64 MiB),
     at most memory_limit / (4 x num_workers)."""
-    try:
-        from .. import config
-
-        v = config.get("array.chunk-size", None)
-    except Exception:  # pragma: no cover
-        v = None
+    v = config.get("array.chunk-size", None)
     n = _DEFAULT_CHUNK_BYTES if v is None else parse_bytes(v)
     # never more than the memory budget holds: each worker holds a few
     # blocks at once (its inputs and its output)
-    try:
-        from .. import config
-
-        budget = int(config.get("memory_limit"))
-        workers = int(config.get("num_workers"))
-        n = min(n, max(budget // (4 * max(workers, 1)), 1 << 16))
-    except Exception:  # pragma: no cover
-        pass
-    return n
-
-
-def _isnan(x):
-    return isinstance(x, float) and math.isnan(x)
+    budget = int(config.get("memory_limit"))
+    workers = int(config.get("num_workers"))
+    return min(n, max(budget // (4 * max(workers, 1)), 1 << 16))
 
 
 def _is_int(x):
@@ -105,7 +66,7 @@ def blockdims_from_blockshape(shape, blockshape):
 
 
 def _int_to_blocks(s, c, axis):
-    if _isnan(s):
+    if isnan(s):
         return (math.nan,)
     if c <= 0:
         if s == 0 and c == 0:
@@ -144,7 +105,7 @@ def auto_chunks(chunks, shape, limit=None, dtype=None, previous_chunks=None):
     if not auto_axes:
         return tuple(chunks)
     for i in auto_axes:
-        if _isnan(shape[i]):
+        if isnan(shape[i]):
             raise ValueError("chunks for axis %d: cannot choose 'auto' chunks for an axis of "
                              "unknown length" % i)
     fixed = 1
@@ -152,11 +113,11 @@ def auto_chunks(chunks, shape, limit=None, dtype=None, previous_chunks=None):
         if c == "auto":
             continue
         if isinstance(c, (tuple, list)):
-            m = max([x for x in c if not _isnan(x)] or [1])
+            m = max([x for x in c if not isnan(x)] or [1])
         elif _is_int(c) and c > 0:
-            m = min(c, shape[i]) if not _isnan(shape[i]) else c
+            m = min(c, shape[i]) if not isnan(shape[i]) else c
         else:
-            m = shape[i] if not _isnan(shape[i]) else 1
+            m = shape[i] if not isnan(shape[i]) else 1
         fixed *= max(int(m), 1)
     budget = max(limit / (itemsize * fixed), 1.0)
     remaining = list(auto_axes)
@@ -173,7 +134,7 @@ def auto_chunks(chunks, shape, limit=None, dtype=None, previous_chunks=None):
                     # prefer a multiple of the previous (storage) block size
                     p = previous_chunks[i]
                     if isinstance(p, (tuple, list)):
-                        p = max([x for x in p if not _isnan(x)] or [0])
+                        p = max([x for x in p if not isnan(x)] or [0])
                     if _is_int(p) and 0 < p <= c:
                         c = (c // p) * p
                 sizes[i] = c
@@ -268,7 +229,7 @@ def normalize_chunks(chunks, shape=None, limit=None, dtype=None, previous_chunks
             c = "auto"
         elif c is None or (_is_int(c) and c == -1):
             c = shape[i]
-            if _isnan(c):
+            if isnan(c):
                 c = (math.nan,)
         elif isinstance(c, str):
             pass
@@ -289,7 +250,7 @@ def normalize_chunks(chunks, shape=None, limit=None, dtype=None, previous_chunks
         if isinstance(c, tuple):
             out.append(_check_tuple(c, s, i))
         else:
-            if _isnan(c):
+            if isnan(c):
                 out.append((math.nan,))
                 continue
             if c < 0:
@@ -306,10 +267,10 @@ def _check_tuple(c, s, axis):
                          "zero-length axis as (0,)" % axis)
     vals = tuple(_as_size(x, axis, "block sizes") for x in c)
     for x in vals:
-        if not _isnan(x) and x < 0:
+        if not isnan(x) and x < 0:
             raise ValueError("chunks for axis %d: block sizes must not be negative, got %r"
                              % (axis, c))
-    if s is not None and not _isnan(s) and not any(_isnan(x) for x in vals):
+    if s is not None and not isnan(s) and not any(isnan(x) for x in vals):
         tot = sum(vals)
         if tot != s:
             raise ValueError("chunks for axis %d: block sizes %r add up to %d but the axis has "

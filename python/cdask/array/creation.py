@@ -6,17 +6,21 @@ it (for ``np.memmap`` and other lazy array-likes that means only that block
 is read).
 """
 
+import itertools
 import math
 import numbers
 import operator
 import os
+import uuid
 
 import numpy as np
 
-from .._core import pread_region as _pread_region
-
 from .chunks import normalize_chunks, chunk_offsets
-from .core import Array, check_dtype, _is_scalar, _thin, _file_offset
+from .._core import npy_header
+from .blockio import getter
+from .core import Array
+from .dtypes import check_dtype
+from .utils import is_scalar
 from .tokenize import tokenize
 
 __all__ = ["from_array", "from_npy", "ones", "zeros", "full", "empty", "ones_like",
@@ -26,34 +30,6 @@ __all__ = ["from_array", "from_npy", "ones", "zeros", "full", "empty", "ones_lik
 
 # ---------------------------------------------------------------------------
 # task functions
-
-def getter(x, slices):
-    """One block of an array-like: ``np.asarray(x[slices])``.  For a memmap
-    this is a view of the mapped file (pages are read on use), except for a
-    thin slab across the file's rows, which is read with pread."""
-    b = x[slices]
-    if isinstance(b, np.memmap):
-        v = b.view(np.ndarray)
-        if _thin(v):
-            r = _pread_copy(x, v)
-            if r is not None:
-                return r
-        return v
-    return np.asarray(b)
-
-
-def _pread_copy(x, v):
-    """The elements of v (a view of the memmap x) read from x's file with
-    pread, into a new array; None where that cannot be done (see
-    core._file_offset: through the mapping every row would map pages into
-    the process, which pread does not)."""
-    off = _file_offset(x, v)
-    if off is None:
-        return None
-    out = np.empty(v.shape, dtype=v.dtype)
-    _pread_region(x.filename, off, v.strides, out)
-    return out
-
 
 def _full_block(shape, dtype, value):
     if value is None:
@@ -110,8 +86,6 @@ def _eye_block(rows, cols, k, dtype):
 # ---------------------------------------------------------------------------
 
 def _grid(chunks):
-    import itertools
-
     offs = [chunk_offsets(c) for c in chunks]
     for idx in itertools.product(*[range(len(c)) for c in chunks]):
         yield idx, tuple(slice(offs[d][i], offs[d][i + 1]) for d, i in enumerate(idx)), \
@@ -142,8 +116,6 @@ def from_array(x, chunks="auto", name=None, lock=False, asarray=None, fancy=True
     if name is None or name is True:
         name = "array-" + tokenize(x, chunks)
     elif name is False:
-        import uuid
-
         name = "array-" + uuid.uuid4().hex
     layer = {}
     if type(x) is np.ndarray:
@@ -187,7 +159,6 @@ def from_npy(path, chunks="auto", name=None):
         raise FileNotFoundError("from_npy: no such file: %r" % path)
     if os.path.isdir(path):
         raise IsADirectoryError("from_npy: %r is a directory, not a .npy file" % path)
-    from .._core import npy_header
 
     # the header is parsed and validated in C (nothing is evaluated): a
     # malformed file raises ValueError naming it and the problem
@@ -247,8 +218,6 @@ def _filled(kind, shape, dtype, value, chunks, name):
     if not shape:
         layer = {(name,): (_full_block, (), dtype, value)}
     else:
-        import itertools
-
         idxs = itertools.product(*[range(len(c)) for c in chunks])
         shapes = itertools.product(*chunks)
         layer = {(name,) + idx: (_full_block, bshape, dtype, value)
@@ -285,7 +254,7 @@ def empty(shape, dtype=float, chunks="auto", name=None, **kwargs):
 
 def full(shape, fill_value, dtype=None, chunks="auto", name=None, **kwargs):
     """An Array filled with ``fill_value``."""
-    if not _is_scalar(fill_value):
+    if not is_scalar(fill_value):
         raise ValueError("fill_value must be a scalar, got %s" % type(fill_value).__name__)
     if dtype is None:
         dtype = np.array(fill_value).dtype

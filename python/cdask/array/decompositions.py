@@ -49,14 +49,22 @@ Algorithms and memory per task (``b`` = chunk size, ``N`` = matrix order):
   are chunked).
 """
 
+import functools
 import math
 import numbers
 import operator
+import warnings
 
 import numpy as np
 
-from .core import Array, _isnan, asarray
+from . import random as _random
+from .contraction import GEMM_LAYERS
+from .core import Array
+from .creation import asarray, eye
+from .mapping import map_blocks
+from .reshape import squeeze
 from .tokenize import tokenize
+from .utils import isnan
 
 __all__ = ["tsqr", "sfqr", "qr", "svd", "compression_level", "compression_matrix",
            "svd_compressed", "lu", "cholesky", "solve_triangular", "solve", "inv", "lstsq",
@@ -75,12 +83,9 @@ def _blas_policy(func):
     library of the process at one thread while they run, so that the LAPACK
     calls of Python tasks on several workers do not oversubscribe the cores
     (measured: a 200000 x 50 tsqr on 2 cores, 3.5 s -> 0.4 s)."""
-    import functools
-
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         out = func(*args, **kwargs)
-        from .linalg import GEMM_LAYERS
 
         before = set()
         for a in list(args) + list(kwargs.values()):
@@ -92,10 +97,6 @@ def _blas_policy(func):
         return out
 
     return wrapper
-
-
-def _arr(x):
-    return x if isinstance(x, Array) else asarray(x)
 
 
 def _lapack_dtype(dt):
@@ -116,7 +117,7 @@ def _cast(block, dtype):
 
 
 def _known(chunks):
-    return not any(_isnan(c) for cc in chunks for c in cc)
+    return not any(isnan(c) for cc in chunks for c in cc)
 
 
 def _offsets(chunks):
@@ -384,16 +385,16 @@ def tsqr(data, compute_svd=False, _max_vchunk_size=None):
     given), so no task works on more than that.  Unknown (nan) row chunk sizes
     are allowed; all R factors are then merged at once and ``m >= n`` is
     assumed for the metadata."""
-    data = _arr(data)
+    data = asarray(data)
     if data.ndim != 2 or data.numblocks[1] != 1:
         raise _tsqr_error(data)
     n = data.shape[1]
-    if _isnan(n):
+    if isnan(n):
         raise ValueError("tsqr: the number of columns is unknown (nan); call "
                          "x.compute_chunk_sizes() first")
     dtype = _lapack_dtype(data.dtype)
     rows = data.chunks[0]
-    known = not any(_isnan(c) for c in rows)
+    known = not any(isnan(c) for c in rows)
     token = tokenize(data.name, data.chunks, bool(compute_svd), _max_vchunk_size, "tsqr")
     layers = dict(data._layers)
 
@@ -461,7 +462,7 @@ def sfqr(data, name=None):
     """QR of a short-and-fat array: one row of blocks, the first column block
     at least as wide as the array is tall (or a single column block).
     ``Q R_1 = A_1``, then ``R_j = Q^H A_j``."""
-    data = _arr(data)
+    data = asarray(data)
     ok = data.ndim == 2 and data.numblocks[0] == 1
     if ok:
         m = data.chunks[0][0]
@@ -496,7 +497,7 @@ def sfqr(data, name=None):
 def qr(a):
     """QR factorization (reduced): ``tsqr`` for one column of blocks, ``sfqr``
     for one row of blocks; other chunkings raise NotImplementedError."""
-    a = _arr(a)
+    a = asarray(a)
     if a.ndim != 2:
         raise ValueError("qr: the array must be 2-d; got shape %s" % (a.shape,))
     if a.numblocks[1] == 1 and a.numblocks[0] > 1:
@@ -512,7 +513,6 @@ def qr(a):
 def _svd_flip(u, v):
     """Signs making each right singular vector's sum non-negative (dask's
     ``svd_flip``, v-based); lazy."""
-    from .core import map_blocks
 
     tot = v.sum(axis=1)
     if v.dtype.kind == "c":
@@ -534,7 +534,7 @@ def svd(a, coerce_signs=True, full_matrices=False):
     if full_matrices:
         raise NotImplementedError("svd: full_matrices=True is not implemented; use "
                                   "full_matrices=False (the reduced SVD)")
-    a = _arr(a)
+    a = asarray(a)
     if a.ndim != 2:
         raise ValueError("svd: the array must be 2-d; got shape %s (ndim %d)"
                          % (a.shape, a.ndim))
@@ -577,8 +577,6 @@ def compression_level(n, q, n_oversamples=10, min_subspace_size=20):
 
 
 def _rng(seed):
-    from . import random as _random
-
     if isinstance(seed, _random.Generator):
         return seed
     if isinstance(seed, np.random.RandomState):
@@ -595,7 +593,7 @@ def compression_matrix(data, q, iterator="power", n_power_iter=0, n_oversamples=
     if iterator not in ("power", "QR"):
         raise ValueError("compression_matrix: iterator %r is not valid; use 'power' or 'QR'"
                          % (iterator,))
-    data = _arr(data)
+    data = asarray(data)
     if data.ndim != 2:
         raise ValueError("compression_matrix: the array must be 2-d; got shape %s"
                          % (data.shape,))
@@ -632,7 +630,7 @@ def svd_compressed(a, k, iterator="power", n_power_iter=0, n_oversamples=10, see
     """Randomized rank-``k`` SVD ``u (m, k), s (k,), vh (k, n)`` of an array
     chunked any way (Halko, Martinsson and Tropp 2011).  ``compute=True``
     persists the intermediate products (the data is read once per pass)."""
-    a = _arr(a)
+    a = asarray(a)
     comp = compression_matrix(a, k, iterator=iterator, n_power_iter=n_power_iter,
                               n_oversamples=n_oversamples, seed=seed, compute=compute)
     if compute:
@@ -730,7 +728,7 @@ def lu(a):
     """``p, l, u`` with ``a = p @ l @ u`` (as ``scipy.linalg.lu``): block LU
     with partial pivoting over whole columns, for a square matrix whose two
     axes have the same chunks."""
-    a = _arr(a)
+    a = asarray(a)
     _square_check(a, "lu")
     layers, L, U, sigma, dtype, token = _lu_graph(a, check=False)
     c = a.chunks[0]
@@ -772,7 +770,7 @@ def _cholesky_graph(a):
 
 
 def _cholesky_both(a):
-    a = _arr(a)
+    a = asarray(a)
     _square_check(a, "cholesky")
     layers, L, dtype, token = _cholesky_graph(a)
     lower = _block_array(layers, "cholesky-l-" + token, L, a.chunks, dtype, True)
@@ -832,7 +830,7 @@ def _unit_solve_block(t, b, lower, dtype, vector):
 
 
 def _rhs(a, b, what):
-    b = _arr(b)
+    b = asarray(b)
     if b.ndim not in (1, 2):
         raise ValueError("%s: b must be 1-d or 2-d; got shape %s" % (what, b.shape))
     _check_known(b, what)
@@ -851,7 +849,7 @@ def solve_triangular(a, b, lower=False):
     is read), ``b`` 1-d or 2-d.  Block substitution; ``a`` is rechunked to
     square diagonal blocks and ``b``'s rows to match.  An exactly zero
     diagonal raises LinAlgError at compute (as SciPy)."""
-    a = _arr(a)
+    a = asarray(a)
     if a.ndim != 2:
         raise ValueError("solve_triangular: a must be 2-d; got shape %s" % (a.shape,))
     if a.shape[0] != a.shape[1]:
@@ -920,13 +918,11 @@ def solve(a, b, sym_pos=None, assume_a="gen"):
     1-d or 2-d): block LU with partial pivoting, or Cholesky with
     ``assume_a="pos"``.  A singular ``a`` raises LinAlgError at compute."""
     if sym_pos is not None:
-        import warnings
-
         warnings.warn("solve: sym_pos is deprecated; use assume_a='pos'", FutureWarning,
                       stacklevel=2)
         if sym_pos:
             assume_a = "pos"
-    a = _arr(a)
+    a = asarray(a)
     _square_check(a, "solve")
     b = _rhs(a, b, "solve")
     return _solve(a, b, assume_a, None)
@@ -936,9 +932,8 @@ def solve(a, b, sym_pos=None, assume_a="gen"):
 def inv(a):
     """Inverse of a square matrix (``solve(a, I)``); a singular matrix raises
     LinAlgError at compute."""
-    a = _arr(a)
+    a = asarray(a)
     _square_check(a, "inv")
-    from .creation import eye
 
     dtype = _lapack_dtype(a.dtype)
     ident = eye(a.shape[0], chunks=a.chunks, dtype=dtype)
@@ -953,8 +948,8 @@ def lstsq(a, b, rcond=None):
     (one chunked dimension, as ``svd``), so rank-deficient systems get the
     minimum-norm solution, singular values below ``rcond * s.max()`` (default
     ``eps * max(m, n)``, NumPy's) counted as zero."""
-    a = _arr(a)
-    b = _arr(b)
+    a = asarray(a)
+    b = asarray(b)
     if a.ndim != 2:
         raise ValueError("lstsq: a must be 2-d; got shape %s" % (a.shape,))
     if b.ndim not in (1, 2):
@@ -999,7 +994,7 @@ def _svals(x):
 def norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm`` from cdask reductions (matrix 2, -2 and nuclear
     norms through ``svd``; only for 2-d arrays)."""
-    x = _arr(x)
+    x = asarray(x)
     if x.dtype.kind in "biu":
         x = x.astype(np.float64)
     if axis is None:
@@ -1062,7 +1057,5 @@ def norm(x, ord=None, axis=None, keepdims=False):
     else:
         raise ValueError("Invalid norm order %r for matrices" % (ord,))
     if not keepdims:
-        from .routines import squeeze
-
         t = squeeze(t, axis=axis)
     return t

@@ -16,7 +16,11 @@ as it was.
 
 import numpy as np
 
+from .. import kernels
 from .._core import Kernel, fused_kernel, fused_rebind
+from .blockio import getter
+from .reductions import chunk_max_all, chunk_mean_all, chunk_min_all
+from .slicing import mask_block
 
 _WEAK = {"int": int, "float": float, "complex": complex, "bool": bool}
 
@@ -256,7 +260,6 @@ def _view_source(val):
     """(base array, (start, shape)) when the graph value val is a block of a
     larger array that a fused kernel can read in place: a literal view made
     by from_array, or a getter task on an in-memory or memory-mapped array."""
-    from .creation import getter
 
     if type(val) is np.ndarray:
         if _c_base(val) is not None and val.base is None:
@@ -508,9 +511,6 @@ def fuse_reductions(g, keep=()):
     block and reduces the selected elements in the same pass, so that
     ``x[x > 0].mean()`` never materialises ``x > 0`` nor ``x[x > 0]``.
     Returns the number of reduction tasks fused."""
-    from .. import kernels
-    from .reductions import _chunk_max_all, _chunk_mean_all, _chunk_min_all
-    from .slicing import mask_block
 
     keep = set(keep)
     dependents = None
@@ -522,11 +522,11 @@ def fuse_reductions(g, keep=()):
         f = task[0]
         if f is kernels.sum and len(task) == 2:
             kind, out_dt = "sum", None
-        elif f is _chunk_mean_all and len(task) == 4:
+        elif f is chunk_mean_all and len(task) == 4:
             kind, out_dt = "mean", np.dtype(task[3])
-        elif f is _chunk_min_all and len(task) == 3:
+        elif f is chunk_min_all and len(task) == 3:
             kind, out_dt = "min", None
-        elif f is _chunk_max_all and len(task) == 3:
+        elif f is chunk_max_all and len(task) == 3:
             kind, out_dt = "max", None
         else:
             continue
@@ -613,7 +613,6 @@ def _may_fuse_block(btask, mask_block):
         return True
     if isinstance(f, Kernel):
         return f.name in ("ufunc", "fused")
-    from .creation import getter
 
     return f is getter
 

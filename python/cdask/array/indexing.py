@@ -8,7 +8,7 @@ Plan of ``x[index]`` when the index holds arrays:
   and integer arrays (NumPy boolean arrays become their ``nonzero()``
   integer arrays; 0-d integer arrays are ints);
 * the basic part (slices, ints, ``None``) is applied first, by
-  ``slicing._basic`` (only touched blocks, getter tasks composed);
+  ``slicing.basic_getitem`` (only touched blocks, getter tasks composed);
 * one integer array: a take along its axis (``_take_nd``): each output block
   takes, from each input block its indices fall in, all of them at once and
   puts them in place, so only the touched blocks are read; an n-d index array
@@ -38,13 +38,19 @@ blocks stay the old ones.
 """
 
 import itertools
+import math
 import numbers
 
 import numpy as np
 
 from .chunks import chunk_offsets
-from .core import Array, _with, _merge_layers, _isnan, _is_scalar
+from .core import Array
+from .creation import from_array
+from .rechunk import rechunk
+from .reshape import broadcast_to, moveaxis
+from .slicing import basic_blocks, basic_getitem, mask_block, normalize_index
 from .tokenize import tokenize
+from .utils import is_scalar, isnan, merge_layers, with_layer
 
 __all__ = ["getitem_advanced", "vindex", "setitem", "has_advanced"]
 
@@ -69,7 +75,7 @@ def _oob(i, axis, n):
 
 
 def _known_axis(x, axis):
-    if any(_isnan(c) for c in x.chunks[axis]):
+    if any(isnan(c) for c in x.chunks[axis]):
         raise ValueError("cannot index axis %d, whose chunk sizes are unknown (nan), with an "
                          "array; call x.compute_chunk_sizes() first" % axis)
 
@@ -151,7 +157,7 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
                 raise NotImplementedError("a boolean cdask Array index must cover all axes of "
                                           "the array or be 1-d; got %d-d" % i.ndim)
             n, m = x.shape[ax], i.shape[0]
-            if not (_isnan(n) or _isnan(m)) and n != m:
+            if not (isnan(n) or isnan(m)) and n != m:
                 raise IndexError("boolean index did not match indexed array along axis %d; "
                                  "size of axis is %d but size of corresponding boolean axis "
                                  "is %d" % (ax, n, m))
@@ -172,7 +178,7 @@ def _parse(index, x, allow_none=True, allow_dask_mask=True):
                 ax += 1
         elif isinstance(i, int):
             n = x.shape[ax]
-            if _isnan(n):
+            if isnan(n):
                 raise ValueError("cannot index axis %d, whose chunk sizes are unknown (nan), "
                                  "with an integer; call x.compute_chunk_sizes() first" % ax)
             if not -n <= i < n:
@@ -221,7 +227,6 @@ def _basic_of(x, entries):
     """Apply the basic part of parsed entries (arrays and masks replaced by
     full slices).  Returns the array and, per entry, its output axis (None
     for ints)."""
-    from .slicing import _basic
 
     idx = []
     axes = []
@@ -242,7 +247,7 @@ def _basic_of(x, entries):
             idx.append(slice(None))
             axes.append(pos)
             pos += 1
-    return _basic(x, tuple(idx)), axes
+    return basic_getitem(x, tuple(idx)), axes
 
 
 def getitem_advanced(x, index):
@@ -261,9 +266,7 @@ def getitem_advanced(x, index):
     adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int", "darr")]
     n_arr = sum(1 for e in entries if e[0] in ("arr", "mask", "darr"))
     if n_arr == 0:
-        from .slicing import _basic
-
-        return _basic(x, tuple(None if e[0] == "none" else e[1] for e in entries))
+        return basic_getitem(x, tuple(None if e[0] == "none" else e[1] for e in entries))
     contiguous = adv == list(range(adv[0], adv[-1] + 1))
     y, axes = _basic_of(x, entries)
     arr_pos = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "darr")]
@@ -282,8 +285,6 @@ def getitem_advanced(x, index):
             res = _take_nd(y, e[1], axes[k])
             nb = e[1].ndim
         if not contiguous and axes[k] != 0 and nb:
-            from .reshape import moveaxis
-
             src = list(range(axes[k], axes[k] + nb))
             res = moveaxis(res, src, list(range(nb)))
         return res
@@ -292,8 +293,6 @@ def getitem_advanced(x, index):
     res = _points(y, [axes[k] for k in arr_pos], arrays, shape)
     nb = len(shape)
     if contiguous and first_out and nb:
-        from .reshape import moveaxis
-
         res = moveaxis(res, list(range(nb)), list(range(first_out, first_out + nb)))
     return res
 
@@ -372,7 +371,7 @@ def _take_nd(x, ind, axis):
                            axis, pshape)
     ind_chunks = [tuple(groups)] + [(s,) for s in ind.shape[1:]]
     chunks = tuple(x.chunks[:axis]) + tuple(ind_chunks) + tuple(x.chunks[axis + 1:])
-    return Array(_with(x._layers, name, layer), name, chunks, x.dtype)
+    return Array(with_layer(x._layers, name, layer), name, chunks, x.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -446,8 +445,8 @@ def _take_dask(x, ind, axis, err_axis=None):
                            [offs[b + 1] for b in xb], n, axis,
                            axis if err_axis is None else err_axis)
     chunks = tuple(x.chunks[:axis]) + tuple(ind.chunks) + tuple(x.chunks[axis + 1:])
-    layers = _with(_merge_layers(x, ind), pname, part_layer)
-    return Array(_with(layers, name, layer), name, chunks, x.dtype)
+    layers = with_layer(merge_layers(x, ind), pname, part_layer)
+    return Array(with_layer(layers, name, layer), name, chunks, x.dtype)
 
 
 def _compress_block(block, mblock, axis):
@@ -457,10 +456,9 @@ def _compress_block(block, mblock, axis):
 def _compress_axis(x, mask, axis):
     """``x`` with a 1-d boolean cdask Array selecting along ``axis``: unknown
     (nan) chunk sizes along that axis."""
-    from .rechunk import rechunk
 
     _known_axis(x, axis)
-    if any(_isnan(c) for c in mask.chunks[0]):
+    if any(isnan(c) for c in mask.chunks[0]):
         raise ValueError("a boolean index of unknown chunk sizes cannot select along an "
                          "axis; call compute_chunk_sizes() on it first")
     if mask.chunks[0] != x.chunks[axis]:
@@ -471,8 +469,8 @@ def _compress_axis(x, mask, axis):
         layer[(name,) + idx] = (_compress_block, (x.name,) + idx, (mask.name, idx[axis]),
                                 axis)
     chunks = tuple((np.nan,) * len(c) if d == axis else c for d, c in enumerate(x.chunks))
-    chunks = tuple(tuple(float(v) if _isnan(v) else v for v in c) for c in chunks)
-    return Array(_with(_merge_layers(x, mask), name, layer), name, chunks, x.dtype)
+    chunks = tuple(tuple(float(v) if isnan(v) else v for v in c) for c in chunks)
+    return Array(with_layer(merge_layers(x, mask), name, layer), name, chunks, x.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -568,8 +566,8 @@ def _points(x, axes, arrays, shape):
         out_chunks.extend((s,) for s in shape[1:])
     out_chunks.extend(x.chunks[d] for d in rest_axes)
     if moved_layer:
-        layers = _with(layers, moved, moved_layer)
-    layers = _with(layers, name, layer)
+        layers = with_layer(layers, moved, moved_layer)
+    layers = with_layer(layers, name, layer)
     return Array(layers, name, tuple(out_chunks), x.dtype)
 
 
@@ -582,9 +580,7 @@ def vindex(x, index):
     entries = _parse(index, x, allow_none=False, allow_dask_mask=False)
     arr_k = [k for k, e in enumerate(entries) if e[0] in ("arr", "int")]
     if not any(e[0] == "arr" for e in entries):
-        from .slicing import _basic
-
-        return _basic(x, tuple(e[1] for e in entries))
+        return basic_getitem(x, tuple(e[1] for e in entries))
     arrays = [np.asarray(entries[k][1], dtype=np.intp) for k in arr_k]
     shape = _broadcast(arrays)
     y, _ = _basic_of(x, [e if e[0] == "slice" else ("arr",) for e in entries])
@@ -608,14 +604,14 @@ def vindex_setitem(x, index, value):
     shape (the broadcast index shape, then the sliced axes)."""
     if not isinstance(index, tuple):
         index = (index,)
-    if isinstance(value, Array) is False and not _is_scalar(value):
+    if isinstance(value, Array) is False and not is_scalar(value):
         value = np.asarray(value)
         if value.dtype == object:
             raise TypeError("cannot assign an object array to a cdask Array")
     entries = _parse(index, x, allow_none=False, allow_dask_mask=False)
     if not any(e[0] == "arr" for e in entries):
         return setitem(x, tuple(e[1] for e in entries), value)
-    if any(_isnan(c) for ch in x.chunks for c in ch):
+    if any(isnan(c) for ch in x.chunks for c in ch):
         raise ValueError("assignment to an array of unknown chunk sizes; call "
                          "x.compute_chunk_sizes() first")
     arr_k = [k for k, e in enumerate(entries) if e[0] in ("arr", "int")]
@@ -668,12 +664,11 @@ def setitem(x, index, value):
     """``x[index] = value``, lazily: ``x`` gets a new graph (name, layers)
     whose blocks touched by the index are copies with the assignment made;
     untouched blocks are the old ones."""
-    from .slicing import normalize_index, _basic_blocks
 
     if type(index) is tuple and len(index) == 1 and (isinstance(index[0], Array) or (
             isinstance(index[0], np.ndarray) and index[0].dtype == bool)):
         index = index[0]
-    if isinstance(value, Array) is False and not _is_scalar(value):
+    if isinstance(value, Array) is False and not is_scalar(value):
         value = np.asarray(value)
         if value.dtype == object:
             raise TypeError("cannot assign an object array to a cdask Array")
@@ -698,10 +693,10 @@ def setitem(x, index, value):
                                     "__index__ method")
             if i.step == 0:
                 raise ValueError("slice step cannot be zero")
-    if any(_isnan(c) for ch in x.chunks for c in ch):
+    if any(isnan(c) for ch in x.chunks for c in ch):
         raise ValueError("assignment to an array of unknown chunk sizes; call "
                          "x.compute_chunk_sizes() first")
-    out_chunks, blocks = _basic_blocks(x, idx)
+    out_chunks, blocks = basic_blocks(x, idx)
     rshape = tuple(sum(c) for c in out_chunks)
     if not _is_element_index(index, x.ndim):
         value = _drop_leading_ones(value, len(rshape))
@@ -710,12 +705,9 @@ def setitem(x, index, value):
     layer = {}
     deps = x
     if isinstance(value, Array):
-        from .reshape import broadcast_to
-        from .rechunk import rechunk
-
         _check_assignable(value.shape, rshape)
         v = rechunk(broadcast_to(value, rshape), out_chunks)
-        deps = Array(_merge_layers(x, v), x.name, x.chunks, x.dtype)
+        deps = Array(merge_layers(x, v), x.name, x.chunks, x.dtype)
         vval = None
     else:
         v = None
@@ -743,7 +735,7 @@ def setitem(x, index, value):
         touched[iidx] = (_set_block, (x.name,) + iidx, local, val)
     for iidx in itertools.product(*map(range, x.numblocks)):
         layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
-    return Array(_with(deps._layers, name, layer), name, x.chunks, x.dtype)
+    return Array(with_layer(deps._layers, name, layer), name, x.chunks, x.dtype)
 
 
 def _set_points_block(block, locs, vals):
@@ -796,7 +788,7 @@ def _setitem_points(x, index, value):
                                     any(isinstance(i, Array) for i in index)):
         raise NotImplementedError("assignment with a cdask Array among other indices: only a "
                                   "boolean cdask Array of the array's shape is supported")
-    if any(_isnan(c) for ch in x.chunks for c in ch):
+    if any(isnan(c) for ch in x.chunks for c in ch):
         raise ValueError("assignment to an array of unknown chunk sizes; call "
                          "x.compute_chunk_sizes() first")
     shape = x.shape
@@ -858,17 +850,14 @@ def _setitem_coords(x, coords, rshape, value):
         bounds = list(starts) + [len(order)]
         vsorted = None
         if lazy:
-            layers = _merge_layers(x, value)
+            layers = merge_layers(x, value)
             if vflat is not None:
-                from .reshape import broadcast_to
-                from .rechunk import rechunk
-
                 vb = broadcast_to(value, tuple(rshape))
                 pts = np.unravel_index(order, rshape)
                 vsorted = vindex(vb, pts) if len(rshape) else vb.reshape((1,))
                 vsorted = rechunk(vsorted, (tuple(int(b - a) for a, b in
                                                   zip(bounds, bounds[1:])),))
-                layers = _merge_layers(x, vsorted)
+                layers = merge_layers(x, vsorted)
         for t, (b, s0, s1) in enumerate(zip(ids, bounds, bounds[1:])):
             pos = order[s0:s1]
             bidx = tuple(int(i) for i in np.unravel_index(int(b), x.numblocks))
@@ -882,14 +871,11 @@ def _setitem_coords(x, coords, rshape, value):
             touched[bidx] = (_set_points_block, (x.name,) + bidx, locs, vals)
     for iidx in itertools.product(*map(range, x.numblocks)):
         layer[(name,) + iidx] = touched.get(iidx, (x.name,) + iidx)
-    return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
+    return Array(with_layer(layers, name, layer), name, x.chunks, x.dtype)
 
 
 def _setitem_mask(x, mask, value):
-    from .creation import from_array
-    from .rechunk import rechunk
-
-    if any(_isnan(c) for ch in x.chunks for c in ch):
+    if any(isnan(c) for ch in x.chunks for c in ch):
         raise ValueError("assignment to an array of unknown chunk sizes; call "
                          "x.compute_chunk_sizes() first")
     np_mask = None
@@ -911,7 +897,7 @@ def _setitem_mask(x, mask, value):
         mask = rechunk(mask, x.chunks)
     name = "setitem-mask-" + tokenize(x.name, mask.name, value if isinstance(value, Array)
                                       else np.asarray(value))
-    layers = _merge_layers(x, mask)
+    layers = merge_layers(x, mask)
     layer = {}
     grid = list(itertools.product(*map(range, x.numblocks)))
     count = None if np_mask is None else int(np_mask.sum())
@@ -924,7 +910,7 @@ def _setitem_mask(x, mask, value):
         for idx in grid:
             layer[(name,) + idx] = (_set_mask_block, (x.name,) + idx, (mask.name,) + idx,
                                     (value.name,))
-        return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
+        return Array(with_layer(layers, name, layer), name, x.chunks, x.dtype)
     if not scalar and not numpy_1d:
         if np_mask is not None:
             raise ValueError("NumPy boolean array indexing assignment cannot assign %d input "
@@ -952,4 +938,71 @@ def _setitem_mask(x, mask, value):
             piece = value[rank[sl][np_mask[sl]]]
             layer[(name,) + idx] = (_set_mask_block, (x.name,) + idx, (mask.name,) + idx,
                                     piece)
-    return Array(_with(layers, name, layer), name, x.chunks, x.dtype)
+    return Array(with_layer(layers, name, layer), name, x.chunks, x.dtype)
+
+
+def getitem(x, index):
+    """``x[index]`` for a cdask Array (arrays in the index: indexing.py)."""
+
+    if isinstance(index, (Array, np.ndarray)) and index.dtype == bool:
+        if index.ndim == x.ndim:
+            return _getitem_mask(x, index)
+    if isinstance(index, tuple) and any(isinstance(i, Array) or (
+            isinstance(i, np.ndarray) and i.dtype == bool) for i in index):
+        pos = [k for k, i in enumerate(index) if _is_array_index(i)]
+        if len(pos) == 1:
+            pos = pos[0]
+            a = index[pos]
+            rest = index[:pos] + index[pos + 1:]
+            if getattr(a, "ndim", None) == x.ndim and x.ndim > 0 and a.dtype == bool and \
+                    all(isinstance(i, slice) and i == slice(None) for i in rest) and \
+                    all(i is Ellipsis for i in index[:pos]):
+                return _getitem_mask(x, a)
+    if has_advanced(index):
+        return getitem_advanced(x, index)
+    idx = normalize_index(index, x.shape)
+    return basic_getitem(x, idx)
+
+
+def _is_array_index(i):
+    return isinstance(i, (Array, list, np.ndarray))
+
+
+def _getitem_mask(x, mask):
+    if not isinstance(mask, Array):
+        mask = np.asarray(mask)
+        if mask.dtype != bool:
+            raise IndexError("arrays used as indices must be of integer or boolean type")
+        if mask.shape != x.shape:
+            raise IndexError("boolean index shape %s does not match the array shape %s"
+                             % (mask.shape, x.shape))
+
+        mask = from_array(mask, chunks=x.chunks)
+    if mask.dtype != bool:
+        raise IndexError("only boolean cdask arrays can be used as masks, got dtype %s"
+                         % mask.dtype)
+    if mask.ndim != x.ndim:
+        raise NotImplementedError("a boolean mask must have the array's number of dimensions "
+                                  "(%d), got %d" % (x.ndim, mask.ndim))
+    for ax, (a, b) in enumerate(zip(x.shape, mask.shape)):
+        if not (isnan(a) or isnan(b)) and a != b:
+            raise IndexError("boolean index did not match indexed array along axis %d; size "
+                             "of axis is %d but size of corresponding boolean axis is %d"
+                             % (ax, a, b))
+    if mask.chunks != x.chunks:
+        mask = rechunk(mask, x.chunks)
+    if x.ndim == 0:
+        name = "getitem-mask-" + tokenize(x.name, mask.name)
+        layer = {(name, 0): (mask_block, (x.name,), (mask.name,))}
+        return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,),),
+                     x.dtype)
+    name = "getitem-mask-" + tokenize(x.name, mask.name)
+    layer = {}
+    nb = x.numblocks
+    for j, idx in enumerate(itertools.product(*map(range, nb))):
+        layer[(name, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
+    n = 1
+    for b in nb:
+        n *= b
+    return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
+                 x.dtype)

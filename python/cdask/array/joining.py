@@ -1,51 +1,29 @@
-"""Joining arrays and scans: ``concatenate``, ``stack``, ``hstack``, ``vstack``,
-``dstack``, ``block``, ``atleast_1d/2d/3d``, ``cumsum``/``cumprod`` (and the
-nan versions) with ``axis=None``, ``diff``.
+"""Joining arrays: ``concatenate``, ``stack``, ``hstack``, ``vstack``,
+``dstack``, ``block``, ``atleast_1d/2d/3d``, ``diff``, ``roll``.
 
 ``concatenate`` makes no new data tasks: the output's blocks along the
 joined axis are the input blocks one after another (aliases, or a cast when
 the result dtype differs); the other axes are first brought to a common
-chunking.  The scans are reductions.py's sequential-carry scans (per-block
-``np.cumsum`` plus the running total of the earlier blocks along the axis);
-here they also take ``axis=None`` (the flattened array, as NumPy does).
+chunking.  ``roll`` slices and concatenates.
 """
 
-import numbers
 import operator
 
 import numpy as np
 
-from .core import Array, _with, _isnan, _merge_layers, _common_chunks
+from .core import Array
+from .creation import asarray
+from .reshape import broadcast_to, expand_dims, ravel, reshape
 from .tokenize import tokenize
-from . import reductions as _red
+from .utils import (common_chunks, isnan, merge_layers, normalize_axis_index,
+                    unknown_chunks_error, with_layer)
 
 __all__ = ["concatenate", "stack", "hstack", "vstack", "dstack", "block", "atleast_1d",
-           "atleast_2d", "atleast_3d", "cumsum", "cumprod", "nancumsum", "nancumprod",
-           "diff"]
-
-try:
-    _AxisError = np.exceptions.AxisError
-except AttributeError:  # pragma: no cover
-    _AxisError = np.AxisError
-
-
-def _asarray(x):
-    from .core import asarray
-
-    return asarray(x)
-
-
-def _norm_axis(axis, ndim):
-    if isinstance(axis, bool) or not isinstance(axis, (numbers.Integral, np.integer)):
-        axis = operator.index(axis)
-    axis = int(axis)
-    if not -ndim <= axis < ndim:
-        raise _AxisError(axis, ndim)
-    return axis % ndim
+           "atleast_2d", "atleast_3d", "diff", "roll"]
 
 
 def _is_unknown(c):
-    return any(_isnan(v) for v in c)
+    return any(isnan(v) for v in c)
 
 
 def _cast_block(b, dtype):
@@ -64,7 +42,7 @@ def _unify_other_axes(arrays, axis):
         if any(_is_unknown(c) for c in lists) and any(c != lists[0] for c in lists):
             raise ValueError("concatenate: axis %d has unknown (nan) chunk sizes that are not "
                              "identical in every array; call compute_chunk_sizes() first" % d)
-        want.append(_common_chunks(lists, None))
+        want.append(common_chunks(lists, None))
     out = []
     for a in arrays:
         w = {d: want[d] for d in range(nd) if d != axis and a.chunks[d] != want[d]}
@@ -77,11 +55,10 @@ def concatenate(seq, axis=0, allow_unknown_chunksizes=False):
     the flattened arrays).  Unknown (nan) chunk sizes are fine along the
     joined axis, and across it where they are identical in every array
     (``allow_unknown_chunksizes`` is accepted for dask's signature)."""
-    from .reshape import ravel
 
     if isinstance(seq, Array) or isinstance(seq, np.ndarray):
         seq = [seq[i] for i in range(len(seq))]
-    seq = [_asarray(a) for a in seq]
+    seq = [asarray(a) for a in seq]
     if not seq:
         raise ValueError("need at least one array to concatenate")
     if axis is None:
@@ -95,13 +72,13 @@ def concatenate(seq, axis=0, allow_unknown_chunksizes=False):
             raise ValueError("all the input arrays must have same number of dimensions, but "
                              "the array at index 0 has %d dimension(s) and the array at index "
                              "%d has %d dimension(s)" % (nd, k, a.ndim))
-    axis = _norm_axis(axis, nd)
+    axis = normalize_axis_index(axis, nd)
     for k, a in enumerate(seq[1:], 1):
         for d in range(nd):
             if d == axis:
                 continue
             s0, s1 = seq[0].shape[d], a.shape[d]
-            if _isnan(s0) or _isnan(s1):
+            if isnan(s0) or isnan(s1):
                 continue
             if s0 != s1:
                 raise ValueError("all the input array dimensions except for the concatenation "
@@ -124,30 +101,29 @@ def concatenate(seq, axis=0, allow_unknown_chunksizes=False):
         j0 += a.numblocks[axis]
     chunks = list(other)
     chunks[axis] = tuple(c for a in seq for c in a.chunks[axis])
-    return Array(_with(_merge_layers(*seq), name, layer), name, tuple(chunks), dtype)
+    return Array(with_layer(merge_layers(*seq), name, layer), name, tuple(chunks), dtype)
 
 
 def stack(seq, axis=0, allow_unknown_chunksizes=False):
     """``np.stack``: join arrays of the same shape along a new axis."""
-    from .reshape import expand_dims
 
     if isinstance(seq, Array) or isinstance(seq, np.ndarray):
         seq = [seq[i] for i in range(len(seq))]
-    seq = [_asarray(a) for a in seq]
+    seq = [asarray(a) for a in seq]
     if not seq:
         raise ValueError("need at least one array to stack")
     shape = seq[0].shape
     for a in seq[1:]:
-        if a.shape != shape and not any(_isnan(s) for s in a.shape + shape):
+        if a.shape != shape and not any(isnan(s) for s in a.shape + shape):
             raise ValueError("all input arrays must have the same shape")
         if a.ndim != len(shape):
             raise ValueError("all input arrays must have the same shape")
-    axis = _norm_axis(axis, len(shape) + 1)
+    axis = normalize_axis_index(axis, len(shape) + 1)
     return concatenate([expand_dims(a, axis) for a in seq], axis=axis)
 
 
 def _atleast(a, nd):
-    a = _asarray(a)
+    a = asarray(a)
     if a.ndim >= nd:
         return a
     if nd == 3:
@@ -232,49 +208,14 @@ def block(arrays, allow_unknown_chunksizes=False):
     def rec(node, level):
         if type(node) is list:
             return concatenate([rec(b, level + 1) for b in node], axis=level - depth)
-        a = _asarray(node)
+        a = asarray(node)
         if a.ndim < nd:
             a = a[(None,) * (nd - a.ndim)]
         return a
 
     if depth == 0:
-        return _asarray(arrays)
+        return asarray(arrays)
     return rec(arrays, 0)
-
-
-# ---------------------------------------------------------------------------
-# scans
-# ---------------------------------------------------------------------------
-def _scan(kind, x, axis, dtype, out):
-    from .reshape import ravel
-
-    x = _asarray(x)
-    if axis is None:
-        x = ravel(x)
-        axis = 0
-    f = {"sum": _red.cumsum, "prod": _red.cumprod, "nansum": _red.nancumsum,
-         "nanprod": _red.nancumprod}[kind]
-    return f(x, axis=axis, dtype=dtype, out=out)
-
-
-def cumsum(x, axis=None, dtype=None, out=None, method="sequential"):
-    """``np.cumsum`` (``axis=None``: over the flattened array)."""
-    return _scan("sum", x, axis, dtype, out)
-
-
-def cumprod(x, axis=None, dtype=None, out=None, method="sequential"):
-    """``np.cumprod`` (``axis=None``: over the flattened array)."""
-    return _scan("prod", x, axis, dtype, out)
-
-
-def nancumsum(x, axis=None, dtype=None, out=None, method="sequential"):
-    """``np.nancumsum`` (``axis=None``: over the flattened array)."""
-    return _scan("nansum", x, axis, dtype, out)
-
-
-def nancumprod(x, axis=None, dtype=None, out=None, method="sequential"):
-    """``np.nancumprod`` (``axis=None``: over the flattened array)."""
-    return _scan("nanprod", x, axis, dtype, out)
 
 
 # ---------------------------------------------------------------------------
@@ -282,9 +223,8 @@ def nancumprod(x, axis=None, dtype=None, out=None, method="sequential"):
 # ---------------------------------------------------------------------------
 def _edge(v, a, axis):
     """``prepend``/``append`` value as an Array fitting ``a`` along ``axis``."""
-    from .reshape import broadcast_to
 
-    v = _asarray(v)
+    v = asarray(v)
     if v.ndim == 0:
         shape = list(a.shape)
         shape[axis] = 1
@@ -295,7 +235,7 @@ def _edge(v, a, axis):
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     """``np.diff``: the n-th discrete difference along ``axis`` (``not_equal``
     for booleans, as NumPy)."""
-    a = _asarray(a)
+    a = asarray(a)
     n = operator.index(n)
     if n < 0:
         raise ValueError("order must be non-negative but got %d" % n)
@@ -303,7 +243,7 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
         return a
     if a.ndim == 0:
         raise ValueError("diff requires input that is at least one dimensional")
-    axis = _norm_axis(axis, a.ndim)
+    axis = normalize_axis_index(axis, a.ndim)
     parts = []
     if prepend is not np._NoValue and prepend is not None:
         parts.append(_edge(prepend, a, axis))
@@ -312,7 +252,7 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
         parts.append(_edge(append, a, axis))
     if len(parts) > 1:
         a = concatenate(parts, axis=axis)
-    if _isnan(a.shape[axis]):
+    if isnan(a.shape[axis]):
         raise ValueError("diff needs known chunk sizes along axis %d; call "
                          "compute_chunk_sizes() first" % axis)
     op = np.not_equal if a.dtype == np.bool_ else np.subtract
@@ -324,3 +264,48 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     for _ in range(n):
         a = op(a[hi], a[lo])
     return a
+
+
+def roll(a, shift, axis=None):
+    """``np.roll``: shift elements along axes, wrapping around."""
+
+    a = asarray(a)
+    if isinstance(shift, np.ndarray):
+        shift = shift.tolist()
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
+    if axis is None:
+        if isinstance(shift, (tuple, list)):
+            raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the "
+                             "same length (axis=None needs one shift)")
+        return reshape(roll(ravel(a), shift, 0), a.shape)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    axes = tuple(normalize_axis_index(ax, a.ndim) for ax in axes)
+    shifts = tuple(operator.index(s) for s in shifts)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    elif len(axes) == 1 and len(shifts) > 1:
+        axes = axes * len(shifts)
+    if len(shifts) != len(axes):
+        raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the same "
+                         "length")
+    total = {}
+    for ax, s in zip(axes, shifts):
+        total[ax] = total.get(ax, 0) + s
+    r = a
+    for ax, s in sorted(total.items()):
+        n = r.shape[ax]
+        if isnan(n):
+            raise unknown_chunks_error("roll")
+        if n == 0:
+            continue
+        s %= n
+        if s == 0:
+            continue
+        head = [slice(None)] * r.ndim
+        tail = [slice(None)] * r.ndim
+        head[ax] = slice(n - s, None)
+        tail[ax] = slice(0, n - s)
+        r = concatenate([r[tuple(head)], r[tuple(tail)]], axis=ax)
+    return r

@@ -31,14 +31,18 @@ blocks into a preallocated result).
 
 import inspect
 import itertools
+import math
 import numbers
+import warnings
 
 import numpy as np
 
-from .core import (Array, _with, _merge_layers, _broadcast_shapes, unify_chunks_broadcast,
-                   check_dtype, _isnan)
 from .chunks import chunk_offsets
+from .core import Array
+from .dtypes import check_dtype
+from .elemwise import unify_chunks_broadcast
 from .tokenize import tokenize
+from .utils import broadcast_shapes, isnan, merge_layers, with_layer
 
 __all__ = ["map_blocks"]
 
@@ -137,7 +141,7 @@ def _takes(func, name):
         return False
 
 
-def _axes(v, nd, what):
+def normalize_new_axes(v, nd, what):
     if v is None:
         return []
     vals = [v] if isinstance(v, (numbers.Integral, np.integer)) else list(v)
@@ -155,9 +159,7 @@ def _axes(v, nd, what):
 def _location(chunks, idx):
     out = []
     for c, i in zip(chunks, idx):
-        if any(_isnan(v) for v in c[:i + 1]):
-            import math
-
+        if any(isnan(v) for v in c[:i + 1]):
             out.append((math.nan, math.nan))
         else:
             o = chunk_offsets(c[:i + 1])
@@ -166,9 +168,7 @@ def _location(chunks, idx):
 
 
 def _shape(chunks):
-    import math
-
-    return tuple(math.nan if any(_isnan(v) for v in c) else int(sum(c)) for c in chunks)
+    return tuple(math.nan if any(isnan(v) for v in c) else int(sum(c)) for c in chunks)
 
 
 def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=None,
@@ -180,9 +180,9 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     arrays = [a for a in args if isinstance(a, Array)]
     if not arrays:
         raise ValueError("map_blocks needs at least one cdask Array argument")
-    out_shape = _broadcast_shapes([a.shape for a in arrays])
+    out_shape = broadcast_shapes([a.shape for a in arrays])
     nd = len(out_shape)
-    drop = _axes(drop_axis, nd, "drop_axis")
+    drop = normalize_new_axes(drop_axis, nd, "drop_axis")
     if drop:
         fixed = []
         for a in arrays:
@@ -202,7 +202,7 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     nd_out = len(keep) + (len([new_axis] if isinstance(new_axis, (numbers.Integral,
                                                                  np.integer))
                               else list(new_axis or ())))
-    new = _axes(new_axis, nd_out, "new_axis")
+    new = normalize_new_axes(new_axis, nd_out, "new_axis")
     out_chunks = []
     kit = iter(keep)
     for d in range(nd_out):
@@ -276,8 +276,6 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
                 with np.errstate(all="ignore"):
                     dtype = np.asarray(func(*samples, **kw)).dtype
             except Exception as e:
-                import warnings
-
                 dtype = arrays[0].dtype
                 warnings.warn("map_blocks could not infer the output dtype of %s by calling it "
                               "on sample blocks (%s: %s); assuming %s (the dtype of the first "
@@ -303,4 +301,4 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
         if pass_info:
             targs.append(Literal(info))
         layer[(name,) + oidx] = (fn,) + tuple(targs)
-    return Array(_with(_merge_layers(*arrays), name, layer), name, out_chunks, dtype)
+    return Array(with_layer(merge_layers(*arrays), name, layer), name, out_chunks, dtype)

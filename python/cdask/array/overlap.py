@@ -33,18 +33,16 @@ import numbers
 
 import numpy as np
 
-from .core import Array, _with, _isnan
+from .core import Array
+from .creation import asarray
+from .elemwise import unify_chunks_broadcast
+from .mapping import map_blocks, normalize_new_axes
 from .tokenize import tokenize
+from .utils import isnan, with_layer
 
 __all__ = ["map_overlap"]
 
 _MODES = ("reflect", "periodic", "nearest", "none")
-
-
-def _asarray(x):
-    from .core import asarray
-
-    return asarray(x)
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +162,7 @@ def _prepare(x, depths, allow_rechunk=True):
         if d == 0:
             continue
         c = x.chunks[ax]
-        if any(_isnan(v) for v in c):
+        if any(isnan(v) for v in c):
             raise ValueError("overlap along axis %d needs known chunk sizes; call "
                              "x.compute_chunk_sizes() first" % ax)
         n = sum(c)
@@ -185,7 +183,7 @@ def _prepare(x, depths, allow_rechunk=True):
 def overlap(x, depth, boundary=None, allow_rechunk=True):
     """Blocks of ``x`` extended by ``depth`` neighbouring elements on each side
     (see the module docstring for ``boundary``)."""
-    x = _asarray(x)
+    x = asarray(x)
     depths = coerce_depth(x.ndim, depth)
     bounds = coerce_boundary(x.ndim, boundary)
     for ax, b in enumerate(bounds):
@@ -247,7 +245,7 @@ def _overlap_axis(x, axis, depth, boundary):
         elif boundary != "none":
             parts.append((_const_slab, k, axis, dr, boundary))
         layer[(name,) + idx] = (_join, axis, parts) if len(parts) > 1 else k
-    return Array(_with(x._layers, name, layer), name, tuple(chunks), x.dtype)
+    return Array(with_layer(x._layers, name, layer), name, tuple(chunks), x.dtype)
 
 
 def _trim_block(b, index):
@@ -258,7 +256,7 @@ def trim_internal(x, axes, boundary=None):
     """Cut the overlap off each block: ``axes`` maps axis -> depth (or one
     depth for every axis); with boundary ``'none'`` the outer edges of the
     array had nothing added, so nothing is cut there."""
-    x = _asarray(x)
+    x = asarray(x)
     depths = coerce_depth(x.ndim, axes)
     bounds = coerce_boundary(x.ndim, boundary)
     if not any(any(d) for d in depths):
@@ -271,7 +269,7 @@ def trim_internal(x, axes, boundary=None):
         for i, n in enumerate(c):
             lo = dl if (i > 0 or bounds[ax] != "none") else 0
             hi = dr if (i < nb - 1 or bounds[ax] != "none") else 0
-            if not _isnan(n) and n < lo + hi:
+            if not isnan(n) and n < lo + hi:
                 raise ValueError("trim: block %d along axis %d has %d elements, fewer than "
                                  "the %d to cut" % (i, ax, n, lo + hi))
             per.append((lo, hi))
@@ -286,7 +284,7 @@ def trim_internal(x, axes, boundary=None):
             lo, hi = cuts[ax][i]
             index.append(slice(lo, -hi if hi else None))
         layer[(name,) + idx] = (_trim_block, k, tuple(index))
-    return Array(_with(x._layers, name, layer), name, tuple(chunks), x.dtype)
+    return Array(with_layer(x._layers, name, layer), name, tuple(chunks), x.dtype)
 
 
 def trim_overlap(x, depth, boundary=None):
@@ -300,7 +298,6 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
     at the edges of the array), the extension trimmed off the results when
     ``trim`` (see the module docstring).  Keywords other than these go to
     :func:`cdask.map_blocks` (``dtype``, ``chunks``, ...) and to ``func``."""
-    from .mapping import map_blocks
 
     if isinstance(func, Array) and callable(args[0] if args else None):
         raise TypeError("map_overlap takes the function first: map_overlap(func, *arrays, "
@@ -326,13 +323,10 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
         if not align_arrays and any(a.chunks != arrays[0].chunks for a in arrays):
             raise ValueError("map_overlap: arrays have different chunks and "
                              "align_arrays=False")
-        from .core import unify_chunks_broadcast
 
         arrays, _ = unify_chunks_broadcast(arrays, arrays[0].shape)
     arrays = [_prepare(a, depths, allow_rechunk) for a in arrays]
     if len(arrays) > 1:
-        from .core import unify_chunks_broadcast
-
         arrays, _ = unify_chunks_broadcast(arrays, arrays[0].shape)
     over = [overlap(a, depths, bounds, allow_rechunk=False) for a in arrays]
     args = list(args)
@@ -341,27 +335,14 @@ def map_overlap(func, *args, depth=None, boundary=None, trim=True, align_arrays=
     r = map_blocks(func, *args, **kwargs)
     if trim:
         # as dask: dropped axes lose their depth, new axes have none
-        from .mapping import _axes
 
-        drop = _axes(kwargs.get("drop_axis"), nd, "drop_axis")
+        drop = normalize_new_axes(kwargs.get("drop_axis"), nd, "drop_axis")
         depths = [d for ax, d in enumerate(depths) if ax not in drop]
         bounds = [b for ax, b in enumerate(bounds) if ax not in drop]
-        for ax in _axes(kwargs.get("new_axis"), r.ndim, "new_axis"):
+        for ax in normalize_new_axes(kwargs.get("new_axis"), r.ndim, "new_axis"):
             depths.insert(ax, (0, 0))
             bounds.insert(ax, "none")
         r = trim_internal(r, depths, bounds)
     return r
 
 
-def _attach():
-    if "map_overlap" not in Array.__dict__:
-        def _map_overlap(self, func, depth, boundary=None, trim=True, **kwargs):
-            """See :func:`cdask.map_overlap`."""
-            return map_overlap(func, self, depth=depth, boundary=boundary, trim=trim,
-                               **kwargs)
-
-        _map_overlap.__name__ = "map_overlap"
-        Array.map_overlap = _map_overlap
-
-
-_attach()

@@ -14,7 +14,8 @@ import numbers
 import numpy as np
 
 from .chunks import normalize_chunks
-from .core import Array, check_dtype
+from .core import Array
+from .dtypes import check_dtype
 from .tokenize import tokenize
 
 __all__ = ["default_rng", "Generator", "random", "standard_normal", "normal", "uniform",

@@ -34,12 +34,14 @@ import math
 
 import numpy as np
 
-from .._core import drop_pages as _drop_pages
-
-from .chunks import normalize_chunks, chunk_offsets, default_chunk_bytes, parse_bytes
-from .core import Array, _with, _isnan
+from .._core import drop_pages
+from ..utils import parse_bytes
+from .chunks import normalize_chunks, chunk_offsets, default_chunk_bytes
+from .core import Array
+from .slicing import compose_getter, is_getter_task, resolve_alias
 from .tokenize import tokenize
-from .slicing import compose_getter, _resolve, _is_getter_task
+from .utils import isnan, with_layer
+
 
 __all__ = ["rechunk", "plan_rechunk", "stage_task_bytes"]
 
@@ -52,7 +54,7 @@ def _assemble(shape, dtype, blocks, in_slices, out_slices):
         # a piece read from a memory-mapped file (or a spilled block) gives
         # its pages back now, not when the task's inputs are released: the
         # task's resident memory stays its output plus one piece
-        _drop_pages(piece)
+        drop_pages(piece)
     return out
 
 
@@ -125,7 +127,7 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
                            previous_chunks=x.chunks)
     if new == x.chunks:
         return x
-    if any(_isnan(v) for c in x.chunks for v in c):
+    if any(isnan(v) for c in x.chunks for v in c):
         return _direct(x, new)
     if block_size_limit is None:
         limit = default_chunk_bytes()
@@ -150,9 +152,9 @@ def _direct(x, new):
             ikey = (x.name,) + tuple(p[0] for p in parts)
             full = all(p[1].start == 0 and p[1].stop == x.chunks[d][p[0]]
                        for d, p in enumerate(parts))
-            src = _resolve(x._layers, ikey) if x.name in x._layers else None
+            src = resolve_alias(x._layers, ikey) if x.name in x._layers else None
             if full:
-                layer[okey] = src if _is_getter_task(src) else ikey
+                layer[okey] = src if is_getter_task(src) else ikey
             else:
                 sl = tuple(p[1] for p in parts)
                 task = compose_getter(src, sl)
@@ -167,7 +169,7 @@ def _direct(x, new):
             isl.append(tuple(c[1] for c in combo))
             osl.append(tuple(c[2] for c in combo))
         layer[okey] = (_assemble, shape, dtype, keys, isl, osl)
-    return Array(_with(x._layers, name, layer), name, new, dtype)
+    return Array(with_layer(x._layers, name, layer), name, new, dtype)
 
 
 # ---------------------------------------------------------------------------

@@ -34,17 +34,20 @@ whole array in its default dtype runs as ``cdask.kernels.sum`` C tasks.
 """
 
 import builtins
-import functools
 import math
-import operator
 import warnings
 from itertools import product
 from numbers import Integral
 
 import numpy as np
 
+from .. import config
 from .. import kernels as _kernels
+from .core import Array
+from .creation import asarray, ones, zeros
+from .reshape import ravel
 from .tokenize import tokenize
+from .utils import normalize_axis
 
 __all__ = [
     "reduction",
@@ -55,53 +58,20 @@ __all__ = [
 
 DEFAULT_SPLIT_EVERY = 8
 
-try:
-    _AxisError = np.exceptions.AxisError
-except AttributeError:  # pragma: no cover - NumPy < 1.25
-    _AxisError = np.AxisError
-
-
-# ---------------------------------------------------------------------------
-# access to the Array class (core.py is imported lazily: no import cycle)
-# ---------------------------------------------------------------------------
-def _array_cls():
-    from .core import Array
-    return Array
-
-
-def _asarray(x):
-    Array = _array_cls()
-    if isinstance(x, Array):
-        return x
-    from . import core
-    asarray = getattr(core, "asarray", None)
-    if asarray is not None:
-        return asarray(x)
-    from .creation import from_array
-    a = np.asarray(x)
-    return from_array(a, chunks=a.shape or ())
-
-
-def _layers(x):
-    for attr in ("layers", "_layers"):
-        v = getattr(x, attr, None)
-        if isinstance(v, dict):
-            return v
-    raise TypeError("cdask Array without layers: %r" % (x,))
+_AxisError = np.exceptions.AxisError
 
 
 def _new_array(x, new_layers, name, chunks, dtype):
     """An Array holding x's layers plus ``new_layers`` (dict layer name -> tasks)."""
-    layers = dict(_layers(x))
+    layers = dict(x._layers)
     layers.update(new_layers)
-    return _array_cls()(layers, name, chunks, np.dtype(dtype))
+    return Array(layers, name, chunks, np.dtype(dtype))
 
 
 def _handle_out(out, result):
     """dask's ``out=``: make the Array ``out`` refer to ``result``'s graph."""
     if out is None:
         return result
-    Array = _array_cls()
     if isinstance(out, tuple) and len(out) == 1:
         out = out[0]
     if not isinstance(out, Array):
@@ -109,12 +79,8 @@ def _handle_out(out, result):
     if out.shape != result.shape and not (_unknown(out.shape) or _unknown(result.shape)):
         raise ValueError("Mismatched shapes between result and out parameter: %s and %s"
                          % (result.shape, out.shape))
-    # replace the target's graph, name, chunks and dtype by the result's
-    for k, v in vars(result).items():
-        try:
-            setattr(out, k, v)
-        except AttributeError:
-            pass
+    # the target takes the result's graph, name, chunks and dtype
+    out._become(result)
     return out
 
 
@@ -122,39 +88,10 @@ def _unknown(shape):
     return builtins.any(isinstance(s, float) and math.isnan(s) for s in shape)
 
 
-# ---------------------------------------------------------------------------
-# argument normalisation
-# ---------------------------------------------------------------------------
-def _normalize_axis(axis, ndim):
-    """axis (None, int, tuple) -> sorted tuple of non-negative ints, NumPy's errors."""
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (list, tuple)):
-        axes = tuple(axis)
-    else:
-        axes = (axis,)
-    out = []
-    for a in axes:
-        if not isinstance(a, Integral) or isinstance(a, bool):
-            a_op = operator.index(a)  # TypeError like NumPy for floats, strings...
-            a = a_op
-        a = int(a)
-        if a < -ndim or a >= ndim:
-            raise _AxisError(a, ndim)
-        out.append(a % ndim if ndim else a)
-    if len(set(out)) != len(out):
-        raise ValueError("duplicate value in 'axis'")
-    return tuple(sorted(out))
-
-
 def _normalize_split_every(split_every, axes):
     """-> dict axis -> group size (>= 2) for each reduced axis."""
     if split_every is None:
-        try:
-            from .. import config
-            split_every = config.get("split_every", None)
-        except Exception:  # pragma: no cover
-            split_every = None
+        split_every = config.get("split_every", None)
         if split_every is None:
             split_every = DEFAULT_SPLIT_EVERY
     if isinstance(split_every, dict):
@@ -183,7 +120,7 @@ def _flat_group(split_every, split):
 # ---------------------------------------------------------------------------
 def _tree(x, prefix, token, axes, keepdims, dtype, split_every, *,
           chunk, chunk_args=(), combine, combine_args=(), aggregate, aggregate_args=(),
-          order_free=True, pass_group_shape=False, block_args=None, chunk_is_kernel=False):
+          order_free=True, pass_group_shape=False, block_args=None):
     """Build the reduction graph of ``x`` over ``axes``; return the output Array.
 
     Tasks: ``(chunk, block_key, *block_args(idx), *chunk_args)`` per block,
@@ -501,12 +438,12 @@ def _combine_minmax(parts, kind):
     return _fold(_MINMAX_UFUNC[kind], parts)
 
 
-def _chunk_min_all(b, axes):
+def chunk_min_all(b, axes):
     """_chunk_min over every axis (a full reduction: fusable, see fuse.py)."""
     return _chunk_min(b, axes)
 
 
-def _chunk_max_all(b, axes):
+def chunk_max_all(b, axes):
     """_chunk_max over every axis (a full reduction: fusable, see fuse.py)."""
     return _chunk_max(b, axes)
 
@@ -578,7 +515,7 @@ def _check_dtype_supported(x):
 
 def _simple(prefix, x, axis, keepdims, split_every, out, dtype, chunk, chunk_args,
             combine, combine_args, aggregate, aggregate_args_tail):
-    axes = _normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim)
     token = _token(prefix, x, axes, keepdims, split_every, str(dtype))
     r = _tree(x, prefix, token, axes, keepdims, dtype, split_every,
               chunk=chunk, chunk_args=(axes,) + tuple(chunk_args),
@@ -593,10 +530,10 @@ def _simple(prefix, x, axis, keepdims, split_every, out, dtype, chunk, chunk_arg
 # ---------------------------------------------------------------------------
 def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Sum of array elements over the given axes (``numpy.sum``)."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.sum, x.dtype, dtype)
-    axes = _normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim)
     if _can_kernel_sum(x, rdt, axes):
         token = _token("sum", x, axes, keepdims, split_every, str(rdt), "k")
         if keepdims:
@@ -613,7 +550,7 @@ def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
 
 def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Sum treating NaN as zero (``numpy.nansum``)."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.nansum, x.dtype, dtype)
     return _simple("nansum", x, axis, keepdims, split_every, out, rdt,
@@ -622,7 +559,7 @@ def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None)
 
 def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Product of array elements over the given axes (``numpy.prod``)."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.prod, x.dtype, dtype)
     return _simple("prod", x, axis, keepdims, split_every, out, rdt,
@@ -631,7 +568,7 @@ def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
 
 def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Product treating NaN as one (``numpy.nanprod``)."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.nanprod, x.dtype, dtype)
     return _simple("nanprod", x, axis, keepdims, split_every, out, rdt,
@@ -643,7 +580,7 @@ def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None
 # ---------------------------------------------------------------------------
 def any(a, axis=None, keepdims=False, split_every=None, out=None):
     """Whether any element is true (``numpy.any``)."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     return _simple("any", x, axis, keepdims, split_every, out, np.dtype(bool),
                    _chunk_any, (), _combine_or, (), _agg_or, ())
@@ -651,7 +588,7 @@ def any(a, axis=None, keepdims=False, split_every=None, out=None):
 
 def all(a, axis=None, keepdims=False, split_every=None, out=None):
     """Whether all elements are true (``numpy.all``)."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     return _simple("all", x, axis, keepdims, split_every, out, np.dtype(bool),
                    _chunk_all, (), _combine_and, (), _agg_and, ())
@@ -659,19 +596,19 @@ def all(a, axis=None, keepdims=False, split_every=None, out=None):
 
 def count_nonzero(a, axis=None, keepdims=False, split_every=None):
     """Number of non-zero elements (``numpy.count_nonzero``), as an int array."""
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     return _simple("count_nonzero", x, axis, keepdims, split_every, None, np.dtype(np.intp),
                    _chunk_count_nonzero, (), _combine_count, (), _agg_count, ())
 
 
 def _minmax(kind, chunk, a, axis, keepdims, split_every, out):
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     combine, agg = _combine_minmax, _agg_minmax
-    if x.ndim and len(_normalize_axis(axis, x.ndim)) == x.ndim and \
+    if x.ndim and len(normalize_axis(axis, x.ndim)) == x.ndim and \
             chunk in (_chunk_min, _chunk_max):
-        chunk = _chunk_min_all if chunk is _chunk_min else _chunk_max_all
+        chunk = chunk_min_all if chunk is _chunk_min else chunk_max_all
         combine, agg = _combine_minmax_all, _agg_minmax_all
     return _simple(kind, x, axis, keepdims, split_every, out, x.dtype,
                    chunk, (), combine, (kind,), agg, ())
@@ -744,7 +681,7 @@ def _fused_moments_part(p, ndim=1):
     return (np.full(shape, p[0].real), np.full(shape, p[1], dtype=p.dtype))
 
 
-def _chunk_mean_all(b, axes, cdt):
+def chunk_mean_all(b, axes, cdt):
     """The (count, sum) partial of a mean over every axis (fusable, see fuse.py)."""
     return _chunk_moments(b, axes, 1, False, cdt)
 
@@ -805,7 +742,7 @@ def _agg_var(parts, axes, keepdims, dtype, ddof, root, nan=False):
 
 
 def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddof=0, root=False):
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     npfunc = {("mean", False): np.mean, ("mean", True): np.nanmean,
               ("var", False): np.var, ("var", True): np.nanvar}[("mean" if order < 2 else "var", nan)]
@@ -813,14 +750,14 @@ def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddo
     if x.dtype.kind not in "fc":
         nan = False  # no NaN in bool/int data
     cdt = _compute_dtype(x.dtype if dtype is None or np.dtype(dtype).kind != "c" else dtype)
-    axes = _normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim)
     token = _token(prefix, x, axes, keepdims, split_every, str(rdt), ddof)
     if order < 2:
         agg, agg_args = _agg_mean, (axes, keepdims, rdt)
     else:
         agg, agg_args = _agg_var, (axes, keepdims, rdt, ddof, root, nan)
     if order < 2 and not nan and x.ndim and len(axes) == x.ndim:
-        chunk, chunk_args = _chunk_mean_all, (axes, cdt)
+        chunk, chunk_args = chunk_mean_all, (axes, cdt)
     else:
         chunk, chunk_args = _chunk_moments, (axes, order, nan, cdt)
     r = _tree(x, prefix, token, axes, keepdims, rdt, split_every,
@@ -897,20 +834,19 @@ def moment(a, order, axis=None, dtype=None, keepdims=False, ddof=0, split_every=
     if not isinstance(order, Integral) or order < 0:
         raise ValueError("Order must be an integer >= 0")
     if order < 2:
-        x = _asarray(a)
+        x = asarray(a)
         rdt = _result_dtype(np.mean, x.dtype, dtype)
-        from .creation import zeros, ones
         shape = tuple(s for i, s in enumerate(x.shape)
-                      if i not in _normalize_axis(axis, x.ndim) or keepdims)
+                      if i not in normalize_axis(axis, x.ndim) or keepdims)
         return (ones if order == 0 else zeros)(shape, dtype=rdt) if not _unknown(shape) else \
             mean(a, axis, dtype, keepdims, split_every) * 0 + (1 if order == 0 else 0)
     if order == 2:
         return var(a, axis, dtype, keepdims, ddof, split_every, out)
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.mean, x.dtype, dtype)
     cdt = _compute_dtype(x.dtype)
-    axes = _normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim)
     token = _token("moment", x, axes, keepdims, split_every, str(rdt), order, ddof)
     r = _tree(x, "moment", token, axes, keepdims, rdt, split_every,
               chunk=_chunk_central_sums, chunk_args=(axes, order, cdt),
@@ -1007,7 +943,7 @@ def _agg_arg(parts, kind, nan, axes, keepdims):
 
 
 def _arg_reduction(kind, nan, a, axis, keepdims, split_every, out):
-    x = _asarray(a)
+    x = asarray(a)
     _check_dtype_supported(x)
     prefix = ("nanarg" if nan else "arg") + kind
     if axis is not None and not isinstance(axis, Integral):
@@ -1027,7 +963,7 @@ def _arg_reduction(kind, nan, a, axis, keepdims, split_every, out):
         axis_n = None
         mode_axes = tuple(range(ndim))
     else:
-        axis_n = _normalize_axis(axis, ndim)[0]
+        axis_n = normalize_axis(axis, ndim)[0]
         mode_axes = (axis_n,)
     out_axes = tuple(range(ndim)) if axis is None else mode_axes
     token = _token(prefix, x, axis, keepdims, split_every)
@@ -1137,10 +1073,10 @@ def reduction(x, chunk, aggregate, axis=None, keepdims=False, dtype=None, split_
     small sample when omitted).  ``output_size`` is the length of the reduced
     axes in the output when ``keepdims`` (normally 1).
     """
-    x = _asarray(x)
+    x = asarray(x)
     if weights is not None:
         raise NotImplementedError("cdask reduction: weights= is not supported yet")
-    axes = _normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim)
     if dtype is None:
         try:
             sample = np.ones((1,) * x.ndim, dtype=x.dtype)
@@ -1162,85 +1098,10 @@ def reduction(x, chunk, aggregate, axis=None, keepdims=False, dtype=None, split_
                                                        True, x.ndim, {}),
               order_free=False, pass_group_shape=True)
     if keepdims and output_size != 1:
-        r = _array_cls()(_layers(r), r.name,
+        r = Array(r._layers, r.name,
                          tuple((output_size,) if a in axes else c
                                for a, c in enumerate(r.chunks)), r.dtype)
     return _handle_out(out, r)
-
-
-# ---------------------------------------------------------------------------
-# Array methods
-# ---------------------------------------------------------------------------
-def _m_sum(self, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
-    return sum(self, axis=axis, dtype=dtype, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_prod(self, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
-    return prod(self, axis=axis, dtype=dtype, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_mean(self, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
-    return mean(self, axis=axis, dtype=dtype, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_var(self, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None, out=None):
-    return var(self, axis=axis, dtype=dtype, keepdims=keepdims, ddof=ddof,
-               split_every=split_every, out=out)
-
-
-def _m_std(self, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None, out=None):
-    return std(self, axis=axis, dtype=dtype, keepdims=keepdims, ddof=ddof,
-               split_every=split_every, out=out)
-
-
-def _m_min(self, axis=None, keepdims=False, split_every=None, out=None):
-    return min(self, axis=axis, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_max(self, axis=None, keepdims=False, split_every=None, out=None):
-    return max(self, axis=axis, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_any(self, axis=None, keepdims=False, split_every=None, out=None):
-    return any(self, axis=axis, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_all(self, axis=None, keepdims=False, split_every=None, out=None):
-    return all(self, axis=axis, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_argmin(self, axis=None, keepdims=False, split_every=None, out=None):
-    return argmin(self, axis=axis, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_argmax(self, axis=None, keepdims=False, split_every=None, out=None):
-    return argmax(self, axis=axis, keepdims=keepdims, split_every=split_every, out=out)
-
-
-def _m_moment(self, order, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None,
-              out=None):
-    return moment(self, order, axis=axis, dtype=dtype, keepdims=keepdims, ddof=ddof,
-                  split_every=split_every, out=out)
-
-
-ARRAY_METHODS = {
-    "sum": _m_sum, "prod": _m_prod, "mean": _m_mean, "var": _m_var, "std": _m_std,
-    "min": _m_min, "max": _m_max, "any": _m_any, "all": _m_all,
-    "argmin": _m_argmin, "argmax": _m_argmax, "moment": _m_moment,
-}
-
-
-def _attach_methods(cls=None):
-    """Set the reduction methods on ``Array`` (those core.py does not define itself)."""
-    if cls is None:
-        cls = _array_cls()
-    for mname, f in ARRAY_METHODS.items():
-        existing = cls.__dict__.get(mname)
-        if existing is None or getattr(existing, "_cdask_placeholder", False):
-            f.__name__ = mname
-            f.__qualname__ = "Array." + mname
-            f.__doc__ = globals()[mname].__doc__
-            setattr(cls, mname, f)
 
 
 # ---------------------------------------------------------------------------
@@ -1272,16 +1133,15 @@ def _cum_apply(block, carry, kind):
 
 
 def _cumreduction(kind, x, axis, dtype, out):
-    x = _asarray(x)
+    x = asarray(x)
     _check_dtype_supported(x)
     npf = {"sum": np.cumsum, "prod": np.cumprod, "nansum": np.nancumsum,
            "nanprod": np.nancumprod}[kind]
     if axis is None:
-        if x.ndim != 1:
-            raise NotImplementedError("cdask cum%s with axis=None needs a 1-d array (ravel "
-                                      "it first)" % kind)
+        # NumPy's axis=None: along the flattened array
+        x = ravel(x)
         axis = 0
-    axis = _normalize_axis(axis, x.ndim)[0]
+    axis = normalize_axis(axis, x.ndim)[0]
     rdt = _result_dtype(npf, x.dtype, dtype)
     token = _token("cum" + kind, x, axis, str(rdt))
     bname = "cum%s-block-%s" % (kind, token)
@@ -1324,15 +1184,3 @@ def nancumprod(x, axis=None, dtype=None, out=None, method="sequential"):
 
 
 __all__ += ["cumsum", "cumprod", "nancumsum", "nancumprod"]
-
-
-def _attach_extra_methods():
-    try:
-        Array = _array_cls()
-    except ImportError:  # pragma: no cover
-        return
-    if "moment" not in Array.__dict__:
-        Array.moment = _m_moment
-
-
-_attach_extra_methods()

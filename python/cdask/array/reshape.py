@@ -1,5 +1,6 @@
 """Dimension shuffling: ``reshape``, ``ravel``, ``moveaxis``, ``rollaxis``,
-``expand_dims``, ``broadcast_to``, ``flip``/``flipud``/``fliplr``, ``roll``.
+``expand_dims``, ``broadcast_to``, ``flip``/``flipud``/``fliplr``, ``squeeze``,
+``swapaxes``.
 
 Reshape (C order) works group by group.  The axes of the input and output
 shapes are cut into the smallest runs whose sizes multiply to the same number
@@ -30,50 +31,33 @@ import operator
 
 import numpy as np
 
-from .core import Array, _with, _isnan, transpose
+from ..utils import parse_bytes
+from .chunks import default_chunk_bytes, normalize_chunks
+from .core import Array, transpose
+from .creation import asarray
+from .elemwise import unify_chunks_broadcast
 from .tokenize import tokenize
+from .utils import (broadcast_shapes, isnan, normalize_axis, normalize_axis_index,
+                    unknown_chunks_error, with_layer)
 
 __all__ = ["reshape", "ravel", "flatten", "moveaxis", "rollaxis", "expand_dims",
-           "broadcast_to", "broadcast_arrays", "flip", "flipud", "fliplr", "roll"]
+           "broadcast_to", "broadcast_arrays", "flip", "flipud", "fliplr", "squeeze", "swapaxes"]
 
-try:
-    _AxisError = np.exceptions.AxisError
-except AttributeError:  # pragma: no cover
-    _AxisError = np.AxisError
-
-
-def _asarray(x):
-    from .core import asarray
-
-    return asarray(x)
-
-
-def _norm_axis(axis, ndim, argname="axis"):
-    if isinstance(axis, bool) or not isinstance(axis, (numbers.Integral, np.integer)):
-        axis = operator.index(axis)
-    axis = int(axis)
-    if not -ndim <= axis < ndim:
-        raise _AxisError(axis, ndim)
-    return axis % ndim
+_AxisError = np.exceptions.AxisError
 
 
 def _norm_axes(axes, ndim, argname="axis"):
     if isinstance(axes, (tuple, list)):
-        out = tuple(_norm_axis(a, ndim) for a in axes)
+        out = tuple(normalize_axis_index(a, ndim) for a in axes)
     else:
-        out = (_norm_axis(axes, ndim),)
+        out = (normalize_axis_index(axes, ndim),)
     if len(set(out)) != len(out):
         raise ValueError("repeated axis in `%s` argument" % argname)
     return out
 
 
-def _unknown_error(what):
-    return ValueError("%s needs known chunk sizes, but this array has unknown (nan) chunk "
-                      "sizes; call x.compute_chunk_sizes() first" % what)
-
-
 def _has_unknown(x):
-    return any(_isnan(c) for cc in x.chunks for c in cc)
+    return any(isnan(c) for cc in x.chunks for c in cc)
 
 
 # ---------------------------------------------------------------------------
@@ -179,27 +163,27 @@ def reshape(x, shape, merge_chunks=True, limit=None, order="C"):
     is NumPy's definition: the reversed-axes array reshaped in C order to the
     reversed shape, its axes reversed back (two blockwise transposes around
     a C-order reshape)."""
-    x = _asarray(x)
+    x = asarray(x)
     if _order(order, True) == "F":
         if isinstance(x.size, float) and math.isnan(x.size):
-            raise _unknown_error("reshape")
+            raise unknown_chunks_error("reshape")
         shape = _normalize_shape(shape, x.size)[::-1]     # NumPy's errors, for its shape
         return transpose(reshape(transpose(x), shape, merge_chunks=merge_chunks,
                                  limit=limit))
     if isinstance(x.size, float) and math.isnan(x.size):
-        raise _unknown_error("reshape")
+        raise unknown_chunks_error("reshape")
     shape = _normalize_shape(shape, x.size)
     if shape == x.shape:
         return x
     if _has_unknown(x):
-        raise _unknown_error("reshape")
+        raise unknown_chunks_error("reshape")
     name = "reshape-" + tokenize(x.name, shape, merge_chunks, limit)
     if x.size == 0 or x.ndim == 0 or len(shape) == 0:
         # one block in, one block out
         y = x.rechunk(tuple(-1 for _ in range(x.ndim))) if x.ndim else x
         layer = {(name,) + (0,) * len(shape):
                  (_reshape_block, (y.name,) + (0,) * y.ndim, shape)}
-        return Array(_with(y._layers, name, layer), name, tuple((s,) for s in shape),
+        return Array(with_layer(y._layers, name, layer), name, tuple((s,) for s in shape),
                      x.dtype)
     ishape = x.shape
     in_chunks = list(x.chunks)
@@ -249,7 +233,6 @@ def reshape(x, shape, merge_chunks=True, limit=None, order="C"):
     if pending:
         # merged runs can make blocks much larger than the input's: cut them
         # (at multiples of the run's unit) down to the byte limit
-        from .chunks import default_chunk_bytes, parse_bytes
 
         lim = max(1, (parse_bytes(limit) if limit is not None else default_chunk_bytes())
                   // max(x.dtype.itemsize, 1))
@@ -289,13 +272,13 @@ def reshape(x, shape, merge_chunks=True, limit=None, order="C"):
                 iidx[a] = v
         bshape = tuple(out_chunks[d][oidx[d]] for d in range(len(shape)))
         layer[(name,) + tuple(oidx)] = (_reshape_block, (y.name,) + tuple(iidx), bshape)
-    return Array(_with(y._layers, name, layer), name, out_chunks, x.dtype)
+    return Array(with_layer(y._layers, name, layer), name, out_chunks, x.dtype)
 
 
 def ravel(x, order="C"):
     """``np.ravel``: a 1-d array, elements in C order or (``order='F'``) in
     Fortran order."""
-    x = _asarray(x)
+    x = asarray(x)
     if _order(order, False) == "F":
         x = transpose(x)
     if x.ndim == 1:
@@ -313,7 +296,7 @@ def flatten(x, order="C"):
 # ---------------------------------------------------------------------------
 def moveaxis(a, source, destination):
     """``np.moveaxis``: move axes to new positions (other axes keep their order)."""
-    a = _asarray(a)
+    a = asarray(a)
     src = _norm_axes(source, a.ndim, "source")
     dst = _norm_axes(destination, a.ndim, "destination")
     if len(src) != len(dst):
@@ -327,9 +310,9 @@ def moveaxis(a, source, destination):
 
 def rollaxis(a, axis, start=0):
     """``np.rollaxis``."""
-    a = _asarray(a)
+    a = asarray(a)
     n = a.ndim
-    axis = _norm_axis(axis, n)
+    axis = normalize_axis_index(axis, n)
     start = operator.index(start)
     if not -n <= start <= n:
         raise _AxisError("'start' arg requires %d <= start < %d, but %d was passed in"
@@ -351,7 +334,7 @@ def _expand_block(b, axes):
 
 def expand_dims(a, axis):
     """``np.expand_dims``: insert length-1 axes at the positions ``axis``."""
-    a = _asarray(a)
+    a = asarray(a)
     nd = a.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
     axes = tuple(sorted(_norm_axes(axis, nd)))
     name = "expand-dims-" + tokenize(a.name, axes)
@@ -364,7 +347,7 @@ def expand_dims(a, axis):
         it = iter(k[1:])
         idx = tuple(0 if d in axes else next(it) for d in range(nd))
         layer[(name,) + idx] = (_expand_block, k, axes)
-    return Array(_with(a._layers, name, layer), name, tuple(chunks), a.dtype)
+    return Array(with_layer(a._layers, name, layer), name, tuple(chunks), a.dtype)
 
 
 def _broadcast_block(b, shape):
@@ -374,7 +357,7 @@ def _broadcast_block(b, shape):
 def broadcast_to(x, shape, chunks=None, meta=None):
     """``np.broadcast_to``.  New leading axes and stretched length-1 axes are
     one block unless ``chunks`` (for the whole output) says otherwise."""
-    x = _asarray(x)
+    x = asarray(x)
     if isinstance(shape, (numbers.Integral, np.integer)):
         shape = (shape,)
     shape = tuple(operator.index(s) for s in shape)
@@ -386,8 +369,8 @@ def broadcast_to(x, shape, chunks=None, meta=None):
                          "remapping")
     off = nd - x.ndim
     for k, s in enumerate(x.shape):
-        if _isnan(s):
-            raise _unknown_error("broadcast_to")
+        if isnan(s):
+            raise unknown_chunks_error("broadcast_to")
         if s != 1 and s != shape[k + off]:
             raise ValueError("operands could not be broadcast together with remapped shapes "
                              "[original->remapped]: %s and requested shape %s"
@@ -404,8 +387,6 @@ def broadcast_to(x, shape, chunks=None, meta=None):
                 out_chunks.append(x.chunks[k])
         out_chunks = tuple(out_chunks)
     else:
-        from .chunks import normalize_chunks
-
         out_chunks = normalize_chunks(chunks, shape, dtype=x.dtype)
         for d in range(off, nd):
             k = d - off
@@ -420,18 +401,17 @@ def broadcast_to(x, shape, chunks=None, meta=None):
                      for k in range(x.ndim))
         bshape = tuple(out_chunks[d][oidx[d]] for d in range(nd))
         layer[(name,) + oidx] = (_broadcast_block, (x.name,) + iidx, bshape)
-    return Array(_with(x._layers, name, layer), name, out_chunks, x.dtype)
+    return Array(with_layer(x._layers, name, layer), name, out_chunks, x.dtype)
 
 
 def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays``: the arguments broadcast to their common shape
     (a list, as NumPy 2 returns a tuple-like sequence)."""
-    from .core import _broadcast_shapes, unify_chunks_broadcast
 
-    arrays = [_asarray(a) for a in args]
-    shape = _broadcast_shapes([a.shape for a in arrays])
-    if any(_isnan(s) for s in shape):
-        raise _unknown_error("broadcast_arrays")
+    arrays = [asarray(a) for a in args]
+    shape = broadcast_shapes([a.shape for a in arrays])
+    if any(isnan(s) for s in shape):
+        raise unknown_chunks_error("broadcast_arrays")
     arrays, chunks = unify_chunks_broadcast(arrays, shape)
     return [broadcast_to(a, shape, chunks=chunks) for a in arrays]
 
@@ -442,7 +422,7 @@ def broadcast_arrays(*args, subok=False):
 def flip(m, axis=None):
     """``np.flip``: reverse the order of elements along the given axes (all
     axes when None)."""
-    m = _asarray(m)
+    m = asarray(m)
     axes = range(m.ndim) if axis is None else _norm_axes(axis, m.ndim)
     idx = [slice(None)] * m.ndim
     for a in axes:
@@ -452,7 +432,7 @@ def flip(m, axis=None):
 
 def flipud(m):
     """``np.flipud``: reverse axis 0."""
-    m = _asarray(m)
+    m = asarray(m)
     if m.ndim < 1:
         raise ValueError("Input must be >= 1-d.")
     return flip(m, 0)
@@ -460,53 +440,47 @@ def flipud(m):
 
 def fliplr(m):
     """``np.fliplr``: reverse axis 1."""
-    m = _asarray(m)
+    m = asarray(m)
     if m.ndim < 2:
         raise ValueError("Input must be >= 2-d.")
     return flip(m, 1)
 
 
-def roll(a, shift, axis=None):
-    """``np.roll``: shift elements along axes, wrapping around."""
-    from .joining import concatenate
+# ---------------------------------------------------------------------------
+# small shape routines the Array methods delegate to
+# ---------------------------------------------------------------------------
+def _squeeze_block(b, axes):
+    return np.squeeze(b, axis=axes)
 
-    a = _asarray(a)
-    if isinstance(shift, np.ndarray):
-        shift = shift.tolist()
-    if isinstance(axis, np.ndarray):
-        axis = axis.tolist()
+
+def squeeze(a, axis=None):
+    """``np.squeeze``: drop length-1 axes."""
+    a = asarray(a)
     if axis is None:
-        if isinstance(shift, (tuple, list)):
-            raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the "
-                             "same length (axis=None needs one shift)")
-        return reshape(roll(ravel(a), shift, 0), a.shape)
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
-    axes = tuple(_norm_axis(ax, a.ndim) for ax in axes)
-    shifts = tuple(operator.index(s) for s in shifts)
-    if len(shifts) == 1 and len(axes) > 1:
-        shifts = shifts * len(axes)
-    elif len(axes) == 1 and len(shifts) > 1:
-        axes = axes * len(shifts)
-    if len(shifts) != len(axes):
-        raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of the same "
-                         "length")
-    total = {}
-    for ax, s in zip(axes, shifts):
-        total[ax] = total.get(ax, 0) + s
-    r = a
-    for ax, s in sorted(total.items()):
-        n = r.shape[ax]
-        if _isnan(n):
-            raise _unknown_error("roll")
-        if n == 0:
-            continue
-        s %= n
-        if s == 0:
-            continue
-        head = [slice(None)] * r.ndim
-        tail = [slice(None)] * r.ndim
-        head[ax] = slice(n - s, None)
-        tail[ax] = slice(0, n - s)
-        r = concatenate([r[tuple(head)], r[tuple(tail)]], axis=ax)
-    return r
+        axes = tuple(i for i, s in enumerate(a.shape) if s == 1)
+    else:
+        axes = normalize_axis(axis, a.ndim)
+        for i in axes:
+            if a.shape[i] != 1:
+                raise ValueError("cannot select an axis to squeeze out which has size not "
+                                 "equal to one")
+    if not axes:
+        return a
+    name = "squeeze-" + tokenize(a.name, axes)
+    layer = {}
+    for k in a._keys_flat():
+        idx = tuple(i for d, i in enumerate(k[1:]) if d not in axes)
+        layer[(name,) + idx] = (_squeeze_block, k, axes)
+    layers = dict(a._layers)
+    layers[name] = layer
+    chunks = tuple(c for d, c in enumerate(a.chunks) if d not in axes)
+    return Array(layers, name, chunks, a.dtype)
+
+
+def swapaxes(a, axis1, axis2):
+    """``np.swapaxes``."""
+    a = asarray(a)
+    ax = list(range(a.ndim))
+    i, j = normalize_axis(axis1, a.ndim)[0], normalize_axis(axis2, a.ndim)[0]
+    ax[i], ax[j] = ax[j], ax[i]
+    return a.transpose(ax)

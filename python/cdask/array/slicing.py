@@ -13,17 +13,19 @@ the block grid.
 
 import bisect
 import itertools
-import math
 import numbers
 import operator
 
 import numpy as np
 
+from .blockio import getter
 from .chunks import chunk_offsets
-from .core import Array, _with, _merge_layers, _isnan
+from .core import Array
 from .tokenize import tokenize
+from .utils import isnan, with_layer
 
-__all__ = ["getitem", "normalize_index", "mask_block"]
+__all__ = ["normalize_index", "mask_block", "basic_getitem", "basic_blocks", "compose_getter",
+           "is_getter_task", "resolve_alias"]
 
 
 def _getitem_block(block, index):
@@ -64,10 +66,10 @@ def normalize_index(index, shape):
         elif _is_int(i):
             n = shape[ax]
             i = int(i)
-            if not _isnan(n) and not -n <= i < n:
+            if not isnan(n) and not -n <= i < n:
                 raise IndexError("index %d is out of bounds for axis %d with size %d"
                                  % (i, ax, n))
-            if _isnan(n):
+            if isnan(n):
                 if i < 0:
                     raise IndexError("negative index %d on axis %d of unknown length; call "
                                      "compute_chunk_sizes() first" % (i, ax))
@@ -96,7 +98,7 @@ def normalize_index(index, shape):
 def _slice_axis(chunks, sl, axis):
     """Plan for a slice along one axis: list of (input block, local slice,
     output length)."""
-    if any(_isnan(c) for c in chunks):
+    if any(isnan(c) for c in chunks):
         if sl == slice(None) or (sl.start in (None, 0) and sl.stop is None and
                                  sl.step in (None, 1)):
             return [(i, slice(None), c) for i, c in enumerate(chunks)]
@@ -148,35 +150,7 @@ def _slice_axis(chunks, sl, axis):
     return plan
 
 
-def getitem(x, index):
-    """``x[index]`` for a cdask Array (arrays in the index: indexing.py)."""
-    from .indexing import has_advanced, getitem_advanced
-
-    if isinstance(index, (Array, np.ndarray)) and index.dtype == bool:
-        if index.ndim == x.ndim:
-            return _getitem_mask(x, index)
-    if isinstance(index, tuple) and any(isinstance(i, Array) or (
-            isinstance(i, np.ndarray) and i.dtype == bool) for i in index):
-        pos = [k for k, i in enumerate(index) if _is_array_index(i)]
-        if len(pos) == 1:
-            pos = pos[0]
-            a = index[pos]
-            rest = index[:pos] + index[pos + 1:]
-            if getattr(a, "ndim", None) == x.ndim and x.ndim > 0 and a.dtype == bool and \
-                    all(isinstance(i, slice) and i == slice(None) for i in rest) and \
-                    all(i is Ellipsis for i in index[:pos]):
-                return _getitem_mask(x, a)
-    if has_advanced(index):
-        return getitem_advanced(x, index)
-    idx = normalize_index(index, x.shape)
-    return _basic(x, idx)
-
-
-def _is_array_index(i):
-    return isinstance(i, (Array, list, np.ndarray))
-
-
-def _basic_blocks(x, idx):
+def basic_blocks(x, idx):
     """The block plan of ``x[idx]`` (idx normalized): (output chunks, list of
     (output block index, input block index, local index, trivial)), one entry
     per output block; each output block is ``input block[local index]``."""
@@ -195,7 +169,7 @@ def _basic_blocks(x, idx):
             in_axis += 1
         else:
             ch = x.chunks[in_axis]
-            if any(_isnan(c) for c in ch):
+            if any(isnan(c) for c in ch):
                 raise ValueError("cannot index axis %d, whose chunk sizes are unknown (nan), "
                                  "with an integer; call x.compute_chunk_sizes() first"
                                  % in_axis)
@@ -251,7 +225,6 @@ def compose_getter(task, local):
     source with the composed index, or None when it cannot be composed.  The
     composed task reads only the selected elements of the source (for a
     memory-mapped file, only their bytes)."""
-    from .creation import getter
 
     if type(task) is not tuple or len(task) != 3 or task[0] is not getter:
         return None
@@ -284,13 +257,11 @@ def compose_getter(task, local):
     return (getter, src, tuple(res))
 
 
-def _is_getter_task(t):
-    from .creation import getter
-
+def is_getter_task(t):
     return type(t) is tuple and len(t) == 3 and t[0] is getter
 
 
-def _resolve(layers, task):
+def resolve_alias(layers, task):
     """Follow aliases (a task that is a key of another layer) to the task."""
     for _ in range(64):
         if type(task) is tuple and task and type(task[0]) is str and task[0] in layers:
@@ -300,10 +271,10 @@ def _resolve(layers, task):
     return task
 
 
-def _basic(x, idx):
+def basic_getitem(x, idx):
     if all(isinstance(i, slice) and i == slice(None) for i in idx) and len(idx) == x.ndim:
         return x
-    out_chunks, blocks = _basic_blocks(x, idx)
+    out_chunks, blocks = basic_blocks(x, idx)
     name = "getitem-" + tokenize(x.name, idx)
     layer = {}
     src_layer = x._layers.get(x.name)
@@ -313,54 +284,13 @@ def _basic(x, idx):
         if trivial:
             # a whole getter block is kept as the getter task itself (fused
             # kernels read those in place), any other block as an alias
-            t = _resolve(x._layers, ikey) if src_layer is not None else None
-            layer[okey] = t if _is_getter_task(t) else ikey
+            t = resolve_alias(x._layers, ikey) if src_layer is not None else None
+            layer[okey] = t if is_getter_task(t) else ikey
             continue
         task = None
         if src_layer is not None and None not in local:
-            task = compose_getter(_resolve(x._layers, src_layer.get(ikey)), local)
+            task = compose_getter(resolve_alias(x._layers, src_layer.get(ikey)), local)
         layer[okey] = task if task is not None else (_getitem_block, ikey, local)
-    return Array(_with(x._layers, name, layer), name, out_chunks, x.dtype)
+    return Array(with_layer(x._layers, name, layer), name, out_chunks, x.dtype)
 
 
-def _getitem_mask(x, mask):
-    if not isinstance(mask, Array):
-        mask = np.asarray(mask)
-        if mask.dtype != bool:
-            raise IndexError("arrays used as indices must be of integer or boolean type")
-        if mask.shape != x.shape:
-            raise IndexError("boolean index shape %s does not match the array shape %s"
-                             % (mask.shape, x.shape))
-        from .creation import from_array
-
-        mask = from_array(mask, chunks=x.chunks)
-    if mask.dtype != bool:
-        raise IndexError("only boolean cdask arrays can be used as masks, got dtype %s"
-                         % mask.dtype)
-    if mask.ndim != x.ndim:
-        raise NotImplementedError("a boolean mask must have the array's number of dimensions "
-                                  "(%d), got %d" % (x.ndim, mask.ndim))
-    for ax, (a, b) in enumerate(zip(x.shape, mask.shape)):
-        if not (_isnan(a) or _isnan(b)) and a != b:
-            raise IndexError("boolean index did not match indexed array along axis %d; size "
-                             "of axis is %d but size of corresponding boolean axis is %d"
-                             % (ax, a, b))
-    if mask.chunks != x.chunks:
-        from .rechunk import rechunk
-
-        mask = rechunk(mask, x.chunks)
-    if x.ndim == 0:
-        name = "getitem-mask-" + tokenize(x.name, mask.name)
-        layer = {(name, 0): (mask_block, (x.name,), (mask.name,))}
-        return Array(_with(_merge_layers(x, mask), name, layer), name, ((math.nan,),),
-                     x.dtype)
-    name = "getitem-mask-" + tokenize(x.name, mask.name)
-    layer = {}
-    nb = x.numblocks
-    for j, idx in enumerate(itertools.product(*map(range, nb))):
-        layer[(name, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
-    n = 1
-    for b in nb:
-        n *= b
-    return Array(_with(_merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
-                 x.dtype)

@@ -20,7 +20,12 @@ import uuid
 
 import numpy as np
 
-from .core import Array, _known, _run
+from .compute import run
+from .core import Array
+from .creation import from_array
+from .dtypes import check_dtype
+from .tokenize import tokenize
+from .utils import chunks_known
 
 __all__ = ["store", "to_npy", "from_raw", "from_zarr", "to_zarr"]
 
@@ -28,7 +33,7 @@ __all__ = ["store", "to_npy", "from_raw", "from_zarr", "to_zarr"]
 def _check_source(a):
     if not isinstance(a, Array):
         raise TypeError("store: sources must be cdask Arrays, got %s" % type(a).__name__)
-    if not _known(a):
+    if not chunks_known(a):
         raise ValueError("store: %s has unknown chunk sizes; call x.compute_chunk_sizes() "
                          "first" % a.name)
 
@@ -67,7 +72,7 @@ def store(sources, targets, lock=True, regions=None, compute=True, return_stored
             raise ValueError("store: source shape %s does not match target shape %s"
                              % (a.shape, shape))
         outs.append(t)
-    _run(sources, outs, kwargs)
+    run(sources, outs, kwargs)
     if return_stored:
         return tuple(sources)
     return None
@@ -139,7 +144,7 @@ def to_npy(x, path, **kwargs):
             mm = np.memmap(tmp, dtype=x.dtype, mode="r+", offset=offset, shape=x.shape,
                            order="C")
             try:
-                _run([x], [mm], kwargs)
+                run([x], [mm], kwargs)
                 mm.flush()
             finally:
                 del mm
@@ -157,8 +162,6 @@ def from_raw(path, dtype, shape, offset=0, order="C", chunks="auto", name=None):
     """Memory-map a raw binary file of ``dtype`` elements (``shape``, C or
     Fortran ``order``, starting ``offset`` bytes in) as a cdask Array.  A
     file too short for the data raises ValueError naming it, before mapping."""
-    from .core import check_dtype
-    from .creation import from_array
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -198,8 +201,6 @@ def from_zarr(url, component=None, chunks=None, name=None, **kwargs):
     """A zarr array (an open ``zarr.Array``, or a store path/URL with an
     optional ``component`` path inside it) as a cdask Array; its blocks are
     read by tasks, in the zarr array's own chunks unless ``chunks`` is given."""
-    from .creation import from_array
-    from .tokenize import tokenize
 
     zarr = _zarr()
     if isinstance(url, (str, os.PathLike)):

@@ -19,6 +19,7 @@ How values are hashed:
 * anything else: by type and ``id`` (deterministic within a process only).
 """
 
+import functools
 import hashlib
 import os
 import types
@@ -164,8 +165,6 @@ def _normalize(obj, h, depth=0):
             _normalize(obj.__self__, h, depth + 1)
         return
     try:
-        import functools
-
         if isinstance(obj, functools.partial):
             h.update(b"partial")
             _normalize((obj.func, obj.args, obj.keywords), h, depth + 1)

@@ -7,9 +7,9 @@ NumPy's own loop where one exists); called with NumPy data only it is the
 NumPy ufunc itself, so ``cdask.sin(0.5)`` is a plain number, as with dask.
 """
 
-import numpy as np
 
-from .core import Array, elemwise
+from .core import Array
+from .elemwise import elemwise
 from .ufuncs import ALL_UFUNCS
 
 

@@ -37,14 +37,11 @@ import functools
 import numpy as np
 
 from .. import _core
+from .dtypes import SUPPORTED_DTYPES
 
 __all__ = ["ALL_UFUNCS", "UfuncInfo", "SUPPORTED_DTYPES", "resolve", "result_dtype",
            "ufunc_task", "pow_rewrite", "operand_dtype"]
 
-#: dtypes cdask chunks (and so the C ufunc kernels) hold.
-SUPPORTED_DTYPES = tuple(np.dtype(n) for n in (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float32", "float64", "complex64", "complex128"))
 
 UfuncInfo = collections.namedtuple("UfuncInfo", "name ufunc nin nout signature")
 UfuncInfo.__doc__ = """One NumPy ufunc under one of its NumPy names.

@@ -1,0 +1,301 @@
+"""compute, persist and optimize: from Arrays to a run of the C scheduler.
+
+:func:`run` is the one place a cdask graph is executed: it checks the plan
+against the memory budget, adds the tasks that write each result's blocks
+into its output, fuses (``fuse.py``), and calls ``cdask.get`` with the spill
+limit and directory, under the BLAS thread policy of ``contraction.py``.
+``compute`` assembles results; ``store``/``to_npy`` pass their targets.
+"""
+
+import itertools
+import os
+import tempfile
+
+import numpy as np
+
+from .. import config
+from .._core import get
+from ..diagnostics import get_with_progress
+from ..graph import Graph
+from ..utils import parse_bytes
+from .blockio import store_block
+from .contraction import blas_limits
+from .core import Array, BLOCK_BYTES, finalize, scalar_result
+from .fuse import fuse_elementwise, fuse_reductions, sink_stores
+from .tokenize import tokenize
+from .utils import chunks_known, format_bytes, key_split, slices_from_chunks
+
+__all__ = ["compute", "persist", "optimize", "run"]
+
+
+def plan_check(g, budget, layer_names):
+    """Raise MemoryError, before anything runs, if one task of g needs more
+    than the budget at once: its output block plus its input blocks (by the
+    largest block of each layer).  Task by task for graphs of up to 20,000
+    tasks, and for bigger ones whose biggest block is over 1/64 of the budget
+    (smaller blocks could only exceed it in a task reading more than 64 of
+    them); graphs over 200,000 tasks are checked only against 2 blocks."""
+    biggest = max([BLOCK_BYTES.get(n, 0) for n in layer_names] or [0])
+    if 2 * biggest > budget:
+        pass
+    elif len(g) > 200_000 or (len(g) > 20_000 and biggest * 64 <= budget):
+        return biggest
+    sizes = {}
+    for key in g:
+        name = key[0] if type(key) is tuple and key else key
+        b = BLOCK_BYTES.get(name)
+        if b is not None:
+            sizes[key] = b
+    deps = g.dependencies()
+    worst, wkey, wout, win = 0, None, 0, 0
+    for key, ds in deps.items():
+        out = sizes.get(key, 0)
+        tot = out + sum(sizes.get(d, 0) for d in ds)
+        if tot > worst:
+            worst, wkey, wout, win = tot, key, out, tot - out
+    if worst > budget:
+        name = wkey[0] if type(wkey) is tuple and wkey else wkey
+        raise MemoryError(
+            "cdask: the task %r (operation %r) needs %s at once (inputs %s, output %s), more "
+            "than the memory budget of %s (cdask.config memory_limit); use smaller chunks "
+            "(x.rechunk(...) or chunks= when the array is made) or a larger memory_limit"
+            % (wkey, key_split(str(name)), format_bytes(worst), format_bytes(win),
+               format_bytes(wout), format_bytes(budget)))
+    return biggest
+
+
+def _spill_limit(budget, biggest, workers):
+    """Held intermediates past this go to disk.  The budget bounds resident
+    memory, and besides what the scheduler holds each running task has its
+    output block resident: that much is kept out of the limit, which never
+    goes below half the budget (the plan check has made sure that one task
+    fits in the budget)."""
+    return max(budget // 2, budget - max(workers, 1) * biggest)
+
+
+def _get_kwargs(kwargs):
+    kw = dict(kwargs)
+    for k in ("scheduler", "optimize_graph", "traverse", "get", "pool"):
+        kw.pop(k, None)
+    return kw
+
+
+def _fuse_enabled(kwargs):
+    # On by default; compute(fuse=False) or cdask.config.set({"array.fuse":
+    # False}) turn it off (to compare, or to debug a kernel).
+    if "fuse" in kwargs:
+        return bool(kwargs.pop("fuse"))
+
+    return bool(config.get("array.fuse", True))
+
+
+def _worth_fusing(g, layer_names):
+    """Fusion rewrites the graph in Python, some 10-40 us per task: worth it
+    when blocks are big enough for the passes over memory it saves to pay
+    for that.  Graphs of many tiny blocks (over 20,000 tasks, none of 256
+    KiB) run unfused."""
+    if len(g) <= 20_000:
+        return True
+    return max([BLOCK_BYTES.get(n, 0) for n in layer_names] or [0]) >= 256 << 10
+
+
+def _workers(kwargs):
+    n = kwargs.get("num_workers")
+    if n is None:
+        n = config.get("num_workers", 1)
+    try:
+        return max(1, int(n))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _spill_dir():
+    d = config.get("temporary_directory", None)
+    return os.fspath(d) if d else tempfile.gettempdir()
+
+
+def _memory_limit(kwargs):
+    v = kwargs.pop("memory_limit", None)
+
+    if v is None:
+        return int(config.get("memory_limit"))
+
+    return parse_bytes(v)
+
+
+def _with_extra(keys, stores, extra):
+    """keys with the store keys split into spans: the extra span keys are
+    appended at the end (their results are never read)."""
+    have = set(stores)
+    return list(keys) + [k for k in extra if k not in have]
+
+
+def _flatten_keys(keys):
+    out = []
+    stack = [keys]
+    while stack:
+        k = stack.pop()
+        if isinstance(k, list):
+            stack.extend(k)
+        else:
+            out.append(k)
+    return out
+
+
+def compute(*args, traverse=True, **kwargs):
+    """Compute several collections at once: shared parts of their graphs run
+    once (one ``cdask.get`` over the union graph).  Returns a tuple; arguments
+    that are not cdask Arrays pass through unchanged (other dask collections
+    are computed with their own machinery)."""
+    arrays = []
+    seen = {}
+    for a in args:
+        if isinstance(a, Array) and id(a) not in seen:
+            seen[id(a)] = len(arrays)
+            arrays.append(a)
+    if not arrays:
+        out = []
+        for a in args:
+            if hasattr(a, "__dask_graph__") and not isinstance(a, Array):
+                import dask
+
+                out.append(dask.compute(a)[0])
+            else:
+                out.append(a)
+        return tuple(out)
+    results, plans = run(arrays, [None] * len(arrays), kwargs)
+    finals = []
+    for a, (kind, v) in zip(arrays, plans):
+        if kind == "store":
+            finals.append(v)
+        elif kind == "scalar":
+            finals.append(scalar_result(results[v]))
+        else:
+            finals.append(finalize(results[v], a.ndim, a.dtype))
+    out = []
+    for a in args:
+        if isinstance(a, Array):
+            out.append(finals[seen[id(a)]])
+        elif hasattr(a, "__dask_graph__"):
+            import dask
+
+            out.append(dask.compute(a)[0])
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+def run(arrays, outs, kwargs):
+    """Run the graphs of ``arrays`` at once; the blocks of each array of known
+    shape are written into ``outs[i]`` (a new array when None: anything with
+    NumPy's ``__setitem__`` does, C-contiguous ndarrays and memmaps are
+    written straight by fused tasks).  Returns (results, plans): per array
+    ("store", out), ("scalar", slot) or ("blocks", slot) into results."""
+    layers = {}
+    for a in arrays:
+        layers.update(a._layers)
+    if len(arrays) == 1:
+        g = arrays[0].__dask_graph__().copy()
+    else:
+        g = Graph()
+        for layer in layers.values():
+            g.update(layer)
+    budget = _memory_limit(kwargs)
+    held = sum(a.nbytes for a, o in zip(arrays, outs) if o is None and a.ndim and chunks_known(a))
+    if held > budget:
+        big = max((a for a, o in zip(arrays, outs) if o is None and a.ndim and chunks_known(a)),
+                  key=lambda a: a.nbytes)
+        raise MemoryError(
+            "cdask: the result%s of this compute would take %s, more than the memory budget "
+            "of %s (cdask.config memory_limit); write it to disk block by block instead: "
+            "x.to_npy(path) or cdask.store(x, target) (the largest, %s, is %s)"
+            % ("s" if len(arrays) > 1 else "", format_bytes(held), format_bytes(budget),
+               big.name, format_bytes(big.nbytes)))
+    biggest = plan_check(g, budget, layers)
+    store = "store-" + tokenize(*[a.name for a in arrays], id(g))
+    keys = []
+    plans = []  # per array: ("store", out) or ("blocks", slot)
+    for ai, a in enumerate(arrays):
+        if a.ndim == 0 and outs[ai] is None:
+            plans.append(("scalar", len(keys)))
+            keys.append((a.name,))
+        elif chunks_known(a):
+            out = outs[ai] if outs[ai] is not None else np.empty(a.shape, dtype=a.dtype)
+            per_axis = slices_from_chunks(a.chunks)
+            for idx in itertools.product(*map(range, a.numblocks)):
+                sl = tuple(per_axis[d][i] for d, i in enumerate(idx))
+                sk = (store, ai) + idx
+                g[sk] = (store_block, out, (a.name,) + idx, sl)
+                keys.append(sk)
+            plans.append(("store", out))
+        else:
+            plans.append(("blocks", len(keys)))
+            keys.append(a.__dask_keys__())
+    if _fuse_enabled(kwargs) and _worth_fusing(g, layers):
+        flat = _flatten_keys(keys)
+        fuse_elementwise(g, keep=flat)
+        fuse_reductions(g, keep=flat)
+        stores = [k for k in flat if type(k) is tuple and k and k[0] == store]
+        extra = sink_stores(g, stores, store_block, workers=_workers(kwargs))
+        if len(extra) != len(stores):
+            keys = _with_extra(keys, stores, extra)
+
+    kw = _get_kwargs(kwargs)
+    # intermediates past the budget are spilled to unnamed files in the
+    # temporary directory (config "temporary_directory"), removed with them
+    kw.setdefault("spill_limit", _spill_limit(budget, biggest, _workers(kwargs)))
+    kw.setdefault("spill_dir", _spill_dir())
+    with blas_limits(layers):
+        results = get_with_progress(get, g, keys, **kw)
+    return results, plans
+
+
+def optimize(*args, **kwargs):
+    """The arrays with their graphs as compute() would run them: culled to
+    what they need, elementwise chains fused, and reductions fused with the
+    chains and masks they consume (``repr`` of a fused task's kernel shows
+    the operations it holds).  Other arguments pass through.  Like
+    ``dask.optimize``, returns a tuple."""
+
+    out = []
+    for a in args:
+        if not isinstance(a, Array):
+            out.append(a)
+            continue
+        keys = a._keys_flat()
+        g = a.__dask_graph__().cull(keys)
+        fuse_elementwise(g, keep=keys)
+        fuse_reductions(g, keep=keys)
+        out.append(Array({a.name: g.cull(keys)}, a.name, a.chunks, a.dtype))
+    return tuple(out)
+
+
+def persist(*args, **kwargs):
+    """Compute the blocks of each Array; return Arrays whose graphs hold the
+    results (chunk sizes become known).  Non-arrays pass through."""
+    arrays = [a for a in args if isinstance(a, Array)]
+    if not arrays:
+        return tuple(args)
+    g = Graph()
+    layers = {}
+    for a in arrays:
+        layers.update(a._layers)
+    for layer in layers.values():
+        g.update(layer)
+    keys = [a._keys_flat() for a in arrays]
+
+    with blas_limits(layers):
+        results = get(g, keys, **_get_kwargs(kwargs))
+    done = {}
+    for a, ks, vals in zip(arrays, keys, results):
+        layer = dict(zip(ks, vals))
+        chunks = a.chunks
+        if not chunks_known(a):
+            nb = a.numblocks
+            shapes = {k[1:]: np.shape(v) for k, v in layer.items()}
+            chunks = tuple(
+                tuple(shapes[tuple(i if d == ax else 0 for d in range(a.ndim))][ax]
+                      for i in range(nb[ax]))
+                for ax in range(a.ndim))
+        done[id(a)] = Array({a.name: layer}, a.name, chunks, a.dtype)
+    return tuple(done[id(a)] if isinstance(a, Array) else a for a in args)
