@@ -86,7 +86,7 @@ def fuse_elementwise(g, keep=()):
     specs = {}
     memo = {}
     for key, task in g.items():
-        s = _steps_memo(task, g, memo)
+        s = _plain_program(task, g, memo)
         if s is not None:
             specs[key] = s
     if len(specs) < 2:
@@ -147,22 +147,55 @@ def fuse_elementwise(g, keep=()):
     return removed
 
 
-def _steps_memo(task, g, memo):
-    """_steps_of with the programs of fused kernels read once per kernel."""
-    if (type(task) is tuple and task and isinstance(task[0], Kernel)
-            and task[0].name == "fused"):
-        k = task[0]
+def _program(task, g, memo):
+    """The program of a C elementwise task, the one conversion from tasks to
+    programs that every fusion pass uses: ``(in_dtypes, steps, inputs, views,
+    kernel)``.
+
+    * A fused-kernel task that neither stores nor reduces gives its kernel's
+      own program (read once per kernel: ``memo`` maps ``id(kernel)`` to it),
+      its views (None when it has none) and the kernel itself.
+    * A C ufunc-kernel task gives a one-step program whose inputs are its
+      key arguments (other arguments become constants); no views, no kernel.
+
+    Anything else gives None."""
+    if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
+        return None
+    k = task[0]
+    if k.name == "fused":
         got = memo.get(id(k))
-        if got is None:
+        if got is None or got[0] is not k:
             _, (dts, steps, views, store, span, red) = k.__reduce__()
-            plain = views is None and store is None and red is None
-            got = memo[id(k)] = (k, plain, [np.dtype(d) for d in dts],
-                                 [(uf, list(refs)) for uf, refs in steps])
-        _, plain, dts, steps = got
-        if not plain:
+            got = memo[id(k)] = (k, store is not None or red is not None,
+                                 [np.dtype(d) for d in dts],
+                                 [(uf, list(refs)) for uf, refs in steps], views)
+        _, stored, dts, steps, views = got
+        if stored:
             return None
-        return dts, steps, list(task[1:])
-    return _steps_of(task, g)
+        return dts, steps, list(task[1:]), views, k
+    sp = _spec(task)
+    if sp is None:
+        return None
+    uf, dts, args = sp
+    in_dtypes, refs, inputs = [], [], []
+    for a, dt in zip(args, dts):
+        if _is_key(a, g):
+            if a not in inputs:
+                inputs.append(a)
+                in_dtypes.append(np.dtype(dt))
+            refs.append(("in", inputs.index(a)))
+        else:
+            refs.append(("const", a))
+    return in_dtypes, [(uf, refs)], inputs, None, None
+
+
+def _plain_program(task, g, memo):
+    """(in_dtypes, steps, inputs) of a task :func:`_program` converts and that
+    reads no block in place (no views), else None."""
+    p = _program(task, g, memo)
+    if p is None or p[3] is not None:
+        return None
+    return p[:3]
 
 
 # ---------------------------------------------------------------------------
@@ -174,52 +207,27 @@ class _Programs:
 
     def __init__(self):
         self.cache = {}
-        self.sinks = {}     # id(kernel) -> (kernel, has views or store)
+        self.memo = {}      # id(kernel) -> its program (see _program)
 
     def of(self, task, g):
-        """(kernel, inputs, views) for a fused or C ufunc-kernel task, else None."""
-        if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
+        """(kernel, inputs, views, in_dtypes) for a fused or C ufunc-kernel task,
+        else None."""
+        p = _program(task, g, self.memo)
+        if p is None:
             return None
-        k = task[0]
-        if k.name == "fused":
-            got = self.sinks.get(id(k))
-            if got is None:
-                _, (dts, steps, views, store, span, red) = k.__reduce__()
-                got = self.sinks[id(k)] = (k, views, store is not None or red is not None,
-                                           [np.dtype(d) for d in dts])
-            _, views, stored, dts = got
-            if stored:
-                return None
-            inputs = list(task[1:])
-            return (k, inputs, list(views) if views is not None else [None] * len(inputs),
-                    dts)
-        sp = _spec(task)
-        if sp is None:
-            return None
-        uf, dts, args = sp
-        in_dtypes, refs, inputs = [], [], []
-        for a, dt in zip(args, dts):
-            if _is_key(a, g):
-                if a in inputs:
-                    refs.append(("in", inputs.index(a)))
-                else:
-                    refs.append(("in", len(inputs)))
-                    inputs.append(a)
-                    in_dtypes.append(np.dtype(dt))
-            else:
-                refs.append(("const", a))
-        steps = [(uf, refs)]
-        sig = _signature(in_dtypes, steps)
-        k = self.cache.get(sig)
+        in_dtypes, steps, inputs, views, k = p
         if k is None:
-            try:
-                k = fused_kernel(in_dtypes, steps)
-            except (NotImplementedError, TypeError, ValueError, OverflowError):
-                k = False
-            self.cache[sig] = k
-        if k is False:
-            return None
-        return k, inputs, [None] * len(inputs), in_dtypes
+            sig = _signature(in_dtypes, steps)
+            k = self.cache.get(sig)
+            if k is None:
+                try:
+                    k = fused_kernel(in_dtypes, steps)
+                except (NotImplementedError, TypeError, ValueError, OverflowError):
+                    k = False
+                self.cache[sig] = k
+            if k is False:
+                return None
+        return k, inputs, list(views) if views is not None else [None] * len(inputs), in_dtypes
 
 
 def _c_base(a):
@@ -400,34 +408,6 @@ def _block_size(out, sl):
 # ---------------------------------------------------------------------------
 # reductions and masks in the same pass
 
-def _steps_of(task, g):
-    """(in_dtypes, steps, inputs) of a fused (plain: no views, store or
-    reduction) or C ufunc-kernel task, else None."""
-    if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
-        return None
-    k = task[0]
-    if k.name == "fused":
-        _, (dts, steps, views, store, span, red) = k.__reduce__()
-        if views is not None or store is not None or red is not None:
-            return None
-        return [np.dtype(d) for d in dts], [(uf, list(refs)) for uf, refs in steps], \
-            list(task[1:])
-    sp = _spec(task)
-    if sp is None:
-        return None
-    uf, dts, args = sp
-    in_dtypes, refs, inputs = [], [], []
-    for a, dt in zip(args, dts):
-        if _is_key(a, g):
-            if a not in inputs:
-                inputs.append(a)
-                in_dtypes.append(np.dtype(dt))
-            refs.append(("in", inputs.index(a)))
-        else:
-            refs.append(("const", a))
-    return in_dtypes, [(uf, refs)], inputs
-
-
 class _Builder:
     """One fused program assembled from several: shared inputs, steps in order."""
 
@@ -516,6 +496,7 @@ def fuse_reductions(g, keep=()):
     dependents = None
     done = 0
     cache = {}
+    memo = {}
     for key, task in list(g.items()):
         if type(task) is not tuple or len(task) < 2:
             continue
@@ -547,11 +528,11 @@ def fuse_reductions(g, keep=()):
             xk, mk = btask[1], btask[2]
             if not (_is_key(xk, g) and _is_key(mk, g)) or mk in keep:
                 continue
-            mprog = _steps_of(g[mk], g)
+            mprog = _plain_program(g[mk], g, memo)
             if mprog is None or len(dependents.get(mk, ())) != 1:
                 continue
             known = {}
-            xprog = _steps_of(g[xk], g) if xk not in keep else None
+            xprog = _plain_program(g[xk], g, memo) if xk not in keep else None
             if xprog is not None and set(dependents.get(xk, ())) <= {bk, mk}:
                 value_ref = b.program(xprog, known)
                 known[xk] = value_ref
@@ -565,7 +546,7 @@ def fuse_reductions(g, keep=()):
             if mask_ref is None or value_ref is None:
                 continue
         else:
-            prog = _steps_of(btask, g)
+            prog = _plain_program(btask, g, memo)
             if prog is not None:
                 value_ref = b.program(prog, {})
             else:
