@@ -2,6 +2,14 @@
 
 Task graphs in dask's format run on a C pthread scheduler; tasks whose
 callable is a :class:`cdask.Kernel` run as C code without the GIL.
+
+What lives here, lowest first (a module imports only those before it):
+``utils`` (byte sizes; nothing of cdask), ``_openblas``, ``_errstate``,
+``_core`` (the C extension, built from ``src/``), ``_taskspec``, ``graph``,
+``kernels``, ``config``, ``diagnostics``, then the ``array`` package (its own
+layers are listed in ``array/__init__.py``).  This file loads OpenBLAS,
+tunes malloc and re-exports; ``__main__`` is the main job.  See
+docs/architecture.md.
 """
 
 __version__ = "0.1.0"
