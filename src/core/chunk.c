@@ -53,19 +53,15 @@
 #define CD_CACHE_BYTES ((size_t)128 << 20)    /* ...and their bytes at most */
 
 const int cd_dtype_itemsize[CD_NDTYPES] = {
-    [CD_BOOL] = 1,
-    [CD_INT8] = 1, [CD_INT16] = 2, [CD_INT32] = 4, [CD_INT64] = 8,
-    [CD_UINT8] = 1, [CD_UINT16] = 2, [CD_UINT32] = 4, [CD_UINT64] = 8,
-    [CD_FLOAT32] = 4, [CD_FLOAT64] = 8,
-    [CD_COMPLEX64] = 8, [CD_COMPLEX128] = 16,
+#define X(id, name, sfx, ctype, kind) [CD_##id] = (int)sizeof(ctype),
+    CD_DTYPE_TABLE(X)
+#undef X
 };
 
 const char *const cd_dtype_name[CD_NDTYPES] = {
-    [CD_BOOL] = "bool",
-    [CD_INT8] = "int8", [CD_INT16] = "int16", [CD_INT32] = "int32", [CD_INT64] = "int64",
-    [CD_UINT8] = "uint8", [CD_UINT16] = "uint16", [CD_UINT32] = "uint32", [CD_UINT64] = "uint64",
-    [CD_FLOAT32] = "float32", [CD_FLOAT64] = "float64",
-    [CD_COMPLEX64] = "complex64", [CD_COMPLEX128] = "complex128",
+#define X(id, name, sfx, ctype, kind) [CD_##id] = name,
+    CD_DTYPE_TABLE(X)
+#undef X
 };
 
 void (*cd_chunk_owner_release)(void *owner) = NULL;

@@ -16,18 +16,10 @@
 #define CD_CHUNK_H
 
 #include "core/common.h"
+#include "core/dtypes.h"
 
 #define CD_MAXDIMS 32
 
-/* dtypes a chunk can hold.  Integer kinds are named by width, not by C type. */
-typedef enum cd_dtype {
-    CD_BOOL = 0,
-    CD_INT8, CD_INT16, CD_INT32, CD_INT64,
-    CD_UINT8, CD_UINT16, CD_UINT32, CD_UINT64,
-    CD_FLOAT32, CD_FLOAT64,
-    CD_COMPLEX64, CD_COMPLEX128,
-    CD_NDTYPES
-} cd_dtype;
 
 extern const int cd_dtype_itemsize[CD_NDTYPES];
 extern const char *const cd_dtype_name[CD_NDTYPES];   /* NumPy's names: "float64" ... */

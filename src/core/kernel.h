@@ -61,14 +61,4 @@ typedef struct cd_kernel_desc {
 enum { CD_KF_FPE = 1 };
 
 
-/* The built-in kernels, NULL-terminated. */
-extern const cd_kernel_desc *const cd_builtin_kernels[];
-
-/* A name for messages and task records: desc->name, or, for kernels
- * parameterised by an operation (a NumPy loop), that operation's name. */
-const char *cd_kernel_display_name(const cd_kernel_desc *desc, const void *params, size_t params_size);
-
-/* Look a kernel up by name; NULL if unknown. */
-const cd_kernel_desc *cd_kernel_find(const char *name);
-
 #endif /* CD_KERNEL_H */

@@ -259,7 +259,7 @@ static void call_gemm(cd_dtype dt, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE
     }
 }
 
-static int k_gemm(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_gemm(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     cd_gemm_params p;
     gplan g;
@@ -323,7 +323,7 @@ static int k_gemm(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **o
     return 0;
 }
 
-static int64_t gemm_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+int64_t cd_k_gemm_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     cd_gemm_params p;
     gplan g;
@@ -331,9 +331,3 @@ static int64_t gemm_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
         return 0;
     return prod(g.shape, g.ndim) * cd_dtype_itemsize[in[0]->dtype];
 }
-
-const cd_kernel_desc cd_gemm_desc = {
-    "gemm",
-    "gemm([A blocks], [B blocks]): one output block of a contraction, sum of op(A_k) op(B_k) "
-    "accumulated by BLAS ?gemm (beta = 1) into one chunk; params: cd_gemm_params.",
-    2, -1, k_gemm, gemm_out_bytes, NULL, 0};

@@ -47,6 +47,8 @@ typedef struct cd_gemm_params {
     int64_t m0, m1, n0, n1;    /* sub-ranges; m1 / n1 < 0: everything */
 } cd_gemm_params;
 
-extern const cd_kernel_desc cd_gemm_desc;
+/* The "gemm" kernel and its result size (registered in registry.h). */
+int cd_k_gemm(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err);
+int64_t cd_k_gemm_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in);
 
 #endif /* CD_GEMM_H */

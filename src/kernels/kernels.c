@@ -1,5 +1,6 @@
 /*
- * kernels.c - the built-in C kernels (interface: kernel.h).
+ * kernels.c - the basic C kernels (interface: kernels.h; their descriptors
+ * are in the registry, registry.h).
  *
  *   add, sub, mul   elementwise on two chunks of one dtype; equal shapes, or
  *                   one side with a single element broadcast as a scalar
@@ -31,9 +32,7 @@
  * Long loops work in blocks and poll the cancel flag between blocks.  Every
  * error path releases what it made and leaves *out NULL.
  */
-#include "core/kernel.h"
-#include "kernels/ufunc.h"
-#include "kernels/gemm.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -264,22 +263,22 @@ static int binary(const cd_kctx *ctx, int op, const char *name, int nin,
     return 0;
 }
 
-static int k_add(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_add(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     return binary(ctx, OP_ADD, "add", nin, in, out, err);
 }
 
-static int k_sub(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_sub(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     return binary(ctx, OP_SUB, "sub", nin, in, out, err);
 }
 
-static int k_mul(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_mul(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     return binary(ctx, OP_MUL, "mul", nin, in, out, err);
 }
 
-static int64_t bin_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+int64_t cd_k_bin_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     const cd_chunk *shp;
     int mode;
@@ -415,7 +414,7 @@ static cd_dtype sum_result_dtype(cd_dtype d)
     return d;
 }
 
-static int k_sum(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_sum(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     cd_dtype dt;
     cd_chunk *r;
@@ -489,7 +488,7 @@ static int k_sum(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **ou
     return 0;
 }
 
-static int64_t sum_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+int64_t cd_k_sum_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     CD_UNUSED(ctx);
     if (nin < 1)
@@ -538,17 +537,17 @@ static int fill(const cd_kctx *ctx, const char *name, double value, int nin,
     return 0;
 }
 
-static int k_ones(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_ones(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     return fill(ctx, "ones", 1.0, nin, in, out, err);
 }
 
-static int k_zeros(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_zeros(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     return fill(ctx, "zeros", 0.0, nin, in, out, err);
 }
 
-static int64_t fill_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+int64_t cd_k_fill_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     int64_t n = 0, b;
     CD_UNUSED(ctx);
@@ -562,7 +561,7 @@ static int64_t fill_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 /* ------------------------------------------------------------------ */
 /* dot                                                                 */
 
-static int k_dot(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_dot(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     const cd_chunk *a, *b;
     cd_chunk *r;
@@ -637,7 +636,7 @@ too_big:
                       fmt_shape(s1, sizeof(s1), a), fmt_shape(s2, sizeof(s2), b));
 }
 
-static int64_t dot_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+int64_t cd_k_dot_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     int64_t b;
     CD_UNUSED(ctx);
@@ -655,7 +654,7 @@ static int64_t dot_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 /* ------------------------------------------------------------------ */
 /* spin, fail                                                          */
 
-static int k_spin(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_spin(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     const cd_chunk *c;
     double secs;
@@ -703,7 +702,7 @@ static int k_spin(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **o
     return 0;
 }
 
-static int64_t scalar8_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
+int64_t cd_k_scalar8_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     CD_UNUSED(ctx);
     CD_UNUSED(nin);
@@ -711,64 +710,11 @@ static int64_t scalar8_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *i
     return 8;
 }
 
-static int k_fail(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
+int cd_k_fail(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     CD_UNUSED(ctx);
     CD_UNUSED(nin);
     CD_UNUSED(in);
     *out = NULL;
     return cd_err_set(err, CD_EVALUE, "cdask.kernels.fail was called");
-}
-
-/* ------------------------------------------------------------------ */
-/* registry                                                            */
-
-static const cd_kernel_desc d_add = {
-    "add", "add(a, b): elementwise a + b (one dtype; equal shapes or a 1-element side).",
-    2, 2, k_add, bin_out_bytes, NULL, 0};
-static const cd_kernel_desc d_sub = {
-    "sub", "sub(a, b): elementwise a - b (one dtype; equal shapes or a 1-element side).",
-    2, 2, k_sub, bin_out_bytes, NULL, 0};
-static const cd_kernel_desc d_mul = {
-    "mul", "mul(a, b): elementwise a * b (one dtype; equal shapes or a 1-element side).",
-    2, 2, k_mul, bin_out_bytes, NULL, 0};
-static const cd_kernel_desc d_sum = {
-    "sum", "sum(*chunks): 0-d sum of all elements of all inputs (one dtype; pairwise for floats).",
-    1, -1, k_sum, sum_out_bytes, NULL, 0};
-static const cd_kernel_desc d_ones = {
-    "ones", "ones(n): float64 vector of n ones.", 1, 1, k_ones, fill_out_bytes, NULL, 0};
-static const cd_kernel_desc d_zeros = {
-    "zeros", "zeros(n): float64 vector of n zeros.", 1, 1, k_zeros, fill_out_bytes, NULL, 0};
-static const cd_kernel_desc d_dot = {
-    "dot", "dot(a, b): float32/float64 vector.vector -> 0-d, or matrix @ matrix (BLAS).",
-    2, 2, k_dot, dot_out_bytes, NULL, 0};
-static const cd_kernel_desc d_spin = {
-    "spin", "spin(seconds): busy-wait that long (cancellable); returns the seconds waited.",
-    1, 1, k_spin, scalar8_out_bytes, NULL, 0};
-static const cd_kernel_desc d_fail = {
-    "fail", "fail(*args): always raises ValueError (tests error handling).",
-    0, -1, k_fail, NULL, NULL, 0};
-
-const cd_kernel_desc *const cd_builtin_kernels[] = {
-    &d_add, &d_sub, &d_mul, &d_sum, &d_ones, &d_zeros, &d_dot, &cd_gemm_desc, &d_spin, &d_fail, NULL,
-};
-
-const cd_kernel_desc *cd_kernel_find(const char *name)
-{
-    if (name == NULL)
-        return NULL;
-    for (const cd_kernel_desc *const *k = cd_builtin_kernels; *k != NULL; k++)
-        if (strcmp((*k)->name, name) == 0)
-            return *k;
-    return NULL;
-}
-
-const char *cd_kernel_display_name(const cd_kernel_desc *desc, const void *params, size_t params_size)
-{
-    /* a ufunc kernel is named by its ufunc: the NUL-terminated first member
-     * of cd_ufunc_params (read as chars: the bytes need not be aligned) */
-    if (desc == &cd_ufunc_desc && params != NULL && params_size == sizeof(cd_ufunc_params) &&
-        memchr(params, '\0', CD_UFUNC_NAMELEN) != NULL)
-        return (const char *)params + offsetof(cd_ufunc_params, name);
-    return desc->name;
 }

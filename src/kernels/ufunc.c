@@ -52,8 +52,8 @@
 #define BLK ((int64_t)8192)         /* elements per loop call: NumPy's buffer size */
 #define POLL ((int64_t)1 << 16)     /* elements between cancellation polls */
 
-typedef struct { float re, im; } ucf32;
-typedef struct { double re, im; } ucf64;
+typedef cd_complex64 ucf32;
+typedef cd_complex128 ucf64;
 
 /* ------------------------------------------------------------------ */
 /* casts                                                               */
@@ -163,19 +163,24 @@ typedef void (*castfn)(const void *src, void *dst, int64_t n);
     DEF_CAST(S, TS, K, LOAD, c64, ucf32)          \
     DEF_CAST(S, TS, K, LOAD, c128, ucf64)
 
-DEF_CASTS_FROM(b, uint8_t, N, LOAD_BOOL)
-DEF_CASTS_FROM(i8, int8_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(i16, int16_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(i32, int32_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(i64, int64_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(u8, uint8_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(u16, uint16_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(u32, uint32_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(u64, uint64_t, N, LOAD_PLAIN)
-DEF_CASTS_FROM(f32, float, F, LOAD_PLAIN)
-DEF_CASTS_FROM(f64, double, F, LOAD_PLAIN)
-DEF_CASTS_FROM(c64, ucf32, C, LOAD_PLAIN)
-DEF_CASTS_FROM(c128, ucf64, C, LOAD_PLAIN)
+/* One DEF_CASTS_FROM per row of the dtype table (core/dtypes.h): the kind
+ * picks the conversion family and how a stored value is loaded.  (The
+ * targets inside DEF_CASTS_FROM and CAST_ROW are spelled out: a macro
+ * cannot expand the table again from within its own expansion.) */
+#define CV_KIND_B N
+#define CV_KIND_I N
+#define CV_KIND_U N
+#define CV_KIND_F F
+#define CV_KIND_C C
+#define LOAD_KIND_B LOAD_BOOL
+#define LOAD_KIND_I LOAD_PLAIN
+#define LOAD_KIND_U LOAD_PLAIN
+#define LOAD_KIND_F LOAD_PLAIN
+#define LOAD_KIND_C LOAD_PLAIN
+#define DEF_CASTS_FROM_ROW(S, TS, K, LOAD) DEF_CASTS_FROM(S, TS, K, LOAD)
+#define X(id, name, sfx, ctype, kind) DEF_CASTS_FROM_ROW(sfx, ctype, CV_KIND_##kind, LOAD_KIND_##kind)
+CD_DTYPE_TABLE(X)
+#undef X
 
 #define CAST_ROW(S)                                                           \
     { cast_##S##_b, cast_##S##_i8, cast_##S##_i16, cast_##S##_i32,            \
@@ -185,9 +190,9 @@ DEF_CASTS_FROM(c128, ucf64, C, LOAD_PLAIN)
 
 /* Indexed [from][to] in cd_dtype order. */
 static const castfn cast_table[CD_NDTYPES][CD_NDTYPES] = {
-    CAST_ROW(b), CAST_ROW(i8), CAST_ROW(i16), CAST_ROW(i32), CAST_ROW(i64),
-    CAST_ROW(u8), CAST_ROW(u16), CAST_ROW(u32), CAST_ROW(u64),
-    CAST_ROW(f32), CAST_ROW(f64), CAST_ROW(c64), CAST_ROW(c128),
+#define X(id, name, sfx, ctype, kind) [CD_##id] = CAST_ROW(sfx),
+    CD_DTYPE_TABLE(X)
+#undef X
 };
 
 void cd_cast(cd_dtype from, const void *src, cd_dtype to, void *dst, int64_t n)

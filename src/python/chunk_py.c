@@ -44,23 +44,17 @@
 #include <string.h>
 #include <time.h>
 
-#define SUPPORTED_DTYPES \
-    "bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, " \
-    "float32, float64, complex64, complex128"
-
 _Static_assert(sizeof(npy_bool) == 1, "npy_bool is one byte");
 _Static_assert(sizeof(npy_float32) == 4 && sizeof(npy_float64) == 8, "float sizes");
 _Static_assert(sizeof(npy_cfloat) == 8 && sizeof(npy_cdouble) == 16, "complex sizes");
 _Static_assert(sizeof(npy_intp) == sizeof(int64_t), "cdask needs a 64-bit platform");
 _Static_assert(NPY_INT64 != NPY_INT32 && NPY_UINT64 != NPY_UINT32, "distinct int typenums");
 
+/* NumPy's type number of each cd_dtype: NPY_<ID> for the table's CD_<ID>. */
 static const int typenums[CD_NDTYPES] = {
-    [CD_BOOL] = NPY_BOOL,
-    [CD_INT8] = NPY_INT8, [CD_INT16] = NPY_INT16, [CD_INT32] = NPY_INT32, [CD_INT64] = NPY_INT64,
-    [CD_UINT8] = NPY_UINT8, [CD_UINT16] = NPY_UINT16, [CD_UINT32] = NPY_UINT32,
-    [CD_UINT64] = NPY_UINT64,
-    [CD_FLOAT32] = NPY_FLOAT32, [CD_FLOAT64] = NPY_FLOAT64,
-    [CD_COMPLEX64] = NPY_COMPLEX64, [CD_COMPLEX128] = NPY_COMPLEX128,
+#define X(id, name, sfx, ctype, kind) [CD_##id] = NPY_##id,
+    CD_DTYPE_TABLE(X)
+#undef X
 };
 
 /* Native descriptors, one per cd_dtype (strong references, set at init). */
@@ -121,8 +115,8 @@ int cd_dtype_from_descr(PyArray_Descr *d, cd_dtype *out)
         return 0;
     if (d != NULL)
         PyErr_Format(PyExc_TypeError,
-                     "cdask C kernels do not support dtype %S; supported dtypes: " SUPPORTED_DTYPES,
-                     (PyObject *)d);
+                     "cdask C kernels do not support dtype %S; supported dtypes: %s",
+                     (PyObject *)d, CD_DTYPE_NAMES_LIST);
     else
         PyErr_SetString(PyExc_TypeError, "cdask: missing dtype");
     return -1;
@@ -156,9 +150,9 @@ static void unsupported_dtype(PyObject *obj, PyArray_Descr *d, const char *what,
     char buf[256];
     PyErr_Format(PyExc_TypeError,
                  "%s: a value of type '%s' with dtype %S is not supported by cdask C kernels; "
-                 "supported dtypes: " SUPPORTED_DTYPES,
+                 "supported dtypes: %s",
                  describe(buf, sizeof(buf), what, kernel, argno), Py_TYPE(obj)->tp_name,
-                 (PyObject *)d);
+                 (PyObject *)d, CD_DTYPE_NAMES_LIST);
 }
 
 /* A chunk over an ndarray (copying it first if it is not in C kernel form). */
@@ -918,6 +912,26 @@ int cd_chunk_py_init(PyObject *module)
                          (PyObject *)descrs[dt], cd_dtype_name[dt]);
             return -1;
         }
+    }
+    {
+        /* cdask._core.DTYPES: NumPy's names of the supported dtypes, in the
+         * order of the table (core/dtypes.h), for the Python side to read */
+        PyObject *names = PyTuple_New(CD_NDTYPES);
+        if (names == NULL)
+            return -1;
+        for (int dt = 0; dt < CD_NDTYPES; dt++) {
+            PyObject *s = PyUnicode_FromString(cd_dtype_name[dt]);
+            if (s == NULL) {
+                Py_DECREF(names);
+                return -1;
+            }
+            PyTuple_SET_ITEM(names, dt, s);
+        }
+        if (PyModule_AddObjectRef(module, "DTYPES", names) < 0) {
+            Py_DECREF(names);
+            return -1;
+        }
+        Py_DECREF(names);
     }
     if (PyType_Ready(&ChunkOwnerType) < 0)
         return -1;

@@ -23,6 +23,7 @@
  * np.errstate as the NumPy operation would.
  */
 #include "python/kernel_py.h"
+#include "kernels/registry.h"
 #include "python/chunk_py.h"
 #include "python/ufunc_py.h"
 #include "python/fused_py.h"

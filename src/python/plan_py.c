@@ -30,6 +30,7 @@
 #include "python/pyprog.h"
 #include "python/chunk_py.h"
 #include "python/kernel_py.h"
+#include "kernels/registry.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -123,7 +123,7 @@ static PyInterpreterState *g_interp;
  * to _note_fpe); tls_in_task says this thread is running a run's task.
  */
 static __thread int tls_py_fpe, tls_in_task;
-static PyThreadState *g_worker_ts[256];
+static PyThreadState *g_worker_ts[CD_MAX_THREADS];
 
 /* Record the pending exception of node i (GIL held) and fail the task. */
 static void task_failed(gctx *g, int32_t i, int64_t t0, int worker)
@@ -193,7 +193,7 @@ static void hook_py_batch(cd_run *run, int worker)
 {
     gctx *g = cd_run_user(run);
     PyThreadState *ts;
-    if (worker < 0 || worker >= 256)
+    if (worker < 0 || worker >= CD_MAX_THREADS)
         return;
     ts = g_worker_ts[worker];
     if (ts == NULL) {
@@ -210,7 +210,7 @@ static void hook_py_batch(cd_run *run, int worker)
 static void hook_worker_exit(int worker)
 {
     PyThreadState *ts;
-    if (worker < 0 || worker >= 256)
+    if (worker < 0 || worker >= CD_MAX_THREADS)
         return;
     ts = g_worker_ts[worker];
     g_worker_ts[worker] = NULL;
@@ -224,7 +224,7 @@ static void hook_worker_exit(int worker)
 static void atfork_child(void)
 {
     /* The child's interpreter already dropped other threads' states. */
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < CD_MAX_THREADS; i++)
         g_worker_ts[i] = NULL;
 }
 
@@ -387,8 +387,8 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
         long v = PyLong_AsLong(o);
         if (v == -1 && PyErr_Occurred())
             return NULL;
-        if (v <= 0 || v > 256) {
-            PyErr_Format(PyExc_ValueError, "cdask.get: num_workers must be between 1 and 256, got %ld", v);
+        if (v <= 0 || v > CD_MAX_THREADS) {
+            PyErr_Format(PyExc_ValueError, "cdask.get: num_workers must be between 1 and %d, got %ld", CD_MAX_THREADS, v);
             return NULL;
         }
         num_workers = (int)v;
@@ -600,8 +600,8 @@ static PyObject *cd_set_default_workers(PyObject *m, PyObject *arg)
     CD_UNUSED(m);
     if (n == -1 && PyErr_Occurred())
         return NULL;
-    if (n <= 0 || n > 256) {
-        PyErr_Format(PyExc_ValueError, "num_workers must be between 1 and 256, got %ld", n);
+    if (n <= 0 || n > CD_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "num_workers must be between 1 and %d, got %ld", CD_MAX_THREADS, n);
         return NULL;
     }
     cd_pool_set_default_workers((int)n);
@@ -646,5 +646,8 @@ int cd_sched_py_init(PyObject *module)
         Py_DECREF(&StatsType);
         return -1;
     }
+    /* cdask._core.MAX_THREADS: the cap on num_workers (core/pool.h) */
+    if (PyModule_AddIntConstant(module, "MAX_THREADS", CD_MAX_THREADS) < 0)
+        return -1;
     return PyModule_AddFunctions(module, sched_methods);
 }

@@ -10,6 +10,7 @@
  * status is non-zero when anything failed.
  */
 #include "core/sched.h"
+#include "kernels/registry.h"
 
 #include <pthread.h>
 #include <stdlib.h>
