@@ -1,4 +1,5 @@
-"""Build script of cdask: one C extension, ``cdask._core``, made of src/*.c.
+"""Build script of cdask: one C extension, ``cdask._core``, made of every .c file
+under src/ (src/core, src/kernels, src/io, src/python; see src/README.md).
 
 Everything about the package itself (name, version, dependencies) lives in
 pyproject.toml; this file only describes the extension, because its include
@@ -42,12 +43,20 @@ def _sanitizers():
     return names
 
 
+def _under_src(pattern):
+    """Files matching pattern anywhere below src/, relative to setup.py, sorted."""
+    return sorted(os.path.relpath(p, HERE)
+                  for p in glob.glob(os.path.join(HERE, "src", "**", pattern), recursive=True))
+
+
 def _extension():
     import numpy
     import scipy_openblas32
 
-    # setuptools wants source paths relative to setup.py's directory.
-    sources = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "src", "*.c")))
+    # setuptools wants source paths relative to setup.py's directory.  Files
+    # include each other by their path below src/ ("core/chunk.h"), so src/
+    # is the one include directory of cdask's own.
+    sources = _under_src("*.c")
     if not sources:
         sys.exit("cdask: no C sources found in src/")
 
@@ -80,7 +89,7 @@ def _extension():
     return Extension(
         "cdask._core",
         sources=sources,
-        depends=sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "src", "*.h"))),
+        depends=_under_src("*.h"),
         include_dirs=["src", numpy.get_include(), blas_inc],
         library_dirs=[blas_lib],
         libraries=[blas_name],

@@ -32,6 +32,25 @@ def test_kernels_namespace():
         assert getattr(cdask.kernels, name) is cdask._core.kernels[name]
 
 
+def test_tables_exported():
+    """The C tables the Python side reads instead of repeating them: the
+    dtypes (core/dtypes.h), the thread cap (core/pool.h) and the kernel
+    registry (kernels/registry.h), in their tables' order."""
+    import numpy as np
+
+    assert cdask._core.DTYPES == (
+        "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+        "float32", "float64", "complex64", "complex128",
+    )
+    assert all(np.dtype(name).name == name for name in cdask._core.DTYPES)
+    assert cdask._core.MAX_THREADS == 256 and type(cdask._core.MAX_THREADS) is int
+    assert list(cdask._core.kernels) == [
+        "add", "sub", "mul", "sum", "ones", "zeros", "dot", "gemm", "spin", "fail",
+    ]
+    with pytest.raises(ValueError, match="between 1 and 256"):
+        cdask._core.get({"a": 1}, "a", num_workers=cdask._core.MAX_THREADS + 1)
+
+
 def test_version():
     assert isinstance(cdask.__version__, str)
     assert cdask.__version__ == "0.1.0"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build and run the pure-C scheduler test (tests/c/test_sched.c) against
-# src/sched.c, src/chunk.c and src/kernels.c -- no Python involved, except to
-# ask the scipy-openblas32 package where its headers and library are.
+# Build and run the pure-C scheduler test (tests/c/test_sched.c) against the
+# pure-C part of cdask: every .c file of src/core, src/kernels and src/io
+# (src/python is the only folder that includes Python's headers) -- no Python
+# involved, except to ask the scipy-openblas32 package where its headers and
+# library are.
 #
 #   tests/c/run.sh                 ThreadSanitizer build (the default)
 #   SANITIZE=address,undefined tests/c/run.sh
@@ -39,7 +41,7 @@ fi
 bin="$OUT/test_sched"
 echo "tests/c: $CC ${SANITIZE:+-fsanitize=$SANITIZE }-> $bin"
 "$CC" "${cflags[@]}" -o "$bin" \
-    "$here/test_sched.c" "$src/sched.c" "$src/chunk.c" "$src/kernels.c" "$src/ukernels.c" "$src/gemm.c" \
+    "$here/test_sched.c" "$src"/core/*.c "$src"/kernels/*.c "$src"/io/*.c \
     -L"$blas_lib" -l"$blas_name" -Wl,-rpath,"$blas_lib" -lm
 
 # OpenBLAS is not instrumented; keep it single-threaded so that its own

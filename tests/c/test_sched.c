@@ -1,6 +1,6 @@
 /*
- * test_sched.c - tests of the pure-C scheduler (src/cd_sched.h) with the
- * built-in kernels (src/kernel.h), without Python.
+ * test_sched.c - tests of the pure-C scheduler (src/core/sched.h) with the
+ * built-in kernels (src/core/kernel.h), without Python.
  *
  * Built and run by tests/c/run.sh (by default under ThreadSanitizer).
  * Usage: test_sched [scale]   scale (default 1.0) multiplies the sizes of
@@ -9,7 +9,8 @@
  * Prints one line per test and "N passed, M failed" at the end; the exit
  * status is non-zero when anything failed.
  */
-#include "cd_sched.h"
+#include "core/sched.h"
+#include "kernels/registry.h"
 
 #include <pthread.h>
 #include <stdlib.h>
