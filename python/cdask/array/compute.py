@@ -116,10 +116,8 @@ def _spill_dir():
 
 def _memory_limit(kwargs):
     v = kwargs.pop("memory_limit", None)
-
     if v is None:
         return int(config.get("memory_limit"))
-
     return parse_bytes(v)
 
 

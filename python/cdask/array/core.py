@@ -334,22 +334,15 @@ class Array:
 
         return dda.Array(dict(self.__dask_graph__()), self.name, self._chunks, self._dtype)
 
-    # ---- numpy protocols ---------------------------------------------------
-
-
-def _become(self, other):
-    self._layers = other._layers
-    self.name = other.name
-    self._chunks = other._chunks
-    self._dtype = other._dtype
-    self._graph = None
-    self._shape = None
-
-
-Array._become = _become
-
-
-Array.__hash__ = object.__hash__
+    def _become(self, other):
+        """Make this Array stand for ``other`` (``x[i] = v``, ``out=``): its
+        graph, name, chunks and dtype."""
+        self._layers = other._layers
+        self.name = other.name
+        self._chunks = other._chunks
+        self._dtype = other._dtype
+        self._graph = None
+        self._shape = None
 
 
 class Blocks:

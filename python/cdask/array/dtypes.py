@@ -7,19 +7,14 @@ by construction.
 
 import numpy as np
 
+from .._core import DTYPES
+
 __all__ = ["SUPPORTED_DTYPES", "check_dtype"]
 
 
-SUPPORTED_DTYPES = tuple(np.dtype(d) for d in (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float32", "float64", "complex64", "complex128"))
-
-
+SUPPORTED_DTYPES = tuple(np.dtype(name) for name in DTYPES)
 _SUPPORTED_SET = frozenset(SUPPORTED_DTYPES)
-
-
-_SUPPORTED_TEXT = ("bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, "
-                   "float32, float64, complex64, complex128")
+_SUPPORTED_TEXT = ", ".join(DTYPES)
 
 
 def check_dtype(dtype):
