@@ -38,6 +38,8 @@
  */
 #include "core/chunk.h"
 
+#include <assert.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -413,8 +415,12 @@ void cd_chunk_decref(cd_chunk *c)
 {
     if (c == NULL)
         return;
-    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
+    {
+        long left = __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+        assert(left >= 0 && "chunk released more often than it was referenced");
+        if (left != 0)
+            return;
+    }
     if (c->owner != NULL) {
         void (*hook)(void *) = __atomic_load_n(&cd_chunk_owner_release, __ATOMIC_ACQUIRE);
         if (hook != NULL)

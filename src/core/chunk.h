@@ -18,14 +18,24 @@
 #include "core/common.h"
 #include "core/dtypes.h"
 
+#include <assert.h>
+
 #define CD_MAXDIMS 32
 
 
 extern const int cd_dtype_itemsize[CD_NDTYPES];
 extern const char *const cd_dtype_name[CD_NDTYPES];   /* NumPy's names: "float64" ... */
 
+/*
+ * A chunk is shared by the threads that hold references to it.  refs is
+ * atomic; shape, dtype, owner and the bytes are fixed once the chunk is
+ * handed to another thread (a task's result is published under the pool's
+ * lock) and only read afterwards.  data and spilled change once, in
+ * cd_chunk_spill, which keeps the address and the bytes (see there) and is
+ * called by one thread per chunk.
+ */
 typedef struct cd_chunk {
-    long refs;                    /* atomic: __atomic builtins */
+    long refs;                    /* atomic: __atomic builtins; never < 0 */
     cd_dtype dtype;
     int ndim;
     int64_t size;                 /* number of elements */
@@ -52,9 +62,15 @@ cd_chunk *cd_chunk_new(cd_dtype dtype, int ndim, const int64_t *shape, cd_err *e
 cd_chunk *cd_chunk_view(cd_dtype dtype, int ndim, const int64_t *shape,
                         void *data, void *owner, cd_err *err);
 
+/* Take one more reference on a live chunk (never fails, any thread). */
 static inline void cd_chunk_incref(cd_chunk *c)
 {
+#ifndef NDEBUG
+    long before = __atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+    assert(before > 0 && "a reference taken on a dead chunk");
+#else
     __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+#endif
 }
 
 /* Cap the bytes of freed big mappings kept for reuse (at most the built-in

@@ -47,19 +47,31 @@ typedef struct cd_kcall {
 } cd_kcall;
 
 typedef struct cd_node {
+    /* const: fixed by cd_plan_add_node / cd_plan_set_args / cd_plan_finalize,
+     * never written during a run */
     uint8_t kind;
     uint8_t flags;
     int32_t nargs, ndeps, ndnts;
     int32_t arg_off, dep_off, dnt_off;   /* into plan->args, ->deps, ->dnts (< 2^31 args a plan) */
     int32_t priority;                    /* unique; smaller runs first */
-    /* run state: set by cd_plan_finalize for the first run, reset by cd_run_new for later ones */
-    int32_t waiting;                     /* dependencies not yet done */
-    int32_t refs;                        /* dependents not yet done (+1 for outputs) */
+    /* run state: set by cd_plan_finalize for the first run, reset by
+     * cd_run_new for later ones (no run in progress then) */
+    int32_t waiting;                     /* mu: dependencies not yet done; never < 0 */
+    int32_t refs;                        /* mu: dependents not yet done (+1 for outputs); never < 0 */
+    /* The value.  Written without the lock only by the one thread running
+     * the node's task, before cd_run_finish publishes it under mu; read by
+     * consumers, which become ready only after that (the mutex orders the
+     * two); taken away (released) under mu when refs reaches 0. */
     cd_chunk *chunk;                     /* value as a chunk, or NULL */
-    void *pyval;                         /* value as a Python object (owned), or NULL */
-    int64_t nbytes;                      /* bytes accounted for the value */
+    void *pyval;                         /* value as a Python object (owned; GIL to
+                                            touch it), or NULL */
+    int64_t nbytes;                      /* bytes accounted for the value (mu once published) */
 } cd_node;
 
+/* Everything in a plan but the nodes' run state and values (see cd_node)
+ * is written by the one thread that builds and finalizes it and is constant
+ * during runs; fresh and init_* are handed over by cd_run_new, before the
+ * run starts. */
 typedef struct cd_plan {
     cd_node *nodes;                       /* 64-byte aligned */
     cd_kcall *kcalls;                     /* by node: C nodes only */
@@ -81,14 +93,25 @@ typedef struct cd_plan {
     int values_released;                  /* the glue released every value (cd_plan_free skips them) */
 } cd_plan;
 
+/* A new empty plan, or NULL with err set (CD_ENOMEM). */
 cd_plan *cd_plan_new(cd_err *err);
-void cd_plan_free(cd_plan *p);   /* frees values too: call with the GIL if any pyval may be set */
-/* Make room for n nodes and nargs args in all (an optional speed-up). */
+/* Free a plan and the values its nodes still hold (call with the GIL if any
+ * pyval may be set, unless the glue released them: values_released).
+ * NULL is allowed.  Never fails. */
+void cd_plan_free(cd_plan *p);
+/* Make room for n nodes and nargs args in all (an optional speed-up).  0, or
+ * CD_ENOMEM with err set and the plan unchanged (still usable). */
 int cd_plan_reserve(cd_plan *p, int32_t n, int64_t nargs, cd_err *err);
-/* Append a node of `kind`; returns its index or a negative code. */
+/* Append a node of `kind` with no args; returns its index, or a negative
+ * code with err set (CD_ENOMEM, CD_EOVERFLOW past 2^30 nodes, CD_EINTERNAL
+ * after finalize) and the plan unchanged. */
 int32_t cd_plan_add_node(cd_plan *p, int kind, cd_err *err);
-/* Set the args of node i (once). */
+/* Set the args of node i (once; args are copied).  0, or a negative code
+ * with err set (CD_EINTERNAL for a bad node, CD_ENOMEM, CD_EOVERFLOW) and
+ * the node's args unchanged. */
 int cd_plan_set_args(cd_plan *p, int32_t i, int32_t nargs, const int32_t *args, cd_err *err);
+/* Request node i's value (kept to the end of a run).  0, or CD_EINTERNAL
+ * (bad node) / CD_ENOMEM with err set and the outputs unchanged. */
 int cd_plan_add_output(cd_plan *p, int32_t i, cd_err *err);
 static inline const int32_t *cd_plan_node_deps(const cd_plan *p, int32_t i)
 {

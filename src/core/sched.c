@@ -13,7 +13,8 @@
  *   of their own, since only threads that take the GIL can run the latter.
  *
  *   Locking.  One mutex (cd_pool.mu) protects the pool, the list of runs and all
- *   run state (queues, counters, node run state).  A worker holds it only to
+ *   run state (queues, counters, node run state); each field of struct cd_run
+ *   (below) and of cd_node (plan.h) says what guards it.  A worker holds it only to
  *   pop a task and, after running it, to record the result, release inputs
  *   no longer needed and pop the next one: one lock round trip per task.  No
  *   one ever waits for the GIL while holding cd_pool.mu (the GIL is taken only
@@ -33,6 +34,7 @@
  */
 #include "core/sched.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -47,6 +49,21 @@ typedef struct heap {
     int64_t n, cap;
 } heap;
 
+#ifdef CD_DEBUG
+/* O(n), debug builds only: every entry is no smaller than its parent. */
+static int heap_ordered(const heap *h)
+{
+    for (int64_t i = 1; i < h->n; i++)
+        if (h->a[(i - 1) / 2] > h->a[i])
+            return 0;
+    return 1;
+}
+#define HEAP_CHECK(h) assert(heap_ordered(h))
+#else
+#define HEAP_CHECK(h) ((void)0)
+#endif
+
+/* Push v; 0, or -1 (heap unchanged) when the heap cannot grow. */
 static int heap_push(heap *h, uint64_t v)
 {
     int64_t i;
@@ -67,9 +84,11 @@ static int heap_push(heap *h, uint64_t v)
         i = parent;
     }
     h->a[i] = v;
+    HEAP_CHECK(h);
     return 0;
 }
 
+/* Pop the smallest entry of a heap that is not empty. */
 static uint64_t heap_pop(heap *h)
 {
     uint64_t top = h->a[0], v = h->a[--h->n];
@@ -87,6 +106,7 @@ static uint64_t heap_pop(heap *h)
     }
     if (n > 0)
         h->a[i] = v;
+    HEAP_CHECK(h);
     return top;
 }
 
@@ -119,37 +139,91 @@ static inline int32_t rq_pop(readyq *q, const cd_node *nodes)
 
 /* ------------------------------------------------------------------- runs */
 
+/*
+ * A run.  Beside each field, what keeps it safe to share between the
+ * threads of the run (pool workers, the caller, Python threads in py_batch):
+ *
+ *   mu      read and written only with cd_pool.mu held;
+ *   const   set by cd_run_new (or cd_run_start, under mu, before any worker
+ *           can see the run) and never written again;
+ *   atomic  written under mu with __atomic stores, read anywhere with
+ *           __atomic loads (kernels poll it without the lock);
+ *   final   written under mu while the run goes on, read without the lock
+ *           only once the run is over (cd_run_wait returned FINISHED, or the
+ *           run failed and nothing is running), when no thread writes it.
+ *
+ * The caller frees the run (cd_run_free) only after every thread has left
+ * it: active_c, py_active and st.running are 0, under mu.
+ */
 struct cd_run {
-    cd_plan *plan;
-    cd_run_opts opts;
-    int max_workers;
-    int active_c;          /* threads running this run's C tasks */
-    int py_active;         /* threads inside py_batch for this run */
-    int caller_waiting;
-    int closing;
-    readyq cq, pq;
-    cd_stats st;
-    int failed;
-    volatile int cancel;
-    cd_err err;
-    int32_t err_node;
-    int oom;               /* a ready queue could not grow: fail the run */
-    pthread_cond_t cv;
-    cd_record *records;
-    int64_t nrecords;
-    void *user;
-    int fpe;               /* CD_FPE_* raised by the run's kernels */
-    int32_t fpe_node[4];   /* first node that raised each flag */
-    struct cd_run *next, *prev;
+    cd_plan *plan;         /* const */
+    cd_run_opts opts;      /* const (caller_runs_c: set by cd_run_start under mu,
+                              before the run is visible to workers) */
+    int max_workers;       /* const: at most this many tasks run at once */
+    int active_c;          /* mu: threads inside run_c_locked for this run */
+    int py_active;         /* mu: threads inside py_batch for this run */
+    int caller_waiting;    /* mu: the caller sleeps on cv in cd_run_wait */
+    int closing;           /* mu: cd_run_free waits for the threads to leave */
+    readyq cq, pq;         /* mu: ready C and Python tasks */
+    cd_stats st;           /* mu (cd_run_stats copies it under mu) */
+    int failed;            /* mu; final: the first failure sets it, nothing clears it */
+    volatile int cancel;   /* atomic: kernels poll it (cd_cancelled) */
+    cd_err err;            /* mu; final: written once, by the first failure */
+    int32_t err_node;      /* mu; final: with err */
+    pthread_cond_t cv;     /* the caller and cd_run_free wait on it, with mu */
+    cd_record *records;    /* const pointer; entries mu, final */
+    int64_t nrecords;      /* mu; final */
+    void *user;            /* const: set by the caller before cd_run_start */
+    int fpe;               /* mu; final: CD_FPE_* raised by the run's kernels */
+    int32_t fpe_node[4];   /* mu; final: first node that raised each flag */
+    struct cd_run *next, *prev;   /* mu: the list g_runs */
     /* spilling (opts.spill_limit > 0): nodes holding spillable chunks, oldest
      * first (entries released since are skipped), and nodes already spilled */
-    int32_t *held;
-    int64_t nheld, held_cap;
-    unsigned char *spilled;
+    int32_t *held;         /* mu */
+    int64_t nheld, held_cap;   /* mu */
+    unsigned char *spilled;    /* const pointer; entries mu */
+#ifdef CD_DEBUG
+    unsigned char *state;  /* mu: TS_* of each node, checked by set_state */
+#endif
 };
 
 /* The runs in progress (cd_pool.mu): the workers look for work in them. */
 static cd_run *g_runs;
+
+/*
+ * Task states.  A node moves only forwards: WAITING (inputs not done) ->
+ * READY (in a ready queue) -> RUNNING (popped: counted in st.running) ->
+ * DONE (finished, failed or not); VALUE nodes are DONE from the start.  The
+ * one step back is RUNNING -> READY for a C task handed to the Python
+ * threads (CD_ENEEDPY).  Debug builds keep the state of every node and
+ * assert each transition; other builds keep nothing.
+ */
+enum { TS_WAITING = 0, TS_READY, TS_RUNNING, TS_DONE };
+#ifdef CD_DEBUG
+static void set_state(cd_run *r, int32_t i, int from, int to)
+{
+    assert(r->state[i] == from && "task state transition out of order");
+    r->state[i] = (unsigned char)to;
+}
+#define SET_STATE(r, i, from, to) set_state((r), (i), (from), (to))
+
+/* A new run: VALUE nodes are DONE, the initially ready tasks READY. */
+static void init_states(cd_run *r)
+{
+    const cd_plan *p = r->plan;
+    for (int32_t i = 0; i < p->n; i++)
+        if (p->nodes[i].kind == CD_NODE_VALUE)
+            r->state[i] = TS_DONE;
+    for (int64_t k = 0; k < r->cq.init_n; k++)
+        set_state(r, r->cq.init[k], TS_WAITING, TS_READY);
+    for (int64_t k = 0; k < r->pq.init_n; k++)
+        set_state(r, r->pq.init[k], TS_WAITING, TS_READY);
+}
+#define INIT_STATES(r) init_states(r)
+#else
+#define SET_STATE(r, i, from, to) ((void)0)
+#define INIT_STATES(r) ((void)0)
+#endif
 
 static inline int run_finished_locked(const cd_run *r)
 {
@@ -340,14 +414,17 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
     cd_plan *p = r->plan;
     cd_node *nd = &p->nodes[i];
     r->st.running--;
+    assert(r->st.running >= 0);
     if (status == CD_ENEEDPY && cd_hooks.py_batch != NULL) {
         /* hand the C task to the threads that run Python */
+        SET_STATE(r, i, TS_RUNNING, TS_READY);
         if (heap_push(&r->pq.h, PACK(nd->priority, i)) < 0)
             fail_locked(r, i, CD_ENOMEM, "out of memory in the ready queue");
         else
             pthread_cond_broadcast(&r->cv);
         return;
     }
+    SET_STATE(r, i, TS_RUNNING, TS_DONE);
     if (status == CD_ENEEDPY) {
         cd_err e2;
         cd_err_set(&e2, CD_ETYPE, "kernel '%s': an input is not an array", p->kcalls[i].kernel->name);
@@ -389,8 +466,10 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         for (int32_t j = 0; j < nd->ndnts; j++) {
             int32_t d = p->dnts[nd->dnt_off + j];
             cd_node *dn = &p->nodes[d];
+            assert(dn->waiting > 0);
             if (--dn->waiting == 0) {
                 heap *h = dn->kind == CD_NODE_C ? &r->cq.h : &r->pq.h;
+                SET_STATE(r, d, TS_WAITING, TS_READY);
                 if (heap_push(h, PACK(dn->priority, d)) < 0 && !r->failed)
                     fail_locked(r, d, CD_ENOMEM, "out of memory in the ready queue");
                 else if (dn->kind == CD_NODE_PY && r->caller_waiting)
@@ -400,6 +479,7 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         /* Inputs whose last consumer this was are released. */
         for (int32_t j = 0; j < nd->ndeps; j++) {
             cd_node *dn = &p->nodes[p->deps[nd->dep_off + j]];
+            assert(dn->refs > 0);
             if (--dn->refs == 0 && dn->kind != CD_NODE_VALUE)
                 release_value_locked(r, dn, fl);
         }
@@ -510,6 +590,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         int32_t i = rq_pop(&r->cq, r->plan->nodes);
         int64_t t0;
         int rc;
+        SET_STATE(r, i, TS_READY, TS_RUNNING);
         /* this task's node and call, and those of an initially ready task a
          * few pops ahead: loaded while the lock is handed back */
         __builtin_prefetch(&r->plan->nodes[i]);
@@ -643,6 +724,11 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
     } else {
         r->opts.spill_limit = 0;
     }
+#ifdef CD_DEBUG
+    r->state = calloc((size_t)(p->n > 0 ? p->n : 1), 1);   /* TS_WAITING */
+    if (r->state == NULL)
+        goto nomem;
+#endif
     if (p->fresh) {
         /* First run: finalize left the run state reset and the ready lists */
         r->cq.init = p->init_c;
@@ -652,6 +738,7 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
         p->init_c = p->init_py = NULL;
         p->ninit_c = p->ninit_py = 0;
         p->fresh = 0;
+        INIT_STATES(r);
         return r;
     }
     /* Reset run state; count what starts ready. */
@@ -693,6 +780,7 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
         else
             r->pq.init[r->pq.init_n++] = i;
     }
+    INIT_STATES(r);
     return r;
 nomem:
     cd_err_set(err, CD_ENOMEM, "out of memory starting a run");
@@ -701,6 +789,9 @@ nomem:
         free(r->spilled);
         free(r->cq.init);
         free(r->pq.init);
+#ifdef CD_DEBUG
+        free(r->state);
+#endif
         pthread_cond_destroy(&r->cv);
         free(r);
     }
@@ -779,6 +870,7 @@ int32_t cd_run_pop_py(cd_run *r)
     pthread_mutex_lock(&cd_pool.mu);
     if (!r->failed && rq_len(&r->pq) > 0 && has_slot(r)) {
         i = rq_pop(&r->pq, r->plan->nodes);
+        SET_STATE(r, i, TS_READY, TS_RUNNING);
         r->st.running++;
         maybe_wake_locked(r);
     }
@@ -905,6 +997,9 @@ void cd_run_free(cd_run *r)
     free(r->pq.h.a);
     free(r->held);
     free(r->spilled);
+#ifdef CD_DEBUG
+    free(r->state);
+#endif
     pthread_cond_destroy(&r->cv);
     free(r);
 }

@@ -70,9 +70,14 @@ typedef struct cd_sched_hooks {
 } cd_sched_hooks;
 extern cd_sched_hooks cd_hooks;
 
-/* Make a run of a finalized plan (resets the plan's run state).  NULL on error. */
+/* Make a run of a finalized plan (resets the plan's run state, releasing the
+ * outputs of an earlier run).  NULL with err set on failure (CD_EINTERNAL
+ * for a plan not finalized, CD_ENOMEM); the plan is then left as it was, or
+ * reset, and another cd_run_new may be tried. */
 cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err);
-/* Hand the run to the pool; ready tasks start at once. */
+/* Hand the run to the pool; ready tasks start at once.  Returns 0: when no
+ * worker thread can be started the run falls back on its caller, which
+ * then runs every task itself (opts.caller_runs_c is turned on). */
 int cd_run_start(cd_run *r, cd_err *err);
 
 enum { CD_WAIT_TIMEOUT = 0, CD_WAIT_FINISHED = 1, CD_WAIT_PY = 2 };
@@ -98,12 +103,16 @@ int32_t cd_run_pop_py(cd_run *r);
  * Python objects).
  */
 void cd_run_finish(cd_run *r, int32_t i, int status, const cd_err *err, int64_t start_ns, int worker);
-/* Fail the run from outside a task (Ctrl-C, a callback that raised). */
+/* Fail the run from outside a task (Ctrl-C, a callback that raised); a
+ * no-op for the error if the run already failed (the first failure wins). */
 void cd_run_cancel(cd_run *r, int code, const char *msg);
 
+/* Non-zero once the run has failed (any thread). */
 int cd_run_failed(const cd_run *r);
-/* First error and the node it came from (-1: not a task). */
+/* First error and the node it came from (-1: not a task), or NULL if the
+ * run has not failed; read once the run is over. */
 const cd_err *cd_run_error(const cd_run *r, int32_t *node);
+/* A consistent copy of the run's counters (any thread, takes the lock). */
 void cd_run_stats(cd_run *r, cd_stats *out);
 /* Records of finished tasks; valid until cd_run_free. */
 const cd_record *cd_run_records(const cd_run *r, int64_t *n);
@@ -125,7 +134,9 @@ void *cd_run_user(const cd_run *r);
  */
 void cd_run_free(cd_run *r);
 
-/* Convenience for pure C users: start, wait, return 0 or the run's error. */
+/* Convenience for pure C users: start, run on the calling thread too, wait;
+ * returns 0, or the negative code of the run's first error (copied to
+ * err), or that of cd_run_new when the run cannot be made. */
 int cd_run_plan_blocking(cd_plan *p, const cd_run_opts *opts, cd_stats *stats, cd_err *err);
 
 #endif /* CD_SCHED_H */

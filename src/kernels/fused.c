@@ -58,6 +58,7 @@
  *   - Cancellation is polled between blocks.
  */
 #include "kernels/fused.h"
+#include "kernels/broadcast.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -215,49 +216,23 @@ static void mark_used(const cd_fused_params *p, int *used)
     }
 }
 
-/* NumPy's broadcast of the used inputs' shapes; 0 or CD_EVALUE. */
+/* NumPy's broadcast of the used inputs' shapes; 0 or CD_EVALUE (with a
+ * message when err is not NULL). */
 static int broadcast(const cd_fused_params *p, const int *used, const int *nds,
                      const int64_t (*shapes)[CD_MAXDIMS], int *ndim, int64_t *shape, cd_err *err)
 {
-    int nd = 0;
+    const int64_t *sp[CD_FUSED_MAXIN];
     for (int i = 0; i < p->nin; i++)
-        if (used[i] && nds[i] > nd)
-            nd = nds[i];
-    for (int a = 0; a < nd; a++) {
-        int64_t d = 1;
-        for (int i = 0; i < p->nin; i++) {
-            int k = a - (nd - nds[i]);
-            int64_t s;
-            if (!used[i] || k < 0)
-                continue;
-            s = shapes[i][k];
-            if (s == 1)
-                continue;
-            if (d == 1) {
-                d = s;
-            } else if (d != s) {
-                if (err != NULL) {
-                    char buf[CD_ERRMSG];
-                    size_t len = 0;
-                    buf[0] = '\0';
-                    for (int j = 0; j < p->nin && len + 1 < sizeof(buf); j++) {
-                        if (!used[j])
-                            continue;
-                        if (len > 0)
-                            buf[len++] = ' ', buf[len] = '\0';
-                        len += cd_fmt_shape(buf + len, sizeof(buf) - len, nds[j], shapes[j], ",");
-                    }
-                    cd_err_set(err, CD_EVALUE,
-                               "fused kernel: operands could not be broadcast together with "
-                               "shapes %s", buf);
-                }
-                return CD_EVALUE;
-            }
-        }
-        shape[a] = d;
+        sp[i] = shapes[i];
+    if (cd_broadcast_shape(p->nin, used, nds, sp, ndim, shape) == 0)
+        return 0;
+    if (err != NULL) {
+        char buf[CD_ERRMSG];
+        cd_fmt_shapes(buf, sizeof(buf), p->nin, used, nds, sp, 0);
+        cd_err_set(err, CD_EVALUE,
+                   "fused kernel: operands could not be broadcast together with shapes %s", buf);
     }
-    *ndim = nd;
-    return 0;
+    return CD_EVALUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -277,20 +252,15 @@ static void plan_walk(const cd_fused_params *p, const int *used, const int *nds,
                       int ndim, const int64_t *shape, fwalk *w)
 {
     int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];
-    int nops = p->nin + 1;
-    for (int i = 0; i < nops; i++) {
-        int64_t s = 1;
-        for (int a = ndim - 1; a >= 0; a--) {
-            if (i == p->nin) {
-                st[i][a] = s;
-                s *= shape[a];
-                continue;
-            }
-            int k = a - (ndim - nds[i]);
-            st[i][a] = (!used[i] || k < 0 || shapes[i][k] == 1) ? 0 : cst[i][k];
-        }
+    for (int i = 0; i < p->nin; i++) {
+        if (used[i])
+            cd_broadcast_strides(ndim, nds[i], shapes[i], cst[i], st[i]);
+        else
+            for (int a = 0; a < ndim; a++)
+                st[i][a] = 0;
     }
-    w->nd = cd_merge_axes(nops, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
+    cd_broadcast_strides(ndim, ndim, shape, NULL, st[p->nin]);
+    w->nd = cd_merge_axes(p->nin + 1, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
 }
 
 /* The walk of the store's box: output and destination strides, merged. */
@@ -349,10 +319,17 @@ static void replicate(char *dst, int isz, int64_t n)
     }
 }
 
-/* Output elements [start, start + m) of broadcast operand `op` (data at src,
- * isz bytes per element) into the contiguous buffer dst. */
-static void gather(const fwalk *w, int op, const char *src, int isz, int64_t start, int64_t m,
-                   char *dst)
+/*
+ * Copy between the contiguous buffer buf and output elements [start,
+ * start + m) of operand `op` of the walk (data at base, isz bytes per
+ * element): to_buf gathers (operand -> buf; a zero inner stride replicates
+ * one element), else scatters (buf -> operand, which has no zero strides).
+ * Always inlined into gather and scatter, so each is compiled for its own
+ * direction.
+ */
+static inline __attribute__((always_inline)) void
+walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m, char *buf,
+          int to_buf)
 {
     int64_t idx[CD_MAXDIMS], off = 0, rem = start;
     int inner = w->nd - 1;
@@ -367,18 +344,40 @@ static void gather(const fwalk *w, int op, const char *src, int isz, int64_t sta
         if (run > m)
             run = m;
         if (s == 1) {
-            memcpy(dst, src + off * isz, (size_t)(run * isz));
-        } else if (s == 0) {
-            memcpy(dst, src + off * isz, (size_t)isz);
-            replicate(dst, isz, run);
+            if (to_buf)
+                memcpy(buf, base + off * isz, (size_t)(run * isz));
+            else
+                memcpy(base + off * isz, buf, (size_t)(run * isz));
+        } else if (to_buf && s == 0) {
+            memcpy(buf, base + off * isz, (size_t)isz);
+            replicate(buf, isz, run);
+        } else if (to_buf) {
+            for (int64_t j = 0; j < run; j++)
+                memcpy(buf + j * isz, base + (off + j * s) * isz, (size_t)isz);
         } else {
             for (int64_t j = 0; j < run; j++)
-                memcpy(dst + j * isz, src + (off + j * s) * isz, (size_t)isz);
+                memcpy(base + (off + j * s) * isz, buf + j * isz, (size_t)isz);
         }
-        dst += run * isz;
+        buf += run * isz;
         m -= run;
         walk_advance(w, op, idx, &off, run);
     }
+}
+
+/* Output elements [start, start + m) of broadcast operand `op` (data at src,
+ * isz bytes per element) into the contiguous buffer dst. */
+static void gather(const fwalk *w, int op, const char *src, int isz, int64_t start, int64_t m,
+                   char *dst)
+{
+    walk_copy(w, op, (char *)src, isz, start, m, dst, 1);
+}
+
+/* The contiguous buffer src (m output elements from `start`) into operand
+ * `op` of the walk (data at dst, isz bytes per element, no zero strides). */
+static void scatter(const fwalk *w, int op, char *dst, int isz, int64_t start, int64_t m,
+                    const char *src)
+{
+    walk_copy(w, op, dst, isz, start, m, (char *)src, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -512,35 +511,6 @@ static int run_step(const cd_fused_step *st, freg *regs, const cd_fused_params *
     dims[0] = (intptr_t)m;
     uf->fn(args, dims, steps, uf->data);
     return 0;
-}
-
-/* The contiguous buffer src (m output elements from `start`) into operand
- * `op` of the walk (data at dst, isz bytes per element, no zero strides). */
-static void scatter(const fwalk *w, int op, char *dst, int isz, int64_t start, int64_t m,
-                    const char *src)
-{
-    int64_t idx[CD_MAXDIMS], off = 0, rem = start;
-    int inner = w->nd - 1;
-    int64_t s = w->st[op][inner];
-    for (int a = inner; a >= 0; a--) {
-        idx[a] = rem % w->len[a];
-        rem /= w->len[a];
-        off += idx[a] * w->st[op][a];
-    }
-    while (m > 0) {
-        int64_t run = w->len[inner] - idx[inner];
-        if (run > m)
-            run = m;
-        if (s == 1) {
-            memcpy(dst + off * isz, src, (size_t)(run * isz));
-        } else {
-            for (int64_t j = 0; j < run; j++)
-                memcpy(dst + (off + j * s) * isz, src + j * isz, (size_t)isz);
-        }
-        src += run * isz;
-        m -= run;
-        walk_advance(w, op, idx, &off, run);
-    }
 }
 
 /* Smallest itemsize among the loop operands of the non-scalar steps. */

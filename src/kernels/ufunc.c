@@ -44,6 +44,7 @@
  * targets and raises FE_INVALID, as the hardware (and NumPy's cast) does.
  */
 #include "kernels/ufunc.h"
+#include "kernels/broadcast.h"
 
 #include <fenv.h>
 #include <stdlib.h>
@@ -224,47 +225,27 @@ static int read_params(const cd_kctx *ctx, cd_ufunc_params *p, cd_err *err)
     return 0;
 }
 
-/* NumPy's broadcast of the inputs' shapes into shape[*ndim]; 0 or CD_EVALUE. */
+/* NumPy's broadcast of the inputs' shapes into shape[*ndim]; 0 or
+ * CD_EVALUE with NumPy's message (err may be NULL). */
 static int broadcast(const cd_ufunc_params *p, int nin, cd_chunk *const *in,
                      int *ndim, int64_t *shape, cd_err *err)
 {
-    int nd = 0;
-    for (int i = 0; i < nin; i++)
-        if (in[i]->ndim > nd)
-            nd = in[i]->ndim;
-    for (int a = 0; a < nd; a++) {
-        int64_t d = 1;
-        for (int i = 0; i < nin; i++) {
-            int k = a - (nd - in[i]->ndim);
-            int64_t s;
-            if (k < 0)
-                continue;
-            s = in[i]->shape[k];
-            if (s == 1)
-                continue;
-            if (d == 1) {
-                d = s;
-            } else if (d != s) {
-                if (err != NULL) {
-                    char buf[CD_ERRMSG];
-                    size_t len = 0;
-                    for (int j = 0; j < nin && len + 1 < sizeof(buf); j++) {
-                        len += cd_fmt_shape(buf + len, sizeof(buf) - len, in[j]->ndim,
-                                            in[j]->shape, ",");
-                        if (len + 1 < sizeof(buf))
-                            buf[len++] = ' ', buf[len] = '\0';
-                    }
-                    cd_err_set(err, CD_EVALUE,
-                               "ufunc '%s': operands could not be broadcast together with "
-                               "shapes %s", p->name, buf);
-                }
-                return CD_EVALUE;
-            }
-        }
-        shape[a] = d;
+    int nds[CD_UFUNC_MAXIN];
+    const int64_t *shapes[CD_UFUNC_MAXIN];
+    for (int i = 0; i < nin; i++) {
+        nds[i] = in[i]->ndim;
+        shapes[i] = in[i]->shape;
     }
-    *ndim = nd;
-    return 0;
+    if (cd_broadcast_shape(nin, NULL, nds, shapes, ndim, shape) == 0)
+        return 0;
+    if (err != NULL) {
+        char buf[CD_ERRMSG];
+        cd_fmt_shapes(buf, sizeof(buf), nin, NULL, nds, shapes, 1);
+        cd_err_set(err, CD_EVALUE,
+                   "ufunc '%s': operands could not be broadcast together with shapes %s",
+                   p->name, buf);
+    }
+    return CD_EVALUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -278,73 +259,14 @@ typedef struct {
     int64_t st[NOPS][CD_MAXDIMS];    /* element strides per operand */
 } walk;
 
-/*
- * Drop the length-1 axes of an iteration over `shape` and merge adjacent
- * axes wherever every operand's element strides (st[o][axis]) chain, so
- * inner loops run as long as possible.  Writes the merged lengths and
- * strides; returns the number of merged axes (>= 1; one of length 1 with
- * stride 0 when every axis was dropped).  Shared by the ufunc and fused
- * kernels.
- */
-int cd_merge_axes(int nops, int ndim, const int64_t *shape, const int64_t (*st)[CD_MAXDIMS],
-                  int64_t *len, int64_t (*wst)[CD_MAXDIMS])
-{
-    int nd = 0;
-    for (int a = 0; a < ndim; a++) {
-        if (shape[a] == 1)
-            continue;
-        if (nd > 0) {
-            int ok = 1;
-            for (int o = 0; o < nops && ok; o++)
-                ok = wst[o][nd - 1] == st[o][a] * shape[a];
-            if (ok) {
-                len[nd - 1] *= shape[a];
-                for (int o = 0; o < nops; o++)
-                    wst[o][nd - 1] = st[o][a];
-                continue;
-            }
-        }
-        len[nd] = shape[a];
-        for (int o = 0; o < nops; o++)
-            wst[o][nd] = st[o][a];
-        nd++;
-    }
-    if (nd == 0) {   /* a single element */
-        len[0] = 1;
-        for (int o = 0; o < nops; o++)
-            wst[o][0] = 0;
-        nd = 1;
-    }
-    return nd;
-}
-
 /* Strides of each operand over the output's axes, then merge axes. */
 static void plan_walk(int nin, cd_chunk *const *in, int ndim, const int64_t *shape, walk *w)
 {
     int64_t st[NOPS][CD_MAXDIMS];
-    int nops = nin + 1;
-
-    for (int i = 0; i < nin; i++) {
-        const cd_chunk *c = in[i];
-        int64_t s = 1;
-        for (int a = ndim - 1; a >= 0; a--) {
-            int k = a - (ndim - c->ndim);
-            if (k < 0 || c->shape[k] == 1) {
-                st[i][a] = 0;
-            } else {
-                st[i][a] = s;
-                s *= c->shape[k];
-            }
-        }
-    }
-    {
-        int64_t s = 1;
-        for (int a = ndim - 1; a >= 0; a--) {
-            st[nin][a] = s;
-            s *= shape[a];
-        }
-    }
-    w->nd = cd_merge_axes(nops, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
+    for (int i = 0; i < nin; i++)
+        cd_broadcast_strides(ndim, in[i]->ndim, in[i]->shape, NULL, st[i]);
+    cd_broadcast_strides(ndim, ndim, shape, NULL, st[nin]);
+    w->nd = cd_merge_axes(nin + 1, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
 }
 
 /*

@@ -69,8 +69,5 @@ cd_ufunc_loop cd_where_loop(int itemsize);
 /* Negative values among m signed-integer elements (0 for other dtypes). */
 int cd_ufunc_any_negative(int32_t dt, const char *p, int64_t m, intptr_t step);
 
-/* Drop length-1 axes and merge chained ones (see ufunc.c); returns the axes left. */
-int cd_merge_axes(int nops, int ndim, const int64_t *shape, const int64_t (*st)[CD_MAXDIMS],
-                  int64_t *len, int64_t (*wst)[CD_MAXDIMS]);
 
 #endif /* CD_UFUNC_H */

@@ -602,11 +602,14 @@ PyObject *cd_chunk_as_result(cd_chunk *c)
 
 #define RQ_RESERVE 1024
 
+/* Guards the queue below.  Taken by threads with or without the GIL, and
+ * never held while taking the GIL (the drain swaps the items out under it
+ * and DECREFs after unlocking), so it cannot deadlock with the GIL. */
 static pthread_mutex_t rq_lock = PTHREAD_MUTEX_INITIALIZER;
-static void **rq_items;           /* growable array */
-static size_t rq_n, rq_cap;
-static void *rq_reserve[RQ_RESERVE];   /* used when growing fails */
-static size_t rq_nreserve;
+static void **rq_items;           /* rq_lock: growable array */
+static size_t rq_n, rq_cap;       /* rq_lock */
+static void *rq_reserve[RQ_RESERVE];   /* rq_lock: used when growing fails */
+static size_t rq_nreserve;        /* rq_lock */
 static Py_ssize_t rq_pending;     /* atomic: queued and not yet taken */
 static _Thread_local int release_now;   /* set by cd_chunk_decref_py (GIL held) */
 

@@ -1,7 +1,8 @@
 /*
- * fused_py.c - glue of the "fused" kernel (fused.h, fused.c): builds a fused
- * program from Python, with the GIL held, and gives the Kernel its repr and
- * its pickling.
+ * fused_py.c - glue of the "fused" kernel (kernels/fused.c): builds a fused
+ * program from Python, with the GIL held, and registers the Kernel's repr
+ * and pickling (cd_kernel_py_register, kernel_py.h).  No header of its own:
+ * its interface is the module functions below.
  *
  *   fused_kernel(inputs_dtypes, steps) -> Kernel
  *       inputs_dtypes: one NumPy dtype (or anything np.dtype accepts) per
@@ -33,7 +34,7 @@
 #include "python/cdpy.h"
 
 #include "python/chunk_py.h"
-#include "python/fused_py.h"
+#include "kernels/fused.h"
 #include "python/ufunc_py.h"
 #include "python/kernel_py.h"
 
@@ -875,7 +876,7 @@ done:
     return res;
 }
 
-PyObject *cd_fused_kernel_reduce(PyObject *kernel)
+static PyObject *fused_kernel_reduce(PyObject *kernel)
 {
     cd_fused_params *p = kernel_params(kernel);
     PyObject *dts = NULL, *steps = NULL, *res = NULL;
@@ -956,7 +957,7 @@ done:
     return res;
 }
 
-int cd_fused_is_store(PyObject *kernel)
+static int fused_is_store(PyObject *kernel)
 {
     cd_KernelObject *k = (cd_KernelObject *)kernel;
     cd_fused_params h;
@@ -966,7 +967,7 @@ int cd_fused_is_store(PyObject *kernel)
     return (h.flags & CD_FUSED_STORE) != 0;
 }
 
-PyObject *cd_fused_kernel_repr(PyObject *kernel)
+static PyObject *fused_kernel_repr(PyObject *kernel)
 {
     cd_fused_params *p = kernel_params(kernel);
     PyObject *exprs = NULL, *res = NULL;
@@ -1097,9 +1098,13 @@ static PyMethodDef fused_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Its params hold pointers: pickled by its program, shown by its steps. */
+static const cd_kernel_py_ops fused_ops = {&cd_fused_desc, fused_kernel_reduce, fused_kernel_repr,
+                                           fused_is_store};
+
 int cd_fused_py_init(PyObject *module)
 {
-    if (PyModule_AddFunctions(module, fused_methods) < 0)
+    if (PyModule_AddFunctions(module, fused_methods) < 0 || cd_kernel_py_register(&fused_ops) < 0)
         return -1;
     np_mod = PyImport_ImportModule("numpy");
     if (np_mod == NULL)

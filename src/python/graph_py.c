@@ -910,18 +910,28 @@ done:
     return res;
 }
 
+/* The analysis of an order-dependent method (a reference: an_release it),
+ * or NULL with an exception: ValueError naming a key on a cycle, or what
+ * graph_analysis raised. */
+static ganal *acyclic_analysis(cd_GraphObject *g)
+{
+    ganal *an = graph_analysis(g);
+    if (an != NULL && an->cycle_node >= 0) {
+        set_cycle_error(an);
+        an_release(an);
+        return NULL;
+    }
+    return an;
+}
+
 static PyObject *graph_toposort(PyObject *self, PyObject *unused)
 {
     ganal *an;
     PyObject *res = NULL;
     CD_UNUSED(unused);
-    an = graph_analysis(GRAPH(self));
+    an = acyclic_analysis(GRAPH(self));
     if (an == NULL)
         return NULL;
-    if (an->cycle_node >= 0) {
-        set_cycle_error(an);
-        goto done;
-    }
     res = PyList_New(an->n);
     if (res == NULL)
         goto done;
@@ -941,13 +951,9 @@ static PyObject *graph_order(PyObject *self, PyObject *unused)
     ganal *an;
     PyObject *res = NULL;
     CD_UNUSED(unused);
-    an = graph_analysis(GRAPH(self));
+    an = acyclic_analysis(GRAPH(self));
     if (an == NULL)
         return NULL;
-    if (an->cycle_node >= 0) {
-        set_cycle_error(an);
-        goto done;
-    }
     res = PyDict_New();
     if (res == NULL)
         goto done;

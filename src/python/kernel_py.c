@@ -25,11 +25,38 @@
 #include "python/kernel_py.h"
 #include "kernels/registry.h"
 #include "python/chunk_py.h"
-#include "python/ufunc_py.h"
-#include "python/fused_py.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Ops of the kernels registered by ufunc_py.c and fused_py.c (GIL). */
+#define MAX_PY_OPS 4
+static const cd_kernel_py_ops *py_ops[MAX_PY_OPS];
+static int n_py_ops;
+
+int cd_kernel_py_register(const cd_kernel_py_ops *ops)
+{
+    for (int i = 0; i < n_py_ops; i++)
+        if (py_ops[i]->desc == ops->desc) {
+            py_ops[i] = ops;
+            return 0;
+        }
+    if (n_py_ops == MAX_PY_OPS) {
+        PyErr_SetString(PyExc_RuntimeError, "cdask: too many kernel ops registered");
+        return -1;
+    }
+    py_ops[n_py_ops++] = ops;
+    return 0;
+}
+
+/* The ops registered for desc, or NULL. */
+static const cd_kernel_py_ops *ops_of(const cd_kernel_desc *desc)
+{
+    for (int i = 0; i < n_py_ops; i++)
+        if (py_ops[i]->desc == desc)
+            return py_ops[i];
+    return NULL;
+}
 
 #define GIL_RELEASE_BYTES ((int64_t)64 * 1024)
 #define NSTACK 16
@@ -250,12 +277,14 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
     cd_err err = {0, ""};
     PyObject *res = NULL;
     int64_t in_bytes = 0;
+    const cd_kernel_py_ops *ops;
     int rc, fpe;
 
     cl_init(&l);
     if (convert_args(self, args, kwargs, &l) < 0)
         goto done;
-    if (d == &cd_fused_desc && cd_fused_is_store(o)) {
+    ops = ops_of(d);
+    if (ops != NULL && ops->is_store != NULL && ops->is_store(o)) {
         /* the result goes into the last argument: it must be that very array */
         PyObject *dst = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, PyTuple_GET_SIZE(args) - 1) : NULL;
         if (dst == NULL || !PyArray_Check(dst) || !PyArray_ISWRITEABLE((PyArrayObject *)dst) ||
@@ -335,25 +364,20 @@ static PyObject *kernel_work_bytes(PyObject *o, PyObject *args)
 static PyObject *kernel_reduce(PyObject *o, PyObject *noargs)
 {
     cd_KernelObject *self = (cd_KernelObject *)o;
+    const cd_kernel_py_ops *ops = ops_of(self->desc);
     CD_UNUSED(noargs);
-    if (self->desc == &cd_ufunc_desc)
-        return cd_ufunc_kernel_reduce(o);
-    if (self->desc == &cd_fused_desc)
-        return cd_fused_kernel_reduce(o);
+    if (ops != NULL && ops->reduce != NULL)
+        return ops->reduce(o);
     return Py_BuildValue("O(sO)", (PyObject *)Py_TYPE(o), self->desc->name, self->params);
 }
 
 static PyObject *kernel_repr(PyObject *o)
 {
     cd_KernelObject *self = (cd_KernelObject *)o;
+    const cd_kernel_py_ops *ops = ops_of(self->desc);
     PyObject *hex, *r;
-    if (self->desc == &cd_fused_desc)   /* pointers too: show the ops it holds */
-        return cd_fused_kernel_repr(o);
-    if (self->desc == &cd_ufunc_desc)   /* its params are pointers: show the ufunc */
-        return PyUnicode_FromFormat("<cdask ufunc kernel '%s'>",
-                                    cd_kernel_display_name(self->desc,
-                                                           PyBytes_AS_STRING(self->params),
-                                                           (size_t)PyBytes_GET_SIZE(self->params)));
+    if (ops != NULL && ops->repr != NULL)   /* params that are pointers: its own repr */
+        return ops->repr(o);
     if (PyBytes_GET_SIZE(self->params) == 0)
         return PyUnicode_FromFormat("<cdask kernel '%s'>", self->desc->name);
     hex = PyObject_CallMethod(self->params, "hex", NULL);

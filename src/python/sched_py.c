@@ -123,6 +123,9 @@ static PyInterpreterState *g_interp;
  * to _note_fpe); tls_in_task says this thread is running a run's task.
  */
 static __thread int tls_py_fpe, tls_in_task;
+/* Pool worker i's Python thread state: entry i is read and written only by
+ * worker i (made on its first Python batch, dropped by hook_worker_exit),
+ * and cleared by the atfork child handler when only one thread is left. */
 static PyThreadState *g_worker_ts[CD_MAX_THREADS];
 
 /* Record the pending exception of node i (GIL held) and fail the task. */

@@ -1,7 +1,8 @@
 /*
- * ufunc_py.c - glue of the "ufunc" kernel (kernels/ufunc.h, kernels/ufunc.c): resolves a
- * NumPy ufunc and input dtypes to one of NumPy's own inner loops, with the
- * GIL held, and wraps the result as a cdask Kernel.
+ * ufunc_py.c - glue of the "ufunc" kernel (interface: ufunc_py.h; the
+ * kernel itself: kernels/ufunc.c): resolves a NumPy ufunc and input dtypes
+ * to one of NumPy's own inner loops, with the GIL held, and wraps the
+ * result as a cdask Kernel.
  *
  *   ufunc_kernel(ufunc, in_dtypes) -> Kernel
  *       in_dtypes: one entry per input - a NumPy dtype (or anything np.dtype
@@ -34,7 +35,7 @@
  * which the kernel checks itself (CD_UF_CHECK_NEG_EXPONENT).
  *
  * Only ufuncs reachable as numpy.<name> are accepted, so that the kernel can
- * pickle by name (cd_ufunc_kernel_reduce, called by Kernel.__reduce__).
+ * pickle by name (ufunc_kernel_reduce, registered for Kernel.__reduce__).
  */
 #include "python/cdpy.h"
 #define NO_IMPORT_UFUNC
@@ -43,6 +44,7 @@
 #include "python/chunk_py.h"
 #include "python/kernel_py.h"
 #include "python/ufunc_py.h"
+#include "kernels/registry.h"
 
 #include <string.h>
 
@@ -312,7 +314,7 @@ done:
     return res;
 }
 
-PyObject *cd_ufunc_kernel_reduce(PyObject *kernel)
+static PyObject *ufunc_kernel_reduce(PyObject *kernel)
 {
     cd_KernelObject *k = (cd_KernelObject *)kernel;
     cd_ufunc_params p;
@@ -359,9 +361,21 @@ static PyMethodDef ufunc_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Its params are pointers: show the ufunc instead. */
+static PyObject *ufunc_kernel_repr(PyObject *kernel)
+{
+    cd_KernelObject *k = (cd_KernelObject *)kernel;
+    return PyUnicode_FromFormat("<cdask ufunc kernel '%s'>",
+                                cd_kernel_display_name(k->desc, PyBytes_AS_STRING(k->params),
+                                                       (size_t)PyBytes_GET_SIZE(k->params)));
+}
+
+static const cd_kernel_py_ops ufunc_ops = {&cd_ufunc_desc, ufunc_kernel_reduce, ufunc_kernel_repr,
+                                           NULL};
+
 int cd_ufunc_py_init(PyObject *module)
 {
-    if (PyModule_AddFunctions(module, ufunc_methods) < 0)
+    if (PyModule_AddFunctions(module, ufunc_methods) < 0 || cd_kernel_py_register(&ufunc_ops) < 0)
         return -1;
     np_module = PyImport_ImportModule("numpy");
     if (np_module == NULL)

@@ -3,7 +3,9 @@
 # pure-C part of cdask: every .c file of src/core, src/kernels and src/io
 # (src/python is the only folder that includes Python's headers) -- no Python
 # involved, except to ask the scipy-openblas32 package where its headers and
-# library are.
+# library are.  The program is always built with assertions and -DCD_DEBUG=1,
+# so the scheduler's debug checks (heap order, task state transitions, counts
+# never below zero) run in every build of it.
 #
 #   tests/c/run.sh                 ThreadSanitizer build (the default)
 #   SANITIZE=address,undefined tests/c/run.sh
@@ -30,7 +32,7 @@ blas_lib="$("$PYTHON" -c 'import scipy_openblas32 as s; print(s.get_lib_dir())')
 blas_name="$("$PYTHON" -c 'import scipy_openblas32 as s; print(s.get_library())')"
 
 cflags=(-std=gnu11 -pthread -g -Wall -Wextra -fno-strict-aliasing
-        -DBLAS_SYMBOL_PREFIX=scipy_ -I"$src" -I"$blas_inc")
+        -DBLAS_SYMBOL_PREFIX=scipy_ -DCD_DEBUG=1 -I"$src" -I"$blas_inc")
 if [[ -n "$SANITIZE" ]]; then
     cflags+=(-O1 -fsanitize="$SANITIZE" -fno-omit-frame-pointer)
     [[ "$SANITIZE" == *undefined* ]] && cflags+=(-fno-sanitize-recover=undefined)
