@@ -22,7 +22,7 @@ def clean_config():
 
 
 def _pool_default():
-    return _core._pool_info()["default_workers"]
+    return _core.pool_info()["default_workers"]
 
 
 def test_default_num_workers_is_cpu_count(monkeypatch):
@@ -194,7 +194,7 @@ def test_import_with_bad_env_warns(tmp_path):
 def test_import_with_env(tmp_path):
     env = dict(os.environ, CDASK_NUM_WORKERS="3")
     code = ("import cdask; print(cdask.config.get('num_workers'), "
-            "cdask._core._pool_info()['default_workers'])")
+            "cdask._core.pool_info()['default_workers'])")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -268,7 +268,7 @@ def test_threads_setting_num_workers():
 
 def test_malloc_mmap_threshold():
     import platform
-    set_ = cdask._core._set_malloc_mmap_threshold
+    set_ = cdask._core.set_malloc_mmap_threshold
     if platform.libc_ver()[0] == "glibc":
         assert set_(1 << 20) is True
     for bad in (0, -5, (32 << 20) + 1):

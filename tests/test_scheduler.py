@@ -792,7 +792,7 @@ def test_stats_records(num_workers):
         by_key[key] = rec
         assert isinstance(name, str)
         # worker: the pool thread (its index in the pool), or -1 for the calling thread
-        assert type(worker) is int and -1 <= worker < cdask._core._pool_info()["threads"]
+        assert type(worker) is int and -1 <= worker < cdask._core.pool_info()["threads"]
         assert isinstance(start, float) and isinstance(end, float)
         assert t0 - 1e-3 <= start <= end <= t1 + 1e-3
         assert type(nbytes) is int and nbytes >= 0

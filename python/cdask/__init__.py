@@ -47,7 +47,7 @@ def _tune_malloc():
     if v in ("", "0", "off", "no", "false", "none"):
         return
     try:
-        _core._set_malloc_mmap_threshold(int(v))
+        _core.set_malloc_mmap_threshold(int(v))
     except ValueError:
         import warnings
 
@@ -73,7 +73,7 @@ __all__ += [n for n in array.__all__ if n not in __all__]
 def _shutdown_pool():
     # Stop and join the C worker threads before the interpreter goes away.
     try:
-        _core._shutdown()
+        _core.shutdown()
     except Exception:  # pragma: no cover - best effort at exit
         pass
 

@@ -144,7 +144,7 @@ def _validate(key, value):
 def _push_to_core(key, value):
     """Keep the C side in step with keys it has a copy of."""
     if key == "num_workers":
-        _core._set_default_workers(value)
+        _core.set_default_workers(value)
 
 
 def _store(key, value):

@@ -883,7 +883,7 @@ static PyMethodDef chunk_methods[] = {
      "new threads without the GIL."},
     {"_drain_releases", py_drain_releases, METH_NOARGS,
      "Release the Python objects queued by worker threads; returns how many."},
-    {"_set_malloc_mmap_threshold", py_set_malloc_mmap_threshold, METH_O,
+    {"set_malloc_mmap_threshold", py_set_malloc_mmap_threshold, METH_O,
      "Fix glibc's mmap threshold (mallopt M_MMAP_THRESHOLD); True if it was set."},
     {"drop_pages", py_drop_pages, METH_O,
      "drop_pages(a): if a is an ndarray viewing a shared file mapping (np.memmap opened "

@@ -120,7 +120,7 @@ static PyInterpreterState *g_interp;
 /*
  * Floating-point flags reported by a Python task of a run (the NumPy
  * fallback blocks collect them with np.errstate(all="call") and pass them
- * to _note_fpe); tls_in_task says this thread is running a run's task.
+ * to note_fpe); tls_in_task says this thread is running a run's task.
  */
 static __thread int tls_py_fpe, tls_in_task;
 /* Pool worker i's Python thread state: entry i is read and written only by
@@ -548,7 +548,7 @@ done:
     return result;
 }
 
-/* _plan_timing(dsk, keys): (seconds to compile, seconds to free) - for
+/* plan_timing(dsk, keys): (seconds to compile, seconds to free) - for
  * measuring the compiler alone (benchmarks). */
 static PyObject *cd_plan_timing(PyObject *m, PyObject *args)
 {
@@ -557,7 +557,7 @@ static PyObject *cd_plan_timing(PyObject *m, PyObject *args)
     int owned = 0;
     cd_pyplan *pp;
     CD_UNUSED(m);
-    if (!PyArg_ParseTuple(args, "OO:_plan_timing", &dsk, &keys))
+    if (!PyArg_ParseTuple(args, "OO:plan_timing", &dsk, &keys))
         return NULL;
     t0 = cd_now_ns();
     d = cd_graph_as_dict(dsk, &owned);
@@ -621,14 +621,14 @@ static PyObject *cd_pool_info(PyObject *m, PyObject *noargs)
 
 static PyMethodDef sched_methods[] = {
     {"get", (PyCFunction)(void (*)(void))cd_get, METH_VARARGS | METH_KEYWORDS, get_doc},
-    {"_shutdown", cd_shutdown, METH_NOARGS, "Stop and join the worker threads."},
-    {"_plan_timing", cd_plan_timing, METH_VARARGS,
+    {"shutdown", cd_shutdown, METH_NOARGS, "Stop and join the worker threads."},
+    {"plan_timing", cd_plan_timing, METH_VARARGS,
      "_plan_timing(dsk, keys) -> (compile seconds, free seconds): the plan compiler alone."},
-    {"_note_fpe", cd_note_fpe, METH_O,
+    {"note_fpe", cd_note_fpe, METH_O,
      "Report floating-point flags (NumPy's bits) raised by the Python task running on this "
      "thread; returns False when no cdask task is running here."},
-    {"_set_default_workers", cd_set_default_workers, METH_O, "Set the default number of workers."},
-    {"_pool_info", cd_pool_info, METH_NOARGS, "Threads in the pool and the default worker count."},
+    {"set_default_workers", cd_set_default_workers, METH_O, "Set the default number of workers."},
+    {"pool_info", cd_pool_info, METH_NOARGS, "Threads in the pool and the default worker count."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from .._core import _note_fpe
+from .._core import note_fpe
 from .._core import fused_kernel
 from .._errstate import report
 from .chunks import normalize_chunks
@@ -80,7 +80,7 @@ class UfuncBlock:
             bits = 0
             for f in raised:
                 bits |= int(f)
-            if not _note_fpe(bits):
+            if not note_fpe(bits):
                 report(bits, (self.__name__,) * 4)
         return r
 
