@@ -57,6 +57,29 @@ def chunkings(draw, st, shape):
     return tuple(chunks)
 
 
+def chunk_specs(draw, st, shape):
+    """A hypothesis draw of a chunks= argument for ``shape`` as users write
+    it: per axis an int, 1, or explicit (ragged) block sizes."""
+    chunks = []
+    for s in shape:
+        if s == 0:
+            chunks.append((0,))
+            continue
+        kind = draw(st.sampled_from(["int", "ragged", "one"]))
+        if kind == "int":
+            chunks.append(draw(st.integers(1, s)))
+        elif kind == "one":
+            chunks.append(1)
+        else:
+            parts, left = [], s
+            while left:
+                p = draw(st.integers(1, left))
+                parts.append(p)
+                left -= p
+            chunks.append(tuple(parts))
+    return tuple(chunks)
+
+
 DTYPES = [np.float64, np.float32, np.int64, np.int32, np.int8, np.uint16, np.bool_,
           np.complex128]
 

@@ -13,6 +13,7 @@ import cdask
 import cdask as da
 from cdask.array.core import Array
 from cdask.array.elemwise import elemwise
+from blockcheck import chunk_specs
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -41,23 +42,7 @@ def array_and_chunks(draw, max_ndim=3, max_side=7, shape=None):
     if shape is None:
         nd = draw(st.integers(0, max_ndim))
         shape = tuple(draw(st.integers(0, max_side)) for _ in range(nd))
-    chunks = []
-    for s in shape:
-        if s == 0:
-            chunks.append((0,))
-            continue
-        kind = draw(st.sampled_from(["int", "ragged", "one"]))
-        if kind == "int":
-            chunks.append(draw(st.integers(1, s)))
-        elif kind == "one":
-            chunks.append(1)
-        else:
-            parts, left = [], s
-            while left:
-                p = draw(st.integers(1, left))
-                parts.append(p)
-                left -= p
-            chunks.append(tuple(parts))
+    chunks = chunk_specs(draw, st, shape)
     return tuple(shape), tuple(chunks)
 
 

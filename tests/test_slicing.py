@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 import cdask as da
 from cdask.array.core import Array
+from blockcheck import chunk_specs
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -18,23 +19,7 @@ SETTINGS = settings(max_examples=150, deadline=None,
 def arrays(draw, max_ndim=3, max_side=8):
     nd = draw(st.integers(0, max_ndim))
     shape = tuple(draw(st.integers(0, max_side)) for _ in range(nd))
-    chunks = []
-    for s in shape:
-        if s == 0:
-            chunks.append((0,))
-            continue
-        kind = draw(st.sampled_from(["int", "ragged", "one"]))
-        if kind == "int":
-            chunks.append(draw(st.integers(1, s)))
-        elif kind == "one":
-            chunks.append(1)
-        else:
-            parts, left = [], s
-            while left:
-                p = draw(st.integers(1, left))
-                parts.append(p)
-                left -= p
-            chunks.append(tuple(parts))
+    chunks = chunk_specs(draw, st, shape)
     return shape, tuple(chunks)
 
 
