@@ -287,3 +287,29 @@ def machine_line(info: dict | None = None) -> str:
 def log(msg: str) -> None:
     """Progress messages go to stderr; stdout carries only the markdown report."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def dask_array(skip: bool = False):
+    """``dask.array`` with dask's threaded scheduler, or None when ``skip``
+    (a benchmark's --no-dask) or dask cannot be imported."""
+    if skip:
+        return None
+    try:
+        import dask
+        import dask.array as dda
+    except ImportError:
+        return None
+    dask.config.set(scheduler="threads")
+    return dda
+
+
+def emit(lines: Sequence[str], json_path: str | None, data: Any, dask_ran: bool) -> None:
+    """Print a benchmark's markdown report (``lines``; a note is added when
+    dask did not run) and write ``data`` to ``json_path`` when one is given."""
+    lines = list(lines)
+    if not dask_ran:
+        lines.append("- dask was not run (not importable or --no-dask).")
+    print("\n".join(lines))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(data, f, indent=1, default=str)

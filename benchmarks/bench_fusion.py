@@ -22,7 +22,6 @@ stdout carries only the markdown report (run.py collects it); progress goes to s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -237,12 +236,7 @@ def main(argv=None):
     import numpy as np
     import cdask
 
-    try:
-        if a.no_dask:
-            raise ImportError
-        import dask.array as dda
-    except ImportError:
-        dda = None
+    dda = H.dask_array(a.no_dask)
     try:
         import numexpr as ne
     except ImportError:
@@ -270,12 +264,7 @@ def main(argv=None):
             f"### c. `sqrt(a * a + b * b) / (1 + exp(-c))`, three {n_c} × {n_c} float64", "",
             tc, "", f"- c. cdask bit-identical to NumPy: {H.yes_no(same_c)}.",
             f"- Machine: {H.machine_line()}"]
-    if dda is None:
-        out.append("- dask was not run (not importable or --no-dask).")
-    print("\n".join(out))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"a": ra, "b": rb, "c": rc}, f, indent=1, default=str)
+    H.emit(out, a.json, {"a": ra, "b": rb, "c": rc}, dda is not None)
     return 0
 
 

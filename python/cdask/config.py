@@ -22,6 +22,13 @@ are checked:
                   larger than the budget (MemoryError, pointing to to_npy and
                   store), and chunks="auto" never plans blocks larger than
                   budget / (4 x num_workers).
+    array.fuse    (default True) compute(), persist(), optimize() and dask's
+                  schedulers fuse elementwise chains, masks and reductions;
+                  compute(fuse=False) turns it off for one call.
+    array.coarsen (default True) a reduction over blocks far below 64 KiB
+                  reads them merged into runs of about 1 MiB along the
+                  reduced axes (one task per run); read when the reduction
+                  is built.
 
 Defaults come from environment variables CDASK_<KEY>, e.g. CDASK_NUM_WORKERS=3
 gives get("num_workers") == 3.  Their values are read as int, float or bool

@@ -19,13 +19,16 @@ from ..diagnostics import get_with_progress
 from ..graph import Graph
 from ..utils import parse_bytes
 from .blockio import store_block
+from .coarsen import coarsen
 from .contraction import blas_limits
-from .core import Array, BLOCK_BYTES, finalize, scalar_result
+from .core import Array, BLOCK_BYTES, HANDED_LAYERS, finalize, scalar_result
+from .layers import layer_tasks
+from .plan import cull_layers, fuse_layers
 from .fuse import fuse_elementwise, fuse_reductions, sink_stores
 from .tokenize import tokenize
 from .utils import chunks_known, format_bytes, key_split, slices_from_chunks
 
-__all__ = ["compute", "persist", "optimize", "run"]
+__all__ = ["compute", "persist", "optimize", "run", "fused_graph", "dask_optimize"]
 
 
 def plan_check(g, budget, layer_names):
@@ -192,12 +195,27 @@ def run(arrays, outs, kwargs):
     layers = {}
     for a in arrays:
         layers.update(a._layers)
-    if len(arrays) == 1:
-        g = arrays[0].__dask_graph__().copy()
-    else:
-        g = Graph()
-        for layer in layers.values():
-            g.update(layer)
+    fusing = _fuse_enabled(kwargs)
+    # what each array's store tasks read: its blocks, or runs of them merged
+    # when they are tiny (coarsen.py) - written straight into the output,
+    # they are internal results
+    sources = []
+    for a, o in zip(arrays, outs):
+        src = (a.name, a.chunks)
+        if fusing and a.ndim and chunks_known(a) and config.get("array.coarsen", True):
+            m = coarsen(a, range(a.ndim))
+            if m is not None:
+                layers.update(m[0])
+                src = (m[1], m[2])
+        sources.append(src)
+    names = {s[0] for s in sources} | {a.name for a in arrays if not chunks_known(a) or
+                                       a.ndim == 0}
+    layers = cull_layers(layers, names)
+    if fusing:
+        layers = fuse_layers(layers, keep=names)
+    g = Graph()
+    for layer in layers.values():
+        g.update(layer_tasks(layer))
     budget = _memory_limit(kwargs)
     held = sum(a.nbytes for a, o in zip(arrays, outs) if o is None and a.ndim and chunks_known(a))
     if held > budget:
@@ -219,17 +237,18 @@ def run(arrays, outs, kwargs):
             keys.append((a.name,))
         elif chunks_known(a):
             out = outs[ai] if outs[ai] is not None else np.empty(a.shape, dtype=a.dtype)
-            per_axis = slices_from_chunks(a.chunks)
-            for idx in itertools.product(*map(range, a.numblocks)):
+            sname, schunks = sources[ai]
+            per_axis = slices_from_chunks(schunks)
+            for idx in itertools.product(*map(range, map(len, schunks))):
                 sl = tuple(per_axis[d][i] for d, i in enumerate(idx))
                 sk = (store, ai) + idx
-                g[sk] = (store_block, out, (a.name,) + idx, sl)
+                g[sk] = (store_block, out, (sname,) + idx, sl)
                 keys.append(sk)
             plans.append(("store", out))
         else:
             plans.append(("blocks", len(keys)))
             keys.append(a.__dask_keys__())
-    if _fuse_enabled(kwargs) and _worth_fusing(g, layers):
+    if fusing and _worth_fusing(g, layers):
         flat = _flatten_keys(keys)
         fuse_elementwise(g, keep=flat)
         fuse_reductions(g, keep=flat)
@@ -248,6 +267,21 @@ def run(arrays, outs, kwargs):
     return results, plans
 
 
+def fused_graph(layers, names, keys):
+    """The graph of ``layers`` as compute() would run it for ``keys`` (the
+    blocks of the layers ``names``): culled to what the keys need, chains
+    fused on the layers (``plan.py``), then reductions and masks fused task
+    by task (``fuse.py``)."""
+    g = Graph()
+    for layer in fuse_layers(cull_layers(layers, names), keep=names).values():
+        g.update(layer_tasks(layer))
+    g = g.cull(keys)
+    if _worth_fusing(g, layers):
+        fuse_elementwise(g, keep=keys)
+        fuse_reductions(g, keep=keys)
+    return g
+
+
 def optimize(*args, **kwargs):
     """The arrays with their graphs as compute() would run them: culled to
     what they need, elementwise chains fused, and reductions fused with the
@@ -261,26 +295,50 @@ def optimize(*args, **kwargs):
             out.append(a)
             continue
         keys = a._keys_flat()
-        g = a.__dask_graph__().cull(keys)
-        fuse_elementwise(g, keep=keys)
-        fuse_reductions(g, keep=keys)
-        out.append(Array({a.name: g.cull(keys)}, a.name, a.chunks, a.dtype))
+        g = fused_graph(a._layers, (a.name,), keys)
+        out.append(Array({a.name: g}, a.name, a.chunks, a.dtype))
     return tuple(out)
 
 
+def dask_optimize(dsk, keys, **kwargs):
+    """``Array.__dask_optimize__``: what dask's schedulers (``dask.compute``,
+    ``dask.persist``, ``dask.optimize``, a distributed Client) run is the
+    graph compute() would run - the layers of the arrays asked for, fused -
+    when every key is a block of an Array whose graph cdask handed out;
+    otherwise ``dsk`` with its tasks fused task by task."""
+    flat = _flatten_keys(keys)
+    names = {k[0] for k in flat if type(k) is tuple and k and type(k[0]) is str}
+    if names and all(n in HANDED_LAYERS for n in names) and \
+            all(type(k) is tuple and k and type(k[0]) is str for k in flat):
+        layers = {}
+        for n in names:
+            layers.update(HANDED_LAYERS[n])
+        return fused_graph(layers, names, flat)
+    g = Graph()
+    g.update(dsk)
+    g = g.cull(flat)
+    fuse_elementwise(g, keep=flat)
+    fuse_reductions(g, keep=flat)
+    return g
+
+
 def persist(*args, **kwargs):
-    """Compute the blocks of each Array; return Arrays whose graphs hold the
-    results (chunk sizes become known).  Non-arrays pass through."""
+    """Compute the blocks of each Array (their graphs fused as compute()
+    fuses them); return Arrays whose graphs hold the results (chunk sizes
+    become known).  Non-arrays pass through."""
     arrays = [a for a in args if isinstance(a, Array)]
     if not arrays:
         return tuple(args)
-    g = Graph()
     layers = {}
     for a in arrays:
         layers.update(a._layers)
-    for layer in layers.values():
-        g.update(layer)
     keys = [a._keys_flat() for a in arrays]
+    if _fuse_enabled(kwargs):
+        g = fused_graph(layers, {a.name for a in arrays}, _flatten_keys(keys))
+    else:
+        g = Graph()
+        for layer in layers.values():
+            g.update(layer_tasks(layer))
 
     with blas_limits(layers):
         results = get(g, keys, **_get_kwargs(kwargs))

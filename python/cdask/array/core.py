@@ -27,11 +27,12 @@ from .._core import get
 from ..graph import Graph
 from .chunks import normalize_chunks, chunk_offsets
 from .dtypes import check_dtype
+from .layers import layer_tasks
 from .tokenize import tokenize
 from .utils import format_bytes, isnan, key_split, merge_layers, prod, shape_str, with_layer
 
 __all__ = ["Array", "Blocks", "is_cdask_collection", "blockwise_simple", "transpose",
-           "finalize", "scalar_result", "BLOCK_BYTES"]
+           "finalize", "scalar_result", "BLOCK_BYTES", "HANDED_LAYERS"]
 
 
 def _astype_block(block, dtype, casting):
@@ -76,6 +77,13 @@ def note_block_bytes(name, chunks, dtype):
     BLOCK_BYTES[name] = n
 
 
+# Layers of the Arrays whose graphs were handed out (__dask_graph__), by
+# array name, so that Array.__dask_optimize__ - given only dask's merged dict
+# - can plan fusion on the layers as compute() does.  Bounded, like
+# BLOCK_BYTES, and never stale for the same reason.
+HANDED_LAYERS = {}
+
+
 class Array:
     """A lazy chunked N-d array; see the module docstring."""
 
@@ -108,8 +116,9 @@ class Array:
     def shape(self):
         s = self._shape
         if s is None:
-            s = tuple(math.nan if any(isnan(x) for x in c) else int(sum(c))
-                      for c in self._chunks)
+            # a sum with a nan in it is nan: one C-speed pass per axis
+            s = tuple(math.nan if isnan(t) else int(t)
+                      for t in (sum(c) for c in self._chunks))
             self._shape = s
         return s
 
@@ -207,6 +216,9 @@ class Array:
 
     # ---- dask collection protocol ----------------------------------------
     def __dask_graph__(self):
+        if len(HANDED_LAYERS) >= 1024:
+            HANDED_LAYERS.clear()
+        HANDED_LAYERS[self.name] = self._layers
         g = self._graph
         if g is None:
             layers = list(self._layers.values())
@@ -215,7 +227,7 @@ class Array:
             else:
                 g = Graph()
                 for layer in layers:
-                    g.update(layer)
+                    g.update(layer_tasks(layer))
             self._graph = g
         return g
 
@@ -240,10 +252,6 @@ class Array:
 
     # cdask.get takes dask's graph expressions and ignores keywords it does not know
     __dask_scheduler__ = staticmethod(get)
-
-    @staticmethod
-    def __dask_optimize__(dsk, keys, **kwargs):
-        return dsk
 
     def __dask_postcompute__(self):
         return finalize, (self.ndim, self._dtype, self.shape)

@@ -20,6 +20,7 @@ from .._core import npy_header
 from .blockio import getter
 from .core import Array
 from .dtypes import check_dtype
+from .layers import Blockwise
 from .utils import is_scalar
 from .tokenize import tokenize
 
@@ -126,12 +127,10 @@ def from_array(x, chunks="auto", name=None, lock=False, asarray=None, fancy=True
             for idx, sl, _ in _grid(chunks):
                 layer[(name,) + idx] = x[sl]
     else:
-        get = getter if getitem is None else getitem
-        if not shape:
-            layer[(name,)] = (get, x, ())
-        else:
-            for idx, sl, _ in _grid(chunks):
-                layer[(name,) + idx] = (get, x, sl)
+        # each task slices its block out of the source (a memmap reads only it)
+        layer = Blockwise(name, tuple(len(c) for c in chunks),
+                          getter if getitem is None else getitem,
+                          [("const", x), ("slices", chunks)])
     return Array({name: layer}, name, chunks, dtype)
 
 
@@ -215,13 +214,8 @@ def _filled(kind, shape, dtype, value, chunks, name):
     chunks = normalize_chunks(chunks, shape, dtype=dtype)
     if name is None:
         name = "%s-%s" % (kind, tokenize(kind, shape, dtype, value, chunks))
-    if not shape:
-        layer = {(name,): (_full_block, (), dtype, value)}
-    else:
-        idxs = itertools.product(*[range(len(c)) for c in chunks])
-        shapes = itertools.product(*chunks)
-        layer = {(name,) + idx: (_full_block, bshape, dtype, value)
-                 for idx, bshape in zip(idxs, shapes)}
+    layer = Blockwise(name, tuple(len(c) for c in chunks), _full_block,
+                      [("shape", chunks), ("const", dtype), ("const", value)])
     return Array({name: layer}, name, chunks, dtype)
 
 
@@ -315,10 +309,9 @@ def arange(start=None, stop=None, step=None, *args, chunks="auto", dtype=None, l
     v0 = probe[0] if probe.size > 0 else np.asarray(start).astype(dt)
     v1 = probe[1] if probe.size > 1 else np.asarray(start + step).astype(dt)
     name = "arange-" + tokenize(start, stop, step, dt, chunks)
-    layer = {}
-    offs = chunk_offsets(chunks[0])
-    for i in range(len(chunks[0])):
-        layer[(name, i)] = (_arange_block, offs[i], offs[i + 1], v0, v1, dt)
+    layer = Blockwise(name, (len(chunks[0]),), _arange_block,
+                      [("lo", 0, chunks), ("hi", 0, chunks), ("const", v0), ("const", v1),
+                       ("const", dt)])
     return Array({name: layer}, name, chunks, dt)
 
 

@@ -13,18 +13,18 @@ asks ``ufuncs.pow_rewrite(dtype, e)`` for the one-argument ufunc NumPy
 itself would apply (``square``, ``sqrt``, ``reciprocal``; None -> power).
 """
 
-import itertools
 import numbers
 
 import numpy as np
 
 from .._core import note_fpe
-from .._core import fused_kernel
+from .._core import Kernel, fused_kernel
 from .._errstate import report
 from .chunks import normalize_chunks
 from .core import Array
 from .creation import from_array
 from .dtypes import check_dtype
+from .layers import Blockwise
 from .rechunk import rechunk
 from .tokenize import tokenize
 from . import ufuncs
@@ -246,6 +246,23 @@ def _where_kernel(args, in_dtypes):
         return None
 
 
+def _program_of(fn, op, op_args, where_kernel):
+    """What the C kernel ``fn`` computes on the operands ``op_args`` (see
+    ``layers.py``), or None when it is not a C elementwise kernel."""
+    if not isinstance(fn, Kernel) or fn.name not in ("ufunc", "fused"):
+        return None
+    if fn.name == "fused" and not where_kernel:
+        return None
+    refs, dts = [], []
+    for a in op_args:
+        if is_scalar(a):
+            refs.append(("const", a))
+        else:
+            refs.append(("in", len(dts)))
+            dts.append(np.dtype(a.dtype))
+    return dts, [(op, refs)]
+
+
 def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_index=None,
              **kwargs):
     """Apply a NumPy ufunc (or elementwise function) blockwise with NumPy
@@ -363,48 +380,18 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
                                                 for a in operands],
                                            out_dtype, dtype, index, sorted(kwargs.items()),
                                            getattr(op, "__module__", None)))
-    layer = {}
     arr_ops = [a for a in operands if isinstance(a, Array)]
-    if nd == 0:
-        idxs = [()]
-    else:
-        idxs = itertools.product(*[range(len(c)) for c in out_chunks])
-    simple = all(not isinstance(a, Array) or
-                 (a.ndim == nd and all(a.shape[k] == out_shape[k] or out_shape[k] == 1
-                                       for k in range(nd)))
-                 for a in operands)
-    if simple and (len(operands) == 1 and isinstance(operands[0], Array) or
-                   len(operands) == 2 and (isinstance(operands[0], Array) or
-                                           isinstance(operands[1], Array))):
-        # no broadcasting between blocks: each operand's key is the output
-        # index (the common case, built without a per-operand loop)
-        a0 = operands[0]
-        if len(operands) == 1:
-            n0 = a0.name
-            layer = {(name,) + idx: (fn, (n0,) + idx) for idx in idxs}
-        else:
-            a1 = operands[1]
-            if isinstance(a0, Array) and isinstance(a1, Array):
-                n0, n1 = a0.name, a1.name
-                layer = {(name,) + idx: (fn, (n0,) + idx, (n1,) + idx) for idx in idxs}
-            elif isinstance(a0, Array):
-                n0 = a0.name
-                layer = {(name,) + idx: (fn, (n0,) + idx, a1) for idx in idxs}
-            else:
-                n1 = a1.name
-                layer = {(name,) + idx: (fn, a0, (n1,) + idx) for idx in idxs}
-        idxs = ()
-    for idx in idxs:
-        targs = []
-        for a in operands:
-            if isinstance(a, Array):
-                off = nd - a.ndim
-                ki = tuple(0 if (a.shape[k] == 1 and out_shape[k + off] != 1) else idx[k + off]
-                           for k in range(a.ndim))
-                targs.append((a.name,) + ki)
-            elif not drop_scalars:
-                targs.append(a)
-        layer[(name,) + idx] = (fn,) + tuple(targs)
+    args = []
+    for a in operands:
+        if isinstance(a, Array):
+            off = nd - a.ndim
+            args.append(("block", a.name,
+                         tuple(None if (a.shape[k] == 1 and out_shape[k + off] != 1) else k + off
+                               for k in range(a.ndim))))
+        elif not drop_scalars:
+            args.append(("const", a))
+    layer = Blockwise(name, tuple(len(c) for c in out_chunks), fn, args,
+                      _program_of(fn, op, op_args, drop_scalars))
     res = Array(with_layer(merge_layers(*arr_ops), name, layer), name, out_chunks, out_dtype)
     if out is not None:
         if res.dtype != out.dtype:

@@ -59,7 +59,8 @@ def _const_sig(v):
     return (type(v), str(getattr(v, "dtype", "")), repr(v))
 
 
-def _signature(in_dtypes, steps):
+def program_signature(in_dtypes, steps):
+    """A hashable key for a fused program: kernels are shared through it."""
     return (tuple(np.dtype(d).str for d in in_dtypes),
             tuple((uf, tuple((kind, _const_sig(v)) if kind == "const" else (kind, v)
                              for kind, v in refs))
@@ -130,7 +131,7 @@ def fuse_elementwise(g, keep=()):
             continue
         if not inlined:
             continue
-        sig = _signature(b.in_dtypes, b.steps)
+        sig = program_signature(b.in_dtypes, b.steps)
         k = cache.get(sig)
         if k is None:
             try:
@@ -165,6 +166,8 @@ def _program(task, g, memo):
     if k.name == "fused":
         got = memo.get(id(k))
         if got is None or got[0] is not k:
+            got = _NOTED.get(id(k))
+        if got is None or got[0] is not k:
             _, (dts, steps, views, store, span, red) = k.__reduce__()
             got = memo[id(k)] = (k, store is not None or red is not None,
                                  [np.dtype(d) for d in dts],
@@ -187,6 +190,19 @@ def _program(task, g, memo):
         else:
             refs.append(("const", a))
     return in_dtypes, [(uf, refs)], inputs, None, None
+
+
+# Programs of the fused kernels the layer planner (plan.py) made, by id of
+# the kernel: the passes below read them here instead of from the kernel.
+_NOTED = {}
+
+
+def note_program(kernel, in_dtypes, steps):
+    """Record what the plain fused ``kernel`` computes (see :func:`_program`)."""
+    if len(_NOTED) >= 4096:
+        _NOTED.clear()
+    _NOTED[id(kernel)] = (kernel, False, [np.dtype(d) for d in in_dtypes],
+                          [(uf, list(refs)) for uf, refs in steps], None)
 
 
 def _plain_program(task, g, memo):
@@ -217,7 +233,7 @@ class _Programs:
             return None
         in_dtypes, steps, inputs, views, k = p
         if k is None:
-            sig = _signature(in_dtypes, steps)
+            sig = program_signature(in_dtypes, steps)
             k = self.cache.get(sig)
             if k is None:
                 try:
@@ -437,18 +453,25 @@ class _Builder:
                 if r is None:
                     return None
             refs.append(r)
-        base = len(self.steps)
-        for uf, ops in steps:
-            new = []
-            for kind, v in ops:
-                if kind == "in":
-                    new.append(refs[v])
-                elif kind == "step":
-                    new.append(("step", base + v))
-                else:
-                    new.append((kind, v))
-            self.steps.append((uf, new))
-        return ("step", len(self.steps) - 1)
+        return append_steps(self.steps, steps, refs)
+
+
+def append_steps(out, steps, refs):
+    """Append a program's ``steps`` to the program ``out`` (a list of steps),
+    its ``("in", i)`` operands becoming ``refs[i]`` and its step numbers
+    shifted past what ``out`` already holds.  Returns the ref of its result."""
+    base = len(out)
+    for uf, ops in steps:
+        new = []
+        for kind, v in ops:
+            if kind == "in":
+                new.append(refs[v])
+            elif kind == "step":
+                new.append(("step", base + v))
+            else:
+                new.append((kind, v))
+        out.append((uf, new))
+    return ("step", len(out) - 1)
 
 
 def _hashable(k):
@@ -557,7 +580,7 @@ def fuse_reductions(g, keep=()):
                 absorbed = []           # bk stays: read in place below
             if value_ref is None:
                 continue
-        sig = (_signature(b.in_dtypes, b.steps), kind, value_ref, mask_ref, str(out_dt))
+        sig = (program_signature(b.in_dtypes, b.steps), kind, value_ref, mask_ref, str(out_dt))
         k = cache.get(sig)
         if k is None:
             try:

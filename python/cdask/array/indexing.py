@@ -46,6 +46,7 @@ import numpy as np
 from .chunks import chunk_offsets
 from .core import Array
 from .creation import from_array
+from .layers import Blockwise
 from .rechunk import rechunk
 from .reshape import broadcast_to, moveaxis
 from .slicing import basic_blocks, basic_getitem, mask_block, normalize_index
@@ -997,8 +998,13 @@ def _getitem_mask(x, mask):
         return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,),),
                      x.dtype)
     name = "getitem-mask-" + tokenize(x.name, mask.name)
-    layer = {}
     nb = x.numblocks
+    if x.ndim == 1:
+        layer = Blockwise(name, nb, mask_block, [("block", x.name, (0,)),
+                                                 ("block", mask.name, (0,))])
+        return Array(with_layer(merge_layers(x, mask), name, layer), name,
+                     ((math.nan,) * nb[0],), x.dtype)
+    layer = {}
     for j, idx in enumerate(itertools.product(*map(range, nb))):
         layer[(name, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
     n = 1

@@ -48,6 +48,8 @@ def _persist_method(self, **kwargs):
 
 _set("compute", _compute_method)
 _set("persist", _persist_method)
+# dask's schedulers run the graph compute() would run (fused on the layers)
+Array.__dask_optimize__ = staticmethod(_compute.dask_optimize)
 
 
 # ---------------------------------------------------------------- operators

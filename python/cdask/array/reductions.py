@@ -43,8 +43,10 @@ import numpy as np
 
 from .. import config
 from .. import kernels as _kernels
+from .coarsen import coarsen
 from .core import Array
 from .creation import asarray, ones, zeros
+from .layers import Blockwise
 from .reshape import ravel
 from .tokenize import tokenize
 from .utils import normalize_axis
@@ -131,6 +133,11 @@ def _tree(x, prefix, token, axes, keepdims, dtype, split_every, *,
     blocks per reduced axis (then the list of a group is in C order over the
     group's sub-grid, so along one axis it is in axis order).
     """
+    if block_args is None and config.get("array.coarsen", True):
+        # tiny blocks whose partials stay inside the reduction: merged
+        merged = coarsen(x, axes)
+        if merged is not None:
+            x = Array(merged[0], merged[1], merged[2], x.dtype)
     ndim = x.ndim
     chunks = x.chunks
     nb = tuple(len(c) for c in chunks)
@@ -141,12 +148,10 @@ def _tree(x, prefix, token, axes, keepdims, dtype, split_every, *,
     new_layers = {}
 
     # ---- chunk step ----------------------------------------------------
-    if ndim == 1 and block_args is None:
-        n0 = nb[0]
-        if chunk_args:
-            ptasks = {(pname, i): (chunk, (xname, i)) + tuple(chunk_args) for i in range(n0)}
-        else:
-            ptasks = {(pname, i): (chunk, (xname, i)) for i in range(n0)}
+    if block_args is None:
+        # one partial per block: kept as its rule (layers.py) until read
+        ptasks = Blockwise(pname, nb, chunk, [("block", xname, tuple(range(ndim)))] +
+                           [("const", c) for c in chunk_args])
     else:
         ptasks = {}
         for idx in product(*map(range, nb)):
