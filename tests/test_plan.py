@@ -291,3 +291,50 @@ def test_merged_along_the_reduced_axis_only(tmp_path):
     m = (y - 1).mean(axis=1)
     assert m.chunks == ((10,) * 60,)
     np.testing.assert_allclose(m.compute(), (yn - 1).mean(axis=1), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- pickles and a cluster
+
+def test_every_task_of_a_fused_graph_pickles():
+    y, expected = _expr()
+    xn = np.linspace(-1, 1, 40).reshape(4, 10)
+    m = cdask.from_array(xn, chunks=(2, 5))
+    s = m[m > 0].mean()
+    (oy, os_) = cdask.optimize(y, s)
+    for o in (oy, os_):
+        g = dict(o.dask)
+        back = pickle.loads(pickle.dumps(g))
+        kinds = {repr(t[0]).split(" ")[1] for t in back.values() if type(t) is tuple and t
+                 and isinstance(t[0], cdask.Kernel)}
+        assert "fused" in kinds
+        assert set(back) == set(g)
+    assert np.array_equal(cdask.get(dict(pickle.loads(pickle.dumps(dict(oy.dask)))),
+                                    oy.__dask_keys__())[0][0], expected[:2, :5])
+    assert float(s.compute()) == xn[xn > 0].mean()
+
+
+@pytest.mark.slow
+def test_distributed_client_runs_the_fused_plan():
+    distributed = pytest.importorskip("distributed")
+    y, expected = _expr()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=":0", silence_logs=50) as cluster:
+        with distributed.Client(cluster) as client:
+            with distributed.get_task_stream(client) as ts:
+                got = client.compute(y).result(timeout=60)
+    assert np.array_equal(got, expected)
+    names = [str(t["key"]) for t in ts.data]
+    # the chain's blocks ran as one fused task each, under the last op's keys
+    assert sum("power" in n for n in names) == y.npartitions
+    assert not any("add" in n or "multiply" in n for n in names)
+
+
+def test_dask_optimize_without_the_layers_fuses_task_by_task(monkeypatch):
+    # a scheduler in another process has not seen the arrays' layers
+    y, expected = _expr()
+    dsk = dict(y.__dask_graph__())
+    monkeypatch.setattr(compute_mod, "HANDED_LAYERS", {})
+    g = compute_mod.dask_optimize(dsk, y.__dask_keys__())
+    assert sum("fused kernel" in repr(t[0]) for t in g.values() if type(t) is tuple) == \
+        y.npartitions
+    assert np.array_equal(np.block(cdask.get(g, y.__dask_keys__())), expected)
