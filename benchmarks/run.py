@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick         # passes --quick to every benchmark
     python benchmarks/run.py --only scheduler --output /tmp/R.md
     python benchmarks/run.py -- --cdask-get dask.get   # anything after -- goes to every benchmark
+    python benchmarks/run.py --only tiny --update      # rerun some, keep the other sections
 
 Each benchmark prints its markdown report on stdout (progress on stderr, shown
 live); run.py collects the reports, in file-name order, under a header giving
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -37,6 +39,9 @@ def main(argv=None):
     ap.add_argument("--only", default="",
                     help="comma list of benchmark names (bench_<name>.py) to run")
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the sections of the benchmarks run in the existing "
+                         "output (the header then says which were run again, when and how)")
     ap.add_argument("--json-dir", default=None,
                     help="also pass --json DIR/<name>.json to every benchmark")
     a = ap.parse_args(argv)
@@ -75,7 +80,7 @@ def main(argv=None):
             failed.append(name)
             body = (body + "\n\n" if body else "") + (
                 f"**`{name}` FAILED** (exit status {p.returncode}); see its stderr.")
-        sections.append(f"{body}\n\n_`{name}.py` took {dt:.0f} s._")
+        sections.append((name, f"{body}\n\n_`{name}.py` took {dt:.0f} s._"))
 
     cmd_used = "python benchmarks/run.py" + "".join(" " + shlex.quote(x) for x in argv)
     if passthrough:
@@ -98,11 +103,38 @@ def main(argv=None):
     ]
     if failed:
         header += [f"**Failed: {', '.join(failed)}**", ""]
-    text = "\n".join(header) + "\n" + "\n\n".join(sections) + "\n"
+    if a.update and os.path.exists(a.output):
+        with open(a.output) as f:
+            header, sections = _updated(f.read(), sections, header)
+    text = "\n".join(header) + "\n" + "\n\n".join(body for _, body in sections) + "\n"
     with open(a.output, "w") as f:
         f.write(text)
     H.log(f"wrote {a.output}")
     return 1 if failed else 0
+
+
+_TRAILER = re.compile(r"_`(bench_\w+)\.py` took \d+ s\._")
+
+
+def _updated(old_text, new_sections, new_header):
+    """(header, sections) of an earlier RESULTS.md with ``new_sections``
+    replacing (or joining, in file-name order) the sections of the same
+    benchmarks; the old header is kept, with a line saying what was rerun."""
+    first = old_text.find("\n## ")
+    if first < 0:
+        return new_header, new_sections
+    header = old_text[:first].rstrip("\n").split("\n")
+    old, pos = {}, first + 1
+    for m in _TRAILER.finditer(old_text):
+        old[m.group(1)] = old_text[pos:m.end()].strip("\n")
+        pos = m.end()
+    for name, body in new_sections:
+        old[name] = body
+    date = next(x for x in new_header if x.startswith("- Date: "))[len("- Date: "):]
+    cmd = next(x for x in new_header if x.startswith("- Command: "))[len("- Command: "):]
+    header += [f"- Updated {date}: {', '.join(n + '.py' for n, _ in new_sections)} run again "
+               f"by {cmd}; the other sections are from the run above", ""]
+    return header, sorted(old.items())
 
 
 def versions() -> str:

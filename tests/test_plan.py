@@ -338,3 +338,26 @@ def test_dask_optimize_without_the_layers_fuses_task_by_task(monkeypatch):
     assert sum("fused kernel" in repr(t[0]) for t in g.values() if type(t) is tuple) == \
         y.npartitions
     assert np.array_equal(np.block(cdask.get(g, y.__dask_keys__())), expected)
+
+
+def test_no_kernel_is_read_back_on_the_compute_path(monkeypatch):
+    from cdask.array import fuse
+
+    def refuse(kernel):
+        raise AssertionError("read back %r" % (kernel,))
+
+    monkeypatch.setattr(fuse, "read_back", refuse)
+    monkeypatch.setattr(fuse, "_SPEC_CACHE", {})
+    xn = np.linspace(-3, 3, 600).reshape(20, 30)
+    x = cdask.from_array(xn, chunks=(5, 7))
+    exprs = [(((x + 1) * 2) ** 3, ((xn + 1) * 2) ** 3),
+             (cdask.where(x > 0, x, 0.5) - 1, np.where(xn > 0, xn, 0.5) - 1),
+             (x + 1, xn + 1)]
+    for a, ref in exprs:
+        assert np.array_equal(a.compute(), ref)
+        (o,) = cdask.optimize(a)
+        assert np.array_equal(o.compute(), ref)
+    np.testing.assert_allclose(float((x * 2)[x > 0].mean().compute()),
+                               (xn * 2)[xn > 0].mean(), rtol=1e-14)
+    np.testing.assert_allclose(float(((x - 1) ** 2).sum().compute()), ((xn - 1) ** 2).sum(),
+                               rtol=1e-13)

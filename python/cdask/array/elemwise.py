@@ -24,7 +24,7 @@ from .chunks import normalize_chunks
 from .core import Array
 from .creation import from_array
 from .dtypes import check_dtype
-from .layers import Blockwise
+from .layers import Blockwise, note_fused_kernel, note_ufunc_kernel
 from .rechunk import rechunk
 from .tokenize import tokenize
 from . import ufuncs
@@ -260,6 +260,10 @@ def _program_of(fn, op, op_args, where_kernel):
         else:
             refs.append(("in", len(dts)))
             dts.append(np.dtype(a.dtype))
+    if fn.name == "ufunc":
+        note_ufunc_kernel(fn, op, [_operand_dtype(a) for a in op_args])
+    else:
+        note_fused_kernel(fn, dts, [(op, refs)])
     return dts, [(op, refs)]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from .. import kernels
 from .._core import Kernel, fused_kernel, fused_rebind
 from .blockio import getter
+from .layers import FUSED_KERNELS, UFUNC_KERNELS, note_fused_kernel
 from .reductions import chunk_max_all, chunk_mean_all, chunk_min_all
 from .slicing import mask_block
 
@@ -28,6 +29,29 @@ _WEAK = {"int": int, "float": float, "complex": complex, "bool": bool}
 _SPEC_CACHE = {}     # id(ufunc Kernel) -> (kernel, ufunc, dtypes): kernels are shared by blocks
 
 
+def _make(in_dtypes, steps, **kw):
+    """fused_kernel(in_dtypes, steps, **kw), its program recorded."""
+    k = fused_kernel(in_dtypes, steps, **kw)
+    note_fused_kernel(k, in_dtypes, steps, plain=not kw)
+    return k
+
+
+def _rebind(k, views=None, store=None, span=None):
+    """fused_rebind, the program of the new kernel recorded (it is k's)."""
+    k2 = fused_rebind(k, views=views, store=store, span=span)
+    p = FUSED_KERNELS.get(id(k))
+    if p is not None and p[0] is k:
+        note_fused_kernel(k2, p[1], p[2], views=views, plain=p[4] and store is None)
+    return k2
+
+
+def read_back(kernel):
+    """What a kernel computes, read back from it (its pickle form): only for
+    kernels cdask did not record when it made them (layers.UFUNC_KERNELS,
+    FUSED_KERNELS) - a graph that came through dask from another process."""
+    return kernel.__reduce__()
+
+
 def _spec(task):
     """(ufunc, operand dtype names, args) for a C ufunc-kernel task, else None."""
     if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
@@ -35,10 +59,12 @@ def _spec(task):
     k = task[0]
     got = _SPEC_CACHE.get(id(k))
     if got is None or got[0] is not k:
+        got = UFUNC_KERNELS.get(id(k))     # recorded when elemwise made it
+    if got is None or got[0] is not k:
         if k.name != "ufunc":
             return None
         try:
-            _, (name, dts) = k.__reduce__()
+            _, (name, dts) = read_back(k)
         except (TypeError, ValueError):
             return None
         uf = getattr(np, name, None)
@@ -135,7 +161,7 @@ def fuse_elementwise(g, keep=()):
         k = cache.get(sig)
         if k is None:
             try:
-                k = fused_kernel(b.in_dtypes, b.steps)
+                k = _make(b.in_dtypes, b.steps)
             except (NotImplementedError, TypeError, ValueError, OverflowError):
                 k = False
             cache[sig] = k
@@ -166,9 +192,12 @@ def _program(task, g, memo):
     if k.name == "fused":
         got = memo.get(id(k))
         if got is None or got[0] is not k:
-            got = _NOTED.get(id(k))
+            noted = FUSED_KERNELS.get(id(k))   # recorded when it was made
+            if noted is not None and noted[0] is k:
+                got = memo[id(k)] = (k, not noted[4], [np.dtype(d) for d in noted[1]],
+                                     noted[2], noted[3])
         if got is None or got[0] is not k:
-            _, (dts, steps, views, store, span, red) = k.__reduce__()
+            _, (dts, steps, views, store, span, red) = read_back(k)
             got = memo[id(k)] = (k, store is not None or red is not None,
                                  [np.dtype(d) for d in dts],
                                  [(uf, list(refs)) for uf, refs in steps], views)
@@ -190,19 +219,6 @@ def _program(task, g, memo):
         else:
             refs.append(("const", a))
     return in_dtypes, [(uf, refs)], inputs, None, None
-
-
-# Programs of the fused kernels the layer planner (plan.py) made, by id of
-# the kernel: the passes below read them here instead of from the kernel.
-_NOTED = {}
-
-
-def note_program(kernel, in_dtypes, steps):
-    """Record what the plain fused ``kernel`` computes (see :func:`_program`)."""
-    if len(_NOTED) >= 4096:
-        _NOTED.clear()
-    _NOTED[id(kernel)] = (kernel, False, [np.dtype(d) for d in in_dtypes],
-                          [(uf, list(refs)) for uf, refs in steps], None)
 
 
 def _plain_program(task, g, memo):
@@ -237,7 +253,7 @@ class _Programs:
             k = self.cache.get(sig)
             if k is None:
                 try:
-                    k = fused_kernel(in_dtypes, steps)
+                    k = _make(in_dtypes, steps)
                 except (NotImplementedError, TypeError, ValueError, OverflowError):
                     k = False
                 self.cache[sig] = k
@@ -386,7 +402,7 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
         spans = [None]
         if parts > 1 and n >= 2 * min_span:
             spans = _spans(n, min(parts, n // min_span))
-        ks = [fused_rebind(k, views=vv, store=start, span=sp) for sp in spans]
+        ks = [_rebind(k, views=vv, store=start, span=sp) for sp in spans]
         del g[bk]
         g[sk] = (ks[0],) + tuple(inputs) + (out,)
         extra = [sk]
@@ -406,7 +422,7 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
         k, inputs, views, dts = prog
         inputs, views, changed = _with_views(inputs, views, g, dts)
         if changed:
-            g[key] = (fused_rebind(k, views=views),) + tuple(inputs)
+            g[key] = (_rebind(k, views=views),) + tuple(inputs)
     out = []
     for k in keep:
         out.extend(new_keys.get(k, (k,)))
@@ -589,7 +605,7 @@ def fuse_reductions(g, keep=()):
                     out_dt = _sum_dtype(vdt)
                 elif kind in ("min", "max"):
                     out_dt = vdt
-                k = fused_kernel(b.in_dtypes, b.steps, reduce=(kind, value_ref, mask_ref, out_dt))
+                k = _make(b.in_dtypes, b.steps, reduce=(kind, value_ref, mask_ref, out_dt))
             except (NotImplementedError, TypeError, ValueError, OverflowError):
                 k = False
             cache[sig] = k
@@ -597,7 +613,7 @@ def fuse_reductions(g, keep=()):
             continue
         inputs, views, changed = _with_views(b.inputs, [None] * len(b.inputs), g, b.in_dtypes)
         if changed:
-            k = fused_rebind(k, views=views)
+            k = _rebind(k, views=views)
         g[key] = (k,) + tuple(inputs)
         for a in absorbed:
             if a in g and set(dependents.get(a, ())) <= set(absorbed) | {key}:

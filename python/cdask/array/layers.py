@@ -39,7 +39,8 @@ from collections.abc import Mapping
 
 from .utils import prod
 
-__all__ = ["Blockwise", "is_blockwise", "layer_tasks"]
+__all__ = ["Blockwise", "is_blockwise", "layer_tasks", "note_ufunc_kernel", "note_fused_kernel",
+           "UFUNC_KERNELS", "FUSED_KERNELS"]
 
 
 class Blockwise(Mapping):
@@ -196,3 +197,28 @@ def layer_tasks(layer):
     """A layer as something ``dict.update`` reads at C speed: Blockwise layers
     give their materialized dict."""
     return layer.materialize() if type(layer) is Blockwise else layer
+
+
+# What the C kernels made by cdask compute, by id of the kernel, recorded
+# when each was made - elemwise for its ufunc kernels, plan.py for the fused
+# kernels it builds - so that the fusion passes never read a program back
+# out of a kernel.  Each entry holds the kernel, so an id is never reused
+# while its entry lives.  Bounded.
+UFUNC_KERNELS = {}     # id -> (kernel, ufunc, declared operand dtypes)
+FUSED_KERNELS = {}     # id -> (kernel, in_dtypes, steps, views, plain)
+_KERNELS_MAX = 4096
+
+
+def note_ufunc_kernel(kernel, ufunc, dtypes):
+    if len(UFUNC_KERNELS) >= _KERNELS_MAX:
+        UFUNC_KERNELS.clear()
+    UFUNC_KERNELS[id(kernel)] = (kernel, ufunc, tuple(dtypes))
+
+
+def note_fused_kernel(kernel, in_dtypes, steps, views=None, plain=True):
+    """``plain``: the kernel returns its result (no store into a destination,
+    no reduction); ``views``: the blocks it reads in place, or None."""
+    if len(FUSED_KERNELS) >= _KERNELS_MAX:
+        FUSED_KERNELS.clear()
+    FUSED_KERNELS[id(kernel)] = (kernel, list(in_dtypes), [(uf, list(refs)) for uf, refs in steps],
+                                 views, plain)

@@ -25,7 +25,7 @@ after it on the tasks that are left (reductions, stores, dict layers).
 
 from .._core import fused_kernel
 from . import fuse
-from .layers import Blockwise
+from .layers import Blockwise, note_fused_kernel
 
 __all__ = ["fuse_layers", "cull_layers"]
 
@@ -47,7 +47,7 @@ def _kernel(in_dtypes, steps):
             k = False
         _KERNELS[sig] = k
         if k is not False:
-            fuse.note_program(k, in_dtypes, steps)
+            note_fused_kernel(k, in_dtypes, steps)
     return k
 
 
