@@ -361,3 +361,16 @@ def test_no_kernel_is_read_back_on_the_compute_path(monkeypatch):
                                (xn * 2)[xn > 0].mean(), rtol=1e-14)
     np.testing.assert_allclose(float(((x - 1) ** 2).sum().compute()), ((xn - 1) ** 2).sum(),
                                rtol=1e-13)
+
+
+def test_handing_a_graph_to_dask_keeps_nothing_alive():
+    import gc
+    import weakref
+
+    big = np.ones(1000)
+    ref = weakref.ref(big)
+    a = cdask.from_array(big, chunks=100) + 1
+    dask.compute(a, scheduler="sync")
+    del a, big
+    gc.collect()
+    assert ref() is None

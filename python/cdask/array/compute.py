@@ -308,11 +308,12 @@ def dask_optimize(dsk, keys, **kwargs):
     otherwise ``dsk`` with its tasks fused task by task."""
     flat = _flatten_keys(keys)
     names = {k[0] for k in flat if type(k) is tuple and k and type(k[0]) is str}
-    if names and all(n in HANDED_LAYERS for n in names) and \
+    arrays = [HANDED_LAYERS.get(n) for n in names]
+    if names and all(a is not None for a in arrays) and \
             all(type(k) is tuple and k and type(k[0]) is str for k in flat):
         layers = {}
-        for n in names:
-            layers.update(HANDED_LAYERS[n])
+        for a in arrays:
+            layers.update(a._layers)
         return fused_graph(layers, names, flat)
     g = Graph()
     g.update(dsk)

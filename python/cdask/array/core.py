@@ -19,6 +19,7 @@ that imports every layer (the layers are listed in ``cdask/array/__init__.py``).
 import itertools
 import math
 import numbers
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -77,11 +78,12 @@ def note_block_bytes(name, chunks, dtype):
     BLOCK_BYTES[name] = n
 
 
-# Layers of the Arrays whose graphs were handed out (__dask_graph__), by
-# array name, so that Array.__dask_optimize__ - given only dask's merged dict
-# - can plan fusion on the layers as compute() does.  Bounded, like
-# BLOCK_BYTES, and never stale for the same reason.
-HANDED_LAYERS = {}
+# The Arrays whose graphs were handed out (__dask_graph__), by name, so that
+# Array.__dask_optimize__ - given only dask's merged dict - can plan fusion
+# on their layers as compute() does.  Weak: an entry lives only as long as
+# its Array (whose layers may hold large in-memory sources), and a name is a
+# token of what the array computes, so an entry is never stale.
+HANDED_LAYERS = weakref.WeakValueDictionary()
 
 
 class Array:
@@ -216,9 +218,7 @@ class Array:
 
     # ---- dask collection protocol ----------------------------------------
     def __dask_graph__(self):
-        if len(HANDED_LAYERS) >= 1024:
-            HANDED_LAYERS.clear()
-        HANDED_LAYERS[self.name] = self._layers
+        HANDED_LAYERS[self.name] = self
         g = self._graph
         if g is None:
             layers = list(self._layers.values())
