@@ -133,8 +133,11 @@ def _tree(x, prefix, token, axes, keepdims, dtype, split_every, *,
     blocks per reduced axis (then the list of a group is in C order over the
     group's sub-grid, so along one axis it is in axis order).
     """
-    if block_args is None and config.get("array.coarsen", True):
-        # tiny blocks whose partials stay inside the reduction: merged
+    if block_args is None and order_free and not pass_group_shape and \
+            config.get("array.coarsen", True):
+        # tiny blocks whose partials stay inside the reduction: merged (for
+        # cdask's own order-free partials; a user's chunk function or an
+        # arg-reduction may see what a block is)
         merged = coarsen(x, axes)
         if merged is not None:
             x = Array(merged[0], merged[1], merged[2], x.dtype)
