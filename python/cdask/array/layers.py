@@ -209,16 +209,22 @@ FUSED_KERNELS = {}     # id -> (kernel, in_dtypes, steps, views, plain)
 _KERNELS_MAX = 4096
 
 
+def _note(table, kernel, entry):
+    # the newest last: a full table drops its oldest entry (each kernel is
+    # noted again whenever it is used to build a layer)
+    k = id(kernel)
+    table.pop(k, None)
+    table[k] = entry
+    if len(table) > _KERNELS_MAX:
+        del table[next(iter(table))]
+
+
 def note_ufunc_kernel(kernel, ufunc, dtypes):
-    if len(UFUNC_KERNELS) >= _KERNELS_MAX:
-        UFUNC_KERNELS.clear()
-    UFUNC_KERNELS[id(kernel)] = (kernel, ufunc, tuple(dtypes))
+    _note(UFUNC_KERNELS, kernel, (kernel, ufunc, tuple(dtypes)))
 
 
 def note_fused_kernel(kernel, in_dtypes, steps, views=None, plain=True):
     """``plain``: the kernel returns its result (no store into a destination,
     no reduction); ``views``: the blocks it reads in place, or None."""
-    if len(FUSED_KERNELS) >= _KERNELS_MAX:
-        FUSED_KERNELS.clear()
-    FUSED_KERNELS[id(kernel)] = (kernel, list(in_dtypes), [(uf, list(refs)) for uf, refs in steps],
-                                 views, plain)
+    _note(FUSED_KERNELS, kernel, (kernel, list(in_dtypes), [(uf, list(refs)) for uf, refs in steps],
+                                  views, plain))

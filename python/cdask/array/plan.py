@@ -46,8 +46,8 @@ def _kernel(in_dtypes, steps):
         except (NotImplementedError, TypeError, ValueError, OverflowError):
             k = False
         _KERNELS[sig] = k
-        if k is not False:
-            note_fused_kernel(k, in_dtypes, steps)
+    if k is not False:
+        note_fused_kernel(k, in_dtypes, steps)
     return k
 
 
