@@ -279,6 +279,7 @@ def fused_graph(layers, names, keys):
     if _worth_fusing(g, layers):
         fuse_elementwise(g, keep=keys)
         fuse_reductions(g, keep=keys)
+        g = g.cull(keys)            # blocks now read in place are left unread
     return g
 
 
