@@ -35,7 +35,8 @@
  *   - Blocks.  Per block: an input of the output's own shape is pointed at
  *     in its chunk (no copy); a broadcast input is gathered (rows copied or
  *     an element replicated, along merged axes) into a scratch buffer of B
- *     elements.  Then each step in program order: an operand whose register
+ *     elements - cast on the way, into the cast buffer of its reader, when
+ *     one operand alone reads it and casts it.  Then each step in program order: an operand whose register
  *     dtype is not the loop's dtype is cast into a scratch buffer (cd_cast,
  *     the "ufunc" kernel's casts, i.e. NumPy's astype); the loop is called on
  *     the B contiguous elements and writes the step's own scratch buffer -
@@ -317,17 +318,21 @@ static void replicate(char *dst, int isz, int64_t n)
     }
 }
 
+/* What walk_copy does with each run of elements. */
+enum { WC_GATHER, WC_SCATTER, WC_GATHER_CAST };
+
 /*
  * Copy between the contiguous buffer buf and output elements [start,
  * start + m) of operand `op` of the walk (data at base, isz bytes per
- * element): to_buf gathers (operand -> buf; a zero inner stride replicates
- * one element), else scatters (buf -> operand, which has no zero strides).
- * Always inlined into gather and scatter, so each is compiled for its own
- * direction.
+ * element): WC_GATHER gathers (operand -> buf; a zero inner stride
+ * replicates one element), WC_GATHER_CAST too, casting from dtype `from` to
+ * `to` (bsz bytes per element of buf) on the way, WC_SCATTER scatters (buf
+ * -> operand, which has no zero strides).  Always inlined into gather,
+ * gather_cast and scatter, so each is compiled for its own mode.
  */
 static inline __attribute__((always_inline)) void
 walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m, char *buf,
-          int to_buf)
+          int mode, cd_dtype from, cd_dtype to, int bsz)
 {
     int64_t idx[CD_MAXDIMS], off = 0, rem = start;
     int inner = w->nd - 1;
@@ -339,24 +344,35 @@ walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m,
     }
     while (m > 0) {
         int64_t run = w->len[inner] - idx[inner];
+        char *at = base + off * isz;
         if (run > m)
             run = m;
-        if (s == 1) {
-            if (to_buf)
-                memcpy(buf, base + off * isz, (size_t)(run * isz));
+        if (mode == WC_SCATTER) {
+            if (s == 1)
+                memcpy(at, buf, (size_t)(run * isz));
             else
-                memcpy(base + off * isz, buf, (size_t)(run * isz));
-        } else if (to_buf && s == 0) {
-            memcpy(buf, base + off * isz, (size_t)isz);
-            replicate(buf, isz, run);
-        } else if (to_buf) {
-            for (int64_t j = 0; j < run; j++)
-                memcpy(buf + j * isz, base + (off + j * s) * isz, (size_t)isz);
+                for (int64_t j = 0; j < run; j++)
+                    memcpy(at + j * s * isz, buf + j * isz, (size_t)isz);
+        } else if (s == 1) {
+            if (mode == WC_GATHER_CAST)
+                cd_cast(from, at, to, buf, run);
+            else
+                memcpy(buf, at, (size_t)(run * isz));
+        } else if (s == 0) {
+            if (mode == WC_GATHER_CAST)
+                cd_cast(from, at, to, buf, 1);
+            else
+                memcpy(buf, at, (size_t)isz);
+            replicate(buf, bsz, run);
         } else {
-            for (int64_t j = 0; j < run; j++)
-                memcpy(base + (off + j * s) * isz, buf + j * isz, (size_t)isz);
+            for (int64_t j = 0; j < run; j++) {
+                if (mode == WC_GATHER_CAST)
+                    cd_cast(from, at + j * s * isz, to, buf + j * bsz, 1);
+                else
+                    memcpy(buf + j * isz, at + j * s * isz, (size_t)isz);
+            }
         }
-        buf += run * isz;
+        buf += run * bsz;
         m -= run;
         walk_advance(w, op, idx, &off, run);
     }
@@ -367,7 +383,15 @@ walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m,
 static void gather(const fwalk *w, int op, const char *src, int isz, int64_t start, int64_t m,
                    char *dst)
 {
-    walk_copy(w, op, (char *)src, isz, start, m, dst, 1);
+    walk_copy(w, op, (char *)src, isz, start, m, dst, WC_GATHER, CD_BOOL, CD_BOOL, isz);
+}
+
+/* The same, cast from dtype `from` (the operand's) to `to` (dst's). */
+static void gather_cast(const fwalk *w, int op, const char *src, cd_dtype from, int64_t start,
+                        int64_t m, cd_dtype to, char *dst)
+{
+    walk_copy(w, op, (char *)src, cd_dtype_itemsize[from], start, m, dst, WC_GATHER_CAST, from,
+              to, cd_dtype_itemsize[to]);
 }
 
 /* The contiguous buffer src (m output elements from `start`) into operand
@@ -375,11 +399,13 @@ static void gather(const fwalk *w, int op, const char *src, int isz, int64_t sta
 static void scatter(const fwalk *w, int op, char *dst, int isz, int64_t start, int64_t m,
                     const char *src)
 {
-    walk_copy(w, op, dst, isz, start, m, (char *)src, 0);
+    walk_copy(w, op, dst, isz, start, m, (char *)src, WC_SCATTER, CD_BOOL, CD_BOOL, isz);
 }
 
 /* ------------------------------------------------------------------ */
 /* registers and steps                                                 */
+
+typedef struct fopnd fopnd;   /* a step's operand (below) */
 
 typedef struct {
     cd_dtype dt;
@@ -389,18 +415,22 @@ typedef struct {
     int rowc;                     /* long rows only: constant along the row, one element
                                      passed with stride 0 (see "Rows" above) */
     int rowptr;                   /* long rows only: broadcast input pointed into its rows */
+    fopnd *gcast;                     /* gathered input read by this one operand only, which
+                                     casts it: gathered straight into its cast buffer */
     const char *data;             /* input: chunk data */
     char *buf;                    /* scratch of B elements (gathered input, step result) */
     char *cur;                    /* the register's elements for the current block */
     _Alignas(16) unsigned char one[16];   /* scalar value */
 } freg;
 
-typedef struct {
+struct fopnd {
     int reg;                      /* the register read (reg_of), -1 for a constant */
+    cd_dtype dt;                  /* the loop's dtype for it */
     char *cast;                   /* scratch of B elements in the loop dtype, or NULL */
+    int precast;                  /* cast holds the block already (gathered into it) */
     int scalar;                   /* operand passed with stride 0 from val */
     _Alignas(16) unsigned char val[16];
-} fopnd;
+};
 
 
 /* The register an operand reads (constants: -1). */
@@ -475,33 +505,31 @@ int64_t cd_fused_block_elems(const cd_fused_params *p)
 }
 
 /* Call step s's loop on m elements into `dst`; 0 or CD_EVALUE. */
-static int run_step(const cd_fused_step *st, freg *regs, fopnd *ops, int64_t m, char *dst,
-                    cd_err *err)
+static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops, int64_t m,
+                    char *dst, cd_err *err)
 {
     const cd_ufunc_params *uf = &st->uf;
     char *args[CD_UFUNC_MAXIN + 1];
     intptr_t steps[CD_UFUNC_MAXIN + 1], dims[1];
     int n = uf->nin;
     for (int i = 0; i < n; i++) {
-        int r = ops[i].reg;
-        if (ops[i].scalar) {
-            args[i] = (char *)ops[i].val;
+        const fopnd *o = &ops[i];
+        const freg *g;
+        if (o->scalar) {
+            args[i] = (char *)o->val;
             steps[i] = 0;
-        } else if (regs[r].rowc) {
-            args[i] = regs[r].cur;
-            if (ops[i].cast != NULL) {
-                cd_cast(regs[r].dt, regs[r].cur, (cd_dtype)uf->loop[i], ops[i].cast, 1);
-                args[i] = ops[i].cast;
-            }
-            steps[i] = 0;
-        } else if (ops[i].cast != NULL) {
-            cd_cast(regs[r].dt, regs[r].cur, (cd_dtype)uf->loop[i], ops[i].cast, m);
-            args[i] = ops[i].cast;
-            steps[i] = cd_dtype_itemsize[uf->loop[i]];
-        } else {
-            args[i] = regs[r].cur;
-            steps[i] = regs[r].isz;
+            continue;
         }
+        g = &regs[o->reg];
+        if (o->cast == NULL) {
+            args[i] = g->cur;
+            steps[i] = g->rowc ? 0 : g->isz;
+            continue;
+        }
+        if (!o->precast)   /* (a row-constant register: its one element) */
+            cd_cast(g->dt, g->cur, o->dt, o->cast, g->rowc ? 1 : m);
+        args[i] = o->cast;
+        steps[i] = g->rowc ? 0 : cd_dtype_itemsize[o->dt];
     }
     args[n] = dst;
     steps[n] = cd_dtype_itemsize[uf->loop[n]];
@@ -855,6 +883,8 @@ typedef struct {
     int scalar_in[CD_FUSED_MAXIN], gathered[CD_FUSED_MAXIN], pointable[CD_FUSED_MAXIN];
     int scalar_reg[NREG];
     int any_viewed;               /* an input is read through a view */
+    int nread[CD_FUSED_MAXIN];    /* readers of each input (operands, the reduction) */
+    fopnd *reader[CD_FUSED_MAXIN];   /* its last operand reader */
     freg regs[NREG];              /* [nin + nsteps] used */
     fopnd ops[CD_FUSED_MAXSTEPS * CD_UFUNC_MAXIN];   /* [step][operand] */
     int have_walk;                /* w (and dw, for a store) are planned */
@@ -947,44 +977,66 @@ static int ev_output(feval *e)
     return 0;
 }
 
-/* Registers: scalar inputs (one element), gathered ones (broadcast, or
- * read through a view of part of their chunk), direct ones (pointed into);
- * scalar steps; and the operands of every step (scalar: from a value). */
+/* Registers: scalar inputs (one element, copied out now), gathered ones
+ * (broadcast, or read through a view of part of their chunk), direct ones
+ * (pointed into); steps, scalar when all their operands are (mark_scalar's
+ * rule); every step operand's register (scalar: passed from a value). */
 static void ev_registers(feval *e)
 {
     const cd_fused_params *p = e->p;
-    e->any_viewed = 0;
-    for (int i = 0; i < e->nin; i++) {
+    const int nin = e->nin;
+    const int64_t size = e->size;
+    int any_viewed = 0;
+    for (int i = 0; i < nin; i++) {
         const cd_fused_input *x = &e->in[i];
         freg *g = &e->regs[i];
         int64_t n = 1;
+        int used = e->used[i], sc, ga;
         for (int a = 0; a < x->ndim; a++)
             n *= x->shape[a];
-        e->scalar_in[i] = e->used[i] && n == 1;
-        e->gathered[i] = e->used[i] && !e->scalar_in[i] && (n != e->size || !x->whole);
+        sc = used && n == 1;
+        ga = used && !sc && (n != size || !x->whole);
+        e->scalar_in[i] = e->scalar_reg[i] = sc;
+        e->gathered[i] = ga;
         e->pointable[i] = 0;
-        memset(g, 0, sizeof(*g));
-        g->dt = x->dt;
-        g->isz = cd_dtype_itemsize[g->dt];
-        g->scalar = e->scalar_in[i];
-        g->direct = e->used[i] && !e->scalar_in[i] && !e->gathered[i];
-        g->data = x->data;
-        e->any_viewed |= x->viewed;
+        *g = (freg){.dt = x->dt, .isz = cd_dtype_itemsize[x->dt], .scalar = sc,
+                    .direct = used && !sc && !ga, .data = x->data};
+        if (sc) {
+            memcpy(g->one, x->data, (size_t)g->isz);
+            g->cur = (char *)g->one;
+        }
+        any_viewed |= x->viewed;
+        e->nread[i] = 0;
+        e->reader[i] = NULL;
     }
-    mark_scalar(p, e->scalar_in, e->scalar_reg);
+    e->any_viewed = any_viewed;
+    if (e->red) {
+        if (p->red.value < nin)
+            e->nread[p->red.value]++;
+        if (p->red.mask >= 0 && p->red.mask < nin)
+            e->nread[p->red.mask]++;
+    }
     for (int s = 0; s < p->nsteps; s++) {
         const cd_fused_step *st = &p->step[s];
-        freg *g = &e->regs[e->nin + s];
-        memset(g, 0, sizeof(*g));
-        g->dt = (cd_dtype)st->uf.loop[st->uf.nin];
-        g->isz = cd_dtype_itemsize[g->dt];
-        g->scalar = e->scalar_reg[e->nin + s];
+        fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        int sc = 1;
         for (int i = 0; i < st->uf.nin; i++) {
-            fopnd *o = &e->ops[s * CD_UFUNC_MAXIN + i];
-            o->reg = reg_of(p, &st->op[i]);
-            o->cast = NULL;
-            o->scalar = o->reg < 0 || e->scalar_reg[o->reg];
+            int rg = reg_of(p, &st->op[i]);
+            ops[i].reg = rg;
+            ops[i].dt = (cd_dtype)st->uf.loop[i];
+            ops[i].cast = NULL;
+            ops[i].precast = 0;
+            ops[i].scalar = rg < 0 || e->scalar_reg[rg];
+            sc &= ops[i].scalar;
+            if (rg >= 0 && rg < nin) {
+                e->nread[rg]++;
+                e->reader[rg] = &ops[i];
+            }
         }
+        e->scalar_reg[nin + s] = sc;
+        e->regs[nin + s] = (freg){.dt = (cd_dtype)st->uf.loop[st->uf.nin],
+                                  .isz = cd_dtype_itemsize[st->uf.loop[st->uf.nin]],
+                                  .scalar = sc};
     }
 }
 
@@ -1036,6 +1088,22 @@ static void ev_plan_rows(feval *e)
     }
 }
 
+/* A gathered input (copied into a buffer every block) read by one operand
+ * only, which casts it, is gathered straight into that operand's cast
+ * buffer in the loop's dtype (one pass instead of a copy and a cast). */
+static void ev_plan_gather_casts(feval *e)
+{
+    for (int i = 0; i < e->nin; i++) {
+        freg *g = &e->regs[i];
+        fopnd *o = e->reader[i];
+        if (e->gathered[i] && !g->rowc && !g->rowptr && !e->pointable[i] && e->nread[i] == 1 &&
+            o != NULL && o->dt != g->dt) {
+            g->gcast = o;
+            o->precast = 1;
+        }
+    }
+}
+
 /* The walk (when there are elements to compute) and the block size. */
 static void ev_plan(feval *e)
 {
@@ -1050,6 +1118,7 @@ static void ev_plan(feval *e)
             plan_dest_walk(e->ndim, e->shape, e->dcst, &e->dw);
         e->have_walk = 1;
         ev_plan_rows(e);
+        ev_plan_gather_casts(e);
     }
     e->B = sty->block;
     if (sty->fixed_block) {
@@ -1085,22 +1154,23 @@ static char *slab_take(slab_cursor *c, int64_t bytes)
 static void ev_take_scratch(feval *e, slab_cursor *c)
 {
     const cd_fused_params *p = e->p;
-    int64_t B = e->B;
-    for (int i = 0; i < e->nin; i++) {
-        freg *g = &e->regs[i];
-        if (e->gathered[i] && !g->rowc && !g->rowptr)
+    const int nin = e->nin, last = e->last, red = e->red;
+    const int64_t B = e->B;
+    freg *regs = e->regs;
+    for (int i = 0; i < nin; i++) {
+        freg *g = &regs[i];
+        if (e->gathered[i] && !g->rowc && !g->rowptr && g->gcast == NULL)
             g->buf = slab_take(c, B * g->isz);
     }
     for (int s = 0; s < p->nsteps; s++) {
         const cd_fused_step *st = &p->step[s];
-        freg *g = &e->regs[e->nin + s];
-        if (!g->scalar && (s < e->last || e->red))
+        freg *g = &regs[nin + s];
+        fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        if (!g->scalar && (s < last || red))
             g->buf = slab_take(c, B * g->isz);
-        for (int i = 0; i < st->uf.nin; i++) {
-            fopnd *o = &e->ops[s * CD_UFUNC_MAXIN + i];
-            if (!o->scalar && e->regs[o->reg].dt != (cd_dtype)st->uf.loop[i])
-                o->cast = slab_take(c, B * cd_dtype_itemsize[st->uf.loop[i]]);
-        }
+        for (int i = 0; i < st->uf.nin; i++)
+            if (!ops[i].scalar && regs[ops[i].reg].dt != (cd_dtype)st->uf.loop[i])
+                ops[i].cast = slab_take(c, B * cd_dtype_itemsize[st->uf.loop[i]]);
     }
     if (e->dest != NULL)
         e->obuf = slab_take(c, B * cd_dtype_itemsize[e->out_dt]);
@@ -1129,28 +1199,22 @@ static int ev_scratch(feval *e)
     return 0;
 }
 
-/* Scalar registers, once: inputs, then scalar steps (one-element loop
- * calls), with every scalar operand in its loop dtype. */
+/* Scalar steps, once (one-element loop calls; scalar inputs were copied
+ * out by ev_registers), with every scalar operand in its loop dtype. */
 static int ev_scalars(feval *e)
 {
     const cd_fused_params *p = e->p;
-    for (int i = 0; i < e->nin; i++) {
-        freg *g = &e->regs[i];
-        if (g->scalar) {
-            memcpy(g->one, g->data, (size_t)g->isz);
-            g->cur = (char *)g->one;
-        }
-    }
+    freg *regs = e->regs;
     for (int s = 0; s < p->nsteps; s++) {
         const cd_fused_step *st = &p->step[s];
-        freg *g = &e->regs[e->nin + s];
+        freg *g = &regs[e->nin + s];
         fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
         for (int i = 0; i < st->uf.nin; i++) {
             int rg = ops[i].reg;
             if (rg < 0)
                 memcpy(ops[i].val, st->op[i].val, sizeof(ops[i].val));
             else if (ops[i].scalar)
-                cd_cast(e->regs[rg].dt, e->regs[rg].one, (cd_dtype)st->uf.loop[i], ops[i].val, 1);
+                cd_cast(regs[rg].dt, regs[rg].one, (cd_dtype)st->uf.loop[i], ops[i].val, 1);
         }
         if (g->scalar) {
             int rc = run_step(st, e->regs, ops, 1, (char *)g->one, e->err);
@@ -1202,13 +1266,19 @@ static int64_t ev_block_len(const feval *e, int64_t b0)
  * or gathered into its buffer. */
 static void ev_gather(feval *e, int64_t b0, int64_t m)
 {
-    int64_t L = e->w.len[e->w.nd - 1];
-    for (int i = 0; i < e->nin; i++) {
-        freg *g = &e->regs[i];
+    const int nin = e->nin;
+    freg *regs = e->regs;
+    for (int i = 0; i < nin; i++) {
+        freg *g = &regs[i];
         if (g->direct) {
             g->cur = (char *)g->data + b0 * g->isz;
-        } else if (g->rowc || g->rowptr || (e->pointable[i] && (b0 % L) + m <= L)) {
+        } else if (g->scalar || !e->used[i]) {
+            continue;
+        } else if (g->rowc || g->rowptr ||
+                   (e->pointable[i] && (b0 % e->w.len[e->w.nd - 1]) + m <= e->w.len[e->w.nd - 1])) {
             g->cur = (char *)g->data + elem_offset(&e->w, i, b0) * g->isz;
+        } else if (g->gcast != NULL) {
+            gather_cast(&e->w, i, g->data, g->dt, b0, m, g->gcast->dt, g->gcast->cast);
         } else if (g->buf != NULL) {
             gather(&e->w, i, g->data, g->isz, b0, m, g->buf);
             g->cur = g->buf;
@@ -1236,13 +1306,14 @@ static char *ev_target(const feval *e, int64_t b0, int64_t m)
 static int ev_steps(feval *e, int64_t m, char *odst)
 {
     const cd_fused_params *p = e->p;
-    for (int s = 0; s < p->nsteps; s++) {
+    const int nsteps = p->nsteps, last = e->red ? -1 : e->last;
+    for (int s = 0; s < nsteps; s++) {
         freg *g = &e->regs[e->nin + s];
         char *dst;
         int rc;
         if (g->scalar)
             continue;
-        dst = s == e->last && !e->red ? odst : g->buf;
+        dst = s == last ? odst : g->buf;
         rc = run_step(&p->step[s], e->regs, &e->ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
                       e->err);
         if (rc < 0)
