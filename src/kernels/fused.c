@@ -883,11 +883,16 @@ typedef struct {
     int scalar_in[CD_FUSED_MAXIN], gathered[CD_FUSED_MAXIN], pointable[CD_FUSED_MAXIN];
     int scalar_reg[NREG];
     int any_viewed;               /* an input is read through a view */
+    int any_gathered;             /* an input is gathered (broadcast, or a part viewed) */
+    int scratch;                  /* some buffer may be needed (else ev_scratch has none
+                                     to hand out): a gathered input, a cast operand, an
+                                     intermediate step, a store or a reduction */
     int nread[CD_FUSED_MAXIN];    /* readers of each input (operands, the reduction) */
     fopnd *reader[CD_FUSED_MAXIN];   /* its last operand reader */
     freg regs[NREG];              /* [nin + nsteps] used */
     fopnd ops[CD_FUSED_MAXSTEPS * CD_UFUNC_MAXIN];   /* [step][operand] */
-    int have_walk;                /* w (and dw, for a store) are planned */
+    int have_walk;                /* there are elements to compute; w (and dw, for a
+                                     store) are planned (w: see ev_plan) */
     fwalk w, dw;                  /* inputs and output; output and destination box */
     int64_t B, rowlen, cut;       /* block; blocks end at multiples of rowlen and cut (0: no) */
     /* ev_scratch */
@@ -986,7 +991,7 @@ static void ev_registers(feval *e)
     const cd_fused_params *p = e->p;
     const int nin = e->nin;
     const int64_t size = e->size;
-    int any_viewed = 0;
+    int any_viewed = 0, any_gathered = 0, any_cast = 0;
     for (int i = 0; i < nin; i++) {
         const cd_fused_input *x = &e->in[i];
         freg *g = &e->regs[i];
@@ -999,8 +1004,15 @@ static void ev_registers(feval *e)
         e->scalar_in[i] = e->scalar_reg[i] = sc;
         e->gathered[i] = ga;
         e->pointable[i] = 0;
-        *g = (freg){.dt = x->dt, .isz = cd_dtype_itemsize[x->dt], .scalar = sc,
-                    .direct = used && !sc && !ga, .data = x->data};
+        g->dt = x->dt;
+        g->isz = cd_dtype_itemsize[x->dt];
+        g->scalar = sc;
+        g->direct = used && !sc && !ga;
+        g->rowc = g->rowptr = 0;
+        g->gcast = NULL;
+        g->data = x->data;
+        g->buf = g->cur = NULL;
+        any_gathered |= ga;
         if (sc) {
             memcpy(g->one, x->data, (size_t)g->isz);
             g->cur = (char *)g->one;
@@ -1010,6 +1022,7 @@ static void ev_registers(feval *e)
         e->reader[i] = NULL;
     }
     e->any_viewed = any_viewed;
+    e->any_gathered = any_gathered;
     if (e->red) {
         if (p->red.value < nin)
             e->nread[p->red.value]++;
@@ -1028,6 +1041,7 @@ static void ev_registers(feval *e)
             ops[i].precast = 0;
             ops[i].scalar = rg < 0 || e->scalar_reg[rg];
             sc &= ops[i].scalar;
+            any_cast |= !ops[i].scalar && e->regs[rg].dt != ops[i].dt;
             if (rg >= 0 && rg < nin) {
                 e->nread[rg]++;
                 e->reader[rg] = &ops[i];
@@ -1038,6 +1052,7 @@ static void ev_registers(feval *e)
                                   .isz = cd_dtype_itemsize[st->uf.loop[st->uf.nin]],
                                   .scalar = sc};
     }
+    e->scratch = any_gathered || any_cast || p->nsteps > 1 || e->red || e->dest != NULL;
 }
 
 /* Rows of the walk: see "Rows" and "Views" at the top of this file. */
@@ -1112,13 +1127,19 @@ static void ev_plan(feval *e)
     e->have_walk = 0;
     e->rowlen = 0;
     e->cut = 0;
-    if (e->size > 0 && e->lo < e->hi) {
+    if (e->size > 0 && e->lo < e->hi && (e->any_gathered || e->dest != NULL)) {
         plan_walk(e->nin, e->used, e->in, e->ndim, e->shape, &e->w);
         if (e->dest != NULL)
             plan_dest_walk(e->ndim, e->shape, e->dcst, &e->dw);
         e->have_walk = 1;
         ev_plan_rows(e);
         ev_plan_gather_casts(e);
+    } else if (e->size > 0 && e->lo < e->hi) {
+        /* every input direct or scalar: the output and the inputs are read
+         * flat, one run (only the length of w is ever looked at) */
+        e->w.nd = 1;
+        e->w.len[0] = e->size;
+        e->have_walk = 1;
     }
     e->B = sty->block;
     if (sty->fixed_block) {
@@ -1187,6 +1208,8 @@ static int ev_scratch(feval *e)
     slab_cursor c = {NULL, 0};
     e->slab = e->obuf = NULL;
     e->vbuf = e->mbuf = e->cbuf = e->kbuf = NULL;
+    if (!e->scratch)
+        return 0;
     ev_take_scratch(e, &c);
     if (c.at == 0)
         return 0;
