@@ -1,16 +1,14 @@
 /*
- * broadcast.h - NumPy's broadcasting, shared by the two elementwise engines
- * (the ufunc kernel, ufunc.c, and the fused kernel, fused.c).  Pure C, no
+ * broadcast.h - NumPy's broadcasting for the elementwise engine (fused.c:
+ * cd_fused_run, which runs both the "fused" and the "ufunc" kernel; the
+ * kernels' out_bytes estimates use cd_broadcast_shape too).  Pure C, no
  * state, callable from any thread.  Implemented in broadcast.c.
  *
- * Both engines do the same three things before their loops: broadcast the
- * operands' shapes into the output's shape (cd_broadcast_shape, with the
- * shapes for the error message from cd_fmt_shapes), give every operand an
- * element stride per output axis, 0 where it broadcasts
- * (cd_broadcast_strides), and merge axes so the inner loop runs as long as
- * possible (cd_merge_axes).  What they do next differs (the ufunc kernel
- * casts block by block into one NumPy loop, the fused kernel runs a
- * program); that stays in their files.
+ * Before its loops the engine broadcasts the operands' shapes into the
+ * output's shape (cd_broadcast_shape, with the shapes for the error message
+ * from cd_fmt_shapes), gives every operand an element stride per output
+ * axis, 0 where it broadcasts (cd_broadcast_strides), and merges axes so
+ * the inner loop runs as long as possible (cd_merge_axes).
  */
 #ifndef CD_BROADCAST_H
 #define CD_BROADCAST_H

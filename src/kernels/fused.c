@@ -3,6 +3,20 @@
  * chain of NumPy's own elementwise inner loops run over a chunk in one pass,
  * block by block, on a C worker without the GIL.  Pure C: no Python here.
  *
+ * The engine.  cd_fused_run runs a program for both elementwise kernels:
+ * the "fused" kernel (k_fused, at the end of this file: its inputs, views
+ * and store come from its params) and the "ufunc" kernel (ufunc.c: one
+ * ufunc as a program of one step).  A run goes through these phases, each
+ * one function, in this order: ev_shape (used inputs, broadcast shape),
+ * ev_output (the result chunk, or the store's box and span), ev_registers
+ * (scalar, direct and gathered inputs; scalar steps), ev_plan (the walk,
+ * its rows, the block size), ev_scratch (one slab for every buffer),
+ * ev_scalars (scalar registers, once), then ev_compute: per block,
+ * ev_gather (inputs pointed at or gathered), ev_steps (casts and loops,
+ * run_step), the store's scatter and reduce_block; finally ev_result.
+ * What differs between the callers is a cd_fused_style (fused.h): error
+ * wording, block size policy, page hints.
+ *
  * Design.
  *
  *   - Registers.  Register r < nin is input r; register nin + s is the result
@@ -21,23 +35,25 @@
  *   - Blocks.  Per block: an input of the output's own shape is pointed at
  *     in its chunk (no copy); a broadcast input is gathered (rows copied or
  *     an element replicated, along merged axes) into a scratch buffer of B
- *     elements.  Then each step in program order: an operand whose register
+ *     elements - cast on the way, into the cast buffer of its reader, when
+ *     one operand alone reads it and casts it.  Then each step in program order: an operand whose register
  *     dtype is not the loop's dtype is cast into a scratch buffer (cd_cast,
  *     the "ufunc" kernel's casts, i.e. NumPy's astype); the loop is called on
  *     the B contiguous elements and writes the step's own scratch buffer -
  *     the last step writes straight into the output chunk.  No chunk-sized
  *     temporary is ever allocated: scratch is O(B * registers).
  *   - Rows.  Where the output has two or more merged axes and the inner one
- *     is at least 8192 elements long (NumPy's buffer size; the threshold
- *     the "ufunc" kernel uses), blocks do not cross rows, and an input that
- *     is broadcast along the row, with every step computed only from such
- *     registers, is "row-constant": one element per block, computed by a
- *     one-element loop call and passed to later loops with stride 0, the
- *     way NumPy passes an operand broadcast along its inner loop.  Shorter
- *     rows are gathered into contiguous blocks, as NumPy's buffered
- *     iterator (and the "ufunc" kernel) does.  Matching NumPy's call
- *     pattern matters for the few results that depend on it, such as which
- *     NaN's payload survives when both operands are NaN.
+ *     is at least 8192 elements long (NumPy's buffer size), blocks do not
+ *     cross rows, and an input that is broadcast along the row, with every
+ *     step computed only from such registers, is "row-constant": one
+ *     element per block, computed by a one-element loop call and passed to
+ *     later loops with stride 0, the way NumPy passes an operand broadcast
+ *     along its inner loop; an input broadcast along other axes is pointed
+ *     into its rows (no copy).  Shorter rows are gathered into contiguous
+ *     blocks, as NumPy's buffered iterator does (the "ufunc" kernel's
+ *     style: blocks of whole rows).  Matching NumPy's call pattern matters
+ *     for the few results that depend on it, such as which NaN's payload
+ *     survives when both operands are NaN.
  *   - Choice of B.  B starts at 4096 elements (the same order as NumPy's
  *     8192-element buffers and numexpr's 1024; large enough that the per-call
  *     overhead of the loops vanishes), or at 1024 for a reduction (measured
@@ -49,17 +65,19 @@
  *     of a typical 1-2 MiB L2, the rest being left to the streams of the
  *     inputs and the output.  B is always a power of two >= 512, a multiple
  *     of every SIMD width, so the loops' vector bodies and scalar tails fall
- *     where they fall on NumPy's whole-array calls.
+ *     where they fall on NumPy's whole-array calls.  (The "ufunc" kernel's
+ *     style keeps B at 8192, or whole short rows: see ufunc.c.)
  *   - Floating-point errors are raised by the loops (and the casts) into
  *     the thread's flags; the kernel is CD_KF_FPE so its callers clear and
  *     read them.  Integer power loops with a negative exponent are refused
- *     with NumPy's message before the call (CD_UF_CHECK_NEG_EXPONENT), as in
- *     the "ufunc" kernel.
+ *     with NumPy's message before the call (CD_UF_CHECK_NEG_EXPONENT).
  *   - Cancellation is polled between blocks.
  */
 #include "kernels/fused.h"
 #include "kernels/broadcast.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,25 +234,6 @@ static void mark_used(const cd_fused_params *p, int *used)
     }
 }
 
-/* NumPy's broadcast of the used inputs' shapes; 0 or CD_EVALUE (with a
- * message when err is not NULL). */
-static int broadcast(const cd_fused_params *p, const int *used, const int *nds,
-                     const int64_t (*shapes)[CD_MAXDIMS], int *ndim, int64_t *shape, cd_err *err)
-{
-    const int64_t *sp[CD_FUSED_MAXIN];
-    for (int i = 0; i < p->nin; i++)
-        sp[i] = shapes[i];
-    if (cd_broadcast_shape(p->nin, used, nds, sp, ndim, shape) == 0)
-        return 0;
-    if (err != NULL) {
-        char buf[CD_ERRMSG];
-        cd_fmt_shapes(buf, sizeof(buf), p->nin, used, nds, sp, 0);
-        cd_err_set(err, CD_EVALUE,
-                   "fused kernel: operands could not be broadcast together with shapes %s", buf);
-    }
-    return CD_EVALUE;
-}
-
 /* ------------------------------------------------------------------ */
 /* gathering broadcast inputs                                          */
 
@@ -244,23 +243,23 @@ typedef struct {
     int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];   /* element strides; [nin]: output */
 } fwalk;
 
-/* Element strides of each used input over the output's axes (cst: the
- * strides of its chunk along its own axes; 0 where it broadcasts); length-1
- * axes dropped, adjacent axes merged where every operand's strides chain. */
-static void plan_walk(const cd_fused_params *p, const int *used, const int *nds,
-                      const int64_t (*shapes)[CD_MAXDIMS], const int64_t (*cst)[CD_MAXDIMS],
-                      int ndim, const int64_t *shape, fwalk *w)
+/* Element strides of each used input over the output's axes (0 where it
+ * broadcasts; x[i].cst: the strides of its chunk along its own axes);
+ * length-1 axes dropped, adjacent axes merged where every operand's
+ * strides chain.  Operand nin is the output. */
+static void plan_walk(int nin, const int *used, const cd_fused_input *x, int ndim,
+                      const int64_t *shape, fwalk *w)
 {
     int64_t st[CD_FUSED_MAXIN + 1][CD_MAXDIMS];
-    for (int i = 0; i < p->nin; i++) {
+    for (int i = 0; i < nin; i++) {
         if (used[i])
-            cd_broadcast_strides(ndim, nds[i], shapes[i], cst[i], st[i]);
+            cd_broadcast_strides(ndim, x[i].ndim, x[i].shape, x[i].cst, st[i]);
         else
             for (int a = 0; a < ndim; a++)
                 st[i][a] = 0;
     }
-    cd_broadcast_strides(ndim, ndim, shape, NULL, st[p->nin]);
-    w->nd = cd_merge_axes(p->nin + 1, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
+    cd_broadcast_strides(ndim, ndim, shape, NULL, st[nin]);
+    w->nd = cd_merge_axes(nin + 1, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
 }
 
 /* The walk of the store's box: output and destination strides, merged. */
@@ -319,17 +318,21 @@ static void replicate(char *dst, int isz, int64_t n)
     }
 }
 
+/* What walk_copy does with each run of elements. */
+enum { WC_GATHER, WC_SCATTER, WC_GATHER_CAST };
+
 /*
  * Copy between the contiguous buffer buf and output elements [start,
  * start + m) of operand `op` of the walk (data at base, isz bytes per
- * element): to_buf gathers (operand -> buf; a zero inner stride replicates
- * one element), else scatters (buf -> operand, which has no zero strides).
- * Always inlined into gather and scatter, so each is compiled for its own
- * direction.
+ * element): WC_GATHER gathers (operand -> buf; a zero inner stride
+ * replicates one element), WC_GATHER_CAST too, casting from dtype `from` to
+ * `to` (bsz bytes per element of buf) on the way, WC_SCATTER scatters (buf
+ * -> operand, which has no zero strides).  Always inlined into gather,
+ * gather_cast and scatter, so each is compiled for its own mode.
  */
 static inline __attribute__((always_inline)) void
 walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m, char *buf,
-          int to_buf)
+          int mode, cd_dtype from, cd_dtype to, int bsz)
 {
     int64_t idx[CD_MAXDIMS], off = 0, rem = start;
     int inner = w->nd - 1;
@@ -341,24 +344,35 @@ walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m,
     }
     while (m > 0) {
         int64_t run = w->len[inner] - idx[inner];
+        char *at = base + off * isz;
         if (run > m)
             run = m;
-        if (s == 1) {
-            if (to_buf)
-                memcpy(buf, base + off * isz, (size_t)(run * isz));
+        if (mode == WC_SCATTER) {
+            if (s == 1)
+                memcpy(at, buf, (size_t)(run * isz));
             else
-                memcpy(base + off * isz, buf, (size_t)(run * isz));
-        } else if (to_buf && s == 0) {
-            memcpy(buf, base + off * isz, (size_t)isz);
-            replicate(buf, isz, run);
-        } else if (to_buf) {
-            for (int64_t j = 0; j < run; j++)
-                memcpy(buf + j * isz, base + (off + j * s) * isz, (size_t)isz);
+                for (int64_t j = 0; j < run; j++)
+                    memcpy(at + j * s * isz, buf + j * isz, (size_t)isz);
+        } else if (s == 1) {
+            if (mode == WC_GATHER_CAST)
+                cd_cast(from, at, to, buf, run);
+            else
+                memcpy(buf, at, (size_t)(run * isz));
+        } else if (s == 0) {
+            if (mode == WC_GATHER_CAST)
+                cd_cast(from, at, to, buf, 1);
+            else
+                memcpy(buf, at, (size_t)isz);
+            replicate(buf, bsz, run);
         } else {
-            for (int64_t j = 0; j < run; j++)
-                memcpy(base + (off + j * s) * isz, buf + j * isz, (size_t)isz);
+            for (int64_t j = 0; j < run; j++) {
+                if (mode == WC_GATHER_CAST)
+                    cd_cast(from, at + j * s * isz, to, buf + j * bsz, 1);
+                else
+                    memcpy(buf + j * isz, at + j * s * isz, (size_t)isz);
+            }
         }
-        buf += run * isz;
+        buf += run * bsz;
         m -= run;
         walk_advance(w, op, idx, &off, run);
     }
@@ -369,7 +383,15 @@ walk_copy(const fwalk *w, int op, char *base, int isz, int64_t start, int64_t m,
 static void gather(const fwalk *w, int op, const char *src, int isz, int64_t start, int64_t m,
                    char *dst)
 {
-    walk_copy(w, op, (char *)src, isz, start, m, dst, 1);
+    walk_copy(w, op, (char *)src, isz, start, m, dst, WC_GATHER, CD_BOOL, CD_BOOL, isz);
+}
+
+/* The same, cast from dtype `from` (the operand's) to `to` (dst's). */
+static void gather_cast(const fwalk *w, int op, const char *src, cd_dtype from, int64_t start,
+                        int64_t m, cd_dtype to, char *dst)
+{
+    walk_copy(w, op, (char *)src, cd_dtype_itemsize[from], start, m, dst, WC_GATHER_CAST, from,
+              to, cd_dtype_itemsize[to]);
 }
 
 /* The contiguous buffer src (m output elements from `start`) into operand
@@ -377,11 +399,13 @@ static void gather(const fwalk *w, int op, const char *src, int isz, int64_t sta
 static void scatter(const fwalk *w, int op, char *dst, int isz, int64_t start, int64_t m,
                     const char *src)
 {
-    walk_copy(w, op, dst, isz, start, m, (char *)src, 0);
+    walk_copy(w, op, dst, isz, start, m, (char *)src, WC_SCATTER, CD_BOOL, CD_BOOL, isz);
 }
 
 /* ------------------------------------------------------------------ */
-/* the kernel                                                          */
+/* registers and steps                                                 */
+
+typedef struct fopnd fopnd;   /* a step's operand (below) */
 
 typedef struct {
     cd_dtype dt;
@@ -390,17 +414,23 @@ typedef struct {
     int direct;                   /* input of the output's shape: points into its chunk */
     int rowc;                     /* long rows only: constant along the row, one element
                                      passed with stride 0 (see "Rows" above) */
+    int rowptr;                   /* long rows only: broadcast input pointed into its rows */
+    fopnd *gcast;                     /* gathered input read by this one operand only, which
+                                     casts it: gathered straight into its cast buffer */
     const char *data;             /* input: chunk data */
     char *buf;                    /* scratch of B elements (gathered input, step result) */
     char *cur;                    /* the register's elements for the current block */
     _Alignas(16) unsigned char one[16];   /* scalar value */
 } freg;
 
-typedef struct {
+struct fopnd {
+    int reg;                      /* the register read (reg_of), -1 for a constant */
+    cd_dtype dt;                  /* the loop's dtype for it */
     char *cast;                   /* scratch of B elements in the loop dtype, or NULL */
+    int precast;                  /* cast holds the block already (gathered into it) */
     int scalar;                   /* operand passed with stride 0 from val */
     _Alignas(16) unsigned char val[16];
-} fopnd;
+};
 
 
 /* The register an operand reads (constants: -1). */
@@ -475,33 +505,31 @@ int64_t cd_fused_block_elems(const cd_fused_params *p)
 }
 
 /* Call step s's loop on m elements into `dst`; 0 or CD_EVALUE. */
-static int run_step(const cd_fused_step *st, freg *regs, const cd_fused_params *p,
-                    fopnd *ops, int64_t m, char *dst, cd_err *err)
+static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops, int64_t m,
+                    char *dst, cd_err *err)
 {
     const cd_ufunc_params *uf = &st->uf;
     char *args[CD_UFUNC_MAXIN + 1];
     intptr_t steps[CD_UFUNC_MAXIN + 1], dims[1];
     int n = uf->nin;
     for (int i = 0; i < n; i++) {
-        int r = reg_of(p, &st->op[i]);
-        if (ops[i].scalar) {
-            args[i] = (char *)ops[i].val;
+        const fopnd *o = &ops[i];
+        const freg *g;
+        if (o->scalar) {
+            args[i] = (char *)o->val;
             steps[i] = 0;
-        } else if (regs[r].rowc) {
-            args[i] = regs[r].cur;
-            if (ops[i].cast != NULL) {
-                cd_cast(regs[r].dt, regs[r].cur, (cd_dtype)uf->loop[i], ops[i].cast, 1);
-                args[i] = ops[i].cast;
-            }
-            steps[i] = 0;
-        } else if (ops[i].cast != NULL) {
-            cd_cast(regs[r].dt, regs[r].cur, (cd_dtype)uf->loop[i], ops[i].cast, m);
-            args[i] = ops[i].cast;
-            steps[i] = cd_dtype_itemsize[uf->loop[i]];
-        } else {
-            args[i] = regs[r].cur;
-            steps[i] = regs[r].isz;
+            continue;
         }
+        g = &regs[o->reg];
+        if (o->cast == NULL) {
+            args[i] = g->cur;
+            steps[i] = g->rowc ? 0 : g->isz;
+            continue;
+        }
+        if (!o->precast)   /* (a row-constant register: its one element) */
+            cd_cast(g->dt, g->cur, o->dt, o->cast, g->rowc ? 1 : m);
+        args[i] = o->cast;
+        steps[i] = g->rowc ? 0 : cd_dtype_itemsize[o->dt];
     }
     args[n] = dst;
     steps[n] = cd_dtype_itemsize[uf->loop[n]];
@@ -571,26 +599,35 @@ static const char *materialize(const freg *g, int64_t m, char *scratch)
     return scratch;
 }
 
-/* Copy the elements of v (isz bytes each) where mask is true to dst; the count. */
+/* Copy the elements of v where mask is true to dst; the count.  One function
+ * per element size (compact_1 ... compact_8), and compact() for any size. */
+#define CD_DEF_COMPACT(N, T)                                                        \
+    static int64_t compact_##N(const char *v, const unsigned char *mask, int64_t m,  \
+                               char *dst)                                           \
+    {                                                                               \
+        const T *src = (const T *)(const void *)v;                                  \
+        T *out = (T *)(void *)dst;                                                  \
+        int64_t k = 0;                                                              \
+        for (int64_t i = 0; i < m; i++) {                                           \
+            out[k] = src[i];                                                        \
+            k += mask[i] != 0;                                                      \
+        }                                                                           \
+        return k;                                                                   \
+    }
+CD_DEF_COMPACT(1, uint8_t)
+CD_DEF_COMPACT(2, uint16_t)
+CD_DEF_COMPACT(4, uint32_t)
+CD_DEF_COMPACT(8, uint64_t)
+#undef CD_DEF_COMPACT
+
 static int64_t compact(const char *v, const unsigned char *mask, int64_t m, int isz, char *dst)
 {
     int64_t k = 0;
     switch (isz) {
-#define CD_COMPACT(T)                                       \
-    {                                                       \
-        const T *src = (const T *)(const void *)v;          \
-        T *out = (T *)(void *)dst;                          \
-        for (int64_t i = 0; i < m; i++) {                   \
-            out[k] = src[i];                                \
-            k += mask[i] != 0;                              \
-        }                                                   \
-        return k;                                           \
-    }
-    case 1: CD_COMPACT(uint8_t)
-    case 2: CD_COMPACT(uint16_t)
-    case 4: CD_COMPACT(uint32_t)
-    case 8: CD_COMPACT(uint64_t)
-#undef CD_COMPACT
+    case 1: return compact_1(v, mask, m, dst);
+    case 2: return compact_2(v, mask, m, dst);
+    case 4: return compact_4(v, mask, m, dst);
+    case 8: return compact_8(v, mask, m, dst);
     default:
         for (int64_t i = 0; i < m; i++)
             if (mask[i])
@@ -817,401 +854,697 @@ static cd_chunk *racc_result(const cd_fused_red *rd, const racc *a, cd_err *err)
     return r;
 }
 
+/* ------------------------------------------------------------------ */
+/* the engine: one run of a program (cd_fused_run)                     */
+
+/* Everything one run works with, filled phase by phase (cd_fused_run
+ * calls the phases in the order they appear below). */
+typedef struct {
+    /* given */
+    const cd_kctx *ctx;
+    const cd_fused_params *p;
+    const cd_fused_input *in;     /* [nin] */
+    const cd_fused_dest *dest;    /* the store's destination, or NULL */
+    const cd_fused_style *style;
+    cd_err *err;
+    int nin, last, red;           /* inputs, index of the last step, a reduction? */
+    int out_dt;                   /* dtype of the result (a reduction: of its partial) */
+    /* ev_shape */
+    int used[CD_FUSED_MAXIN];
+    int ndim;
+    int64_t shape[CD_MAXDIMS], size;
+    /* ev_output */
+    cd_chunk *r;                  /* the result: a new chunk, the store's count (a
+                                     reduction's partial is made by ev_result) */
+    char *ddata;                  /* store: first element of the destination's box */
+    int64_t dcst[CD_MAXDIMS];     /* store: element strides of the destination */
+    int64_t lo, hi;               /* output elements computed (flat, C order) */
+    /* ev_registers, ev_plan */
+    int scalar_in[CD_FUSED_MAXIN], gathered[CD_FUSED_MAXIN], pointable[CD_FUSED_MAXIN];
+    int scalar_reg[NREG];
+    int any_viewed;               /* an input is read through a view */
+    int any_gathered;             /* an input is gathered (broadcast, or a part viewed) */
+    int scratch;                  /* some buffer may be needed (else ev_scratch has none
+                                     to hand out): a gathered input, a cast operand, an
+                                     intermediate step, a store or a reduction */
+    int nread[CD_FUSED_MAXIN];    /* readers of each input (operands, the reduction) */
+    fopnd *reader[CD_FUSED_MAXIN];   /* its last operand reader */
+    freg regs[NREG];              /* [nin + nsteps] used */
+    fopnd ops[CD_FUSED_MAXSTEPS * CD_UFUNC_MAXIN];   /* [step][operand] */
+    int have_walk;                /* there are elements to compute; w (and dw, for a
+                                     store) are planned (w: see ev_plan) */
+    fwalk w, dw;                  /* inputs and output; output and destination box */
+    int64_t B, rowlen, cut;       /* block; blocks end at multiples of rowlen and cut (0: no) */
+    /* ev_scratch */
+    char *slab;                   /* every scratch buffer */
+    char *obuf;                   /* store: the block before its scatter */
+    char *vbuf, *mbuf, *cbuf, *kbuf;   /* reduction scratch (reduce_block) */
+    racc acc;
+} feval;
+
+/* err set to code with message "<what>[ '<name>']: <fmt ...>". */
+static int ev_err(const feval *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int ev_err(const feval *e, int code, const char *fmt, ...)
+{
+    char msg[CD_ERRMSG];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (e->style->name != NULL)
+        return cd_err_set(e->err, code, "%s '%s': %s", e->style->what, e->style->name, msg);
+    return cd_err_set(e->err, code, "%s: %s", e->style->what, msg);
+}
+
+/* Setup: which inputs the program reads; NumPy's broadcast of their shapes
+ * is the output's shape. */
+static int ev_shape(feval *e)
+{
+    int nds[CD_FUSED_MAXIN];
+    const int64_t *sp[CD_FUSED_MAXIN];
+    mark_used(e->p, e->used);
+    for (int i = 0; i < e->nin; i++) {
+        nds[i] = e->in[i].ndim;
+        sp[i] = e->in[i].shape;
+    }
+    if (cd_broadcast_shape(e->nin, e->used, nds, sp, &e->ndim, e->shape) < 0) {
+        char buf[CD_ERRMSG];
+        cd_fmt_shapes(buf, sizeof(buf), e->nin, e->used, nds, sp, e->style->trailing_space);
+        return ev_err(e, CD_EVALUE, "operands could not be broadcast together with shapes %s",
+                      buf);
+    }
+    e->size = 1;
+    for (int a = 0; a < e->ndim; a++)
+        e->size *= e->shape[a];
+    return 0;
+}
+
+/* Setup: where the result goes - a new chunk; for a store, the box of the
+ * destination (checked to take it) and the span of elements to compute;
+ * for a reduction nothing yet (ev_result makes the partial). */
+static int ev_output(feval *e)
+{
+    e->r = NULL;
+    e->ddata = NULL;
+    e->lo = 0;
+    e->hi = e->size;
+    if (e->dest != NULL) {
+        const cd_chunk *d = e->dest->chunk;
+        int64_t s64 = 1, span_lo = e->p->span_lo, span_hi = e->p->span_hi;
+        if (d->dtype != (cd_dtype)e->out_dt || d->ndim != e->ndim || e->dest->ndim != e->ndim)
+            return ev_err(e, CD_ETYPE, "the destination (%s, %d axes) does not take a %s result "
+                          "of %d axes", cd_dtype_name[d->dtype], d->ndim,
+                          cd_dtype_name[e->out_dt], e->ndim);
+        for (int a = e->ndim - 1; a >= 0; a--) {
+            const int64_t *start = e->dest->start;
+            if (start[a] > d->shape[a] || e->shape[a] > d->shape[a] - start[a])
+                return ev_err(e, CD_EVALUE, "the result does not fit its destination along "
+                              "axis %d (%lld + %lld > %lld)", a, (long long)start[a],
+                              (long long)e->shape[a], (long long)d->shape[a]);
+            e->dcst[a] = s64;
+            s64 *= d->shape[a];
+        }
+        e->ddata = d->data;
+        for (int a = 0; a < e->ndim; a++)
+            e->ddata += e->dest->start[a] * e->dcst[a] * cd_dtype_itemsize[e->out_dt];
+        e->lo = span_lo < 0 ? 0 : span_lo > e->size ? e->size : span_lo;
+        e->hi = span_hi < 0 || span_hi > e->size ? e->size : span_hi;
+        if (e->hi < e->lo)
+            e->hi = e->lo;
+        e->r = cd_chunk_new(CD_INT64, 0, NULL, e->err);
+    } else if (!e->red) {
+        e->r = cd_chunk_new((cd_dtype)e->out_dt, e->ndim, e->shape, e->err);
+    }
+    if (e->r == NULL && !e->red)
+        return e->err != NULL && e->err->code ? e->err->code : CD_ENOMEM;
+    return 0;
+}
+
+/* Registers: scalar inputs (one element, copied out now), gathered ones
+ * (broadcast, or read through a view of part of their chunk), direct ones
+ * (pointed into); steps, scalar when all their operands are (mark_scalar's
+ * rule); every step operand's register (scalar: passed from a value). */
+static void ev_registers(feval *e)
+{
+    const cd_fused_params *p = e->p;
+    const int nin = e->nin;
+    const int64_t size = e->size;
+    int any_viewed = 0, any_gathered = 0, any_cast = 0;
+    for (int i = 0; i < nin; i++) {
+        const cd_fused_input *x = &e->in[i];
+        freg *g = &e->regs[i];
+        int64_t n = 1;
+        int used = e->used[i], sc, ga;
+        for (int a = 0; a < x->ndim; a++)
+            n *= x->shape[a];
+        sc = used && n == 1;
+        ga = used && !sc && (n != size || !x->whole);
+        e->scalar_in[i] = e->scalar_reg[i] = sc;
+        e->gathered[i] = ga;
+        e->pointable[i] = 0;
+        g->dt = x->dt;
+        g->isz = cd_dtype_itemsize[x->dt];
+        g->scalar = sc;
+        g->direct = used && !sc && !ga;
+        g->rowc = g->rowptr = 0;
+        g->gcast = NULL;
+        g->data = x->data;
+        g->buf = g->cur = NULL;
+        any_gathered |= ga;
+        if (sc) {
+            memcpy(g->one, x->data, (size_t)g->isz);
+            g->cur = (char *)g->one;
+        }
+        any_viewed |= x->viewed;
+        e->nread[i] = 0;
+        e->reader[i] = NULL;
+    }
+    e->any_viewed = any_viewed;
+    e->any_gathered = any_gathered;
+    if (e->red) {
+        if (p->red.value < nin)
+            e->nread[p->red.value]++;
+        if (p->red.mask >= 0 && p->red.mask < nin)
+            e->nread[p->red.mask]++;
+    }
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        int sc = 1;
+        for (int i = 0; i < st->uf.nin; i++) {
+            int rg = reg_of(p, &st->op[i]);
+            ops[i].reg = rg;
+            ops[i].dt = (cd_dtype)st->uf.loop[i];
+            ops[i].cast = NULL;
+            ops[i].precast = 0;
+            ops[i].scalar = rg < 0 || e->scalar_reg[rg];
+            sc &= ops[i].scalar;
+            any_cast |= !ops[i].scalar && e->regs[rg].dt != ops[i].dt;
+            if (rg >= 0 && rg < nin) {
+                e->nread[rg]++;
+                e->reader[rg] = &ops[i];
+            }
+        }
+        e->scalar_reg[nin + s] = sc;
+        e->regs[nin + s] = (freg){.dt = (cd_dtype)st->uf.loop[st->uf.nin],
+                                  .isz = cd_dtype_itemsize[st->uf.loop[st->uf.nin]],
+                                  .scalar = sc};
+    }
+    e->scratch = any_gathered || any_cast || p->nsteps > 1 || e->red || e->dest != NULL;
+}
+
+/* Rows of the walk: see "Rows" and "Views" at the top of this file. */
+static void ev_plan_rows(feval *e)
+{
+    const cd_fused_params *p = e->p;
+    const fwalk *w = &e->w;
+    int inner = w->nd - 1, any = 0, rows;
+    int64_t L = w->len[inner], q = 0;
+    if (w->nd == 1 && !e->any_viewed && e->dest == NULL)
+        return;   /* one flat run: nothing below applies */
+    if (w->nd > 1 && L >= CD_FUSED_LONGROW) {
+        e->rowlen = L;
+        for (int i = 0; i < e->nin; i++) {
+            freg *g = &e->regs[i];
+            g->rowc = e->gathered[i] && w->st[i][inner] == 0;
+            g->rowptr = e->gathered[i] && w->st[i][inner] == 1;
+        }
+        for (int s = 0; s < p->nsteps; s++) {
+            const cd_fused_step *st = &p->step[s];
+            int rc = !e->regs[e->nin + s].scalar;
+            for (int i = 0; i < st->uf.nin && rc; i++) {
+                int rg = e->ops[s * CD_UFUNC_MAXIN + i].reg;
+                if (rg >= 0 && !e->regs[rg].scalar && !e->regs[rg].rowc)
+                    rc = 0;
+            }
+            e->regs[e->nin + s].rowc = rc && (s < e->last || e->red);
+        }
+    }
+    /* views: walk row by row, pointing into the rows of viewed inputs and
+     * writing straight into the destination's rows, when the rows are long
+     * and hold a whole number of 64-byte vectors of every loop operand (so
+     * the loops' vector bodies and tails fall as on contiguous data) */
+    if ((w->nd > 1 && L >= CD_FUSED_ROWCUT) || (e->dest != NULL && e->dw.nd > 1))
+        q = 64 / min_itemsize(p, e->scalar_reg);
+    rows = w->nd > 1 && L >= CD_FUSED_ROWCUT && L % q == 0;
+    for (int i = 0; i < e->nin; i++) {
+        e->pointable[i] = e->gathered[i] && !e->regs[i].rowc && e->in[i].viewed &&
+                          w->st[i][inner] == 1 && (w->nd == 1 || rows);
+        any |= e->pointable[i] && w->nd > 1;
+    }
+    if (any)
+        e->cut = L;
+    if (e->dest != NULL && e->dw.nd > 1) {
+        int64_t Ld = e->dw.len[e->dw.nd - 1], cut = e->cut;
+        if (Ld >= CD_FUSED_ROWCUT && Ld % q == 0 && (cut == 0 || cut % Ld == 0 || Ld % cut == 0))
+            e->cut = cut == 0 || Ld < cut ? Ld : cut;
+    }
+}
+
+/* A gathered input (copied into a buffer every block) read by one operand
+ * only, which casts it, is gathered straight into that operand's cast
+ * buffer in the loop's dtype (one pass instead of a copy and a cast). */
+static void ev_plan_gather_casts(feval *e)
+{
+    for (int i = 0; i < e->nin; i++) {
+        freg *g = &e->regs[i];
+        fopnd *o = e->reader[i];
+        if (e->gathered[i] && !g->rowc && !g->rowptr && !e->pointable[i] && e->nread[i] == 1 &&
+            o != NULL && o->dt != g->dt) {
+            g->gcast = o;
+            o->precast = 1;
+        }
+    }
+}
+
+/* The walk (when there are elements to compute) and the block size. */
+static void ev_plan(feval *e)
+{
+    const cd_fused_params *p = e->p;
+    const cd_fused_style *sty = e->style;
+    e->have_walk = 0;
+    e->rowlen = 0;
+    e->cut = 0;
+    if (e->size > 0 && e->lo < e->hi && (e->any_gathered || e->dest != NULL)) {
+        plan_walk(e->nin, e->used, e->in, e->ndim, e->shape, &e->w);
+        if (e->dest != NULL)
+            plan_dest_walk(e->ndim, e->shape, e->dcst, &e->dw);
+        e->have_walk = 1;
+        ev_plan_rows(e);
+        ev_plan_gather_casts(e);
+    } else if (e->size > 0 && e->lo < e->hi) {
+        /* every input direct or scalar: the output and the inputs are read
+         * flat, one run (only the length of w is ever looked at) */
+        e->w.nd = 1;
+        e->w.len[0] = e->size;
+        e->have_walk = 1;
+    }
+    e->B = sty->block;
+    if (sty->fixed_block) {
+        if (e->have_walk && e->w.nd > 1 && e->w.len[e->w.nd - 1] < e->B)
+            e->B = (e->B / e->w.len[e->w.nd - 1]) * e->w.len[e->w.nd - 1];   /* whole rows */
+    } else {
+        int64_t bpe = bytes_per_elem(p, e->scalar_reg, e->gathered) +
+                      (e->dest != NULL ? cd_dtype_itemsize[e->out_dt] : 0) +
+                      (e->red ? 16 + 1 + 2 * cd_dtype_itemsize[p->red.dt] : 0);
+        e->B = choose_block_from(e->B, bpe);
+    }
+    if (e->size < e->B)
+        e->B = e->size < 1 ? 1 : e->size;
+}
+
+/* Bump allocation of 64-byte aligned buffers from one slab: a first pass
+ * with base NULL measures, the second hands out. */
+typedef struct {
+    char *base;
+    int64_t at;
+} slab_cursor;
+
+static char *slab_take(slab_cursor *c, int64_t bytes)
+{
+    char *ptr = c->base != NULL ? c->base + c->at : NULL;
+    c->at += (bytes + 63) & ~(int64_t)63;
+    return ptr;
+}
+
+/* Hand out the scratch buffers of B elements: gathered inputs (unless they
+ * are always pointed into), step results but the output, cast operands,
+ * the store's block, the reduction's buffers. */
+static void ev_take_scratch(feval *e, slab_cursor *c)
+{
+    const cd_fused_params *p = e->p;
+    const int nin = e->nin, last = e->last, red = e->red;
+    const int64_t B = e->B;
+    freg *regs = e->regs;
+    for (int i = 0; i < nin; i++) {
+        freg *g = &regs[i];
+        if (e->gathered[i] && !g->rowc && !g->rowptr && g->gcast == NULL)
+            g->buf = slab_take(c, B * g->isz);
+    }
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        freg *g = &regs[nin + s];
+        fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        if (!g->scalar && (s < last || red))
+            g->buf = slab_take(c, B * g->isz);
+        for (int i = 0; i < st->uf.nin; i++)
+            if (!ops[i].scalar && regs[ops[i].reg].dt != (cd_dtype)st->uf.loop[i])
+                ops[i].cast = slab_take(c, B * cd_dtype_itemsize[st->uf.loop[i]]);
+    }
+    if (e->dest != NULL)
+        e->obuf = slab_take(c, B * cd_dtype_itemsize[e->out_dt]);
+    if (e->red) {
+        e->vbuf = slab_take(c, B * 16);
+        e->mbuf = slab_take(c, B);
+        e->cbuf = slab_take(c, B * cd_dtype_itemsize[p->red.dt]);
+        e->kbuf = slab_take(c, B * cd_dtype_itemsize[p->red.dt]);
+    }
+}
+
+static int ev_scratch(feval *e)
+{
+    slab_cursor c = {NULL, 0};
+    e->slab = e->obuf = NULL;
+    e->vbuf = e->mbuf = e->cbuf = e->kbuf = NULL;
+    if (!e->scratch)
+        return 0;
+    ev_take_scratch(e, &c);
+    if (c.at == 0)
+        return 0;
+    e->slab = aligned_alloc(64, (size_t)c.at);
+    if (e->slab == NULL)
+        return ev_err(e, CD_ENOMEM, "out of memory");
+    c.base = e->slab;
+    c.at = 0;
+    ev_take_scratch(e, &c);
+    return 0;
+}
+
+/* Scalar steps, once (one-element loop calls; scalar inputs were copied
+ * out by ev_registers), with every scalar operand in its loop dtype. */
+static int ev_scalars(feval *e)
+{
+    const cd_fused_params *p = e->p;
+    freg *regs = e->regs;
+    for (int s = 0; s < p->nsteps; s++) {
+        const cd_fused_step *st = &p->step[s];
+        freg *g = &regs[e->nin + s];
+        fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        for (int i = 0; i < st->uf.nin; i++) {
+            int rg = ops[i].reg;
+            if (rg < 0)
+                memcpy(ops[i].val, st->op[i].val, sizeof(ops[i].val));
+            else if (ops[i].scalar)
+                cd_cast(regs[rg].dt, regs[rg].one, (cd_dtype)st->uf.loop[i], ops[i].val, 1);
+        }
+        if (g->scalar) {
+            int rc = run_step(st, e->regs, ops, 1, (char *)g->one, e->err);
+            if (rc < 0)
+                return rc;
+            g->cur = (char *)g->one;
+        }
+    }
+    return 0;
+}
+
+/* Pages of mapped inputs read in blocks (and of a mapped destination):
+ * read ahead before the blocks (drop 0), dropped after them (drop 1; see
+ * chunk.h: cd_chunk_drop_pages). */
+static void ev_advise(const feval *e, int drop)
+{
+    for (int i = 0; i < e->nin; i++) {
+        const cd_chunk *c = e->in[i].chunk;
+        const freg *g = &e->regs[i];
+        int64_t a, b;
+        if (c == NULL || !c->mapped || !e->used[i] || g->scalar || g->direct)
+            continue;
+        a = elem_offset(&e->w, i, e->lo);
+        b = elem_offset(&e->w, i, e->hi - 1);
+        if (drop)
+            cd_chunk_drop_pages(c, g->data + a * g->isz, (b + 1 - a) * g->isz);
+        else
+            cd_chunk_will_need(c, g->data + a * g->isz, (b + 1 - a) * g->isz);
+    }
+    if (drop && e->dest != NULL && e->dest->chunk->mapped) {
+        int osz = cd_dtype_itemsize[e->out_dt];
+        int64_t a = elem_offset(&e->dw, 0, e->lo), b = elem_offset(&e->dw, 0, e->hi - 1);
+        cd_chunk_drop_pages(e->dest->chunk, e->ddata + a * osz, (b + 1 - a) * osz);
+    }
+}
+
+/* Elements in the block starting at output element b0. */
+static int64_t ev_block_len(const feval *e, int64_t b0)
+{
+    int64_t m = e->hi - b0 < e->B ? e->hi - b0 : e->B;
+    if (e->rowlen > 0 && b0 / e->rowlen != (b0 + m - 1) / e->rowlen)
+        m = e->rowlen - b0 % e->rowlen;   /* blocks do not cross rows */
+    if (e->cut > 0 && b0 / e->cut != (b0 + m - 1) / e->cut)
+        m = e->cut - b0 % e->cut;
+    return m;
+}
+
+/* Block [b0, b0 + m) of every input register: pointed at where it lies,
+ * or gathered into its buffer. */
+static void ev_gather(feval *e, int64_t b0, int64_t m)
+{
+    const int nin = e->nin;
+    freg *regs = e->regs;
+    for (int i = 0; i < nin; i++) {
+        freg *g = &regs[i];
+        if (g->direct) {
+            g->cur = (char *)g->data + b0 * g->isz;
+        } else if (g->scalar || !e->used[i]) {
+            continue;
+        } else if (g->rowc || g->rowptr ||
+                   (e->pointable[i] && (b0 % e->w.len[e->w.nd - 1]) + m <= e->w.len[e->w.nd - 1])) {
+            g->cur = (char *)g->data + elem_offset(&e->w, i, b0) * g->isz;
+        } else if (g->gcast != NULL) {
+            gather_cast(&e->w, i, g->data, g->dt, b0, m, g->gcast->dt, g->gcast->cast);
+        } else if (g->buf != NULL) {
+            gather(&e->w, i, g->data, g->isz, b0, m, g->buf);
+            g->cur = g->buf;
+        }
+    }
+}
+
+/* Where the block's result goes: the output chunk, the destination's row
+ * when it holds the block, else the store's buffer (NULL: a reduction). */
+static char *ev_target(const feval *e, int64_t b0, int64_t m)
+{
+    const fwalk *dw = &e->dw;
+    int osz;
+    if (e->red)
+        return NULL;
+    osz = e->regs[e->nin + e->last].isz;
+    if (e->dest == NULL)
+        return (char *)e->r->data + b0 * osz;
+    if (dw->st[0][dw->nd - 1] == 1 && (b0 % dw->len[dw->nd - 1]) + m <= dw->len[dw->nd - 1])
+        return e->ddata + elem_offset(dw, 0, b0) * osz;
+    return e->obuf;
+}
+
+/* Every non-scalar step on the block, the last one into odst. */
+static int ev_steps(feval *e, int64_t m, char *odst)
+{
+    const cd_fused_params *p = e->p;
+    const int nsteps = p->nsteps, last = e->red ? -1 : e->last;
+    for (int s = 0; s < nsteps; s++) {
+        freg *g = &e->regs[e->nin + s];
+        char *dst;
+        int rc;
+        if (g->scalar)
+            continue;
+        dst = s == last ? odst : g->buf;
+        rc = run_step(&p->step[s], e->regs, &e->ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
+                      e->err);
+        if (rc < 0)
+            return rc;
+        g->cur = dst;
+    }
+    return 0;
+}
+
+/* The blocks: gather, steps, then scatter (a store) or reduce. */
+static int ev_blocks(feval *e)
+{
+    for (int64_t b0 = e->lo; b0 < e->hi;) {
+        int64_t m = ev_block_len(e, b0);
+        char *odst;
+        int rc;
+        if (cd_cancelled(e->ctx))
+            return cd_err_set(e->err, CD_ECANCEL, "cancelled");
+        ev_gather(e, b0, m);
+        odst = ev_target(e, b0, m);
+        rc = ev_steps(e, m, odst);
+        if (rc < 0)
+            return rc;
+        if (e->dest != NULL && odst == e->obuf)
+            scatter(&e->dw, 0, e->ddata, e->regs[e->nin + e->last].isz, b0, m, e->obuf);
+        if (e->red)
+            reduce_block(&e->p->red, e->regs, m, e->vbuf, e->mbuf, e->cbuf, e->kbuf, &e->acc);
+        b0 += m;
+    }
+    return 0;
+}
+
+/* The elements: a scalar result is written once; else the blocks run. */
+static int ev_compute(feval *e)
+{
+    int rc;
+    if (!e->red && e->regs[e->nin + e->last].scalar) {
+        /* size is 0 or 1: every used input is size 1 */
+        if (e->size > 0 && e->lo < e->hi)
+            memcpy(e->dest != NULL ? e->ddata : (char *)e->r->data, e->regs[e->nin + e->last].one,
+                   (size_t)e->regs[e->nin + e->last].isz);
+        return 0;
+    }
+    if (!e->have_walk)
+        return 0;
+    if (e->style->page_hints)
+        ev_advise(e, 0);
+    rc = ev_blocks(e);
+    if (rc == 0 && e->style->page_hints)
+        ev_advise(e, 1);
+    return rc;
+}
+
+/* The result: a reduction's partial, a store's count. */
+static int ev_result(feval *e)
+{
+    if (e->red) {
+        e->r = racc_result(&e->p->red, &e->acc, e->err);
+        if (e->r == NULL)
+            return e->err != NULL && e->err->code ? e->err->code : CD_ENOMEM;
+    }
+    if (e->dest != NULL)
+        *(int64_t *)e->r->data = e->hi - e->lo;
+    return 0;
+}
+
+int cd_fused_run(const cd_kctx *ctx, const cd_fused_params *p, const cd_fused_input *in,
+                 const cd_fused_dest *dest, const cd_fused_style *style, cd_chunk **out,
+                 cd_err *err)
+{
+    feval e;
+    int rc;
+    e.ctx = ctx;
+    e.p = p;
+    e.in = in;
+    e.dest = dest;
+    e.style = style;
+    e.err = err;
+    e.nin = p->nin;
+    e.last = p->nsteps - 1;
+    e.red = p->red.kind != CD_RED_NONE;
+    e.out_dt = e.red ? p->red.out_dt : p->step[e.last].uf.loop[p->step[e.last].uf.nin];
+    e.slab = NULL;
+    e.r = NULL;
+    if (e.red)
+        racc_init(&e.acc);
+    *out = NULL;
+    rc = ev_shape(&e);
+    if (rc == 0)
+        rc = ev_output(&e);
+    if (rc == 0 && !(style->empty_first && e.size == 0)) {
+        ev_registers(&e);
+        ev_plan(&e);
+        rc = ev_scratch(&e);
+        if (rc == 0)
+            rc = ev_scalars(&e);
+        if (rc == 0)
+            rc = ev_compute(&e);
+    }
+    if (rc == 0)
+        rc = ev_result(&e);
+    free(e.slab);
+    if (rc < 0) {
+        if (e.r != NULL)
+            cd_chunk_decref(e.r);
+        return rc;
+    }
+    *out = e.r;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the "fused" kernel                                                  */
+
+static const cd_fused_style fused_style = {
+    .what = "fused kernel", .block = CD_FUSED_B0, .page_hints = 1,
+};
+static const cd_fused_style reduce_style = {
+    .what = "fused kernel", .block = CD_FUSED_B0_RED, .page_hints = 1,
+};
+
+/* The program's inputs as the engine reads them (x[i], with their shapes
+ * and strides in shapes[i] and cst[i]), checked against the program's
+ * dtypes and views; 0 or a negative code with err set. */
+static int fused_inputs(const cd_fused_params *p, cd_chunk *const *in, const fview *views,
+                        int64_t (*shapes)[CD_MAXDIMS], int64_t (*cst)[CD_MAXDIMS],
+                        cd_fused_input *x, cd_err *err)
+{
+    int used[CD_FUSED_MAXIN];
+    mark_used(p, used);
+    for (int i = 0; i < p->nin; i++) {
+        const cd_chunk *c = in[i];
+        const fview *v = &views[i];
+        int64_t s64 = 1, off = 0;
+        if (used[i] && c->dtype != (cd_dtype)p->in_dtype[i])
+            return cd_err_set(err, CD_ETYPE, "fused kernel: input %d has dtype %s, expected %s",
+                              i, cd_dtype_name[c->dtype], cd_dtype_name[p->in_dtype[i]]);
+        for (int a = c->ndim - 1; a >= 0; a--) {
+            cst[i][a] = s64;
+            s64 *= c->shape[a];
+        }
+        x[i].dt = (cd_dtype)p->in_dtype[i];
+        x[i].ndim = c->ndim;
+        x[i].shape = shapes[i];
+        x[i].cst = cst[i];
+        x[i].chunk = c;
+        x[i].viewed = v->has;
+        x[i].whole = 1;
+        if (v->has && v->ndim != c->ndim)
+            return cd_err_set(err, CD_EVALUE, "fused kernel: input %d is viewed with %d axes, "
+                              "its chunk has %d", i, v->ndim, c->ndim);
+        for (int a = 0; a < c->ndim; a++) {
+            if (!v->has) {
+                shapes[i][a] = c->shape[a];
+                continue;
+            }
+            if (v->start[a] > c->shape[a] || v->shape[a] > c->shape[a] - v->start[a])
+                return cd_err_set(err, CD_EVALUE, "fused kernel: the view of input %d does not "
+                                  "fit its chunk along axis %d (%lld + %lld > %lld)", i, a,
+                                  (long long)v->start[a], (long long)v->shape[a],
+                                  (long long)c->shape[a]);
+            shapes[i][a] = v->shape[a];
+            x[i].whole &= v->start[a] == 0 && v->shape[a] == c->shape[a];
+            off += v->start[a] * cst[i][a];
+        }
+        x[i].data = (const char *)c->data + off * cd_dtype_itemsize[x[i].dt];
+    }
+    return 0;
+}
+
 static int k_fused(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
     cd_fused_params *p;
-    int used[CD_FUSED_MAXIN] = {0}, scalar_in[CD_FUSED_MAXIN] = {0}, gathered[CD_FUSED_MAXIN] = {0};
-    int pointable[CD_FUSED_MAXIN];
-    int scalar_reg[NREG], nds[CD_FUSED_MAXIN];
-    int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS], cst[CD_FUSED_MAXIN][CD_MAXDIMS];
-    int64_t shape[CD_MAXDIMS], B, size, rowlen = 0, cut = 0, lo = 0, hi = 0;
-    int64_t dcst[CD_MAXDIMS];
-    int ndim = 0, rc = 0, last, store, out_dt, red, walked = 0;
-    cd_chunk *r = NULL, *dest = NULL;
-    char *slab = NULL, *obuf = NULL, *ddata = NULL;
-    char *vbuf = NULL, *mbuf = NULL, *cbuf = NULL, *kbuf = NULL;   /* reduction scratch */
-    racc acc;
-    freg *regs = NULL;
-    fopnd *ops = NULL;   /* [nsteps][CD_UFUNC_MAXIN] */
     fview *views = NULL;
-    fwalk w, dw;
+    cd_fused_input x[CD_FUSED_MAXIN];
+    int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS], cst[CD_FUSED_MAXIN][CD_MAXDIMS];
+    cd_fused_dest dest;
+    int rc, store;
 
     *out = NULL;
     p = read_params(ctx, err);
     if (p == NULL)
         return err != NULL && err->code ? err->code : CD_EINTERNAL;
-    last = p->nsteps - 1;
     store = (p->flags & CD_FUSED_STORE) != 0;
-    red = p->red.kind != CD_RED_NONE;
-    out_dt = red ? p->red.out_dt : p->step[last].uf.loop[p->step[last].uf.nin];
-    racc_init(&acc);
     if (nin != p->nin + store) {
         rc = cd_err_set(err, CD_ETYPE, "fused kernel takes %d input%s, got %d", p->nin + store,
                         p->nin + store == 1 ? "" : "s", nin);
-        goto fail;
+        goto out;
     }
     views = malloc((size_t)(p->nin + 1) * sizeof(fview));
-    if (views == NULL)
-        goto nomem;
+    if (views == NULL) {
+        rc = cd_err_set(err, CD_ENOMEM, "fused kernel: out of memory");
+        goto out;
+    }
     parse_views(p, views);   /* checked by read_params */
-    nin = p->nin;
-    mark_used(p, used);
-    for (int i = 0; i < nin; i++) {
-        const cd_chunk *c = in[i];
-        const fview *v = &views[i];
-        if (used[i] && c->dtype != (cd_dtype)p->in_dtype[i]) {
-            rc = cd_err_set(err, CD_ETYPE, "fused kernel: input %d has dtype %s, expected %s", i,
-                            cd_dtype_name[c->dtype], cd_dtype_name[p->in_dtype[i]]);
-            goto fail;
-        }
-        nds[i] = c->ndim;
-        {
-            int64_t s64 = 1;
-            for (int a = c->ndim - 1; a >= 0; a--) {
-                cst[i][a] = s64;
-                s64 *= c->shape[a];
-            }
-        }
-        if (!v->has) {
-            memcpy(shapes[i], c->shape, (size_t)c->ndim * sizeof(int64_t));
-            continue;
-        }
-        if (v->ndim != c->ndim) {
-            rc = cd_err_set(err, CD_EVALUE, "fused kernel: input %d is viewed with %d axes, "
-                            "its chunk has %d", i, v->ndim, c->ndim);
-            goto fail;
-        }
-        for (int a = 0; a < c->ndim; a++) {
-            if (v->start[a] > c->shape[a] || v->shape[a] > c->shape[a] - v->start[a]) {
-                rc = cd_err_set(err, CD_EVALUE, "fused kernel: the view of input %d does not "
-                                "fit its chunk along axis %d (%lld + %lld > %lld)", i, a,
-                                (long long)v->start[a], (long long)v->shape[a],
-                                (long long)c->shape[a]);
-                goto fail;
-            }
-            shapes[i][a] = v->shape[a];
-        }
-    }
-    rc = broadcast(p, used, nds, (const int64_t (*)[CD_MAXDIMS])shapes, &ndim, shape, err);
+    rc = fused_inputs(p, in, views, shapes, cst, x, err);
     if (rc < 0)
-        goto fail;
-    size = 1;
-    for (int a = 0; a < ndim; a++)
-        size *= shape[a];
+        goto out;
     if (store) {
-        const fview *v = &views[nin];
-        int64_t s64 = 1;
-        dest = in[nin];
-        if (dest->dtype != (cd_dtype)out_dt || dest->ndim != ndim || v->ndim != ndim) {
-            rc = cd_err_set(err, CD_ETYPE, "fused kernel: the destination (%s, %d axes) does not "
-                            "take a %s result of %d axes", cd_dtype_name[dest->dtype], dest->ndim,
-                            cd_dtype_name[out_dt], ndim);
-            goto fail;
-        }
-        for (int a = ndim - 1; a >= 0; a--) {
-            if (v->start[a] > dest->shape[a] || shape[a] > dest->shape[a] - v->start[a]) {
-                rc = cd_err_set(err, CD_EVALUE, "fused kernel: the result does not fit its "
-                                "destination along axis %d (%lld + %lld > %lld)", a,
-                                (long long)v->start[a], (long long)shape[a],
-                                (long long)dest->shape[a]);
-                goto fail;
-            }
-            dcst[a] = s64;
-            s64 *= dest->shape[a];
-        }
-        ddata = dest->data;
-        for (int a = 0; a < ndim; a++)
-            ddata += v->start[a] * dcst[a] * cd_dtype_itemsize[out_dt];
-        lo = p->span_lo < 0 ? 0 : p->span_lo > size ? size : p->span_lo;
-        hi = p->span_hi < 0 || p->span_hi > size ? size : p->span_hi;
-        if (hi < lo)
-            hi = lo;
-        r = cd_chunk_new(CD_INT64, 0, NULL, err);
-    } else if (red) {
-        lo = 0;
-        hi = size;
-    } else {
-        lo = 0;
-        hi = size;
-        r = cd_chunk_new((cd_dtype)out_dt, ndim, shape, err);
+        dest.chunk = in[p->nin];
+        dest.ndim = views[p->nin].ndim;
+        dest.start = views[p->nin].start;
     }
-    if (r == NULL && !red) {
-        rc = err != NULL && err->code ? err->code : CD_ENOMEM;
-        goto fail;
-    }
-    for (int i = 0; i < nin; i++) {
-        int64_t n = 1;
-        int whole = !views[i].has;
-        for (int a = 0; a < nds[i]; a++)
-            n *= shapes[i][a];
-        if (views[i].has) {
-            whole = 1;
-            for (int a = 0; a < nds[i]; a++)
-                whole &= views[i].start[a] == 0 && views[i].shape[a] == in[i]->shape[a];
-        }
-        scalar_in[i] = used[i] && n == 1;
-        gathered[i] = used[i] && !scalar_in[i] && (n != size || !whole);
-        pointable[i] = 0;
-    }
-    mark_scalar(p, scalar_in, scalar_reg);
-    B = choose_block_from(red ? CD_FUSED_B0_RED : CD_FUSED_B0,
-                          bytes_per_elem(p, scalar_reg, gathered) +
-                          (store ? cd_dtype_itemsize[out_dt] : 0) +
-                          (red ? 16 + 1 + 2 * cd_dtype_itemsize[p->red.dt] : 0));
-    if (size < B)
-        B = size < 1 ? 1 : size;
-
-    regs = calloc((size_t)(nin + p->nsteps), sizeof(freg));
-    ops = calloc((size_t)p->nsteps * CD_UFUNC_MAXIN, sizeof(fopnd));
-    if (regs == NULL || ops == NULL)
-        goto nomem;
-    /* one slab for every scratch buffer, each 64-byte aligned */
-    {
-        int64_t total = 0, at = 0;
-        for (int pass = 0; pass < 2; pass++) {
-#define CD_TAKE(ptr, bytes)                                       \
-    do {                                                          \
-        int64_t nb_ = ((int64_t)(bytes) + 63) & ~(int64_t)63;     \
-        if (pass == 1)                                            \
-            (ptr) = slab + at;                                    \
-        at += nb_;                                                \
-    } while (0)
-            at = 0;
-            for (int i = 0; i < nin; i++) {
-                int64_t off = 0;
-                regs[i].dt = (cd_dtype)p->in_dtype[i];
-                regs[i].isz = cd_dtype_itemsize[regs[i].dt];
-                regs[i].scalar = scalar_in[i];
-                regs[i].direct = used[i] && !scalar_in[i] && !gathered[i];
-                if (views[i].has)
-                    for (int a = 0; a < nds[i]; a++)
-                        off += views[i].start[a] * cst[i][a];
-                regs[i].data = (const char *)in[i]->data + off * regs[i].isz;
-                if (gathered[i])
-                    CD_TAKE(regs[i].buf, B * regs[i].isz);
-            }
-            for (int s = 0; s < p->nsteps; s++) {
-                const cd_fused_step *st = &p->step[s];
-                freg *g = &regs[nin + s];
-                g->dt = (cd_dtype)st->uf.loop[st->uf.nin];
-                g->isz = cd_dtype_itemsize[g->dt];
-                g->scalar = scalar_reg[nin + s];
-                if (!g->scalar && (s < last || red))
-                    CD_TAKE(g->buf, B * g->isz);
-                for (int i = 0; i < st->uf.nin; i++) {
-                    fopnd *o = &ops[s * CD_UFUNC_MAXIN + i];
-                    int rg = reg_of(p, &st->op[i]);
-                    o->scalar = rg < 0 || scalar_reg[rg];
-                    if (!o->scalar && regs[rg].dt != (cd_dtype)st->uf.loop[i])
-                        CD_TAKE(o->cast, B * cd_dtype_itemsize[st->uf.loop[i]]);
-                }
-            }
-            if (store)
-                CD_TAKE(obuf, B * cd_dtype_itemsize[out_dt]);
-            if (red) {
-                CD_TAKE(vbuf, B * 16);
-                CD_TAKE(mbuf, B);
-                CD_TAKE(cbuf, B * cd_dtype_itemsize[p->red.dt]);
-                CD_TAKE(kbuf, B * cd_dtype_itemsize[p->red.dt]);
-            }
-#undef CD_TAKE
-            if (pass == 0) {
-                total = at;
-                if (total > 0) {
-                    slab = aligned_alloc(64, (size_t)total);
-                    if (slab == NULL)
-                        goto nomem;
-                }
-            }
-        }
-    }
-
-    /* scalar registers: inputs, then scalar steps (once), then scalar operands */
-    for (int i = 0; i < nin; i++) {
-        if (regs[i].scalar) {
-            memcpy(regs[i].one, regs[i].data, (size_t)regs[i].isz);
-            regs[i].cur = (char *)regs[i].one;
-        }
-    }
-    for (int s = 0; s < p->nsteps; s++) {
-        const cd_fused_step *st = &p->step[s];
-        freg *g = &regs[nin + s];
-        for (int i = 0; i < st->uf.nin; i++) {
-            fopnd *o = &ops[s * CD_UFUNC_MAXIN + i];
-            int rg = reg_of(p, &st->op[i]);
-            if (rg < 0)
-                memcpy(o->val, st->op[i].val, sizeof(o->val));
-            else if (o->scalar)
-                cd_cast(regs[rg].dt, regs[rg].one, (cd_dtype)st->uf.loop[i], o->val, 1);
-        }
-        if (g->scalar) {
-            rc = run_step(st, regs, p, &ops[s * CD_UFUNC_MAXIN], 1, (char *)g->one, err);
-            if (rc < 0)
-                goto fail;
-            g->cur = (char *)g->one;
-        }
-    }
-    if (!red && regs[nin + last].scalar) {
-        /* size is 0 or 1: every used input is size 1 */
-        if (size > 0 && lo < hi)
-            memcpy(store ? ddata : (char *)r->data, regs[nin + last].one,
-                   (size_t)regs[nin + last].isz);
-        goto done;
-    }
-    if (size == 0 || lo >= hi)
-        goto done;
-
-    plan_walk(p, used, nds, (const int64_t (*)[CD_MAXDIMS])shapes,
-              (const int64_t (*)[CD_MAXDIMS])cst, ndim, shape, &w);
-    if (store)
-        plan_dest_walk(ndim, shape, dcst, &dw);
-    walked = 1;
-    /* blocks of memory-mapped files: start reading them in now */
-    for (int i = 0; i < nin; i++) {
-        if (!in[i]->mapped || !used[i] || regs[i].scalar || regs[i].direct)
-            continue;
-        {
-            int64_t a = elem_offset(&w, i, lo), b = elem_offset(&w, i, hi - 1);
-            cd_chunk_will_need(in[i], regs[i].data + a * regs[i].isz, (b + 1 - a) * regs[i].isz);
-        }
-    }
-    {
-        int inner = w.nd - 1;
-        int64_t L = w.len[inner];
-        if (w.nd > 1 && L >= CD_FUSED_LONGROW) {   /* long rows: see "Rows" above */
-            rowlen = L;
-            for (int i = 0; i < nin; i++)
-                regs[i].rowc = gathered[i] && w.st[i][inner] == 0;
-            for (int s = 0; s < p->nsteps; s++) {
-                const cd_fused_step *st = &p->step[s];
-                int rc_ = !regs[nin + s].scalar;
-                for (int i = 0; i < st->uf.nin && rc_; i++) {
-                    int rg = reg_of(p, &st->op[i]);
-                    if (rg >= 0 && !regs[rg].scalar && !regs[rg].rowc)
-                        rc_ = 0;
-                }
-                regs[nin + s].rowc = rc_ && (s < last || red);
-            }
-        }
-        /* Views: walk row by row, pointing into the rows of viewed inputs and
-         * writing straight into the destination's rows, when the rows are
-         * long and hold a whole number of 64-byte vectors of every loop
-         * operand (so the loops' vector bodies and tails fall as on
-         * contiguous data); otherwise gather and scatter. */
-        {
-            int64_t q = 64 / min_itemsize(p, scalar_reg);
-            int any = 0;
-            int rows = w.nd > 1 && L >= CD_FUSED_ROWCUT && L % q == 0;
-            for (int i = 0; i < nin; i++) {
-                pointable[i] = gathered[i] && !regs[i].rowc && views[i].has &&
-                               w.st[i][inner] == 1 && (w.nd == 1 || rows);
-                any |= pointable[i] && w.nd > 1;
-            }
-            if (any)
-                cut = L;
-            if (store && dw.nd > 1) {
-                int64_t Ld = dw.len[dw.nd - 1];
-                if (Ld >= CD_FUSED_ROWCUT && Ld % q == 0 && (cut == 0 || cut % Ld == 0 ||
-                                                             Ld % cut == 0))
-                    cut = cut == 0 || Ld < cut ? Ld : cut;
-            }
-        }
-    }
-    for (int64_t b0 = lo; b0 < hi;) {
-        int64_t m = hi - b0 < B ? hi - b0 : B;
-        char *odst;
-        if (rowlen > 0 && b0 / rowlen != (b0 + m - 1) / rowlen)
-            m = rowlen - b0 % rowlen;   /* blocks do not cross rows */
-        if (cut > 0 && b0 / cut != (b0 + m - 1) / cut)
-            m = cut - b0 % cut;
-        if (cd_cancelled(ctx)) {
-            rc = cd_err_set(err, CD_ECANCEL, "cancelled");
-            goto fail;
-        }
-        for (int i = 0; i < nin; i++) {
-            if (regs[i].direct) {
-                regs[i].cur = (char *)regs[i].data + b0 * regs[i].isz;
-            } else if (regs[i].rowc ||
-                       (pointable[i] && (b0 % w.len[w.nd - 1]) + m <= w.len[w.nd - 1])) {
-                regs[i].cur = (char *)regs[i].data + elem_offset(&w, i, b0) * regs[i].isz;
-            } else if (regs[i].buf != NULL) {
-                gather(&w, i, regs[i].data, regs[i].isz, b0, m, regs[i].buf);
-                regs[i].cur = regs[i].buf;
-            }
-        }
-        if (red) {
-            odst = NULL;
-        } else if (!store) {
-            odst = (char *)r->data + b0 * regs[nin + last].isz;
-        } else if (dw.st[0][dw.nd - 1] == 1 &&
-                   (b0 % dw.len[dw.nd - 1]) + m <= dw.len[dw.nd - 1]) {
-            odst = ddata + elem_offset(&dw, 0, b0) * regs[nin + last].isz;
-        } else {
-            odst = obuf;
-        }
-        for (int s = 0; s < p->nsteps; s++) {
-            freg *g = &regs[nin + s];
-            char *dst;
-            if (g->scalar)
-                continue;
-            dst = s == last && !red ? odst : g->buf;
-            rc = run_step(&p->step[s], regs, p, &ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
-                          err);
-            if (rc < 0)
-                goto fail;
-            g->cur = dst;
-        }
-        if (store && odst == obuf)
-            scatter(&dw, 0, ddata, regs[nin + last].isz, b0, m, obuf);
-        if (red)
-            reduce_block(&p->red, regs, m, vbuf, mbuf, cbuf, kbuf, &acc);
-        b0 += m;
-    }
-done:
-    if (walked) {
-        /* pages of memory-mapped files this task read or wrote leave the
-         * process (chunk.h: cd_chunk_drop_pages) */
-        for (int i = 0; i < nin; i++) {
-            if (!in[i]->mapped || !used[i] || regs[i].scalar || regs[i].direct)
-                continue;
-            {
-                int64_t a = elem_offset(&w, i, lo), b = elem_offset(&w, i, hi - 1);
-                cd_chunk_drop_pages(in[i], regs[i].data + a * regs[i].isz,
-                                    (b + 1 - a) * regs[i].isz);
-            }
-        }
-        if (store && dest->mapped) {
-            int osz = cd_dtype_itemsize[out_dt];
-            int64_t a = elem_offset(&dw, 0, lo), b = elem_offset(&dw, 0, hi - 1);
-            cd_chunk_drop_pages(dest, ddata + a * osz, (b + 1 - a) * osz);
-        }
-    }
-    if (red) {
-        r = racc_result(&p->red, &acc, err);
-        if (r == NULL) {
-            rc = err != NULL && err->code ? err->code : CD_ENOMEM;
-            goto fail;
-        }
-    }
-    if (store)
-        *(int64_t *)r->data = hi - lo;
-    free(slab);
-    free(regs);
-    free(ops);
+    rc = cd_fused_run(ctx, p, x, store ? &dest : NULL,
+                      p->red.kind != CD_RED_NONE ? &reduce_style : &fused_style, out, err);
+out:
     free(views);
     free(p);
-    *out = r;
-    return 0;
-nomem:
-    rc = cd_err_set(err, CD_ENOMEM, "fused kernel: out of memory");
-fail:
-    free(slab);
-    free(regs);
-    free(ops);
-    free(views);
-    free(p);
-    if (r != NULL)
-        cd_chunk_decref(r);
     return rc;
 }
 
@@ -1219,7 +1552,7 @@ static int64_t fused_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
 {
     cd_fused_params *p = read_params(ctx, NULL);
     int used[CD_FUSED_MAXIN], nds[CD_FUSED_MAXIN];
-    int64_t shapes[CD_FUSED_MAXIN][CD_MAXDIMS];
+    const int64_t *shapes[CD_FUSED_MAXIN];
     int64_t shape[CD_MAXDIMS], n = 1;
     int ndim = 0, last;
     fview views[CD_FUSED_MAXIN + 1];
@@ -1237,13 +1570,12 @@ static int64_t fused_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
     }
     parse_views(p, views);
     for (int i = 0; i < nin; i++) {
-        const int64_t *src = views[i].has ? views[i].shape : in[i]->shape;
+        shapes[i] = views[i].has ? views[i].shape : in[i]->shape;
         nds[i] = in[i]->ndim;
         if (views[i].has && views[i].ndim != in[i]->ndim)
             used[i] = 0;
-        memcpy(shapes[i], src, (size_t)nds[i] * sizeof(int64_t));
     }
-    if (broadcast(p, used, nds, (const int64_t (*)[CD_MAXDIMS])shapes, &ndim, shape, NULL) < 0) {
+    if (cd_broadcast_shape(nin, used, nds, shapes, &ndim, shape) < 0) {
         free(p);
         return 0;
     }

@@ -13,7 +13,8 @@
  * result of an earlier step.  The last step's result is the output chunk.
  * Every step but the last must be used by a later one.
  *
- * Evaluation (fused.c).  The inputs the program uses are broadcast to the
+ * Evaluation (fused.c: the engine, cd_fused_run, which also runs every
+ * "ufunc" kernel as a program of one step).  The inputs the program uses are broadcast to the
  * output shape; every step is evaluated over that shape, in blocks of B
  * consecutive output elements (C order).  Per block, each input register
  * points straight into its chunk (same shape as the output) or is gathered
@@ -119,6 +120,61 @@ typedef struct cd_fused_params {
 
 /* The kernel descriptor (name "fused", flags CD_KF_FPE). */
 extern const cd_kernel_desc cd_fused_desc;
+
+/*
+ * The engine (fused.c: cd_fused_run), shared by the "fused" kernel and the
+ * "ufunc" kernel (ufunc.c runs one ufunc as a program of one step).
+ *
+ * One input of a program as the engine reads it: dt must be the program's
+ * in_dtype; shape is what is read (a view's box, or the whole chunk) and
+ * cst the element strides of the chunk along its own axes (NULL: the shape
+ * is C-contiguous); data points at the first element read.
+ */
+typedef struct cd_fused_input {
+    cd_dtype dt;
+    int ndim;
+    const int64_t *shape;
+    const int64_t *cst;
+    const char *data;
+    const cd_chunk *chunk;        /* for page hints (chunk->mapped); may be NULL */
+    int viewed;                   /* read through a view */
+    int whole;                    /* what is read is the whole chunk */
+} cd_fused_input;
+
+/* The store's destination: a box of `chunk` starting at start[0..ndim). */
+typedef struct cd_fused_dest {
+    cd_chunk *chunk;
+    int ndim;
+    const int64_t *start;
+} cd_fused_dest;
+
+/*
+ * How a caller wants its program run.  Errors start with "<what>: ", or
+ * "<what> '<name>': " when name is not NULL.  Blocks hold `block` output
+ * elements; with fixed_block they always do (no halving for the scratch
+ * budget) and, where rows shorter than a block are gathered, a block holds
+ * as many whole rows as fit (NumPy's buffered iteration, as the "ufunc"
+ * kernel always ran); else the block is halved, down to 512, while the
+ * scratch would exceed 512 KiB.
+ */
+typedef struct cd_fused_style {
+    const char *what, *name;
+    int trailing_space;           /* broadcast errors print NumPy's "(2,3) (4,) " */
+    int64_t block;
+    int fixed_block;
+    int empty_first;              /* an empty result returns before anything is computed */
+    int page_hints;               /* advise the pages of mapped inputs read in blocks */
+} cd_fused_style;
+
+/*
+ * Run program p (validated; in[0 .. p->nin)) into a new chunk, a partial
+ * (p->red.kind), or dest's box (CD_FUSED_STORE: *out is then the 0-d count
+ * of elements written).  No GIL needed.  0, or a negative CD_E* code with
+ * err filled and *out NULL.
+ */
+int cd_fused_run(const cd_kctx *ctx, const cd_fused_params *p, const cd_fused_input *in,
+                 const cd_fused_dest *dest, const cd_fused_style *style, cd_chunk **out,
+                 cd_err *err);
 
 /* Elements per block for a program, as the kernel chooses them. */
 int64_t cd_fused_block_elems(const cd_fused_params *p);

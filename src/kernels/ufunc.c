@@ -3,29 +3,25 @@
  * elementwise inner loops, resolved at graph-build time by ufunc_py.c, run
  * over chunks on a C worker without the GIL.  Pure C: no Python here.
  *
- * Design.  The kernel reads its cd_ufunc_params from the parameter bytes
- * (memcpy: they need not be aligned), broadcasts its input chunks by NumPy's
- * rules (dimensions aligned on the right; a dimension of 1, or a missing one,
- * stretches), allocates the output chunk in the loop's output dtype and walks
- * it:
+ * Design.  A ufunc on chunks is a fused program of ONE step: the kernel
+ * reads its cd_ufunc_params from the parameter bytes (memcpy: they need not
+ * be aligned) straight into the step of a one-step cd_fused_params built on
+ * the stack (its inputs: the chunks, of whatever dtypes they have), and
+ * hands it to the fused kernel's engine (fused.c: cd_fused_run), which
+ * broadcasts, walks the output in blocks, casts and calls the loop.  So
+ * there is one elementwise engine; what the "ufunc" kernel keeps of its own
+ * is how it asks to be run (a cd_fused_style):
  *
- *   - Every operand gets an element stride per output axis (0 where it is
- *     broadcast).  Adjacent axes whose strides chain for every operand are
- *     merged, so equal-shape inputs become one flat axis and a (n, 1) + (1, m)
- *     pair stays two axes.  The innermost merged axis is where the loop runs;
- *     there an input's stride is 0 (broadcast) or one element (inputs are
- *     C-contiguous chunks).
- *   - The inner axis is cut into blocks of BLK elements.  An input whose
- *     chunk dtype differs from the loop dtype is first cast into a scratch
- *     buffer of BLK elements (one element when its stride is 0); the loop
- *     then gets contiguous pointers, or stride 0 for broadcast inputs, and
- *     writes straight into the output chunk.  This is how NumPy's own
- *     buffered iteration calls it, so results are bit-for-bit NumPy's.
- *   - When broadcasting leaves short rows (two or more merged axes, an inner
- *     one shorter than BLK), rows are instead gathered into contiguous
- *     buffers of up to BLK elements (run_gathered), as NumPy 2's buffered
- *     iterator does, so the loop sees the same long contiguous runs.
- *   - Cancellation is polled after every POLL elements or so.
+ *   - blocks of BLK = 8192 elements, never halved; where broadcasting leaves
+ *     rows shorter than that (two or more merged axes), as many whole rows
+ *     per block as fit: how NumPy's buffered iteration calls a loop, so the
+ *     loop sees NumPy's call pattern and results are bit-for-bit NumPy's;
+ *   - NumPy's wording of errors ("ufunc 'add': operands could not be
+ *     broadcast together with shapes (2,3) (4,) ");
+ *   - an empty result returns before anything is computed; no page hints.
+ *
+ * The kernel's out_bytes and work_bytes stay its own (work: one BLK-element
+ * buffer per input, in the loop dtype).
  *
  * Inputs declared as NEP 50 weak Python ints (0-d int64/uint64 chunks) are
  * converted as NumPy converts the Python int: OverflowError when it does not
@@ -45,13 +41,13 @@
  */
 #include "kernels/ufunc.h"
 #include "kernels/broadcast.h"
+#include "kernels/fused.h"
 
 #include <fenv.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BLK ((int64_t)8192)         /* elements per loop call: NumPy's buffer size */
-#define POLL ((int64_t)1 << 16)     /* elements between cancellation polls */
+#define BLK ((int64_t)8192)         /* elements per block: NumPy's buffer size */
 
 typedef cd_complex64 ucf32;
 typedef cd_complex128 ucf64;
@@ -225,49 +221,8 @@ static int read_params(const cd_kctx *ctx, cd_ufunc_params *p, cd_err *err)
     return 0;
 }
 
-/* NumPy's broadcast of the inputs' shapes into shape[*ndim]; 0 or
- * CD_EVALUE with NumPy's message (err may be NULL). */
-static int broadcast(const cd_ufunc_params *p, int nin, cd_chunk *const *in,
-                     int *ndim, int64_t *shape, cd_err *err)
-{
-    int nds[CD_UFUNC_MAXIN];
-    const int64_t *shapes[CD_UFUNC_MAXIN];
-    for (int i = 0; i < nin; i++) {
-        nds[i] = in[i]->ndim;
-        shapes[i] = in[i]->shape;
-    }
-    if (cd_broadcast_shape(nin, NULL, nds, shapes, ndim, shape) == 0)
-        return 0;
-    if (err != NULL) {
-        char buf[CD_ERRMSG];
-        cd_fmt_shapes(buf, sizeof(buf), nin, NULL, nds, shapes, 1);
-        cd_err_set(err, CD_EVALUE,
-                   "ufunc '%s': operands could not be broadcast together with shapes %s",
-                   p->name, buf);
-    }
-    return CD_EVALUE;
-}
-
 /* ------------------------------------------------------------------ */
 /* the kernel                                                          */
-
-#define NOPS (CD_UFUNC_MAXIN + 1)
-
-typedef struct {
-    int nd;                          /* merged axes, >= 1 */
-    int64_t len[CD_MAXDIMS];
-    int64_t st[NOPS][CD_MAXDIMS];    /* element strides per operand */
-} walk;
-
-/* Strides of each operand over the output's axes, then merge axes. */
-static void plan_walk(int nin, cd_chunk *const *in, int ndim, const int64_t *shape, walk *w)
-{
-    int64_t st[NOPS][CD_MAXDIMS];
-    for (int i = 0; i < nin; i++)
-        cd_broadcast_strides(ndim, in[i]->ndim, in[i]->shape, NULL, st[i]);
-    cd_broadcast_strides(ndim, ndim, shape, NULL, st[nin]);
-    w->nd = cd_merge_axes(nin + 1, ndim, shape, (const int64_t (*)[CD_MAXDIMS])st, w->len, w->st);
-}
 
 /*
  * Any negative value among m elements at p (stride `step` bytes) of the
@@ -341,236 +296,57 @@ static int convert_weak_int(const cd_chunk *c, cd_dtype to, void *buf, cd_err *e
     return 0;
 }
 
-/*
- * Broadcasting that leaves short rows (inner merged axis shorter than BLK):
- * as NumPy's buffered iteration does, gather whole rows of every input that
- * is not a scalar into contiguous buffers of the largest multiple of the row
- * length up to BLK elements, and run the loop once per buffer (contiguous
- * steps; stride 0 for inputs broadcast along every axis).  Same values as a
- * row-by-row walk, but the loop sees NumPy's call pattern (long contiguous
- * runs), which matters for loops whose vector and scalar paths differ in
- * details like the sign of fmax(-0.0, 0.0).
- */
-static int run_gathered(const cd_kctx *ctx, const cd_ufunc_params *p, int nin,
-                        const char *const *in_data, const cd_dtype *in_dt, cd_chunk *r,
-                        const walk *w, cd_err *err)
-{
-    int inner = w->nd - 1, rc = 0;
-    int64_t L = w->len[inner], rows_per = BLK / L, B = rows_per * L;
-    int64_t total_rows = r->size / L, idx[CD_MAXDIMS], base[NOPS], since_poll = 0;
-    int osz = cd_dtype_itemsize[r->dtype];
-    void *buf[CD_UFUNC_MAXIN] = {NULL};
-    int scalar[CD_UFUNC_MAXIN];
-    _Alignas(16) unsigned char one[CD_UFUNC_MAXIN][16];
-
-    for (int a = 0; a < w->nd; a++)
-        idx[a] = 0;
-    for (int o = 0; o <= nin; o++)
-        base[o] = 0;
-    for (int i = 0; i < nin; i++) {
-        scalar[i] = 1;
-        for (int a = 0; a < w->nd; a++)
-            if (w->st[i][a] != 0)
-                scalar[i] = 0;
-        if (scalar[i]) {
-            cd_cast(in_dt[i], in_data[i], (cd_dtype)p->loop[i], one[i], 1);
-            continue;
-        }
-        buf[i] = malloc((size_t)B * (size_t)cd_dtype_itemsize[p->loop[i]]);
-        if (buf[i] == NULL) {
-            rc = cd_err_set(err, CD_ENOMEM, "ufunc '%s': out of memory", p->name);
-            goto out;
-        }
-    }
-    for (int64_t row0 = 0; row0 < total_rows; row0 += rows_per) {
-        int64_t nrows = total_rows - row0 < rows_per ? total_rows - row0 : rows_per;
-        int64_t m = nrows * L;
-        char *args[NOPS];
-        intptr_t steps[NOPS], dims[1];
-        /* fill the buffers row by row, advancing the outer odometer */
-        for (int64_t k = 0; k < nrows; k++) {
-            for (int i = 0; i < nin; i++) {
-                int lsz = cd_dtype_itemsize[p->loop[i]];
-                char *dst = (char *)buf[i] + k * L * lsz;
-                const char *src = in_data[i] + base[i] * cd_dtype_itemsize[in_dt[i]];
-                if (scalar[i])
-                    continue;
-                if (w->st[i][inner] != 0) {
-                    cd_cast(in_dt[i], src, (cd_dtype)p->loop[i], dst, L);
-                } else {
-                    cd_cast(in_dt[i], src, (cd_dtype)p->loop[i], dst, 1);
-                    for (int64_t j = 1; j < L; j++)
-                        memcpy(dst + j * lsz, dst, (size_t)lsz);
-                }
-            }
-            for (int a = inner - 1; a >= 0; a--) {
-                idx[a]++;
-                for (int o = 0; o < nin; o++)
-                    base[o] += w->st[o][a];
-                if (idx[a] < w->len[a])
-                    break;
-                for (int o = 0; o < nin; o++)
-                    base[o] -= w->st[o][a] * w->len[a];
-                idx[a] = 0;
-            }
-        }
-        for (int i = 0; i < nin; i++) {
-            args[i] = scalar[i] ? (char *)one[i] : (char *)buf[i];
-            steps[i] = scalar[i] ? 0 : cd_dtype_itemsize[p->loop[i]];
-        }
-        args[nin] = (char *)r->data + row0 * L * osz;
-        steps[nin] = osz;
-        if ((p->flags & CD_UF_CHECK_NEG_EXPONENT) && nin == 2 &&
-            cd_ufunc_any_negative(p->loop[1], args[1], m, steps[1])) {
-            rc = cd_err_set(err, CD_EVALUE, "Integers to negative integer powers are not allowed.");
-            goto out;
-        }
-        dims[0] = (intptr_t)m;
-        p->fn(args, dims, steps, p->data);
-        since_poll += m;
-        if (since_poll >= POLL) {
-            since_poll = 0;
-            if (cd_cancelled(ctx)) {
-                rc = cd_err_set(err, CD_ECANCEL, "cancelled");
-                goto out;
-            }
-        }
-    }
-out:
-    for (int i = 0; i < nin; i++)
-        free(buf[i]);
-    return rc;
-}
-
+/* The ufunc as a one-step program, run by the engine (see the top of the file). */
 static int k_ufunc(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, cd_err *err)
 {
+    union {
+        cd_fused_params h;
+        unsigned char bytes[CD_FUSED_PARAMS_SIZE(1, 0)];
+    } prog;
+    cd_fused_params *p = &prog.h;
+    cd_fused_step *st = &p->step[0];
     _Alignas(16) unsigned char weak[CD_UFUNC_MAXIN][16];
-    const char *in_data[CD_UFUNC_MAXIN];
-    cd_dtype in_dt[CD_UFUNC_MAXIN];
-    cd_ufunc_params p;
-    int64_t shape[CD_MAXDIMS], idx[CD_MAXDIMS], base[NOPS], since_poll = 0;
-    void *scratch[CD_UFUNC_MAXIN] = {NULL};
-    int ndim = 0, rc = 0, inner;
-    cd_chunk *r = NULL;
-    walk w;
+    cd_fused_input x[CD_UFUNC_MAXIN];
+    cd_fused_style style = {
+        .what = "ufunc", .trailing_space = 1, .block = BLK, .fixed_block = 1, .empty_first = 1,
+    };
+    int rc;
 
     *out = NULL;
-    rc = read_params(ctx, &p, err);
+    rc = read_params(ctx, &st->uf, err);
     if (rc < 0)
         return rc;
-    if (nin != p.nin)
+    if (nin != st->uf.nin)
         return cd_err_set(err, CD_ETYPE, "ufunc '%s' takes %d input%s, got %d",
-                          p.name, p.nin, p.nin == 1 ? "" : "s", nin);
-    rc = broadcast(&p, nin, in, &ndim, shape, err);
-    if (rc < 0)
-        return rc;
-    r = cd_chunk_new((cd_dtype)p.loop[nin], ndim, shape, err);
-    if (r == NULL)
-        return err != NULL && err->code ? err->code : CD_ENOMEM;
+                          st->uf.name, st->uf.nin, st->uf.nin == 1 ? "" : "s", nin);
+    style.name = st->uf.name;
+    /* the header fields the engine reads (no store, no reduction, no views) */
+    p->magic = CD_FUSED_MAGIC;
+    p->nin = nin;
+    p->nsteps = 1;
+    p->flags = 0;
+    p->ntrail = 0;
+    p->span_lo = 0;
+    p->span_hi = -1;
+    p->red.kind = CD_RED_NONE;
     for (int i = 0; i < nin; i++) {
-        in_data[i] = in[i]->data;
-        in_dt[i] = in[i]->dtype;
-        if (p.declared[i] == CD_UF_WEAK_INT && in[i]->ndim == 0 &&
-            in_dt[i] <= CD_UINT64) {   /* bool or an integer */
-            rc = convert_weak_int(in[i], (cd_dtype)p.loop[i], weak[i], err);
+        const cd_chunk *c = in[i];
+        cd_dtype loop_dt = (cd_dtype)st->uf.loop[i];
+        x[i] = (cd_fused_input){.dt = c->dtype, .ndim = c->ndim, .shape = c->shape,
+                                .data = c->data, .chunk = c, .whole = 1};
+        if (st->uf.declared[i] == CD_UF_WEAK_INT && c->ndim == 0 &&
+            c->dtype <= CD_UINT64) {   /* bool or an integer */
+            rc = convert_weak_int(c, loop_dt, weak[i], err);
             if (rc < 0)
-                goto fail;
-            in_data[i] = (const char *)weak[i];
-            in_dt[i] = (cd_dtype)p.loop[i];
+                return rc;
+            x[i].dt = loop_dt;
+            x[i].data = (const char *)weak[i];
         }
+        p->in_dtype[i] = x[i].dt;
+        st->op[i].kind = CD_FR_IN;
+        st->op[i].index = i;
     }
-    if (r->size == 0) {
-        *out = r;
-        return 0;
-    }
-    for (int i = 0; i < nin; i++) {
-        if (in_dt[i] != (cd_dtype)p.loop[i]) {
-            scratch[i] = malloc((size_t)BLK * (size_t)cd_dtype_itemsize[p.loop[i]]);
-            if (scratch[i] == NULL) {
-                rc = cd_err_set(err, CD_ENOMEM, "ufunc '%s': out of memory", p.name);
-                goto fail;
-            }
-        }
-    }
-    plan_walk(nin, in, ndim, shape, &w);
-    inner = w.nd - 1;
-    for (int a = 0; a < w.nd; a++)
-        idx[a] = 0;
-    for (int o = 0; o <= nin; o++)
-        base[o] = 0;
-    if (w.nd > 1 && w.len[inner] < BLK) {
-        rc = run_gathered(ctx, &p, nin, in_data, in_dt, r, &w, err);
-        if (rc < 0)
-            goto fail;
-        goto done;
-    }
-
-    for (;;) {
-        int64_t L = w.len[inner];
-        for (int64_t off = 0; off < L; off += BLK) {
-            int64_t m = L - off < BLK ? L - off : BLK;
-            char *args[NOPS];
-            intptr_t steps[NOPS], dims[1];
-            for (int i = 0; i < nin; i++) {
-                int64_t s = w.st[i][inner];
-                int isz = cd_dtype_itemsize[in_dt[i]];
-                const char *src = in_data[i] + (base[i] + off * s) * isz;
-                if (scratch[i] == NULL) {
-                    args[i] = (char *)src;
-                    steps[i] = (intptr_t)(s * isz);
-                } else {
-                    cd_cast(in_dt[i], src, (cd_dtype)p.loop[i], scratch[i], s ? m : 1);
-                    args[i] = scratch[i];
-                    steps[i] = s ? cd_dtype_itemsize[p.loop[i]] : 0;
-                }
-            }
-            args[nin] = (char *)r->data + (base[nin] + off) * cd_dtype_itemsize[r->dtype];
-            steps[nin] = cd_dtype_itemsize[r->dtype];
-            if ((p.flags & CD_UF_CHECK_NEG_EXPONENT) && nin == 2 &&
-                cd_ufunc_any_negative(p.loop[1], args[1], m, steps[1])) {
-                rc = cd_err_set(err, CD_EVALUE,
-                                "Integers to negative integer powers are not allowed.");
-                goto fail;
-            }
-            dims[0] = (intptr_t)m;
-            p.fn(args, dims, steps, p.data);
-            since_poll += m;
-            if (since_poll >= POLL) {
-                since_poll = 0;
-                if (cd_cancelled(ctx)) {
-                    rc = cd_err_set(err, CD_ECANCEL, "cancelled");
-                    goto fail;
-                }
-            }
-        }
-        /* next position of the outer axes */
-        {
-            int a = inner - 1;
-            for (; a >= 0; a--) {
-                idx[a]++;
-                for (int o = 0; o <= nin; o++)
-                    base[o] += w.st[o][a];
-                if (idx[a] < w.len[a])
-                    break;
-                for (int o = 0; o <= nin; o++)
-                    base[o] -= w.st[o][a] * w.len[a];
-                idx[a] = 0;
-            }
-            if (a < 0)
-                break;
-        }
-    }
-done:
-    for (int i = 0; i < nin; i++)
-        free(scratch[i]);
-    *out = r;
-    return 0;
-fail:
-    for (int i = 0; i < nin; i++)
-        free(scratch[i]);
-    if (r != NULL)
-        cd_chunk_decref(r);
-    return rc;
+    return cd_fused_run(ctx, p, x, NULL, &style, out, err);
 }
 
 static int64_t ufunc_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
@@ -578,8 +354,15 @@ static int64_t ufunc_out_bytes(const cd_kctx *ctx, int nin, cd_chunk *const *in)
     cd_ufunc_params p;
     int64_t shape[CD_MAXDIMS], n = 1;
     int ndim = 0;
-    if (read_params(ctx, &p, NULL) < 0 || nin != p.nin ||
-        broadcast(&p, nin, in, &ndim, shape, NULL) < 0)
+    int nds[CD_UFUNC_MAXIN];
+    const int64_t *shapes[CD_UFUNC_MAXIN];
+    if (read_params(ctx, &p, NULL) < 0 || nin != p.nin)
+        return 0;
+    for (int i = 0; i < nin; i++) {
+        nds[i] = in[i]->ndim;
+        shapes[i] = in[i]->shape;
+    }
+    if (cd_broadcast_shape(nin, NULL, nds, shapes, &ndim, shape) < 0)
         return 0;
     for (int a = 0; a < ndim; a++)
         if (__builtin_mul_overflow(n, shape[a], &n))

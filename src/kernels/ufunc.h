@@ -1,8 +1,9 @@
 /*
  * ufunc.h - the "ufunc" kernel: one of NumPy's own inner loops run over
- * chunks on a C worker.  Shared by ufunc.c (pure C: runs a resolved loop,
- * casts inputs, broadcasts) and ufunc_py.c (glue: resolves the loop with the
- * GIL held, builds and pickles the Kernel).
+ * chunks on a C worker.  Shared by ufunc.c (pure C: runs the resolved loop
+ * as a fused program of one step, through the fused kernel's engine, and
+ * holds the casts) and ufunc_py.c (glue: resolves the loop with the GIL
+ * held, builds and pickles the Kernel).
  *
  * Design.  The loop is resolved once, at graph-build time, by ufunc_py.c:
  * NumPy's own dtype resolution (ufunc.resolve_dtypes, NEP 50) picks the loop
