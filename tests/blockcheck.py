@@ -32,6 +32,16 @@ def check(x, expected, exact=True, rtol=1e-7, atol=0):
     return got
 
 
+def _ragged(draw, st, s):
+    """Block sizes of random lengths adding up to s."""
+    parts, left = [], s
+    while left:
+        p = draw(st.integers(1, left))
+        parts.append(p)
+        left -= p
+    return tuple(parts)
+
+
 def chunkings(draw, st, shape):
     """A hypothesis draw of a chunk spec (per-axis tuples) for ``shape``."""
     chunks = []
@@ -48,12 +58,7 @@ def chunkings(draw, st, shape):
         elif kind == "whole":
             chunks.append((s,))
         else:
-            parts, left = [], s
-            while left:
-                p = draw(st.integers(1, left))
-                parts.append(p)
-                left -= p
-            chunks.append(tuple(parts))
+            chunks.append(_ragged(draw, st, s))
     return tuple(chunks)
 
 
@@ -71,12 +76,7 @@ def chunk_specs(draw, st, shape):
         elif kind == "one":
             chunks.append(1)
         else:
-            parts, left = [], s
-            while left:
-                p = draw(st.integers(1, left))
-                parts.append(p)
-                left -= p
-            chunks.append(tuple(parts))
+            chunks.append(_ragged(draw, st, s))
     return tuple(chunks)
 
 

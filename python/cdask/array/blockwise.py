@@ -42,13 +42,12 @@ import warnings
 
 import numpy as np
 
-from .chunks import chunk_offsets
 from .core import Array
 from .creation import asarray
 from .dtypes import check_dtype
 from .mapping import Literal, MapBlocksTask, func_token
 from .tokenize import tokenize
-from .utils import isnan, merge_layers, with_layer
+from .utils import common_chunks, isnan, merge_layers, with_layer
 
 __all__ = ["blockwise", "top"]
 
@@ -72,18 +71,9 @@ def _index_tuple(ind, pos):
 
 
 def _common(label, lists):
-    first = lists[0]
-    if all(c == first for c in lists[1:]):
-        return first
-    if any(isnan(v) for c in lists for v in c):
-        raise ValueError("blockwise: index %r pairs axes with different unknown (nan) chunk "
-                         "sizes %s; call compute_chunk_sizes() on the arrays first"
-                         % (label, ", ".join(map(str, lists))))
-    bounds = set()
-    for c in lists:
-        bounds.update(chunk_offsets(c))
-    b = sorted(bounds)
-    return tuple(b[i + 1] - b[i] for i in range(len(b) - 1)) or (0,)
+    return common_chunks(lists, unknown_error=lambda: (
+        "blockwise: index %r pairs axes with different unknown (nan) chunk sizes %s; call "
+        "compute_chunk_sizes() on the arrays first" % (label, ", ".join(map(str, lists)))))
 
 
 def _size(c):

@@ -553,6 +553,18 @@ def _contract(a, b, a_batch, a_free, a_con, b_batch, b_free, b_con, *, dtype=Non
             idx[op.perm[i]] = v
         return (op.src.name,) + tuple(idx)
 
+    def logical(x, batch, free, fidx, con, con_block, bidx):
+        # an operand's block index, axis by axis: batch blocks (0 where it
+        # broadcasts), its free blocks, and the contracted block of the step
+        idx = [0] * x.ndim
+        for d, ax in enumerate(batch):
+            idx[ax] = bidx[d + (nbatch - len(batch))] if x.shape[ax] != 1 else 0
+        for ax, v in zip(free, fidx):
+            idx[ax] = v
+        for ax in con:
+            idx[ax] = con_block(ax)
+        return idx
+
     a_pos = {ax: j for j, ax in enumerate(opa.con_order)}
     b_inv = {v: k for k, v in pairs.items()}
     spec = (nbatch, len(a_batch), len(b_batch), opa.split, opb.split, ta, tb, dtype.str)
@@ -565,24 +577,10 @@ def _contract(a, b, a_batch, a_free, a_con, b_batch, b_free, b_con, *, dtype=Non
             for bi in itertools.product(*free_b_ranges):
                 akeys, bkeys = [], []
                 for cidx in itertools.product(*con_blocks):
-                    la = [0] * a.ndim
-                    for d, ax in enumerate(a_batch):
-                        od = d + (nbatch - len(a_batch))
-                        la[ax] = bidx[od] if a.shape[ax] != 1 else 0
-                    for ax, v in zip(a_free, ai):
-                        la[ax] = v
-                    for ax in a_con:
-                        la[ax] = cidx[a_pos[ax]]
-                    lb = [0] * b.ndim
-                    for d, ax in enumerate(b_batch):
-                        od = d + (nbatch - len(b_batch))
-                        lb[ax] = bidx[od] if b.shape[ax] != 1 else 0
-                    for ax, v in zip(b_free, bi):
-                        lb[ax] = v
-                    for ax in b_con:
-                        lb[ax] = cidx[a_pos[b_inv[ax]]]
-                    akeys.append(src_key(opa, la))
-                    bkeys.append(src_key(opb, lb))
+                    akeys.append(src_key(opa, logical(a, a_batch, a_free, ai, a_con,
+                                                      lambda ax: cidx[a_pos[ax]], bidx)))
+                    bkeys.append(src_key(opb, logical(b, b_batch, b_free, bi, b_con,
+                                                      lambda ax: cidx[a_pos[b_inv[ax]]], bidx)))
                 mps = m_pieces[ai[0]] if m_pieces is not None else [(None, None, 0)]
                 nps = n_pieces[bi[0]] if n_pieces is not None else [(None, None, 0)]
                 for mr, mo, _ in mps:

@@ -98,14 +98,17 @@ def broadcast_shapes(shapes):
     return tuple(out)
 
 
-def common_chunks(chunk_lists, size):
+def common_chunks(chunk_lists, size=None, unknown_error=None):
     """One chunking for an axis from the chunkings of the operands that span
-    it: the same if they agree, else the common refinement."""
+    it: the same if they agree, else the common refinement.  Chunkings that
+    differ and hold unknown sizes raise ValueError (``unknown_error``: a
+    callable giving its message, else a generic one)."""
     first = chunk_lists[0]
     if all(c == first for c in chunk_lists[1:]):
         return first
     if any(isnan(x) for c in chunk_lists for x in c):
-        raise ValueError("arrays with unknown chunk sizes along an axis can only be combined "
+        raise ValueError(unknown_error() if unknown_error is not None else
+                         "arrays with unknown chunk sizes along an axis can only be combined "
                          "when their chunks are identical (got %s); call compute_chunk_sizes() "
                          "first" % (", ".join(map(str, chunk_lists)),))
     bounds = set()
