@@ -350,27 +350,81 @@ def test_dask_optimize_without_the_layers_fuses_task_by_task(monkeypatch):
     assert np.array_equal(np.block(cdask.get(g, y.__dask_keys__())), expected)
 
 
-def test_no_kernel_is_read_back_on_the_compute_path(monkeypatch):
+def test_kernels_cdask_did_not_record_are_left_unfused(monkeypatch):
+    # the passes never read a program back out of a kernel: one that was not
+    # recorded (made or unpickled by cdask) is run as it is
+    from cdask.array import layers
+
+    y, expected = _expr()
+    dsk = dict(y.__dask_graph__())
+    monkeypatch.setattr(compute_mod, "HANDED_LAYERS", {})
+    monkeypatch.setattr(layers, "UFUNC_KERNELS", {})
+    monkeypatch.setattr(layers, "FUSED_KERNELS", {})
     from cdask.array import fuse
+    monkeypatch.setattr(fuse, "UFUNC_KERNELS", layers.UFUNC_KERNELS)
+    monkeypatch.setattr(fuse, "FUSED_KERNELS", layers.FUSED_KERNELS)
+    g = compute_mod.dask_optimize(dsk, y.__dask_keys__())
+    assert not any("fused kernel" in repr(t[0]) for t in g.values() if type(t) is tuple)
+    assert np.array_equal(np.block(cdask.get(g, y.__dask_keys__())), expected)
 
-    def refuse(kernel):
-        raise AssertionError("read back %r" % (kernel,))
 
-    monkeypatch.setattr(fuse, "read_back", refuse)
-    monkeypatch.setattr(fuse, "_SPEC_CACHE", {})
-    xn = np.linspace(-3, 3, 600).reshape(20, 30)
-    x = cdask.from_array(xn, chunks=(5, 7))
-    exprs = [(((x + 1) * 2) ** 3, ((xn + 1) * 2) ** 3),
-             (cdask.where(x > 0, x, 0.5) - 1, np.where(xn > 0, xn, 0.5) - 1),
-             (x + 1, xn + 1)]
-    for a, ref in exprs:
-        assert np.array_equal(a.compute(), ref)
-        (o,) = cdask.optimize(a)
-        assert np.array_equal(o.compute(), ref)
-    np.testing.assert_allclose(float((x * 2)[x > 0].mean().compute()),
-                               (xn * 2)[xn > 0].mean(), rtol=1e-14)
-    np.testing.assert_allclose(float(((x - 1) ** 2).sum().compute()), ((xn - 1) ** 2).sum(),
-                               rtol=1e-13)
+_UNPICKLE_ELSEWHERE = """
+import importlib, pickle, sys
+import numpy as np
+from cdask.array import layers
+compute = importlib.import_module("cdask.array.compute")
+assert not layers.UFUNC_KERNELS and not layers.FUSED_KERNELS
+dsk, keys = pickle.loads(sys.stdin.buffer.read())
+assert layers.UFUNC_KERNELS                   # recorded as they were unpickled
+g = compute.dask_optimize(dsk, keys)
+import cdask
+fused = sum("fused kernel" in repr(t[0]) for t in g.values() if type(t) is tuple)
+got = np.block(cdask.get(g, keys))
+sys.stdout.write("%d %r" % (fused, got.tobytes().hex()))
+"""
+
+
+def test_a_graph_unpickled_in_another_process_is_fused_there():
+    import subprocess
+    import sys
+
+    y, expected = _expr()
+    blob = pickle.dumps((dict(y.__dask_graph__()), y.__dask_keys__()))
+    out = subprocess.run([sys.executable, "-c", _UNPICKLE_ELSEWHERE], input=blob,
+                         capture_output=True, check=True).stdout.decode()
+    fused, data = out.split(" ", 1)
+    assert int(fused) == y.npartitions
+    assert bytes.fromhex(eval(data)) == expected.tobytes()
+
+
+def test_reductions_and_masks_fused_on_layers():
+    from cdask.array import indexing
+
+    xn = np.arange(2000) % 7 - 3.0
+    x = cdask.from_array(xn, chunks=100) * 1.5
+    sel = x[x > 0]
+    m = sel.mean()
+    layers = fuse_layers(m._layers, keep=(m.name,))
+    parts = [l for l in layers.values() if type(l) is Blockwise and
+             "fused kernel mean" in repr(l.func)]
+    assert len(parts) == 1
+    # the chain, the mask and the selection were folded into the partials
+    assert x.name not in layers and sel.name not in layers
+    assert not any(type(l) is Blockwise and l.func is indexing.mask_block
+                   for l in layers.values())
+    want = (xn * 1.5)[xn * 1.5 > 0]
+    np.testing.assert_allclose(float(m.compute()), want.mean(), rtol=1e-14)
+    assert _layer(sel)._tasks is None and _layer(x)._tasks is None   # never built
+    for r, ref in [(((x + 1) ** 2).sum(), ((xn * 1.5 + 1) ** 2).sum()),
+                   ((x - 1).min(), (xn * 1.5 - 1).min()), ((x * x).max(), (xn * xn * 2.25).max()),
+                   (x[x < 0].sum(), (xn * 1.5)[xn * 1.5 < 0].sum())]:
+        lay = fuse_layers(r._layers, keep=(r.name,))
+        assert any(type(l) is Blockwise and "fused kernel" in repr(l.func) and
+                   "(" in repr(l.func).split("kernel ", 1)[1] for l in lay.values())
+        np.testing.assert_allclose(float(r.compute()), ref, rtol=1e-13)
+    # the values are read elsewhere too: x stays, the mask is still fused
+    both = fuse_layers({**x[x > 0].sum()._layers, **x._layers}, keep=(x.name,))
+    assert x.name in both
 
 
 def test_handing_a_graph_to_dask_keeps_nothing_alive():

@@ -24,7 +24,7 @@ from .contraction import blas_limits
 from .core import Array, BLOCK_BYTES, HANDED_LAYERS, finalize, scalar_result
 from .layers import layer_tasks
 from .plan import cull_layers, fuse_layers
-from .fuse import fuse_elementwise, fuse_reductions, sink_stores
+from .fuse import fuse_elementwise, fuse_reductions, read_in_place, sink_stores
 from .tokenize import tokenize
 from .utils import chunks_known, format_bytes, key_split, slices_from_chunks
 
@@ -279,6 +279,7 @@ def fused_graph(layers, names, keys):
     if _worth_fusing(g, layers):
         fuse_elementwise(g, keep=keys)
         fuse_reductions(g, keep=keys)
+        read_in_place(g)
         g = g.cull(keys)            # blocks now read in place are left unread
     return g
 
@@ -306,7 +307,9 @@ def dask_optimize(dsk, keys, **kwargs):
     ``dask.persist``, ``dask.optimize``, a distributed Client) run is the
     graph compute() would run - the layers of the arrays asked for, fused -
     when every key is a block of an Array whose graph cdask handed out;
-    otherwise ``dsk`` with its tasks fused task by task."""
+    otherwise ``dsk`` with its tasks fused task by task (a graph unpickled
+    in another process, a distributed scheduler's: its kernels were recorded
+    as they were unpickled, ``layers.kernel_from_pickle``)."""
     flat = _flatten_keys(keys)
     names = {k[0] for k in flat if type(k) is tuple and k and type(k[0]) is str}
     arrays = [HANDED_LAYERS.get(n) for n in names]

@@ -1,17 +1,24 @@
-"""Fusion of elementwise chains at compute time (first step of issue 4).
+"""Fusion task by task, on the graph about to run: what the layer plan
+(``plan.py``) did not see.
 
-A block of ``((x + 1) * 2) ** 3`` is, before fusion, three C ufunc-kernel
-tasks, each making a chunk-sized temporary.  :func:`fuse_elementwise`
-rewrites the graph about to run so that each chain of such tasks - a task
-whose inputs are ufunc-kernel tasks that nothing else reads - becomes one
-task calling ``_core.fused_kernel``: the whole chain evaluated block by block
-in cache-sized pieces, one pass over memory, with NumPy's own loops, so the
-results stay bit-identical to the unfused graph.
+That plan fuses chains, masks and full reductions of Blockwise layers before
+their tasks exist.  The passes here take the rest: tasks of plain dict
+layers (N-d boolean selections, blocks of in-memory arrays, a graph that
+came from another process), fused kernels that read blocks of larger arrays
+where they lie (:func:`read_in_place`), and the stores compute() adds
+(:func:`sink_stores`).
 
-A task is inlined into its consumer only when it is a C ufunc kernel task,
+A block of ``((x + 1) * 2) ** 3`` in such a graph is three C ufunc-kernel
+tasks.  :func:`fuse_elementwise` makes each chain - a task whose inputs are
+ufunc-kernel tasks that nothing else reads - one task calling
+``_core.fused_kernel``: the chain evaluated in cache-sized pieces, one pass
+over memory, with NumPy's own loops, bit-identical to the unfused graph.
+A task is inlined into its consumer only when it is a C ufunc-kernel task,
 the consumer is its only reader, and it is not a key the caller asked for.
-Steps whose loops cannot be fused (the fused kernel raises) leave the chain
-as it was.
+
+What a kernel computes is only ever known from what cdask recorded when it
+made the kernel, or unpickled it (``layers.UFUNC_KERNELS``,
+``FUSED_KERNELS``): a kernel that was not recorded is left as it is.
 """
 
 import numpy as np
@@ -22,11 +29,6 @@ from .blockio import getter
 from .layers import FUSED_KERNELS, UFUNC_KERNELS, note_fused_kernel
 from .reductions import chunk_max_all, chunk_mean_all, chunk_min_all
 from .slicing import mask_block
-
-_WEAK = {"int": int, "float": float, "complex": complex, "bool": bool}
-
-
-_SPEC_CACHE = {}     # id(ufunc Kernel) -> (kernel, ufunc, dtypes): kernels are shared by blocks
 
 
 def _make(in_dtypes, steps, **kw):
@@ -45,34 +47,14 @@ def _rebind(k, views=None, store=None, span=None):
     return k2
 
 
-def read_back(kernel):
-    """What a kernel computes, read back from it (its pickle form): only for
-    kernels cdask did not record when it made them (layers.UFUNC_KERNELS,
-    FUSED_KERNELS) - a graph that came through dask from another process."""
-    return kernel.__reduce__()
-
-
 def _spec(task):
     """(ufunc, operand dtype names, args) for a C ufunc-kernel task, else None."""
     if type(task) is not tuple or not task or not isinstance(task[0], Kernel):
         return None
     k = task[0]
-    got = _SPEC_CACHE.get(id(k))
-    if got is None or got[0] is not k:
-        got = UFUNC_KERNELS.get(id(k))     # recorded when elemwise made it
-    if got is None or got[0] is not k:
-        if k.name != "ufunc":
-            return None
-        try:
-            _, (name, dts) = read_back(k)
-        except (TypeError, ValueError):
-            return None
-        uf = getattr(np, name, None)
-        if not isinstance(uf, np.ufunc):
-            return None
-        if len(_SPEC_CACHE) > 4096:
-            _SPEC_CACHE.clear()
-        got = _SPEC_CACHE[id(k)] = (k, uf, dts)
+    got = UFUNC_KERNELS.get(id(k))     # recorded when elemwise made it, or
+    if got is None or got[0] is not k:  # when it was unpickled (layers.py)
+        return None
     _, uf, dts = got
     if len(dts) != len(task) - 1:
         return None
@@ -133,7 +115,7 @@ def fuse_elementwise(g, keep=()):
             (consumer,) = dependents[root]
             if consumer in specs:
                 continue          # part of its consumer's chain
-        b = _Builder()
+        b = ProgramBuilder()
         inlined = []
         done = {}     # inlined key -> its step (a key read twice is computed once)
 
@@ -197,10 +179,7 @@ def _program(task, g, memo):
                 got = memo[id(k)] = (k, not noted[4], [np.dtype(d) for d in noted[1]],
                                      noted[2], noted[3])
         if got is None or got[0] is not k:
-            _, (dts, steps, views, store, span, red) = read_back(k)
-            got = memo[id(k)] = (k, store is not None or red is not None,
-                                 [np.dtype(d) for d in dts],
-                                 [(uf, list(refs)) for uf, refs in steps], views)
+            return None                 # not one cdask recorded: left as it is
         _, stored, dts, steps, views = got
         if stored:
             return None
@@ -411,22 +390,34 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
             g[kk] = (kj,) + tuple(inputs) + (out,)
             extra.append(kk)
         new_keys[sk] = extra
-    # fused tasks left (their results feed reductions and the like): views
-    for key, task in list(g.items()):
-        if (type(task) is not tuple or not task or not isinstance(task[0], Kernel)
-                or task[0].name != "fused"):
-            continue
-        prog = progs.of(task, g)
-        if prog is None:
-            continue
-        k, inputs, views, dts = prog
-        inputs, views, changed = _with_views(inputs, views, g, dts)
-        if changed:
-            g[key] = (_rebind(k, views=views),) + tuple(inputs)
+    read_in_place(g)
     out = []
     for k in keep:
         out.extend(new_keys.get(k, (k,)))
     return out
+
+
+def read_in_place(g):
+    """Rewrite, in the cdask Graph ``g``, the fused-kernel tasks (plain ones
+    and fused reductions; stores already do) whose inputs are blocks of
+    larger in-memory or memory-mapped arrays: they read them where they lie
+    (views).  Returns the number of tasks rewritten."""
+    done = 0
+    for key, task in list(g.items()):
+        if (type(task) is not tuple or not task or not isinstance(task[0], Kernel)
+                or task[0].name != "fused"):
+            continue
+        k = task[0]
+        noted = FUSED_KERNELS.get(id(k))
+        if noted is None or noted[0] is not k or len(noted[1]) != len(task) - 1:
+            continue                    # not recorded, or a store (its destination last)
+        dts, views = noted[1], noted[3]
+        views = list(views) if views is not None else [None] * len(dts)
+        inputs, views, changed = _with_views(task[1:], views, g, dts)
+        if changed:
+            g[key] = (_rebind(k, views=views),) + tuple(inputs)
+            done += 1
+    return done
 
 
 def _block_size(out, sl):
@@ -440,7 +431,7 @@ def _block_size(out, sl):
 # ---------------------------------------------------------------------------
 # reductions and masks in the same pass
 
-class _Builder:
+class ProgramBuilder:
     """One fused program assembled from several: shared inputs, steps in order."""
 
     def __init__(self):
@@ -521,6 +512,43 @@ def _sum_dtype(dt):
     return dt
 
 
+def reduction_kind(func, consts):
+    """(kind, out_dtype or None) when ``(func, block, *consts)`` is the
+    per-block task of a full reduction a fused kernel can take - ``sum``
+    (its C kernel), ``mean``, ``min``, ``max`` over every axis - else None."""
+    n = len(consts)
+    if func is kernels.sum and n == 0:
+        return "sum", None
+    if func is chunk_mean_all and n == 2:
+        return "mean", np.dtype(consts[1])
+    if func is chunk_min_all and n == 1:
+        return "min", None
+    if func is chunk_max_all and n == 1:
+        return "max", None
+    return None
+
+
+def reduction_kernel(b, kind, value_ref, mask_ref, out_dt, cache):
+    """The fused kernel that runs the program of the ProgramBuilder ``b`` and
+    reduces (``kind``) its value ``value_ref`` where ``mask_ref`` (None: every
+    element) is true; False when the fused kernel cannot take it.  ``cache``
+    (a dict) shares kernels among the blocks that run the same program."""
+    sig = (program_signature(b.in_dtypes, b.steps), kind, value_ref, mask_ref, str(out_dt))
+    k = cache.get(sig)
+    if k is None:
+        try:
+            vdt = _reg_dtype(b, value_ref)
+            if kind == "sum":
+                out_dt = _sum_dtype(vdt)
+            elif kind in ("min", "max"):
+                out_dt = vdt
+            k = _make(b.in_dtypes, b.steps, reduce=(kind, value_ref, mask_ref, out_dt))
+        except (NotImplementedError, TypeError, ValueError, OverflowError):
+            k = False
+        cache[sig] = k
+    return k
+
+
 def fuse_reductions(g, keep=()):
     """Rewrite, in the cdask Graph ``g`` (after :func:`fuse_elementwise`),
     the per-block tasks of full reductions - ``sum`` (its C kernel), ``mean``,
@@ -539,17 +567,10 @@ def fuse_reductions(g, keep=()):
     for key, task in list(g.items()):
         if type(task) is not tuple or len(task) < 2:
             continue
-        f = task[0]
-        if f is kernels.sum and len(task) == 2:
-            kind, out_dt = "sum", None
-        elif f is chunk_mean_all and len(task) == 4:
-            kind, out_dt = "mean", np.dtype(task[3])
-        elif f is chunk_min_all and len(task) == 3:
-            kind, out_dt = "min", None
-        elif f is chunk_max_all and len(task) == 3:
-            kind, out_dt = "max", None
-        else:
+        got = reduction_kind(task[0], task[2:])
+        if got is None:
             continue
+        kind, out_dt = got
         bk = task[1]
         if not _is_key(bk, g) or bk in keep:
             continue
@@ -560,7 +581,7 @@ def fuse_reductions(g, keep=()):
             dependents = g.dependents()
         if len(dependents.get(bk, ())) != 1:
             continue
-        b = _Builder()
+        b = ProgramBuilder()
         absorbed = [bk]
         mask_ref = None
         if type(btask) is tuple and len(btask) == 3 and btask[0] is mask_block:
@@ -596,19 +617,7 @@ def fuse_reductions(g, keep=()):
                 absorbed = []           # bk stays: read in place below
             if value_ref is None:
                 continue
-        sig = (program_signature(b.in_dtypes, b.steps), kind, value_ref, mask_ref, str(out_dt))
-        k = cache.get(sig)
-        if k is None:
-            try:
-                vdt = _reg_dtype(b, value_ref)
-                if kind == "sum":
-                    out_dt = _sum_dtype(vdt)
-                elif kind in ("min", "max"):
-                    out_dt = vdt
-                k = _make(b.in_dtypes, b.steps, reduce=(kind, value_ref, mask_ref, out_dt))
-            except (NotImplementedError, TypeError, ValueError, OverflowError):
-                k = False
-            cache[sig] = k
+        k = reduction_kernel(b, kind, value_ref, mask_ref, out_dt, cache)
         if k is False:
             continue
         inputs, views, changed = _with_views(b.inputs, [None] * len(b.inputs), g, b.in_dtypes)

@@ -31,12 +31,21 @@ spelt out in the steps.  Only C elementwise kernels carry a program; it is
 what lets the planner fuse a layer into its reader without reading anything
 back from a kernel.
 
+Kernels pickle with their programs: one that cdask recorded (below) is
+recorded again in the process that unpickles it, so that a graph shipped to
+another process - a dask.distributed scheduler - is fused there as it would
+be here, without reading anything back from a kernel.
+
 Imports nothing from the rest of the package but ``utils``.
 """
 
+import copyreg
 import itertools
 from collections.abc import Mapping
 
+import numpy as np
+
+from .._core import Kernel
 from .utils import prod
 
 __all__ = ["Blockwise", "is_blockwise", "layer_tasks", "note_ufunc_kernel", "note_fused_kernel",
@@ -228,3 +237,31 @@ def note_fused_kernel(kernel, in_dtypes, steps, views=None, plain=True):
     no reduction); ``views``: the blocks it reads in place, or None."""
     _note(FUSED_KERNELS, kernel, (kernel, list(in_dtypes), [(uf, list(refs)) for uf, refs in steps],
                                   views, plain))
+
+
+def _reduce_kernel(kernel):
+    # Kernel's own pickle form, with the program recorded again on load
+    # for the kernels the fusion passes read (copyreg: pickle, cloudpickle
+    # and dask.distributed's serialisation all consult it)
+    rv = kernel.__reduce__()
+    if kernel.name in ("ufunc", "fused") and type(rv) is tuple and len(rv) == 2:
+        return kernel_from_pickle, rv
+    return rv
+
+
+def kernel_from_pickle(make, args):
+    """Unpickle a C elementwise kernel: ``make(*args)``, its program recorded
+    (``UFUNC_KERNELS`` / ``FUSED_KERNELS``) as when cdask made it."""
+    k = make(*args)
+    if k.name == "ufunc" and len(args) == 2:
+        uf = getattr(np, args[0], None)
+        if isinstance(uf, np.ufunc):
+            note_ufunc_kernel(k, uf, args[1])
+    elif k.name == "fused" and len(args) >= 2:
+        views, store, span, red = (tuple(args[2:6]) + (None,) * 4)[:4]
+        note_fused_kernel(k, args[0], args[1], views=views,
+                          plain=store is None and red is None)
+    return k
+
+
+copyreg.pickle(Kernel, _reduce_kernel)
