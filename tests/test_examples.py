@@ -17,3 +17,10 @@ def test_notebook_runs(capsys):
     out = capsys.readouterr().out
     assert "cdask:" in out and "numpy:" in out
     assert ns["result"] > 0.79 and abs(ns["result"] - ns["expected"]) < 1e-9
+    # the notebook cleans up after itself: no file, no empty folder left
+    assert not pathlib.Path(ns["tmp"].name).exists()
+
+
+def test_notebook_names_the_talk():
+    text = NB.read_text()
+    assert "Towards out-of-core ND-arrays" in text and "Matthew Rocklin" in text

@@ -1,9 +1,12 @@
-"""``python -m cdask``: the headline job in a subprocess (issue 3, item 8)."""
+"""``python -m cdask``: the headline job in a subprocess (issues 3 and 13)."""
 
 import os
 import re
+import resource
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,8 +14,8 @@ import pytest
 from cdask.__main__ import parse_size, write_npy
 
 
-def run(*args, timeout=120):
-    env = dict(os.environ)
+def run(*args, timeout=120, **env_extra):
+    env = dict(os.environ, **env_extra)
     return subprocess.run([sys.executable, "-m", "cdask", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
@@ -31,7 +34,15 @@ def test_quick_run_matches_numpy():
     assert abs(c - n) <= 1e-12 * abs(n)
     assert 0.7 < c < 0.9     # E[x | x > 0] for a standard normal is sqrt(2/pi) = 0.798
     assert "ratio" in p.stdout
-    assert "tasks" in p.stderr      # the progress line from cdask.Stats
+    # the progress bars users get (cdask.diagnostics.ProgressBar), on stderr:
+    # one while writing the input, one for the compute; into a pipe, plain
+    # lines without carriage returns
+    assert p.stderr.count("100%") >= 2 and "\r" not in p.stderr
+    # the compute went through compute(): one fused task per block plus the
+    # tree, not the unfused graph (mask, selection, partials per block)
+    m = re.search(r"(\d+) blocks, (\d+) tasks", p.stdout)
+    assert m and int(m.group(2)) <= int(m.group(1)) + 2
+    assert "peak RSS of its process" in p.stdout     # NumPy ran in a child
     # the temporary file is gone
     m = re.search(r"to (\S+\.npy)", p.stdout)
     assert m and not os.path.exists(m.group(1))
@@ -65,9 +76,79 @@ def test_parse_size():
         parse_size("-1")
 
 
-def test_write_npy_blockwise(tmp_path):
+def test_write_npy_in_parallel_blocks(tmp_path):
+    import cdask
+
     path = str(tmp_path / "z.npy")
-    write_npy(path, 10_001, seed=3, block=1000, progress=False)
+    nb = write_npy(path, 10_001, seed=3, chunks=1000, progress=False)
+    assert nb == 11
     a = np.load(path)
     assert a.shape == (10_001,)
     assert np.isfinite(a).all() and (a > 0).any() and (a < 0).any()
+    # the same numbers as cdask.random draws them, whatever the workers
+    ref = cdask.random.default_rng(3).standard_normal(10_001, chunks=1000).compute()
+    assert np.array_equal(a, ref)
+    path1 = str(tmp_path / "one.npy")
+    write_npy(path1, 10_001, seed=3, chunks=1000, num_workers=1, progress=False)
+    assert np.array_equal(np.load(path1), a)
+
+
+def test_help_documents_sizes():
+    p = run("--help")
+    assert p.returncode == 0
+    assert "--size 40" in p.stdout and "GB" in p.stdout
+
+
+def test_bad_arguments_are_clear_errors():
+    p = run("--size", "-3")
+    assert p.returncode == 2 and "--size must be positive" in p.stderr
+    p = run("--workers", "0")
+    assert p.returncode == 2 and "--workers must be at least 1" in p.stderr
+    p = run("--chunks", "lots")
+    assert p.returncode == 2 and "could not parse byte size 'lots'" in p.stderr
+
+
+def test_temporary_folder_removed_after_sigterm_and_errors(tmp_path, monkeypatch, capsys):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    # SIGTERM while the input is being written
+    proc = subprocess.Popen([sys.executable, "-m", "cdask", "--size", "2", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(d.startswith("cdask-") for d in os.listdir(tmp_path)):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert os.listdir(tmp_path) == []
+    # a run that fails in the middle (the disk fills up) leaves nothing either
+    import tempfile
+
+    import cdask.__main__ as job
+
+    def full(path, *a, **k):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(job, "write_npy", full)
+    assert job.main(["--size", "0.001", "--quiet"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_three_gb_file_in_bounded_memory(tmp_path):
+    # the whole job - writing the input and the compute - measured from
+    # outside the process (the kernel's accounting of the child)
+    path = tmp_path / "x.npy"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    p = run("--size", "3", "--no-numpy", "--quiet", "--path", str(path), timeout=600)
+    assert p.returncode == 0, p.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert before * 1024 < 768 * 2 ** 20     # no earlier child hides this one's peak
+    assert peak < 768 * 2 ** 20, "peak RSS %d MB" % (peak // 2 ** 20)
+    c, _ = answers(p.stdout)
+    assert abs(c - np.sqrt(2 / np.pi)) < 1e-3
+    assert not path.exists()

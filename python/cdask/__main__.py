@@ -1,23 +1,39 @@
-"""``python -m cdask``: the headline job, ``mean(x[x > 0])`` on a memory-mapped .npy file.
+"""``python -m cdask``: the headline job, ``mean(x[x > 0])`` over a .npy file.
 
     python -m cdask                  # 2 GB of float64 in a temporary directory
     python -m cdask --size 0.1       # 0.1 GB: a quick run
+    python -m cdask --size 40        # 40 GB: more than most machines' RAM
     python -m cdask --size 5e6       # 5,000,000 elements (values >= 1000 are element counts)
     python -m cdask --size 8GiB --path /data/x.npy --keep
 
-Steps: write a float64 .npy file of random numbers of both signs, block by
-block through a memory map (the whole array is never in memory, so the file
-may be larger than RAM); memory-map it with ``cdask.from_npy``; compute
-``x[x > 0].mean()`` on the C scheduler with a progress line on stderr; then
-the same with NumPy on the memory map, and print both answers, their times
-and the ratio.  The file is deleted at the end unless ``--keep`` (or unless
-``--path`` named an existing file, which is then used as it is).
+Steps:
+
+1. Write a float64 ``.npy`` file of normal random numbers with cdask itself:
+   ``cdask.random.default_rng(seed).standard_normal(n).to_npy(path)``, every
+   core drawing its own blocks; the array is never whole in memory, so the
+   file may be larger than RAM.
+2. ``x = cdask.from_npy(path)`` (a memory map) and ``x[x > 0].mean().compute()``:
+   what a user's notebook runs - fusion (one task per block computes the
+   mask, selects and sums), the memory budget, and the progress bar users get
+   (``cdask.diagnostics.ProgressBar``, on stderr).
+3. The same with NumPy, in a child process of its own so that its memory
+   never counts against cdask's: ``x[x > 0].mean()`` on ``np.load(path,
+   mmap_mode="r")``, or block by block when the temporaries would not fit.
+
+Both answers, their times, the ratio and each process's peak resident memory
+are printed.  The file and the temporary directory are removed at the end,
+whatever happens (an error, Ctrl-C, SIGTERM), unless ``--keep``; a file named
+by ``--path`` that exists already is used as it is and kept.
 """
 
 import argparse
+import json
 import math
 import os
+import resource
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +41,20 @@ import time
 import numpy as np
 
 GB = 10 ** 9
-WRITE_BLOCK = 8 * 2 ** 20          # elements per written block (64 MiB of float64)
+NUMPY_BLOCK = 8 * 2 ** 20          # elements per block when NumPy goes block by block
+
+EPILOG = """\
+sizes: --size 2 is 2 GB (the default); any number below 1000 is GB, so --size 40
+is a 40 GB file, more than the RAM of most machines: cdask's resident memory stays
+a few blocks big, and NumPy is then run block by block.  A number of 1000 or more
+is a count of float64 elements (--size 5e6); a byte size may carry a unit
+(--size 500MB, --size 4GiB).  The file needs that much free disk space.
+
+examples:
+  python -m cdask --size 0.1           a quick run
+  python -m cdask --size 40 --no-numpy larger than RAM, cdask only
+  python -m cdask --path x.npy --keep  keep the file; later runs reuse it
+"""
 
 
 def parse_size(text):
@@ -39,15 +68,12 @@ def parse_size(text):
     except ValueError:
         from .array.chunks import parse_bytes
         nbytes = parse_bytes(s)
-        return builtin_max(1, nbytes // 8)
+        return max(1, nbytes // 8)
     if not math.isfinite(v) or v <= 0:
         raise argparse.ArgumentTypeError("--size must be positive, got %r" % text)
     if v < 1000:
-        return builtin_max(1, int(v * GB) // 8)
+        return max(1, int(v * GB) // 8)
     return int(v)
-
-
-builtin_max = max
 
 
 def human_bytes(n):
@@ -59,93 +85,45 @@ def human_bytes(n):
     return "%.2f TB" % n  # pragma: no cover
 
 
-def write_npy(path, n, seed=0, block=WRITE_BLOCK, progress=True):
-    """Write ``n`` float64 normal random numbers to ``path`` (.npy), one block at a time.
-
-    The header and file size come from ``open_memmap``; each block is then
-    written through its own small memory map, flushed and unmapped, so the
-    process never holds more than one block.
-    """
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n,))
-    offset = mm.offset
-    del mm
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    done = 0
-    shown = 0.0
-    while done < n:
-        m = min(block, n - done)
-        win = np.memmap(path, dtype=np.float64, mode="r+", offset=offset + 8 * done, shape=(m,))
-        rng.standard_normal(out=win)
-        win.flush()
-        del win
-        done += m
-        el = time.perf_counter() - t0
-        if progress and (el - shown >= 0.25 or done == n):
-            shown = el
-            sys.stderr.write("\rwriting %s: %5.1f%%  %s  %.1f s   "
-                             % (os.path.basename(path), 100.0 * done / n,
-                                human_bytes(8 * done), el))
-            sys.stderr.flush()
-    if progress:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+def peak_rss(who=resource.RUSAGE_SELF):
+    """Peak resident memory in bytes (Linux reports kilobytes)."""
+    return resource.getrusage(who).ru_maxrss * 1024
 
 
-class Progress:
-    """A progress line on stderr from the cdask.Stats the scheduler fills."""
-
-    def __init__(self, stream=sys.stderr, label="cdask"):
-        self.stream = stream
-        self.label = label
-        self.last = ""
-
-    def __call__(self, stats):
-        total = stats.total or 0
-        done = stats.done or 0
-        pct = 100.0 * done / total if total else 0.0
-        line = ("\r%s: %d/%d tasks (%5.1f%%)  held %s  peak %s  %.1f s   "
-                % (self.label, done, total, pct, human_bytes(stats.bytes_held),
-                   human_bytes(stats.peak_bytes), stats.elapsed))
-        self.last = line
-        self.stream.write(line)
-        self.stream.flush()
-
-    def end(self):
-        if self.last:
-            self.stream.write("\n")
-            self.stream.flush()
+def _bar(progress):
+    from .diagnostics import ProgressBar
+    return ProgressBar(out=sys.stderr) if progress else _Nothing()
 
 
-def _from_npy():
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def write_npy(path, n, seed=0, chunks="auto", num_workers=None, progress=True):
+    """Write ``n`` float64 normal random numbers to the .npy file ``path``
+    with cdask: blocks drawn in parallel, each from its own generator, and
+    written into the file by the tasks that draw them."""
     import cdask
-    f = getattr(cdask, "from_npy", None)
-    if f is None:
-        from .array.creation import from_npy as f
-    return f
+    x = cdask.random.default_rng(seed).standard_normal(n, chunks=chunks)
+    with _bar(progress):
+        x.to_npy(path, num_workers=num_workers)
+    return x.numblocks[0]
 
 
-def cdask_mean_positive(path, chunks=None, num_workers=None, progress=True):
-    """``mean(x[x > 0])`` with cdask; returns (value, seconds, stats, ntasks)."""
+def cdask_mean_positive(path, chunks="auto", num_workers=None, progress=True):
+    """``x[x > 0].mean().compute()`` with cdask.  Returns (value, seconds,
+    tasks run, blocks)."""
     import cdask
-    from_npy = _from_npy()
     t0 = time.perf_counter()
-    x = from_npy(path) if chunks is None else from_npy(path, chunks=chunks)
-    m = x[x > 0].mean()
-    graph = m.__dask_graph__()
-    keys = m.__dask_keys__()
+    x = cdask.from_npy(path, chunks=chunks)
     stats = cdask.Stats()
-    cb = Progress() if progress else None
-    try:
-        res = cdask.get(graph, keys, num_workers=num_workers, stats=stats,
-                        callback=cb, interval=0.1)
-    finally:
-        if cb is not None:
-            cb.end()
-    t1 = time.perf_counter()
-    while isinstance(res, (list, tuple)):
-        res = res[0]
-    return float(np.asarray(res)), t1 - t0, stats
+    with _bar(progress):
+        value = x[x > 0].mean().compute(num_workers=num_workers, stats=stats)
+    return float(value), time.perf_counter() - t0, stats.total, x.npartitions
 
 
 def _available_ram():
@@ -160,12 +138,11 @@ def _available_ram():
 
 
 def numpy_mean_positive(path):
-    """The same with NumPy on the memory map: ``x[x > 0].mean()``.
+    """``x[x > 0].mean()`` with NumPy on ``np.load(path, mmap_mode="r")``.
 
-    When the temporaries (mask + selected values, up to 9 bytes per element)
-    would not fit comfortably in memory, NumPy is run block by block instead
-    (the figure is then labelled so).  Returns (value, seconds, how).
-    """
+    When the temporaries (mask and selected values, up to 9 bytes per
+    element) would not fit comfortably in memory, NumPy goes block by block
+    instead (and says so).  Returns (value, seconds, how)."""
     x = np.load(path, mmap_mode="r")
     need = 9 * x.size
     avail = _available_ram()
@@ -176,8 +153,8 @@ def numpy_mean_positive(path):
     else:
         s = 0.0
         n = 0
-        for i in range(0, x.size, WRITE_BLOCK):
-            b = x[i:i + WRITE_BLOCK]
+        for i in range(0, x.size, NUMPY_BLOCK):
+            b = x[i:i + NUMPY_BLOCK]
             p = b[b > 0]
             s += float(p.sum())
             n += p.size
@@ -186,39 +163,77 @@ def numpy_mean_positive(path):
     return r, time.perf_counter() - t0, how
 
 
+_CHILD = ("import json, sys; from cdask.__main__ import numpy_mean_positive, peak_rss; "
+          "r = numpy_mean_positive(sys.argv[1]); "
+          "print(json.dumps({'value': r[0], 'seconds': r[1], 'how': r[2], "
+          "'peak_rss': peak_rss()}))")
+
+
+def numpy_in_child(path):
+    """:func:`numpy_mean_positive` in a child process: (value, seconds, how,
+    the child's peak RSS in bytes)."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, path], check=True,
+                         stdout=subprocess.PIPE).stdout
+    r = json.loads(out.decode().strip().splitlines()[-1])
+    return r["value"], r["seconds"], r["how"], r["peak_rss"]
+
+
+def _chunks_arg(text):
+    if text is None:
+        return "auto"
+    return int(text) if text.isdigit() else text
+
+
+def _terminate(signum, frame):
+    # SIGTERM: unwind like Ctrl-C, so that the finally clauses remove files
+    raise KeyboardInterrupt("terminated (signal %d)" % signum)
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m cdask", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m cdask", description=__doc__.split("\n\n")[0],
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="2",
-                    help="array size: a number < 1000 is GB (default 2), a larger number is "
-                         "a count of float64 elements, or a byte size such as 500MB, 4GiB")
+                    help="array size: a number < 1000 is GB (default 2; --size 40 for 40 GB), "
+                         "a larger number is a count of float64 elements, or a byte size such "
+                         "as 500MB, 4GiB")
     ap.add_argument("--path", default=None,
-                    help="the .npy file (default: x.npy in a new temporary directory). "
-                         "An existing file is used as it is and kept.")
+                    help="the .npy file (default: x.npy in a new temporary directory, removed "
+                         "afterwards). An existing file is used as it is and kept.")
     ap.add_argument("--keep", action="store_true", help="keep the file afterwards")
     ap.add_argument("--chunks", default=None,
-                    help="block size for from_npy (e.g. 64MiB or 8000000); default: auto")
-    ap.add_argument("--workers", type=int, default=None, help="scheduler threads")
-    ap.add_argument("--seed", type=int, default=0)
+                    help="block size for writing and reading (e.g. 64MiB or 8000000); "
+                         "default: auto")
+    ap.add_argument("--workers", type=int, default=None, help="scheduler threads "
+                    "(default: one per core)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed of the input")
     ap.add_argument("--no-numpy", action="store_true", help="skip the NumPy comparison")
-    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     a = ap.parse_args(argv)
 
     try:
         n = parse_size(a.size)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, argparse.ArgumentTypeError) as e:
         ap.error(str(e))
+    if a.workers is not None and a.workers < 1:
+        ap.error("--workers must be at least 1, got %d" % a.workers)
+    chunks = _chunks_arg(a.chunks)
+    if isinstance(chunks, str) and chunks != "auto":
+        from .array.chunks import parse_bytes
+        try:
+            parse_bytes(chunks)
+        except ValueError as e:
+            ap.error("--chunks: %s" % e)
+    old_term = signal.signal(signal.SIGTERM, _terminate)
     tmpdir = None
+    path = None
     existing = False
-    if a.path is None:
-        tmpdir = tempfile.mkdtemp(prefix="cdask-")
-        path = os.path.join(tmpdir, "x.npy")
-    else:
-        path = a.path
-        existing = os.path.exists(path)
-    chunks = None
-    if a.chunks is not None:
-        chunks = int(a.chunks) if a.chunks.isdigit() else a.chunks
     try:
+        if a.path is None:
+            tmpdir = tempfile.mkdtemp(prefix="cdask-")
+            path = os.path.join(tmpdir, "x.npy")
+        else:
+            path = a.path
+            existing = os.path.exists(path)
         if existing:
             n = int(np.load(path, mmap_mode="r").size)
             print("using existing file %s" % path)
@@ -229,32 +244,44 @@ def main(argv=None):
                       % (human_bytes(8 * n), path, human_bytes(free)), file=sys.stderr)
                 return 2
             t0 = time.perf_counter()
-            write_npy(path, n, seed=a.seed, progress=not a.quiet)
-            print("wrote %s float64 (%s) to %s in %.2f s"
-                  % (format(n, ","), human_bytes(8 * n), path, time.perf_counter() - t0))
+            nb = write_npy(path, n, seed=a.seed, chunks=chunks, num_workers=a.workers,
+                           progress=not a.quiet)
+            dt = time.perf_counter() - t0
+            print("wrote %s float64 (%s) to %s in %.2f s (%s/s, %d blocks drawn in parallel)"
+                  % (format(n, ","), human_bytes(8 * n), path, dt,
+                     human_bytes(8 * n / dt) if dt > 0 else "-", nb))
         sys.stdout.flush()
 
-        value, secs, stats = cdask_mean_positive(path, chunks=chunks, num_workers=a.workers,
-                                                 progress=not a.quiet)
+        value, secs, ntasks, nblocks = cdask_mean_positive(
+            path, chunks=chunks, num_workers=a.workers, progress=not a.quiet)
         print("mean(x[x > 0]) over %s float64 (%s)" % (format(n, ","), human_bytes(8 * n)))
-        print("cdask: %r  in %.3f s  (%d tasks, peak %s held by the scheduler)"
-              % (value, secs, stats.total, human_bytes(stats.peak_bytes)))
+        print("cdask: %r  in %.3f s  (%s/s; %d blocks, %d tasks; peak RSS of this process %s)"
+              % (value, secs, human_bytes(8 * n / secs) if secs > 0 else "-", nblocks, ntasks,
+                 human_bytes(peak_rss())))
         sys.stdout.flush()
         if not a.no_numpy:
-            nvalue, nsecs, how = numpy_mean_positive(path)
-            print("numpy: %r  in %.3f s  (%s)" % (nvalue, nsecs, how))
+            nvalue, nsecs, how, nrss = numpy_in_child(path)
+            print("numpy: %r  in %.3f s  (%s; peak RSS of its process %s)"
+                  % (nvalue, nsecs, how, human_bytes(nrss)))
             rel = abs(value - nvalue) / abs(nvalue) if nvalue else abs(value - nvalue)
             print("ratio: cdask is %.2fx the speed of NumPy (numpy time / cdask time); "
                   "relative difference %.1e" % (nsecs / secs if secs > 0 else float("inf"), rel))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as e:
+        print("python -m cdask: %s" % e, file=sys.stderr)
+        return 1
     finally:
-        if not existing and not a.keep:
+        signal.signal(signal.SIGTERM, old_term)
+        if path is not None and not existing and not a.keep:
             try:
                 os.remove(path)
             except OSError:
                 pass
         if tmpdir is not None and not a.keep:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        elif a.keep and not existing:
+        elif a.keep and path is not None and not existing and os.path.exists(path):
             print("kept %s" % path)
     return 0
 
