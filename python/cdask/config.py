@@ -29,6 +29,11 @@ are checked:
                   reads them merged into runs of about 1 MiB along the
                   reduced axes (one task per run); read when the reduction
                   is built.
+    progress      (default False) True shows a progress bar for every
+                  compute (cdask.diagnostics.ProgressBar(), drawn as fits
+                  where it runs: a Jupyter widget, a terminal line, or a few
+                  lines into a file); "widget", "text" or "lines" picks one.
+                  Ignored while another ProgressBar is in force.
 
 Defaults come from environment variables CDASK_<KEY>, e.g. CDASK_NUM_WORKERS=3
 gives get("num_workers") == 3.  Their values are read as int, float or bool
@@ -85,7 +90,8 @@ def machine_memory():
 
 def _builtin_defaults():
     return {"num_workers": max(1, os.cpu_count() or 1),
-            "memory_limit": int(machine_memory() * 0.6)}
+            "memory_limit": int(machine_memory() * 0.6),
+            "progress": False}
 
 
 def _norm(key):
@@ -140,7 +146,22 @@ def _check_memory_limit(value):
     return n
 
 
-_CHECKS = {"num_workers": _check_num_workers, "memory_limit": _check_memory_limit}
+# the kinds of cdask.diagnostics.KINDS (config is imported before it)
+_PROGRESS_KINDS = ("auto", "widget", "text", "lines")
+
+
+def _check_progress(value):
+    # CDASK_PROGRESS=1 arrives as the int 1
+    if value is None or (type(value) is int and value in (0, 1)):
+        return bool(value)
+    if isinstance(value, bool) or value in _PROGRESS_KINDS:
+        return value
+    raise ValueError("cdask.config: progress must be True, False or one of %s, got %r"
+                     % (", ".join(map(repr, _PROGRESS_KINDS)), value))
+
+
+_CHECKS = {"num_workers": _check_num_workers, "memory_limit": _check_memory_limit,
+           "progress": _check_progress}
 
 
 def _validate(key, value):
