@@ -422,3 +422,17 @@ def test_widget_in_a_jupyter_kernel(tmp_path, monkeypatch):
     assert bars(nb.cells[3]) == [] and stdout(nb.cells[3]) == "780.0\n"
     for cell in nb.cells:
         assert not any(o.get("name") == "stderr" for o in cell.outputs), cell.outputs
+
+
+def test_persist_shows_the_bar_too():
+    import io
+
+    import cdask
+    from cdask.diagnostics import ProgressBar
+
+    out = io.StringIO()
+    x = cdask.ones(100, chunks=10) + 1
+    with ProgressBar(out=out, kind="lines"):
+        (p,) = cdask.persist(x)
+    assert "100%" in out.getvalue() and "\r" not in out.getvalue()
+    assert float(p.sum().compute()) == 200.0

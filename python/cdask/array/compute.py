@@ -346,7 +346,7 @@ def persist(*args, **kwargs):
             g.update(layer_tasks(layer))
 
     with blas_limits(layers):
-        results = get(g, keys, **_get_kwargs(kwargs))
+        results = get_with_progress(get, g, keys, **_get_kwargs(kwargs))
     done = {}
     for a, ks, vals in zip(arrays, keys, results):
         layer = dict(zip(ks, vals))
