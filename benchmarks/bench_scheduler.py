@@ -15,6 +15,12 @@ a. C-kernel tasks: a fan-in-8 reduction tree.  Leaves ``('x', i): (kernels.ones,
 b. Python tasks: the same tree with ``one()`` leaves and ``add_many(*children)``
    nodes.  cdask on ~1,000,000 (200,000 if that would be too slow) and ~100,000;
    dask on ~100,000.  Targets: cdask <= 5 µs/task and >= 10x less than dask.
+   With ``record``: the same 1,000,000-task tree with ``record=True`` (a
+   ``cdask.Stats`` filled with one record per task, what ``cdask.diagnostics.
+   Profiler`` reads) against the same call without, interleaved in one run,
+   best of --record-repeat each; figure = the ratio of the bests, target <= 1.03.
+   Reading the records afterwards (``stats.records``, ``stats.memory``: Python
+   objects made on first read) is timed apart, as it is not part of the get.
 c. Peak memory: --mem-leaves leaves ``(kernels.ones, L/8)`` of L = --mem-leaf-mib MiB
    each, summed by a fan-in-8 tree of ``kernels.sum``.  Each contender runs in its
    own fresh child process; figure = peak RSS during the run minus the child's RSS
@@ -225,6 +231,35 @@ def overhead_part(name, build, cd_call, dk_call, big_n, small_n, dask_n, repeat,
     return out
 
 
+def record_overhead(getter, K, n_tasks, repeat, workers, pass_workers, node_form="list"):
+    """get(record=True) against get() on the same C tree, interleaved so that
+    the machine's load drifts alike over both (see the docstring, part a)."""
+    import cdask
+    dsk, root, expected = c_tree(n_tasks, K, node_form)
+    n = len(dsk)
+    kw = {"num_workers": workers} if pass_workers else {}
+    plain, rec, read = [], [], []
+    ok = True
+    H.log(f"[record] cdask {n:,} tasks, record=True against without, {repeat} pairs")
+    for i in range(max(1, repeat)):
+        for record in (False, True):
+            st = cdask.Stats()
+            t = H.best_of(lambda: getter(dsk, root, stats=st, record=record, **kw), 1)
+            ok = ok and math.isclose(as_float(t.result), expected, rel_tol=1e-9)
+            (rec if record else plain).append(t.best)
+            if record:
+                t0 = time.perf_counter()
+                got = len(st.records), len(st.memory)
+                read.append(time.perf_counter() - t0)
+                ok = ok and got == (n, n)
+            del st
+        H.log(f"  [record] pair {i + 1}/{repeat}: without {plain[-1]:.3f} s, "
+              f"record=True {rec[-1]:.3f} s, reading the records {read[-1]:.3f} s")
+    del dsk
+    return {"tasks": n, "plain_s": plain, "record_s": rec, "read_s": read,
+            "ratio": min(rec) / min(plain), "result_ok": ok}
+
+
 # --------------------------------------------------------------------------
 # part c: peak memory, one fresh child per contender
 # --------------------------------------------------------------------------
@@ -337,6 +372,14 @@ def build_report(R: dict) -> str:
                          f"{x['tasks']:,} tasks{'' if x['result_ok'] else ' (WRONG RESULT)'}",
                          H.fmt_us(x["per_task_s"]), "", "", f"≤ {t_us:g} µs",
                          H.yes_no(x["per_task_s"] * 1e6 <= t_us)])
+    rc = R.get("record")
+    if rc:
+        fig["record_ratio"] = rc["ratio"]
+        rows.append([f"C-kernel tasks: `get(record=True)` / `get()`, {rc['tasks']:,} tasks, "
+                     f"best of {len(rc['record_s'])} interleaved pairs "
+                     f"(records read after: {H.fmt_s(min(rc['read_s']))})"
+                     f"{'' if rc['result_ok'] else ' (WRONG RESULT)'}",
+                     f"{rc['ratio']:.3f}", "", "", "≤ 1.03", H.yes_no(rc["ratio"] <= 1.03)])
     m = R.get("mem")
     if m:
         bound = m["bound_bytes"]
@@ -457,7 +500,10 @@ def main(argv=None):
     ap.add_argument("--mem-timeout", type=float, default=600.0)
     ap.add_argument("--no-malloc-diag", action="store_true",
                     help="skip the second memory run with glibc's mmap threshold fixed")
-    ap.add_argument("--only", default="c,py,mem", help="comma list of parts: c, py, mem")
+    ap.add_argument("--record-repeat", type=int, default=None,
+                    help="pairs of record=True / without (default 5, quick 2)")
+    ap.add_argument("--only", default="c,record,py,mem",
+                    help="comma list of parts: c, record, py, mem")
     a = ap.parse_args(argv)
 
     quick = a.quick
@@ -496,6 +542,9 @@ def main(argv=None):
         R["c_alt"] = time_get(cd_call, lambda n: c_tree(n, K, other), c_n, repeat,
                               f"[C, {other} nodes] cdask {c_n:,}")
         R["c_alt"]["node_form"] = other
+    if "record" in parts and not standin_getter:
+        R["record"] = record_overhead(cd_getter, K, c_n, a.record_repeat or (2 if quick else 5),
+                                      workers, cd_pass, a.node_form)
     if "py" in parts:
         R["py"] = overhead_part("Py", py_tree, cd_call, dk_call, py_n, min(dask_n, py_n), dask_n,
                                 repeat, a.budget, a.py_fallback_tasks)

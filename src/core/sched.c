@@ -39,6 +39,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 cd_sched_hooks cd_hooks = {NULL, NULL};
 
@@ -408,9 +409,11 @@ static inline void maybe_wake_locked(cd_run *r)
     }
 }
 
-static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
-                          int64_t start_ns, int worker, freelist *fl)
+/* Returns the end time recorded for the task, or 0 when none was. */
+static int64_t finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
+                             int64_t start_ns, int worker, freelist *fl)
 {
+    int64_t end_ns = 0;
     cd_plan *p = r->plan;
     cd_node *nd = &p->nodes[i];
     r->st.running--;
@@ -422,7 +425,7 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
             fail_locked(r, i, CD_ENOMEM, "out of memory in the ready queue");
         else
             pthread_cond_broadcast(&r->cv);
-        return;
+        return 0;
     }
     SET_STATE(r, i, TS_RUNNING, TS_DONE);
     if (status == CD_ENEEDPY) {
@@ -431,12 +434,13 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         fail_locked(r, i, e2.code, e2.msg);
         if (run_finished_locked(r))
             pthread_cond_broadcast(&r->cv);
-        return;
+        return 0;
     }
     if (status != 0) {
         fail_locked(r, i, err ? err->code : status, err ? err->msg : "task failed");
         release_value_locked(r, nd, fl);
     } else {
+        int64_t made = nd->nbytes;   /* spilling or a failure may zero it below */
         r->st.done++;
         r->st.bytes_held += nd->nbytes;
         if (r->st.bytes_held > r->st.peak_bytes)
@@ -453,14 +457,6 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
             }
             if (r->nheld < r->held_cap)
                 r->held[r->nheld++] = i;
-        }
-        if (r->records != NULL) {
-            cd_record *rec = &r->records[r->nrecords++];
-            rec->node = i;
-            rec->worker = worker;
-            rec->start_ns = start_ns;
-            rec->end_ns = cd_now_ns();
-            rec->nbytes = nd->nbytes;
         }
         /* Dependents that were waiting only for this node become ready. */
         for (int32_t j = 0; j < nd->ndnts; j++) {
@@ -488,6 +484,18 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
         else if (r->opts.spill_limit > 0 && r->st.bytes_held > r->opts.spill_limit &&
                  r->spilled != NULL)
             choose_spills_locked(r, fl);
+        if (r->records != NULL) {
+            /* after the releases and spills above, so the memory columns
+             * say what the run held once this task was done */
+            cd_record *rec = &r->records[r->nrecords++];
+            rec->node = i;
+            rec->worker = worker;
+            rec->start_ns = start_ns;
+            rec->end_ns = end_ns = cd_now_ns();
+            rec->nbytes = made;
+            rec->held = r->st.bytes_held;
+            rec->spilled = r->st.spilled_bytes;
+        }
     }
     if (run_finished_locked(r))
         pthread_cond_broadcast(&r->cv);
@@ -496,6 +504,7 @@ static void finish_locked(cd_run *r, int32_t i, int status, const cd_err *err,
             pthread_cond_broadcast(&r->cv);   /* a slot is free for the caller */
         maybe_wake_locked(r);
     }
+    return end_ns;
 }
 
 static void note_fpe_locked(cd_run *r, int32_t i, int fpe)
@@ -584,6 +593,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
     freelist fl;
     cd_err err;
     int count = 0, fpe;
+    int64_t last_end = 0;
     fl.nc = fl.no = fl.ns = 0;
     r->active_c++;
     while (!r->failed && c_ready(r)) {
@@ -606,7 +616,11 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         freelist_flush(&fl);
         if (fl.ns)
             spill_flush(r, &fl);
-        t0 = r->records ? cd_now_ns() : 0;
+        /* Recording: a task this thread takes straight after finishing one
+         * starts when that one ended (the clock is read once a task, not
+         * twice: at a million tasks the second read costs more than the
+         * record; the time between is this loop's own, lock and all). */
+        t0 = r->records == NULL ? 0 : last_end ? last_end : cd_now_ns();
         fpe = 0;
         rc = exec_c(r, i, worker, &err, &fpe);
         {
@@ -619,7 +633,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
         pthread_mutex_lock(&cd_pool.mu);
         if (fpe)
             note_fpe_locked(r, i, fpe);
-        finish_locked(r, i, rc, &err, t0, worker, &fl);
+        last_end = finish_locked(r, i, rc, &err, t0, worker, &fl);
         count++;
         if (deadline_ns && (count & 15) == 0 && cd_now_ns() > deadline_ns)
             break;
@@ -691,6 +705,27 @@ static const cd_pool_client sched_client = {work_locked, fork_child, worker_exit
 
 /* ------------------------------------------------------------------- runs */
 
+/*
+ * The records of a run (free() frees them).  A large array is aligned for
+ * huge pages and asks for them: its 4 KiB pages would otherwise be faulted
+ * in one by one while the workers write records under cd_pool.mu, which on a
+ * million tasks costs more than the records themselves.
+ */
+static cd_record *records_alloc(size_t n)
+{
+    size_t size = n * sizeof(cd_record), huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (size < 2 * huge)
+        return malloc(size);
+    size = (size + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, size) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
 {
     cd_run *r;
@@ -713,7 +748,7 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
     r->st.total = p->ntasks;
     pthread_cond_init(&r->cv, NULL);
     if (opts->record && p->ntasks > 0) {
-        r->records = malloc((size_t)p->ntasks * sizeof(cd_record));
+        r->records = records_alloc((size_t)p->ntasks);
         if (r->records == NULL)
             goto nomem;
     }
@@ -935,6 +970,15 @@ const cd_record *cd_run_records(const cd_run *r, int64_t *n)
 {
     *n = r->nrecords;
     return r->records;
+}
+
+cd_record *cd_run_take_records(cd_run *r, int64_t *n)
+{
+    cd_record *rec = r->records;
+    *n = r->nrecords;
+    r->records = NULL;
+    r->nrecords = 0;
+    return rec;
 }
 
 cd_plan *cd_run_plan(const cd_run *r)

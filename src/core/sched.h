@@ -31,7 +31,9 @@ typedef struct cd_record {
     int32_t node;
     int32_t worker;     /* pool worker index, -1 for the calling thread */
     int64_t start_ns, end_ns;
-    int64_t nbytes;
+    int64_t nbytes;     /* bytes of the value the task made */
+    int64_t held;       /* st.bytes_held once the task's inputs were released */
+    int64_t spilled;    /* st.spilled_bytes then */
 } cd_record;
 
 typedef struct cd_stats {
@@ -114,8 +116,13 @@ int cd_run_failed(const cd_run *r);
 const cd_err *cd_run_error(const cd_run *r, int32_t *node);
 /* A consistent copy of the run's counters (any thread, takes the lock). */
 void cd_run_stats(cd_run *r, cd_stats *out);
-/* Records of finished tasks; valid until cd_run_free. */
+/* Records of finished tasks, in the order they finished (so end_ns never
+ * decreases); valid until cd_run_free.  Failed tasks have none. */
 const cd_record *cd_run_records(const cd_run *r, int64_t *n);
+/* The same array, handed to the caller (who frees it with free()); the run
+ * keeps none.  Read once the run is over.  NULL when the run recorded
+ * nothing. */
+cd_record *cd_run_take_records(cd_run *r, int64_t *n);
 cd_plan *cd_run_plan(const cd_run *r);
 /* Floating-point flags (CD_FPE_*) raised by the run's kernels, and the
  * first node that raised each (by bit index); read after FINISHED. */

@@ -1076,3 +1076,21 @@ PyObject *cd_pyplan_task_name(cd_pyplan *pp, int32_t i)
         return PyUnicode_FromString(pg->len == 2 && pv->code[pg->off] == OP_NODE ? "alias" : "list");
     return PyUnicode_FromString("value");
 }
+
+/* What node i's task name is made from, to cache names per source: the
+ * callable of a Python task (borrowed) or the display name of a C kernel
+ * call (*is_c set).  NULL for other nodes (aliases, lists, values). */
+const void *cd_pyplan_name_source(cd_pyplan *pp, int32_t i, int *is_c)
+{
+    priv *pv = PRIV(pp);
+    cd_node *nd = &pp->plan->nodes[i];
+    pyprog *pg = &pv->progs[i];
+    *is_c = nd->kind == CD_NODE_C;
+    if (*is_c) {
+        const cd_kcall *kc = cd_plan_kcall(pp->plan, i);
+        return cd_kernel_display_name(kc->kernel, kc->params, kc->params_size);
+    }
+    if (nd->kind == CD_NODE_PY && pg->lits != NULL && PyList_GET_SIZE(pg->lits) > 0 && pg->len >= 2)
+        return PyList_GET_ITEM(pg->lits, 0);
+    return NULL;
+}

@@ -56,5 +56,10 @@ void cd_pyplan_free(cd_pyplan *pp);   /* GIL held */
 PyObject *cd_pyplan_key_of(cd_pyplan *pp, int32_t i);
 /* A short name for node i's work: kernel name or callable name (new ref). */
 PyObject *cd_pyplan_task_name(cd_pyplan *pp, int32_t i);
+/* What that name is made from, for caching it: a kernel's display name (a C
+ * string, *is_c = 1) or a Python task's callable (a borrowed PyObject *);
+ * NULL when the node has neither.  Nodes with the same source have the same
+ * name. */
+const void *cd_pyplan_name_source(cd_pyplan *pp, int32_t i, int *is_c);
 
 #endif /* CD_PLAN_PY_H */

@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <structmember.h>
 
 #define SLICE_NS (20 * 1000000LL)
@@ -32,12 +33,132 @@
 
 /* ------------------------------------------------------------- Stats */
 
+/*
+ * A run's records as the scheduler left them, turned into Python objects
+ * only when first read: get(record=True) on a million tasks must cost a few
+ * percent, and a million tuples cost more than the run.  At the end of the
+ * run the array of cd_record is taken from it, the plan's array of keys is
+ * taken from the plan (its references with it, so nothing is counted up),
+ * and each record gets its key and the index of its name among the run's
+ * distinct names, found through a small cache per name source (a kernel's
+ * name, a task's callable).
+ */
+typedef struct rawrec {
+    int64_t n;
+    cd_record *rec;        /* n, owned (free) */
+    PyObject **keys;       /* node -> key (strong refs), anonymous nodes given their
+                              owner's key; nkeys entries */
+    int32_t *name;         /* node -> index into names (-1: a value, no task) */
+    int32_t nkeys;
+    PyObject *names;       /* list of distinct names (strong) */
+} rawrec;
+
 typedef struct {
     PyObject_HEAD
     long long done, total, bytes_held, peak_bytes, spilled_bytes;
     double elapsed;
-    PyObject *records;     /* list, or None */
+    PyObject *records;     /* list of tuples, or None; NULL while raw is unread */
+    PyObject *memory;      /* list of (end, held, spilled), or NULL until read */
+    rawrec *raw;           /* the last run's records not yet read, or NULL */
 } StatsObject;
+
+static void rawrec_free(rawrec *rr)
+{
+    if (rr == NULL)
+        return;
+    if (rr->keys != NULL)
+        for (int32_t i = 0; i < rr->nkeys; i++)
+            Py_XDECREF(rr->keys[i]);
+    free(rr->keys);
+    Py_XDECREF(rr->names);
+    free(rr->rec);
+    free(rr->name);
+    free(rr);
+}
+
+/* Forget the last run's records (GIL held). */
+static void stats_drop_records(StatsObject *self)
+{
+    rawrec *rr = self->raw;
+    self->raw = NULL;
+    Py_CLEAR(self->records);
+    Py_CLEAR(self->memory);
+    rawrec_free(rr);
+}
+
+/* stats.records: a list of (key, name, worker, start, end, nbytes), made from
+ * raw at the first read (new reference). */
+static PyObject *stats_get_records(StatsObject *self, void *closure)
+{
+    rawrec *rr = self->raw;
+    PyObject *list;
+    CD_UNUSED(closure);
+    if (self->records != NULL) {
+        Py_INCREF(self->records);
+        return self->records;
+    }
+    if (rr == NULL)
+        Py_RETURN_NONE;
+    list = PyList_New((Py_ssize_t)rr->n);
+    if (list == NULL)
+        return NULL;
+    for (int64_t k = 0; k < rr->n; k++) {
+        const cd_record *r = &rr->rec[k];
+        PyObject *key = rr->keys[r->node];
+        PyObject *t = Py_BuildValue("(OOiddL)", key ? key : Py_None,
+                                    PyList_GET_ITEM(rr->names, rr->name[r->node]), (int)r->worker,
+                                    (double)r->start_ns * 1e-9, (double)r->end_ns * 1e-9,
+                                    (long long)r->nbytes);
+        if (t == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)k, t);
+    }
+    self->records = list;
+    Py_INCREF(list);
+    return list;
+}
+
+/* stats.memory: (end, held, spilled) after each recorded task (new ref). */
+static PyObject *stats_get_memory(StatsObject *self, void *closure)
+{
+    rawrec *rr = self->raw;
+    PyObject *list;
+    CD_UNUSED(closure);
+    if (self->memory != NULL) {
+        Py_INCREF(self->memory);
+        return self->memory;
+    }
+    if (rr == NULL)
+        return PyList_New(0);
+    list = PyList_New((Py_ssize_t)rr->n);
+    if (list == NULL)
+        return NULL;
+    for (int64_t k = 0; k < rr->n; k++) {
+        const cd_record *r = &rr->rec[k];
+        PyObject *t = Py_BuildValue("(dLL)", (double)r->end_ns * 1e-9, (long long)r->held,
+                                    (long long)r->spilled);
+        if (t == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)k, t);
+    }
+    self->memory = list;
+    Py_INCREF(list);
+    return list;
+}
+
+static PyGetSetDef stats_getset[] = {
+    {"records", (getter)stats_get_records, NULL,
+     "(key, name, worker, start, end, nbytes) per task when get(record=True), in the order "
+     "the tasks finished (tasks that failed have none), else []; None before any run", NULL},
+    {"memory", (getter)stats_get_memory, NULL,
+     "(end, bytes_held, spilled_bytes) after each recorded task, in the order of records: "
+     "what the run held once the task's output was counted and its inputs freed", NULL},
+    {NULL}
+};
 
 static PyMemberDef stats_members[] = {
     {"done", T_LONGLONG, offsetof(StatsObject, done), READONLY, "tasks finished"},
@@ -49,8 +170,6 @@ static PyMemberDef stats_members[] = {
     {"spilled_bytes", T_LONGLONG, offsetof(StatsObject, spilled_bytes), READONLY,
      "bytes of intermediates moved to disk because the spill limit was passed"},
     {"elapsed", T_DOUBLE, offsetof(StatsObject, elapsed), READONLY, "seconds since the run started"},
-    {"records", T_OBJECT, offsetof(StatsObject, records), READONLY,
-     "(key, name, worker, start, end, nbytes) per task when get(record=True), else None"},
     {NULL}
 };
 
@@ -61,27 +180,31 @@ static int stats_init(StatsObject *self, PyObject *args, PyObject *kw)
         return -1;
     self->done = self->total = self->bytes_held = self->peak_bytes = self->spilled_bytes = 0;
     self->elapsed = 0.0;
+    stats_drop_records(self);
     Py_INCREF(Py_None);
-    Py_XSETREF(self->records, Py_None);
+    self->records = Py_None;
     return 0;
 }
 
 static void stats_dealloc(StatsObject *self)
 {
     PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->records);
+    stats_drop_records(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int stats_traverse(StatsObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->records);
+    Py_VISIT(self->memory);
+    if (self->raw != NULL)
+        Py_VISIT(self->raw->names);
     return 0;
 }
 
 static int stats_clear(StatsObject *self)
 {
-    Py_CLEAR(self->records);
+    stats_drop_records(self);
     return 0;
 }
 
@@ -98,6 +221,7 @@ static PyTypeObject StatsType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Counters of a cdask.get run: pass one as get(..., stats=s) to read them.",
     .tp_members = stats_members,
+    .tp_getset = stats_getset,
     .tp_init = (initproc)stats_init,
     .tp_new = PyType_GenericNew,
     .tp_dealloc = (destructor)stats_dealloc,
@@ -287,31 +411,114 @@ static void fill_stats(gctx *g, StatsObject *s, int64_t t_start)
     s->elapsed = (double)(cd_now_ns() - t_start) * 1e-9;
 }
 
-static PyObject *make_records(gctx *g)
+/* Index of `name` (a new reference, stolen) among rr->names, added if new;
+ * -1 with an exception set. */
+static int32_t intern_name(rawrec *rr, PyObject *index, PyObject *name)
 {
-    int64_t n;
-    const cd_record *rec = cd_run_records(g->run, &n);
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    if (list == NULL)
-        return NULL;
-    for (int64_t k = 0; k < n; k++) {
-        PyObject *key = cd_pyplan_key_of(g->pp, rec[k].node);
-        PyObject *name = cd_pyplan_task_name(g->pp, rec[k].node);
-        PyObject *t;
-        if (name == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        t = Py_BuildValue("(ONiddL)", key ? key : Py_None, name, (int)rec[k].worker,
-                          (double)rec[k].start_ns * 1e-9, (double)rec[k].end_ns * 1e-9,
-                          (long long)rec[k].nbytes);
-        if (t == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)k, t);
+    PyObject *at;
+    Py_ssize_t n;
+    if (name == NULL)
+        return -1;
+    at = PyDict_GetItemWithError(index, name);
+    if (at != NULL) {
+        Py_DECREF(name);
+        return (int32_t)PyLong_AsLong(at);
     }
-    return list;
+    if (PyErr_Occurred())
+        goto fail;
+    n = PyList_GET_SIZE(rr->names);
+    at = PyLong_FromSsize_t(n);
+    if (at == NULL || PyDict_SetItem(index, name, at) < 0 || PyList_Append(rr->names, name) < 0) {
+        Py_XDECREF(at);
+        goto fail;
+    }
+    Py_DECREF(at);
+    Py_DECREF(name);
+    return (int32_t)n;
+fail:
+    Py_DECREF(name);
+    return -1;
+}
+
+#define NAME_CACHE 256
+
+/*
+ * Take the finished run's records into stats->raw (GIL held, run over): the
+ * array from the run, the keys from the plan (g->pp->keys is NULL after, so
+ * call it only once nothing else needs the keys), and a name for each node,
+ * in one pass over the nodes in order (records come in the order tasks
+ * finished, and reading the nodes in that order costs a cache miss a
+ * record).  0, or -1 with an exception set (stats then keeps no records).
+ */
+static int take_records(gctx *g, StatsObject *stats)
+{
+    struct { const void *src; int is_c; int32_t idx; } cache[NAME_CACHE];
+    cd_pyplan *pp = g->pp;
+    int32_t n = pp->plan->n;
+    rawrec *rr;
+    PyObject *index = NULL;
+    int64_t nrec;
+
+    stats_drop_records(stats);
+    rr = calloc(1, sizeof(*rr));
+    if (rr == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rr->rec = cd_run_take_records(g->run, &nrec);
+    rr->n = rr->rec != NULL ? nrec : 0;
+    rr->names = PyList_New(0);
+    index = PyDict_New();
+    rr->name = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    if (rr->names == NULL || index == NULL || rr->name == NULL || pp->keys == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto fail;
+    }
+    memset(cache, 0, sizeof(cache));
+    for (int32_t i = 0; i < n; i++) {
+        int32_t idx;
+        int is_c;
+        const void *src;
+        size_t slot;
+        if (pp->keys[i] == NULL) {
+            /* a nested or literal node: its owner's key (before the keys
+             * leave the plan, since key_of walks them) */
+            PyObject *k = cd_pyplan_key_of(pp, i);
+            Py_XINCREF(k);
+            pp->keys[i] = k;
+        }
+        if (pp->plan->nodes[i].kind == CD_NODE_VALUE) {
+            rr->name[i] = -1;
+            continue;
+        }
+        src = cd_pyplan_name_source(pp, i, &is_c);
+        slot = ((uintptr_t)src >> 4) % NAME_CACHE;
+        if (src != NULL && cache[slot].src == src && cache[slot].is_c == is_c) {
+            rr->name[i] = cache[slot].idx;
+            continue;
+        }
+        idx = intern_name(rr, index, is_c ? PyUnicode_FromString((const char *)src)
+                                          : cd_pyplan_task_name(pp, i));
+        if (idx < 0)
+            goto fail;
+        rr->name[i] = idx;
+        if (src != NULL) {
+            cache[slot].src = src;
+            cache[slot].is_c = is_c;
+            cache[slot].idx = idx;
+        }
+    }
+    Py_DECREF(index);
+    rr->keys = pp->keys;
+    rr->nkeys = n;
+    pp->keys = NULL;
+    stats->raw = rr;
+    return 0;
+fail:
+    Py_XDECREF(index);
+    rawrec_free(rr);
+    return -1;
 }
 
 /*
@@ -373,7 +580,7 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
     PyObject *dsk, *keys, *o, *callback = NULL, *result = NULL, *spill_dir = NULL;
     StatsObject *stats = NULL;
     long long spill_limit = 0;
-    int num_workers = 0, record = 0;
+    int num_workers = 0, record = 0, ran = 0;
     double interval = 0.1;
     gctx g = {0};
     cd_run_opts opts;
@@ -489,14 +696,12 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
             fail_with_pending(&g, "interrupted");
     }
     cd_py_drain_releases();
+    ran = 1;
     if (stats != NULL) {
         fill_stats(&g, stats, t_start);
-        {
-            PyObject *recs = record ? make_records(&g) : PyList_New(0);
-            if (recs == NULL)
-                goto done;
-            Py_XSETREF(stats->records, recs);
-        }
+        stats_drop_records(stats);
+        if (!record && (stats->records = PyList_New(0)) == NULL)
+            goto done;
     }
     if (cd_run_failed(g.run)) {
         int32_t node;
@@ -532,6 +737,21 @@ static PyObject *cd_get(PyObject *module, PyObject *args, PyObject *kw)
     result = pack(&g, keys, &pos);
 
 done:
+    if (ran && record && stats != NULL) {
+        /* last, since it takes the keys from the plan: also after a failure
+         * or a Ctrl-C, so a trace shows what ran until then */
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        if (take_records(&g, stats) < 0) {
+            if (t != NULL) {
+                PyErr_Clear();    /* the run's own error wins */
+            } else {
+                Py_CLEAR(result);
+            }
+        }
+        if (t != NULL)
+            PyErr_Restore(t, v, tb);
+    }
     if (g.run != NULL) {
         Py_BEGIN_ALLOW_THREADS
         cd_run_free(g.run);
