@@ -1,4 +1,5 @@
-"""Progress bars for cdask computations (``dask.diagnostics``'s interface).
+"""Progress bars and profiles of cdask computations (``dask.diagnostics``'s
+interface): ``ProgressBar`` and ``Profiler``.
 
     from cdask.diagnostics import ProgressBar
     with ProgressBar():
@@ -44,24 +45,68 @@ on unchanged: the last state is drawn with "failed: <error type>" or
 "interrupted", the line ends with a newline, a widget turns red.  The bar
 itself never raises into a compute: if drawing fails (a closed file...), it
 warns once and stays silent for the rest of that compute.
+
+Profiler
+--------
+    from cdask.diagnostics import Profiler
+    with Profiler() as prof:
+        ((A + 1) * 2 ** 3).compute()
+    prof.results          # [TaskData(key, task, start_time, end_time,
+                          #           worker_id, bytes, op), ...]
+    prof.memory           # [MemoryData(time, held, spilled), ...]
+    prof.to_dataframe()   # the results in pandas
+    prof.plot("trace.png")       # a row per worker, bars by operation,
+                                 # memory held and spilled underneath
+    prof.animate("trace.gif")    # the same, replayed as the workers went
+
+A profiler in force (``with``, or ``register()`` until ``unregister()``)
+makes every compute and persist run with ``cdask.get(..., record=True)``: the
+scheduler itself keeps one record per task (key, worker, start and end on
+``time.monotonic()``'s clock, bytes made) and, taken under the same lock,
+the bytes held - the task's output counted, the inputs it was the last to
+need freed - and spilled so far.  That is the whole recorder: nothing runs
+per task in Python, and the records become Python objects only when first
+read (``get(record=True)`` on a million tasks costs about 3%, see
+``benchmarks/bench_scheduler.py``).  The records are collected in a
+``finally``: a compute that raises or is interrupted leaves the trace of the
+tasks that finished, then the exception goes on.
+
+``worker_id`` is the pool thread that ran the task, -1 for the thread that
+called compute (it runs the Python tasks first).  ``op`` is the kernel's or
+function's name; a fused task's is ``fused(...)`` with the operations its
+kernel holds (read from the kernel's repr, once a kernel).  ``held`` counts
+the values the scheduler holds (chunks and Python results), not the
+process's RSS.
+
+``plot`` returns a matplotlib Figure and ``animate`` a GIF (with a
+filename, through Pillow), an HTML animation in Jupyter (``to_jshtml``: no
+ffmpeg), or the FuncAnimation elsewhere.  Figures are plain
+``matplotlib.figure.Figure`` objects on an Agg canvas, never pyplot's: no
+display is needed and none is left open.  These need matplotlib, Pillow and
+pandas - ``pip install "cdask[diagnostics]"``; without them the call raises
+an ImportError saying so.
 """
 
+import collections
+import math
 import os
+import re
 import sys
 import threading
 import time
 import warnings
 
 from . import config
-from ._core import Stats
+from ._core import Kernel, Stats
 
-__all__ = ["ProgressBar", "KINDS"]
+__all__ = ["ProgressBar", "KINDS", "Profiler", "TaskData", "MemoryData"]
 
 KINDS = ("auto", "widget", "text", "lines")
 
 _EXTRA_HINT = 'pip install "cdask[diagnostics]"'
 
 _active = []              # bars in force (context managers and registered ones)
+_profilers = []           # profilers in force, likewise
 _lock = threading.Lock()
 _warned_no_widget = False  # the Jupyter fallback to text warns once per process
 
@@ -396,7 +441,28 @@ def _config_bar():
 
 
 def get_with_progress(get, dsk, keys, **kwargs):
-    """``get(dsk, keys, **kwargs)`` with the bars in force drawn around it."""
+    """``get(dsk, keys, **kwargs)`` with the bars in force drawn around it and
+    the profilers in force fed its records."""
+    with _lock:
+        profilers = list(_profilers)
+    if not profilers:
+        return _get_with_bars(get, dsk, keys, kwargs)
+    stats = kwargs.get("stats")
+    if stats is None:
+        stats = kwargs["stats"] = Stats()
+    kwargs["record"] = True
+    t0 = time.monotonic()
+    try:
+        return _get_with_bars(get, dsk, keys, kwargs)
+    finally:
+        # also after an error or a Ctrl-C: the scheduler keeps the records
+        # of the tasks that finished, and a partial trace is what shows why
+        t1 = time.monotonic()
+        for p in profilers:
+            p._add_run(stats, dsk, t0, t1)
+
+
+def _get_with_bars(get, dsk, keys, kwargs):
     with _lock:
         bars = list(_active)
     mirrored = _dask_bars()
@@ -436,3 +502,369 @@ def _close(displays, stats, exc, mirrored):
     for cb, bar in mirrored:
         if bar.last_duration is not None:
             cb.last_duration = bar.last_duration
+
+
+# ================================================================ profiler
+TaskData = collections.namedtuple(
+    "TaskData", ["key", "task", "start_time", "end_time", "worker_id", "bytes", "op"])
+TaskData.__doc__ = """One task of a profiled compute: dask's TaskData fields
+(key, task, start_time, end_time, worker_id), then the bytes of the value it
+made and its operation (a kernel's or function's name; for a fused kernel,
+"fused(...)" naming the operations it holds).  Times are time.monotonic()
+seconds; worker_id is the pool thread, -1 for the thread that called
+compute."""
+
+MemoryData = collections.namedtuple("MemoryData", ["time", "held", "spilled"])
+MemoryData.__doc__ = """What a profiled compute held after a task ended
+(time.monotonic() seconds): bytes of values in memory (its output counted,
+inputs no longer needed freed) and bytes spilled to disk so far."""
+
+_FUSED_OP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\(")
+
+
+def _fused_op(kernel):
+    """'fused(mean, add, greater)' from a fused kernel's repr, e.g.
+    <cdask fused kernel mean(add(in0, 1)[greater(...)])>: the operations it
+    holds, in the order they are written, each once."""
+    text = repr(kernel)
+    body = text[len("<cdask fused kernel "):].rstrip(">").split(";")[0]
+    ops = list(dict.fromkeys(_FUSED_OP.findall(body)))
+    return "fused(%s)" % ", ".join(ops) if ops else "fused"
+
+
+class _Run:
+    """One compute's trace as the scheduler left it, made into TaskData when
+    the profiler's results are first read (a million records cost more to
+    turn into Python objects than the compute that made them)."""
+
+    def __init__(self, stats, dsk, t0, t1):
+        self.records = stats.records or []
+        self.memory = stats.memory if self.records else []
+        self.dsk = dsk
+        self.t0, self.t1 = t0, t1
+        self._tasks = None
+
+    def tasks(self):
+        if self._tasks is None:
+            dsk, out, ops = self.dsk, [], {}
+            for key, name, worker, start, end, nbytes in self.records:
+                try:
+                    task = dsk[key]
+                except (KeyError, TypeError):
+                    task = None
+                op = name
+                if name == "fused" and type(task) is tuple and task:
+                    f = task[0]
+                    op = ops.get(id(f))   # a kernel's repr read once, not once a task
+                    if op is None:
+                        op = ops[id(f)] = _fused_op(f) if isinstance(f, Kernel) else name
+                out.append(TaskData(key, task, start, end, worker, nbytes, op))
+            self._tasks = out
+            self.dsk = self.records = None     # neither is needed any more
+        return self._tasks
+
+
+class Profiler:
+    """Records every task of the computes run while it is in force: which
+    worker ran it, when, what it made, and the memory held over time (see the
+    module docstring).  Like dask.diagnostics.Profiler:
+
+        with Profiler() as prof:
+            y.compute()
+        prof.results          # [TaskData(key, task, start_time, ...)]
+        prof.plot("trace.png"); prof.animate("trace.gif")
+
+    Computes started while it is in force add to it; ``clear()`` empties it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.clear()
+
+    def __repr__(self):
+        return "<cdask.diagnostics.Profiler %d computes, %d tasks>" % (
+            len(self._runs), sum(len(r.memory) for r in self._runs))
+
+    # ---- turning it on and off -------------------------------------------
+    def __enter__(self):
+        self.register()
+        return self
+
+    def __exit__(self, *exc):
+        self.unregister()
+
+    def register(self):
+        with _lock:
+            if self not in _profilers:
+                _profilers.append(self)
+
+    def unregister(self):
+        with _lock:
+            if self in _profilers:
+                _profilers.remove(self)
+
+    def clear(self):
+        with self._lock:
+            self._runs = []
+            self._results = None
+
+    def _add_run(self, stats, dsk, t0, t1):
+        # runs in get_with_progress's finally: never raise over the
+        # compute's own outcome
+        try:
+            run = _Run(stats, dsk, t0, t1)
+        except Exception as e:   # noqa: BLE001
+            warnings.warn("cdask.diagnostics: Profiler lost a compute's trace: %s: %s"
+                          % (type(e).__name__, e), RuntimeWarning, stacklevel=3)
+            return
+        with self._lock:
+            self._runs.append(run)
+            self._results = None
+
+    # ---- what it holds ---------------------------------------------------
+    @property
+    def results(self):
+        """One TaskData per task, compute after compute, each in the order
+        its tasks finished."""
+        with self._lock:
+            if self._results is None:
+                out = []
+                for run in self._runs:
+                    out.extend(run.tasks())
+                self._results = out
+            return list(self._results)
+
+    @property
+    def memory(self):
+        """MemoryData over time: a point at the start of each compute (nothing
+        held), then one after each task."""
+        out = []
+        with self._lock:
+            runs = list(self._runs)
+        for run in runs:
+            out.append(MemoryData(run.t0, 0, 0))
+            out.extend(MemoryData(*m) for m in run.memory)
+        return out
+
+    @property
+    def start_time(self):
+        return self._runs[0].t0 if self._runs else None
+
+    @property
+    def end_time(self):
+        return self._runs[-1].t1 if self._runs else None
+
+    def to_dataframe(self):
+        """The results as a pandas DataFrame, one row per task, columns
+        TaskData's fields (needs pandas: the cdask[diagnostics] extra)."""
+        pd = _require("pandas", "Profiler.to_dataframe")
+        return pd.DataFrame(self.results, columns=list(TaskData._fields))
+
+    # ---- pictures --------------------------------------------------------
+    def plot(self, filename=None, *, width=10.0, dpi=100, title=None):
+        """A matplotlib Figure of the trace: one row per worker with its
+        tasks as bars coloured by operation, and underneath the memory held
+        and spilled over time.  With ``filename`` it is also written, in the
+        format its extension names (png, svg, pdf...).  Needs matplotlib
+        (the cdask[diagnostics] extra)."""
+        tr = _Trace(self)
+        fig = tr.figure(width, dpi, title)
+        tr.draw_all()
+        if filename is not None:
+            fig.savefig(os.fspath(filename))
+        return fig
+
+    visualize = plot   # dask's name (dask draws with bokeh)
+
+    def animate(self, filename=None, *, frames=None, max_frames=200, fps=10,
+                width=8.0, dpi=80, title=None):
+        """Replay the trace: tasks appear as the workers take them, the
+        memory curve grows (and falls as intermediates are freed) with them.
+        ``frames`` frames, each adding the next tasks/frames tasks to start,
+        the last showing the end: by default a frame per ten tasks, at most
+        ``max_frames``.
+
+        With ``filename`` a GIF is written through Pillow and the path
+        returned; else, in Jupyter, an IPython HTML animation (matplotlib's
+        to_jshtml: no ffmpeg needed), and elsewhere the matplotlib
+        FuncAnimation.  Needs matplotlib and Pillow (cdask[diagnostics])."""
+        tr = _Trace(self)
+        n = len(tr.start)
+        if frames is None:
+            frames = max(1, min(max_frames, math.ceil(n / 10)))
+        frames = max(1, int(frames))
+        fig = tr.figure(width, dpi, title)
+        tr.draw_all()             # lay the figure out once, with everything in it...
+        fig.canvas.draw()
+        fig.set_layout_engine("none")   # ...not again at every frame
+        times = tr.frame_times(frames)
+        animation = _require("matplotlib.animation", "Profiler.animate")
+        anim = animation.FuncAnimation(fig, tr.draw_until, frames=times, blit=False,
+                                       interval=1000.0 / fps, repeat=False)
+        if filename is not None:
+            _require("PIL", "Profiler.animate (writing a GIF)")
+            anim.save(os.fspath(filename), writer=animation.PillowWriter(fps=fps), dpi=dpi)
+            return filename
+        if _in_jupyter():
+            from IPython.display import HTML
+            return HTML(anim.to_jshtml(fps=fps))
+        return anim
+
+
+def _require(module, what):
+    """Import `module` for `what`, or raise an ImportError naming the extra."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError("%s needs %s: %s" % (what, module.split(".")[0], _EXTRA_HINT)) from e
+
+
+def _byte_unit(nbytes):
+    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if nbytes >= scale:
+            return unit, scale
+    return "bytes", 1
+
+
+class _Trace:
+    """A profiler's trace laid out for drawing: the tasks as arrays sorted by
+    start, a row per worker, a colour per operation; and the figure (a plain
+    matplotlib Figure on an Agg canvas: no pyplot, so nothing is left open
+    and no display is needed)."""
+
+    LEGEND_MAX = 12
+
+    def __init__(self, prof):
+        np = _require("numpy", "Profiler")
+        _require("matplotlib", "Profiler.plot and Profiler.animate")
+        res = sorted(prof.results, key=lambda t: t.start_time)
+        mem = prof.memory
+        t0 = prof.start_time if prof.start_time is not None else 0.0
+        self.np = np
+        self.t_end = max([prof.end_time - t0 if prof.end_time is not None else 0.0]
+                         + [t.end_time - t0 for t in res] + [1e-6])
+        self.start = np.array([t.start_time - t0 for t in res], dtype=float)
+        self.end = np.array([t.end_time - t0 for t in res], dtype=float)
+        workers = sorted({t.worker_id for t in res}, key=lambda w: (w < 0, w))
+        self.workers = workers
+        row = {w: i for i, w in enumerate(workers)}
+        self.row = np.array([row[t.worker_id] for t in res], dtype=int)
+        # operations by time spent, most first: colours and legend order
+        spent = collections.Counter()
+        for t in res:
+            spent[t.op] += t.end_time - t.start_time
+        self.ops = [op for op, _ in spent.most_common()]
+        self.op_index = np.array([self.ops.index(t.op) for t in res], dtype=int) \
+            if len(self.ops) < 50 else np.array([{o: i for i, o in enumerate(self.ops)}[t.op]
+                                                 for t in res], dtype=int)
+        self.mem_t = np.array([m.time - t0 for m in mem], dtype=float)
+        self.mem_held = np.array([m.held for m in mem], dtype=float)
+        self.mem_spilled = np.array([m.spilled for m in mem], dtype=float)
+        top = max([1.0] + list(self.mem_held) + list(self.mem_spilled))
+        self.unit, self.scale = _byte_unit(top)
+
+    def colours(self):
+        from matplotlib import colormaps
+        cmap = colormaps["tab20" if len(self.ops) > 10 else "tab10"]
+        cols = [cmap(i % cmap.N) for i in range(min(len(self.ops), self.LEGEND_MAX))]
+        cols += [(0.6, 0.6, 0.6, 1.0)] * (len(self.ops) - len(cols))   # the rest: grey
+        return cols
+
+    def figure(self, width, dpi, title):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        nrows = max(1, len(self.workers))
+        height = 1.6 + 0.35 * nrows + 1.6
+        fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        FigureCanvasAgg(fig)
+        self.fig = fig
+        self.ax, self.ax_mem = fig.subplots(
+            2, 1, sharex=True, gridspec_kw={"height_ratios": [max(1.0, 0.35 * nrows), 1.6]})
+        ax, axm = self.ax, self.ax_mem
+        ax.set_yticks(range(nrows))
+        ax.set_yticklabels(["caller" if w < 0 else "worker %d" % w for w in self.workers]
+                           or ["(no tasks)"])
+        ax.set_ylim(nrows - 0.5, -0.5)
+        ax.set_xlim(0, self.t_end * 1.01)
+        ax.set_title(title or "cdask trace: %d tasks on %d threads, %.3g s"
+                     % (len(self.start), len(self.workers), self.t_end))
+        axm.set_xlabel("seconds")
+        axm.set_ylabel(self.unit)
+        axm.set_ylim(0, max(1.0, self.mem_held.max() if self.mem_held.size else 0,
+                            self.mem_spilled.max() if self.mem_spilled.size else 0)
+                     / self.scale * 1.1)
+        cols = self.colours()
+        from matplotlib.patches import Patch
+        handles = [Patch(color=cols[i], label=op) for i, op in
+                   enumerate(self.ops[:self.LEGEND_MAX])]
+        if len(self.ops) > self.LEGEND_MAX:
+            handles.append(Patch(color=cols[-1], label="%d other operations"
+                                 % (len(self.ops) - self.LEGEND_MAX)))
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      fontsize="small", frameon=False, title="operation")
+        self.col_array = self.np.array(cols) if cols else self.np.zeros((0, 4))
+        (self.held_line,) = axm.step([], [], where="post", color="tab:blue", label="held")
+        (self.spill_line,) = axm.step([], [], where="post", color="tab:red", label="spilled")
+        axm.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+                   frameon=False, title="memory")
+        self.now = None
+        return fig
+
+    def _verts(self, m, t=None):
+        np = self.np
+        s, e, r = self.start[:m], self.end[:m], self.row[:m]
+        if t is not None:
+            e = np.minimum(e, t)
+        x = np.stack([s, e, e, s], axis=1)
+        y = np.stack([r - 0.4, r - 0.4, r + 0.4, r + 0.4], axis=1)
+        return np.stack([x, y], axis=2)
+
+    def draw_all(self):
+        """Every bar (one polygon a task, in one collection) and the whole
+        memory curve."""
+        from matplotlib.collections import PolyCollection
+        m = len(self.start)
+        self.bars = PolyCollection(self._verts(m), facecolors=self.col_array[self.op_index[:m]]
+                                   if m else "none", edgecolors="none")
+        self.ax.add_collection(self.bars)
+        self._memory_until(None)
+
+    def _memory_until(self, t):
+        np = self.np
+        j = self.mem_t.size if t is None else int(np.searchsorted(self.mem_t, t, side="right"))
+        x = self.mem_t[:j]
+        if t is not None and j:
+            x = np.append(x, t)
+            held = np.append(self.mem_held[:j], self.mem_held[j - 1])
+            spilled = np.append(self.mem_spilled[:j], self.mem_spilled[j - 1])
+        else:
+            held, spilled = self.mem_held[:j], self.mem_spilled[:j]
+        self.held_line.set_data(x, held / self.scale)
+        self.spill_line.set_data(x, spilled / self.scale)
+
+    def frame_times(self, frames):
+        """The times of `frames` frames: frame i (of 1..frames-1) shows the
+        trace once i/frames of the tasks have started, so each adds at most
+        ceil(tasks / frames) of them; the last one shows the end."""
+        np = self.np
+        n = len(self.start)
+        if n == 0 or frames <= 1:
+            return [self.t_end]
+        idx = np.ceil(np.arange(1, frames) * n / frames).astype(int) - 1
+        return list(self.start[np.clip(idx, 0, n - 1)]) + [self.t_end]
+
+    def draw_until(self, t):
+        """One frame: the tasks started by t (those still running cut at t),
+        the memory until t, and a line at t."""
+        np = self.np
+        m = int(np.searchsorted(self.start, t, side="right"))
+        self.bars.set_verts(self._verts(m, t))
+        self.bars.set_facecolors(self.col_array[self.op_index[:m]] if m else "none")
+        self._memory_until(t)
+        if self.now is None:
+            self.now = [a.axvline(t, color="0.3", lw=0.8, ls=":") for a in (self.ax, self.ax_mem)]
+        for line in self.now:
+            line.set_xdata([t, t])
+        return [self.bars, self.held_line, self.spill_line] + self.now
