@@ -10,7 +10,8 @@ An Array is ``(layers, name, chunks, dtype)`` (see docs/array-design.md):
 * ``dtype`` - a supported NumPy dtype (``cdask.array.dtypes``).
 
 This module holds the class with what needs nothing but the graph: metadata,
-the dask collection protocol, casts, transposes and ``.blocks``.  Everything
+the reprs (text, HTML and ``to_svg``, drawn by ``svg.py``), the dask
+collection protocol, casts, transposes and ``.blocks``.  Everything
 that builds on other modules - operators, ``__getitem__``, reductions,
 ``compute`` - is set on the class by ``cdask.array.methods``, the one module
 that imports every layer (the layers are listed in ``cdask/array/__init__.py``).
@@ -21,16 +22,19 @@ import math
 import numbers
 import weakref
 from collections.abc import Mapping
+from html import escape
 
 import numpy as np
 
+from .. import config
 from .._core import get
 from ..graph import Graph
 from .chunks import normalize_chunks, chunk_offsets
 from .dtypes import check_dtype
 from .layers import layer_tasks
+from .svg import svg
 from .tokenize import tokenize
-from .utils import format_bytes, isnan, key_split, merge_layers, prod, shape_str, with_layer
+from .utils import format_bytes, isnan, key_split, merge_layers, prod, with_layer
 
 __all__ = ["Array", "Blocks", "is_cdask_collection", "blockwise_simple", "transpose",
            "finalize", "scalar_result", "BLOCK_BYTES", "HANDED_LAYERS"]
@@ -42,6 +46,32 @@ def _astype_block(block, dtype, casting):
 
 def transpose_block(block, axes):
     return np.transpose(block, axes)
+
+
+def _largest(c):
+    """The largest block size in ``c`` (one axis), nan if a size is unknown.
+    Regular chunks - all equal but the last - are told by ``tuple.count``, so
+    an axis of millions of blocks costs one pass at C speed."""
+    if not c:
+        return 0
+    first, last = c[0], c[-1]
+    if isnan(first) or isnan(last):
+        return math.nan
+    if c.count(first) == len(c) - (first != last):
+        return max(first, last)
+    if isnan(sum(c)):
+        return math.nan
+    return max(c)
+
+
+def _sizes_text(sizes):
+    """A shape as NumPy prints it, "unknown" for an unknown (nan) size."""
+    return "(" + ", ".join("unknown" if isnan(n) else str(n) for n in sizes) + \
+        ("," if len(sizes) == 1 else "") + ")"
+
+
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
 def _is_layers(layers):
@@ -156,8 +186,8 @@ class Array:
 
     @property
     def chunksize(self):
-        return tuple(max((x for x in c), default=0) if not any(isnan(x) for x in c)
-                     else math.nan for c in self._chunks)
+        """The largest block along each axis (nan where sizes are unknown)."""
+        return tuple(_largest(c) for c in self._chunks)
 
     @property
     def dask(self):
@@ -197,21 +227,57 @@ class Array:
             yield self[i]
 
     def __repr__(self):
+        # one line, as dask's: unknown sizes written "unknown" (.chunks keeps nan)
         return "cdask.Array<%s, shape=%s, dtype=%s, chunksize=%s, chunktype=numpy.ndarray>" % (
-            key_split(self.name), shape_str(self.shape), self._dtype,
-            shape_str(self.chunksize))
+            key_split(self.name), _sizes_text(self.shape), self._dtype,
+            _sizes_text(self.chunksize))
 
     def _repr_html_(self):
+        """A table of the array and its largest block (bytes, shape), its
+        numbers of chunks, tasks and graph layers and its dtype, beside a
+        drawing of the chunk grid (``to_svg``, ``array.svg.size`` pixels,
+        default 120).  Reads only the chunks and the layers' lengths: no task
+        of a Blockwise layer is made, however many blocks there are."""
+        chunk = self.chunksize
+        nb = self.numblocks
+        ntasks = sum(len(layer) for layer in self._layers.values())
+        nchunks = _plural(self.npartitions, "chunk")
+        if len(nb) > 1:
+            nchunks += " (%s)" % " \u00d7 ".join(map(str, nb))
         rows = [
-            ("Shape", shape_str(self.shape), shape_str(self.chunksize)),
-            ("Bytes", format_bytes(self.nbytes), format_bytes(
-                prod(self.chunksize) * self.itemsize)),
-            ("Count", "%d graph layers" % len(self._layers), "%d chunks" % self.npartitions),
-            ("Type", "%s" % self._dtype, "numpy.ndarray"),
+            ("Bytes", format_bytes(self.nbytes), format_bytes(prod(chunk) * self.itemsize)),
+            ("Shape", _sizes_text(self.shape), _sizes_text(chunk)),
+            ("Chunks", nchunks, None),
+            ("Graph", "%s in %s" % (_plural(ntasks, "task"),
+                                    _plural(len(self._layers), "graph layer")), None),
+            ("Type", str(self._dtype), "numpy.ndarray"),
         ]
-        body = "".join("<tr><th>%s</th><td>%s</td><td>%s</td></tr>" % r for r in rows)
-        return ("<table><thead><tr><td></td><th>Array</th><th>Chunk</th></tr></thead>"
-                "<tbody>%s</tbody></table>" % body)
+        body = []
+        for head, a, c in rows:
+            if c is None:
+                body.append("<tr><th>%s</th><td colspan=\"2\">%s</td></tr>" % (head, escape(a)))
+            else:
+                body.append("<tr><th>%s</th><td>%s</td><td>%s</td></tr>"
+                            % (head, escape(a), escape(c)))
+        unknown = [str(i) for i, n in enumerate(self.shape) if isnan(n)]
+        if unknown:
+            body.append("<tr><td colspan=\"3\">Chunk sizes unknown along %s %s; "
+                        "<code>x.compute_chunk_sizes()</code> computes them.</td></tr>"
+                        % ("axis" if len(unknown) == 1 else "axes", ", ".join(unknown)))
+        table = ("<table style=\"border-collapse: collapse;\"><thead><tr><td></td>"
+                 "<th>Array</th><th>Chunk</th></tr></thead><tbody>%s</tbody></table>"
+                 % "".join(body))
+        try:
+            grid = self.to_svg(size=config.get("array.svg.size", 120))
+        except NotImplementedError:      # a 0-d array: no grid to draw
+            return table
+        return "<table><tr><td>%s</td><td>%s</td></tr></table>" % (table, grid)
+
+    def to_svg(self, size=500):
+        """The chunk grid drawn as an SVG document (a string), about ``size``
+        pixels on its longest side; see ``cdask.array.svg``.  A 0-d array
+        raises NotImplementedError, as in dask."""
+        return svg(self._chunks, size=size)
 
     def __reduce__(self):
         return (Array, (self._layers, self.name, self._chunks, self._dtype))
