@@ -219,9 +219,13 @@ def _filled(kind, shape, dtype, value, chunks, name):
     return Array({name: layer}, name, chunks, dtype)
 
 
-def _like_args(a, dtype, chunks, shape):
+def _like_args(a, dtype, chunks, shape, what):
     if shape is None:
         shape = a.shape
+        if any(isinstance(s, float) and math.isnan(s) for s in shape):
+            raise ValueError("%s: the array has unknown (nan) chunk sizes, so the shape to "
+                             "fill is unknown; call x.compute_chunk_sizes() first, or pass "
+                             "shape=(...)" % what)
         if chunks is None and isinstance(a, Array):
             chunks = a.chunks
     if dtype is None:
@@ -260,22 +264,22 @@ def full(shape, fill_value, dtype=None, chunks="auto", name=None, **kwargs):
 
 
 def ones_like(a, dtype=None, chunks=None, shape=None, name=None, **kwargs):
-    shape, dtype, chunks = _like_args(a, dtype, chunks, shape)
+    shape, dtype, chunks = _like_args(a, dtype, chunks, shape, "ones_like")
     return ones(shape, dtype=dtype, chunks=chunks, name=name)
 
 
 def zeros_like(a, dtype=None, chunks=None, shape=None, name=None, **kwargs):
-    shape, dtype, chunks = _like_args(a, dtype, chunks, shape)
+    shape, dtype, chunks = _like_args(a, dtype, chunks, shape, "zeros_like")
     return zeros(shape, dtype=dtype, chunks=chunks, name=name)
 
 
 def empty_like(a, dtype=None, chunks=None, shape=None, name=None, **kwargs):
-    shape, dtype, chunks = _like_args(a, dtype, chunks, shape)
+    shape, dtype, chunks = _like_args(a, dtype, chunks, shape, "empty_like")
     return empty(shape, dtype=dtype, chunks=chunks, name=name)
 
 
 def full_like(a, fill_value, dtype=None, chunks=None, shape=None, name=None, **kwargs):
-    shape, dtype, chunks = _like_args(a, dtype, chunks, shape)
+    shape, dtype, chunks = _like_args(a, dtype, chunks, shape, "full_like")
     return full(shape, fill_value, dtype=dtype, chunks=chunks, name=name)
 
 

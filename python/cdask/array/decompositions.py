@@ -652,9 +652,9 @@ def svd_compressed(a, k, iterator="power", n_power_iter=0, n_oversamples=10, see
 def _square_check(a, what):
     if a.ndim != 2:
         raise ValueError("%s: the array must be 2-d; got shape %s" % (what, a.shape))
+    _check_known(a, what)     # before the sizes are compared: nan != nan
     if a.shape[0] != a.shape[1]:
         raise ValueError("%s: the matrix must be square; got shape %s" % (what, a.shape))
-    _check_known(a, what)
     if a.chunks[0] != a.chunks[1]:
         raise ValueError(
             "%s: the chunks of both axes must be equal so that the diagonal blocks are "

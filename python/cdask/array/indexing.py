@@ -991,6 +991,18 @@ def _getitem_mask(x, mask):
                              "of axis is %d but size of corresponding boolean axis is %d"
                              % (ax, a, b))
     if mask.chunks != x.chunks:
+        # rechunk can move blocks only along axes of known sizes
+        for ax, (a, b) in enumerate(zip(x.chunks, mask.chunks)):
+            m_unknown = any(isnan(c) for c in b)
+            x_unknown = any(isnan(c) for c in a)
+            if a != b and (m_unknown or x_unknown):
+                both = m_unknown and x_unknown
+                who = "each" if both else "the mask" if m_unknown else "the array"
+                raise ValueError(
+                    "boolean index: the mask's blocks cannot be lined up with the array's: "
+                    "they are chunked differently along axis %d and %s has unknown (nan) chunk "
+                    "sizes there; call compute_chunk_sizes() on %s first"
+                    % (ax, who, "both" if both else who))
         mask = rechunk(mask, x.chunks)
     if x.ndim == 0:
         name = "getitem-mask-" + tokenize(x.name, mask.name)
