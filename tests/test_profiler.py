@@ -137,6 +137,48 @@ def test_failed_compute_gives_partial_trace_and_raises():
     assert len(prof.memory) == len(res) + 1
 
 
+def test_interrupted_compute_gives_partial_trace():
+    calls = []
+
+    def g(block):
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return block * 2
+
+    y = da.ones((20, 10), chunks=(2, 10)).map_blocks(g, dtype=float)
+    with Profiler() as prof:
+        with pytest.raises(KeyboardInterrupt):
+            y.compute(num_workers=1)
+    assert sum(t.op == "g" for t in prof.results) == 3
+
+
+def test_talk_fail_case_traced_and_drawn():
+    a = da.random.random((600, 400), chunks=100)
+    b = da.random.random((600, 400), chunks=100)
+    st = cdask.Stats()
+    with Profiler() as prof:
+        a.T.dot(b).__sub__(b.mean(axis=0)).compute(stats=st)
+    assert len(prof.results) == st.total
+    assert _bars(prof.plot()) == st.total
+
+
+def test_records_keep_no_extra_references():
+    key = "a-key-of-its-own-%d" % os.getpid()
+    dsk = {key: (cdask.kernels.ones, 10), "s": (cdask.kernels.sum, [key])}
+    before = sys.getrefcount(key)
+    st = cdask.Stats()
+    cdask.get(dsk, "s", stats=st, record=True)
+    assert [r[0] for r in st.records] == [key, "s"]
+    assert [m[1] >= 0 for m in st.memory] == [True, True]
+    del st
+    assert sys.getrefcount(key) == before
+    st = cdask.Stats()
+    cdask.get(dsk, "s", stats=st, record=True)      # never read
+    del st
+    assert sys.getrefcount(key) == before
+
+
 def test_several_computes_add_up_and_clear():
     prof = Profiler()
     prof.register()
@@ -289,3 +331,22 @@ def test_import_error_names_the_extra(mod, calls, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:-1] == ["ImportError " + c for c in calls]
     assert not os.path.exists(tmp_path / "x.png") and not os.path.exists(tmp_path / "x.gif")
+
+
+def test_huge_trace_bars_merged_within_half_a_pixel(prof_b):
+    prof, _ = prof_b
+    tr = diagnostics._Trace(prof)
+    tr.figure(5.0, 20, None)          # a small figure: many tasks share a pixel
+    tr.draw_all()
+    tr.fig.canvas.draw()
+    tr.merge = 0.5 * tr.ax.get_xlim()[1] / tr.ax.get_window_extent().width
+    s, e, r, o = tr._bars_until(len(tr.start))
+    assert 0 < len(s) < len(tr.start)
+    # every task lies inside one bar of its row and its operation
+    for ts, te, tr_row, top in zip(tr.start, tr.end, tr.row, tr.op_index):
+        inside = (s <= ts) & (te <= e) & (r == tr_row) & (o == top)
+        assert inside.sum() == 1
+    # and bars of a row do not overlap
+    for row in set(r):
+        spans = sorted(zip(s[r == row], e[r == row]))
+        assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))

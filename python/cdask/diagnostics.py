@@ -676,16 +676,21 @@ class Profiler:
 
     visualize = plot   # dask's name (dask draws with bokeh)
 
+    MERGE_OVER = 5000  # animate(): tasks past which neighbouring bars are merged
+
     def animate(self, filename=None, *, frames=None, max_frames=200, fps=10,
                 width=8.0, dpi=80, title=None):
         """Replay the trace: tasks appear as the workers take them, the
         memory curve grows (and falls as intermediates are freed) with them.
         ``frames`` frames, each adding the next tasks/frames tasks to start,
         the last showing the end: by default a frame per ten tasks, at most
-        ``max_frames``.
+        ``max_frames``.  Past MERGE_OVER tasks, runs of tasks of one
+        operation that follow each other on a worker within half a pixel are
+        drawn as one bar, so that a frame of a huge trace draws far fewer.
 
-        With ``filename`` a GIF is written through Pillow and the path
-        returned; else, in Jupyter, an IPython HTML animation (matplotlib's
+        With ``filename`` a GIF is written with Pillow and the path returned
+        (each frame drawn once: matplotlib's PillowWriter would draw it two
+        or three times); else, in Jupyter, an IPython HTML animation (matplotlib's
         to_jshtml: no ffmpeg needed), and elsewhere the matplotlib
         FuncAnimation.  Needs matplotlib and Pillow (cdask[diagnostics])."""
         tr = _Trace(self)
@@ -697,14 +702,16 @@ class Profiler:
         tr.draw_all()             # lay the figure out once, with everything in it...
         fig.canvas.draw()
         fig.set_layout_engine("none")   # ...not again at every frame
+        if n > self.MERGE_OVER:
+            # a huge trace: bars within half a pixel of each other drawn as one
+            tr.merge = 0.5 * tr.ax.get_xlim()[1] / max(1.0, tr.ax.get_window_extent().width)
         times = tr.frame_times(frames)
+        if filename is not None:
+            tr.write_gif(os.fspath(filename), times, fps)
+            return filename
         animation = _require("matplotlib.animation", "Profiler.animate")
         anim = animation.FuncAnimation(fig, tr.draw_until, frames=times, blit=False,
                                        interval=1000.0 / fps, repeat=False)
-        if filename is not None:
-            _require("PIL", "Profiler.animate (writing a GIF)")
-            anim.save(os.fspath(filename), writer=animation.PillowWriter(fps=fps), dpi=dpi)
-            return filename
         if _in_jupyter():
             from IPython.display import HTML
             return HTML(anim.to_jshtml(fps=fps))
@@ -812,11 +819,29 @@ class _Trace:
         self.now = None
         return fig
 
-    def _verts(self, m, t=None):
+    merge = None      # seconds: bars of a row and an operation closer than this are drawn as one
+
+    def _bars_until(self, m, t=None):
+        """Start, end, row and operation of the bars of the first m tasks
+        (those running at t cut there); with ``merge``, a run of tasks on a
+        row of the same operation, each starting less than ``merge`` after
+        the one before ended, becomes one bar (tasks on a row never overlap,
+        so the runs do not either)."""
         np = self.np
-        s, e, r = self.start[:m], self.end[:m], self.row[:m]
+        s, e, r, o = self.start[:m], self.end[:m], self.row[:m], self.op_index[:m]
         if t is not None:
             e = np.minimum(e, t)
+        if self.merge is None or m < 2:
+            return s, e, r, o
+        order = np.lexsort((s, r))           # a row's tasks one after the other
+        s, e, r, o = s[order], e[order], r[order], o[order]
+        new = np.ones(m, dtype=bool)
+        new[1:] = (r[1:] != r[:-1]) | (o[1:] != o[:-1]) | (s[1:] - e[:-1] > self.merge)
+        first = np.flatnonzero(new)
+        return (s[first], np.maximum.reduceat(e, first), r[first], o[first])
+
+    def _verts(self, s, e, r):
+        np = self.np
         x = np.stack([s, e, e, s], axis=1)
         y = np.stack([r - 0.4, r - 0.4, r + 0.4, r + 0.4], axis=1)
         return np.stack([x, y], axis=2)
@@ -825,9 +850,9 @@ class _Trace:
         """Every bar (one polygon a task, in one collection) and the whole
         memory curve."""
         from matplotlib.collections import PolyCollection
-        m = len(self.start)
-        self.bars = PolyCollection(self._verts(m), facecolors=self.col_array[self.op_index[:m]]
-                                   if m else "none", edgecolors="none")
+        s, e, r, o = self._bars_until(len(self.start))
+        self.bars = PolyCollection(self._verts(s, e, r), facecolors=self.col_array[o]
+                                   if len(s) else "none", edgecolors="none")
         self.ax.add_collection(self.bars)
         self._memory_until(None)
 
@@ -855,13 +880,28 @@ class _Trace:
         idx = np.ceil(np.arange(1, frames) * n / frames).astype(int) - 1
         return list(self.start[np.clip(idx, 0, n - 1)]) + [self.t_end]
 
+    def write_gif(self, path, times, fps):
+        """Draw each frame once and write them as a looping GIF with Pillow,
+        each frame kept as a palette image (a quarter of its RGBA size)."""
+        np = self.np
+        Image = _require("PIL.Image", "Profiler.animate (writing a GIF)")
+        frames = []
+        for t in times:
+            self.draw_until(t)
+            self.fig.canvas.draw()
+            rgb = Image.fromarray(np.asarray(self.fig.canvas.buffer_rgba())[..., :3])
+            frames.append(rgb.convert("P", palette=Image.Palette.ADAPTIVE))
+        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=max(20, int(round(1000.0 / fps))), loop=0)
+
     def draw_until(self, t):
         """One frame: the tasks started by t (those still running cut at t),
         the memory until t, and a line at t."""
         np = self.np
         m = int(np.searchsorted(self.start, t, side="right"))
-        self.bars.set_verts(self._verts(m, t))
-        self.bars.set_facecolors(self.col_array[self.op_index[:m]] if m else "none")
+        s, e, r, o = self._bars_until(m, t)
+        self.bars.set_verts(self._verts(s, e, r))
+        self.bars.set_facecolors(self.col_array[o] if len(s) else "none")
         self._memory_until(t)
         if self.now is None:
             self.now = [a.axvline(t, color="0.3", lw=0.8, ls=":") for a in (self.ax, self.ax_mem)]
