@@ -350,3 +350,10 @@ def test_huge_trace_bars_merged_within_half_a_pixel(prof_b):
     for row in set(r):
         spans = sorted(zip(s[r == row], e[r == row]))
         assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))
+
+
+def test_plot_shows_itself_in_jupyter(prof_b):
+    # a Figure made without pyplot: IPython displays it through _repr_png_
+    prof, _ = prof_b
+    png = prof.plot()._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -727,6 +727,26 @@ def _require(module, what):
         raise ImportError("%s needs %s: %s" % (what, module.split(".")[0], _EXTRA_HINT)) from e
 
 
+_FIGURE = []
+
+
+def _figure_class():
+    """matplotlib's Figure, able to show itself in Jupyter (as a PNG) even
+    when pyplot, which registers the inline display, was never imported."""
+    if not _FIGURE:
+        from matplotlib.figure import Figure
+
+        class TraceFigure(Figure):
+            def _repr_png_(self):
+                import io
+                buf = io.BytesIO()
+                self.savefig(buf, format="png")
+                return buf.getvalue()
+
+        _FIGURE.append(TraceFigure)
+    return _FIGURE[0]
+
+
 def _byte_unit(nbytes):
     for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
         if nbytes >= scale:
@@ -762,9 +782,8 @@ class _Trace:
         for t in res:
             spent[t.op] += t.end_time - t.start_time
         self.ops = [op for op, _ in spent.most_common()]
-        self.op_index = np.array([self.ops.index(t.op) for t in res], dtype=int) \
-            if len(self.ops) < 50 else np.array([{o: i for i, o in enumerate(self.ops)}[t.op]
-                                                 for t in res], dtype=int)
+        index = {op: i for i, op in enumerate(self.ops)}
+        self.op_index = np.array([index[t.op] for t in res], dtype=int)
         self.mem_t = np.array([m.time - t0 for m in mem], dtype=float)
         self.mem_held = np.array([m.held for m in mem], dtype=float)
         self.mem_spilled = np.array([m.spilled for m in mem], dtype=float)
@@ -780,10 +799,9 @@ class _Trace:
 
     def figure(self, width, dpi, title):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
         nrows = max(1, len(self.workers))
         height = 1.6 + 0.35 * nrows + 1.6
-        fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        fig = _figure_class()(figsize=(width, height), dpi=dpi, layout="constrained")
         FigureCanvasAgg(fig)
         self.fig = fig
         self.ax, self.ax_mem = fig.subplots(
