@@ -357,3 +357,27 @@ def test_plot_shows_itself_in_jupyter(prof_b):
     prof, _ = prof_b
     png = prof.plot()._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_with_block_starts_afresh_and_times_it():
+    prof = Profiler()
+    with prof:
+        da.ones((10, 10), chunks=5).sum().compute()
+    n = len(prof.results)
+    with prof:
+        da.ones((10, 10), chunks=5).sum().compute()
+    assert len(prof.results) == n > 0                # as dask's: entering clears
+    assert prof.start_time <= min(t.start_time for t in prof.results)
+    assert prof.end_time >= max(t.end_time for t in prof.results)
+
+
+def test_dask_profiler_in_force_gets_cdask_tasks():
+    dd = pytest.importorskip("dask.diagnostics")
+    st = cdask.Stats()
+    with dd.Profiler() as dprof:
+        da.ones((10, 10), chunks=5).sum().compute(stats=st)
+    assert len(dprof.results) == st.total > 0
+    t = dprof.results[0]
+    assert type(t).__module__.startswith("dask.")
+    assert dprof.start_time <= t.start_time <= t.end_time <= dprof.end_time
+    assert t.key in dprof._dsk

@@ -407,16 +407,15 @@ def _fmt_time(t):
 
 
 # ------------------------------------------------------------ which bars
-def _dask_bars():
-    # dask.diagnostics.ProgressBar objects in force, each with the cdask bar
-    # that mirrors it
+def _dask_callbacks(name):
+    """dask.diagnostics callbacks of class `name` in force (dask keeps the
+    callbacks' method tuples in Callback.active; their owner is the object)."""
     mod = sys.modules.get("dask.callbacks")
     if mod is None:
         return []
     out = []
     seen = set()
     for entry in list(getattr(mod.Callback, "active", ())):
-        # dask keeps the callbacks' method tuples; their owner is the bar
         cb = entry
         if isinstance(entry, tuple):
             owners = [getattr(f, "__self__", None) for f in entry if f is not None]
@@ -424,12 +423,33 @@ def _dask_bars():
         if cb is None or id(cb) in seen:
             continue
         seen.add(id(cb))
-        if type(cb).__name__ == "ProgressBar" and type(cb).__module__.startswith("dask."):
-            out.append((cb, ProgressBar(minimum=getattr(cb, "_minimum", 0),
-                                        width=getattr(cb, "_width", 40),
-                                        dt=getattr(cb, "_dt", 0.1),
-                                        out=getattr(cb, "_file", None))))
+        if type(cb).__name__ == name and type(cb).__module__.startswith("dask."):
+            out.append(cb)
     return out
+
+
+def _dask_bars():
+    # dask.diagnostics.ProgressBar objects in force, each with the cdask bar
+    # that mirrors it
+    return [(cb, ProgressBar(minimum=getattr(cb, "_minimum", 0),
+                             width=getattr(cb, "_width", 40),
+                             dt=getattr(cb, "_dt", 0.1),
+                             out=getattr(cb, "_file", None)))
+            for cb in _dask_callbacks("ProgressBar")]
+
+
+def _feed_dask_profiler(dp, prof, dsk):
+    """Give a dask.diagnostics.Profiler in force the tasks of a cdask
+    compute, as its own callbacks would have (dask's TaskData; the same
+    monotonic clock as its timer), so its visualize() shows them."""
+    try:
+        from dask.diagnostics.profile import TaskData as DaskTaskData
+        dp._dsk.update(dict(dsk.items()))
+        dp.results.extend(DaskTaskData(t.key, t.task, t.start_time, t.end_time, t.worker_id)
+                          for t in prof.results)
+    except Exception as e:   # noqa: BLE001 - never into the compute
+        warnings.warn("cdask.diagnostics: could not fill a dask Profiler: %s: %s"
+                      % (type(e).__name__, e), RuntimeWarning, stacklevel=3)
 
 
 def _config_bar():
@@ -445,6 +465,8 @@ def get_with_progress(get, dsk, keys, **kwargs):
     the profilers in force fed its records."""
     with _lock:
         profilers = list(_profilers)
+    mirrored = [(dp, Profiler()) for dp in _dask_callbacks("Profiler")]
+    profilers += [p for _, p in mirrored]
     if not profilers:
         return _get_with_bars(get, dsk, keys, kwargs)
     stats = kwargs.get("stats")
@@ -460,6 +482,8 @@ def get_with_progress(get, dsk, keys, **kwargs):
         t1 = time.monotonic()
         for p in profilers:
             p._add_run(stats, dsk, t0, t1)
+        for dp, p in mirrored:
+            _feed_dask_profiler(dp, p, dsk)
 
 
 def _get_with_bars(get, dsk, keys, kwargs):
@@ -574,7 +598,10 @@ class Profiler:
         prof.results          # [TaskData(key, task, start_time, ...)]
         prof.plot("trace.png"); prof.animate("trace.gif")
 
-    Computes started while it is in force add to it; ``clear()`` empties it.
+    Computes started while it is in force add to it; entering a ``with``
+    block and ``clear()`` empty it.  A ``dask.diagnostics.Profiler`` in force
+    is given the tasks of cdask computes too (its TaskData, for its bokeh
+    ``visualize()``).
     """
 
     def __init__(self):
@@ -587,11 +614,15 @@ class Profiler:
 
     # ---- turning it on and off -------------------------------------------
     def __enter__(self):
+        # as dask's: a with block starts afresh and sets the start and end
+        self.clear()
+        self._entered = time.monotonic()
         self.register()
         return self
 
     def __exit__(self, *exc):
         self.unregister()
+        self._exited = time.monotonic()
 
     def register(self):
         with _lock:
@@ -607,6 +638,7 @@ class Profiler:
         with self._lock:
             self._runs = []
             self._results = None
+            self._entered = self._exited = None
 
     def _add_run(self, stats, dsk, t0, t1):
         # runs in get_with_progress's finally: never raise over the
@@ -648,10 +680,17 @@ class Profiler:
 
     @property
     def start_time(self):
+        """When the with block began, or (registered) the first compute did;
+        time.monotonic() seconds, None before either."""
+        if self._entered is not None:
+            return self._entered
         return self._runs[0].t0 if self._runs else None
 
     @property
     def end_time(self):
+        """When the with block ended, or the last compute did."""
+        if self._exited is not None:
+            return self._exited
         return self._runs[-1].t1 if self._runs else None
 
     def to_dataframe(self):
