@@ -381,3 +381,12 @@ def test_dask_profiler_in_force_gets_cdask_tasks():
     assert type(t).__module__.startswith("dask.")
     assert dprof.start_time <= t.start_time <= t.end_time <= dprof.end_time
     assert t.key in dprof._dsk
+
+
+def test_records_read_only_when_the_profiler_is():
+    with Profiler() as prof:
+        da.ones((10, 10), chunks=5).sum().compute()
+    run = prof._runs[0]
+    assert run._stats is not None                    # nothing made into tuples yet
+    assert len(prof.results) > 0
+    assert run._stats is None and run.dsk is None    # read once, graph dropped

@@ -470,7 +470,8 @@ def get_with_progress(get, dsk, keys, **kwargs):
     if not profilers:
         return _get_with_bars(get, dsk, keys, kwargs)
     stats = kwargs.get("stats")
-    if stats is None:
+    own = stats is None
+    if own:
         stats = kwargs["stats"] = Stats()
     kwargs["record"] = True
     t0 = time.monotonic()
@@ -481,7 +482,7 @@ def get_with_progress(get, dsk, keys, **kwargs):
         # of the tasks that finished, and a partial trace is what shows why
         t1 = time.monotonic()
         for p in profilers:
-            p._add_run(stats, dsk, t0, t1)
+            p._add_run(stats, dsk, t0, t1, own)
         for dp, p in mirrored:
             _feed_dask_profiler(dp, p, dsk)
 
@@ -557,16 +558,34 @@ def _fused_op(kernel):
 
 
 class _Run:
-    """One compute's trace as the scheduler left it, made into TaskData when
-    the profiler's results are first read (a million records cost more to
-    turn into Python objects than the compute that made them)."""
+    """One compute's trace as the scheduler left it, made into Python
+    objects only when the profiler is read (a million records cost more to
+    turn into tuples than the compute that made them).  A Stats the caller
+    passed may be reused by their next compute: its records are read now."""
 
-    def __init__(self, stats, dsk, t0, t1):
-        self.records = stats.records or []
-        self.memory = stats.memory if self.records else []
+    def __init__(self, stats, dsk, t0, t1, own):
+        self._stats = stats if own else None
+        if not own:
+            self._read(stats)
         self.dsk = dsk
         self.t0, self.t1 = t0, t1
         self._tasks = None
+
+    def _read(self, stats):
+        self._records = stats.records or []
+        self._memory = stats.memory if self._records else []
+
+    @property
+    def records(self):
+        if self._stats is not None:
+            st, self._stats = self._stats, None
+            self._read(st)
+        return self._records
+
+    @property
+    def memory(self):
+        self.records                     # noqa: B018 - reads the Stats once
+        return self._memory
 
     def tasks(self):
         if self._tasks is None:
@@ -584,7 +603,7 @@ class _Run:
                         op = ops[id(f)] = _fused_op(f) if isinstance(f, Kernel) else name
                 out.append(TaskData(key, task, start, end, worker, nbytes, op))
             self._tasks = out
-            self.dsk = self.records = None     # neither is needed any more
+            self.dsk = self._records = None    # neither is needed any more
         return self._tasks
 
 
@@ -609,8 +628,7 @@ class Profiler:
         self.clear()
 
     def __repr__(self):
-        return "<cdask.diagnostics.Profiler %d computes, %d tasks>" % (
-            len(self._runs), sum(len(r.memory) for r in self._runs))
+        return "<cdask.diagnostics.Profiler %d computes>" % len(self._runs)
 
     # ---- turning it on and off -------------------------------------------
     def __enter__(self):
@@ -640,11 +658,11 @@ class Profiler:
             self._results = None
             self._entered = self._exited = None
 
-    def _add_run(self, stats, dsk, t0, t1):
+    def _add_run(self, stats, dsk, t0, t1, own=False):
         # runs in get_with_progress's finally: never raise over the
         # compute's own outcome
         try:
-            run = _Run(stats, dsk, t0, t1)
+            run = _Run(stats, dsk, t0, t1, own)
         except Exception as e:   # noqa: BLE001
             warnings.warn("cdask.diagnostics: Profiler lost a compute's trace: %s: %s"
                           % (type(e).__name__, e), RuntimeWarning, stacklevel=3)
