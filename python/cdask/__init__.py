@@ -67,6 +67,19 @@ from .array import random  # noqa: E402
 from .array import overlap  # noqa: E402  (da.overlap.overlap, as in dask)
 from .array import linalg  # noqa: E402  (da.linalg.qr, da.linalg.solve, ... as in dask)
 
+
+def _alias_submodules():
+    # ``import cdask.linalg`` (and ``from cdask.random import default_rng``)
+    # work as in dask: the namespaces are cdask.array's modules, registered
+    # under these names too (one module object, not a copy).
+    import sys
+
+    for _name, _mod in (("linalg", linalg), ("random", random), ("overlap", overlap)):
+        sys.modules.setdefault(__name__ + "." + _name, _mod)
+
+
+_alias_submodules()
+
 __all__ += [n for n in array.__all__ if n not in __all__]
 
 

@@ -5,7 +5,9 @@ modules of the layers above it in this list (``tests/test_layout.py`` checks
 that no two modules import each other, directly or in a circle).
 
 * foundations - ``tokenize`` (deterministic names), ``dtypes`` (the
-  supported dtypes, from the C core's table), ``chunks`` (normalize_chunks),
+  supported dtypes, from the C core's table), ``constants`` (NumPy's scalar
+  types and constants, re-exported), ``chunk_types`` (register_chunk_type),
+  ``chunks`` (normalize_chunks),
   ``utils`` (graph-building helpers shared by every module), ``blockio``
   (block read/write tasks, pread/pwrite of memory-mapped files)
 * the class - ``core``: ``Array`` with its metadata and the dask protocol
@@ -19,9 +21,12 @@ that no two modules import each other, directly or in a circle).
   assignment), ``overlap``
 * linear algebra - ``contraction`` (dot, tensordot, matmul, einsum),
   ``decompositions`` (qr, svd, lu, solve...), ``linalg`` (the namespace)
-* the rest of NumPy's functions - ``routines`` (where, clip, nonzero...)
+* the rest of NumPy's functions - ``routines`` (where, clip, nonzero, real,
+  around, choose...), ``triangles`` (tril, triu, diag, diagonal, trace, the
+  ``*_indices``), ``grids`` (meshgrid, indices, fromfunction)
 * running - ``fuse`` (graph fusion), ``compute`` (compute, persist,
-  optimize), ``store`` (store, to_npy, zarr)
+  optimize, to_delayed), ``store`` (store, to_npy, zarr), ``testing``
+  (assert_eq)
 * the NumPy-facing surface - ``ufunc_api`` (``cdask.exp``...),
   ``numpy_api`` (``__array_function__``, ``__array_ufunc__``)
 * ``methods`` - sets the operators and methods of ``Array`` that come from
@@ -35,8 +40,9 @@ import types as _types
 
 from . import (blockwise, chunks, compute, contraction, core, creation, joining, linalg,  # noqa: F401
                overlap, random, rechunk, reductions, reshape, routines, store, ufunc_api,
-               ufuncs)
+               ufuncs, constants, grids, testing, triangles)
 from . import methods  # noqa: F401  (sets Array's methods and operators)
+from .chunk_types import register_chunk_type
 from .chunks import normalize_chunks, parse_bytes
 from .compute import compute, optimize, persist  # noqa: F811
 from .core import Array, Blocks, blockwise_simple, is_cdask_collection, transpose
@@ -54,11 +60,12 @@ __all__ = ["Array", "Blocks", "compute", "persist", "optimize", "elemwise", "map
            "blockwise_simple", "transpose", "is_cdask_collection", "SUPPORTED_DTYPES",
            "normalize_chunks", "parse_bytes", "tokenize", "from_array", "from_npy", "asarray",
            "asanyarray", "ones", "zeros", "full", "empty", "ones_like", "zeros_like",
-           "full_like", "empty_like", "arange", "linspace", "eye", "rechunk", "random"]
+           "full_like", "empty_like", "arange", "linspace", "eye", "rechunk", "random",
+           "register_chunk_type", "linalg"]
 
 # the public names of the modules of functions
 for _mod in (ufuncs, ufunc_api, reductions, routines, reshape, joining, overlap, blockwise,
-             store, linalg):
+             store, linalg, constants, triangles, grids, testing):
     for _n in _mod.__all__:
         if _n == "random":
             continue

@@ -28,7 +28,7 @@ from .fuse import fuse_elementwise, fuse_reductions, read_in_place, sink_stores
 from .tokenize import tokenize
 from .utils import chunks_known, format_bytes, key_split, slices_from_chunks
 
-__all__ = ["compute", "persist", "optimize", "run", "fused_graph", "dask_optimize"]
+__all__ = ["compute", "persist", "optimize", "run", "fused_graph", "dask_optimize", "to_delayed"]
 
 
 def plan_check(g, budget, layer_names):
@@ -360,3 +360,24 @@ def persist(*args, **kwargs):
                 for ax in range(a.ndim))
         done[id(a)] = Array({a.name: layer}, a.name, chunks, a.dtype)
     return tuple(done[id(a)] if isinstance(a, Array) else a for a in args)
+
+
+def to_delayed(x, optimize_graph=True):
+    """``Array.to_delayed``: a NumPy object array (the shape of the block grid)
+    of ``dask.delayed.Delayed`` objects, one per block, each computing to that
+    block.  With ``optimize_graph`` they share the graph compute() would run
+    (fused); else the array's graph as it is.  Needs dask."""
+    try:
+        from dask.delayed import Delayed
+    except ImportError as e:   # pragma: no cover - dask is in the test extra
+        raise ImportError("Array.to_delayed makes dask.delayed objects and needs dask "
+                          "(pip install dask)") from e
+    keys = x._keys_flat()
+    g = x.__dask_graph__()
+    if optimize_graph:
+        g = dask_optimize(g, keys)
+    g = dict(g)
+    out = np.empty(x.numblocks, dtype=object)
+    for k in keys:
+        out[k[1:]] = Delayed(k, g)
+    return out

@@ -1,5 +1,5 @@
 """Joining arrays: ``concatenate``, ``stack``, ``hstack``, ``vstack``,
-``dstack``, ``block``, ``atleast_1d/2d/3d``, ``diff``, ``roll``.
+``dstack``, ``block``, ``atleast_1d/2d/3d``, ``diff``, ``ediff1d``, ``roll``.
 
 ``concatenate`` makes no new data tasks: the output's blocks along the
 joined axis are the input blocks one after another (aliases, or a cast when
@@ -19,7 +19,7 @@ from .utils import (common_chunks, isnan, merge_layers, normalize_axis_index,
                     unknown_chunks_error, with_layer)
 
 __all__ = ["concatenate", "stack", "hstack", "vstack", "dstack", "block", "atleast_1d",
-           "atleast_2d", "atleast_3d", "diff", "roll"]
+           "atleast_2d", "atleast_3d", "diff", "ediff1d", "roll"]
 
 
 def _is_unknown(c):
@@ -264,6 +264,33 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     for _ in range(n):
         a = op(a[hi], a[lo])
     return a
+
+
+def _ediff1d_edge(v, dtype, which):
+    v = asarray(v)
+    if not np.can_cast(v.dtype, dtype, casting="same_kind"):
+        raise TypeError("dtype of `%s` must be compatible with input `ary` under the "
+                        "`same_kind` rule." % which)
+    v = ravel(v)
+    return v if v.dtype == dtype else v.astype(dtype)
+
+
+def ediff1d(ary, to_end=None, to_begin=None):
+    """``np.ediff1d``: differences of consecutive elements of the flattened
+    array, with ``to_begin`` and ``to_end`` (flattened, cast to ``ary``'s
+    dtype) before and after them."""
+    a = ravel(asarray(ary))
+    if isnan(a.shape[0]):
+        raise unknown_chunks_error("ediff1d")
+    dtype = a.dtype
+    parts = [a[1:] - a[:-1]]    # np.subtract: booleans raise TypeError, as NumPy
+    if to_begin is not None:
+        parts.insert(0, _ediff1d_edge(to_begin, dtype, "to_begin"))
+    if to_end is not None:
+        parts.append(_ediff1d_edge(to_end, dtype, "to_end"))
+    if len(parts) == 1:
+        return parts[0]
+    return concatenate(parts)
 
 
 def roll(a, shift, axis=None):

@@ -16,7 +16,7 @@ import numpy as np
 from . import compute as _compute
 from . import contraction, indexing, mapping, numpy_api, overlap, reductions
 from . import reshape as _reshape
-from . import routines, store
+from . import routines, store, triangles
 from .core import Array
 from .elemwise import elemwise, is_operand, power
 from .rechunk import rechunk as _rechunk
@@ -46,7 +46,13 @@ def _persist_method(self, **kwargs):
     return r
 
 
+def _a_property(self):
+    """The array itself (dask's ``Array.A``, as ``numpy.matrix.A``)."""
+    return self
+
+
 _set("compute", _compute_method)
+Array.A = property(_a_property)
 _set("persist", _persist_method)
 # dask's schedulers run the graph compute() would run (fused on the layers)
 Array.__dask_optimize__ = staticmethod(_compute.dask_optimize)
@@ -139,7 +145,8 @@ def _conj(self):
 
 
 def _round(self, decimals=0):
-    return elemwise(np.round, self, decimals=decimals)
+    """See :func:`cdask.around`."""
+    return routines.around(self, decimals=decimals)
 
 
 def _real(self):
@@ -227,7 +234,12 @@ def _map_overlap(self, func, depth, boundary=None, trim=True, **kwargs):
     return overlap.map_overlap(func, self, depth=depth, boundary=boundary, trim=trim, **kwargs)
 
 
+def _to_delayed(self, optimize_graph=True):
+    return _compute.to_delayed(self, optimize_graph=optimize_graph)
+
+
 _set("to_npy", _to_npy)
+_set("to_delayed", _to_delayed, _compute.to_delayed)
 _set("store", _store, store.store)
 _set("map_blocks", _map_blocks, mapping.map_blocks)
 _set("map_overlap", _map_overlap)
@@ -244,7 +256,9 @@ for _mod, _names in [
                       "cumsum", "cumprod")),
         (routines, ("clip", "compute_chunk_sizes", "nonzero", "repeat", "view", "topk")),
         (_reshape, ("ravel", "flatten", "squeeze", "swapaxes")),
-        (contraction, ("dot",))]:
+        (contraction, ("dot",)),
+        (triangles, ("trace",)),
+        (routines, ("choose",))]:
     for _name in _names:
         if hasattr(_mod, _name) and _name not in Array.__dict__:
             setattr(Array, _name, getattr(_mod, _name))

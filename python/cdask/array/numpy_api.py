@@ -22,8 +22,9 @@ import warnings
 
 import numpy as np
 
-from . import (blockwise, contraction, creation, joining, overlap, rechunk, reductions as _red,
-               reshape as rs, routines, store, ufunc_api)
+from . import (blockwise, contraction, creation, grids, joining, overlap, rechunk,
+               reductions as _red, reshape as rs, routines, store, triangles, ufunc_api)
+from .chunk_types import is_valid_chunk_type
 from .core import Array, transpose
 from .creation import asarray
 from .elemwise import elemwise, is_operand
@@ -35,7 +36,7 @@ __all__ = ["array_function", "array_ufunc", "materialize", "HANDLED_FUNCTIONS"]
 # where a NumPy function's namesake is looked for (the modules whose
 # ``__all__`` make up the ``cdask`` namespace)
 _NAMESPACES = (creation, ufunc_api, _red, routines, rs, joining, overlap, blockwise, store,
-               contraction, rechunk)
+               contraction, rechunk, triangles, grids)
 
 
 # ---------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def array_function(func, types, args, kwargs):
     implements ``func``, else compute the arguments (NotLazyWarning) and call NumPy."""
     for t in types:
         if not issubclass(t, Array) and not issubclass(t, np.ndarray) and \
-                hasattr(t, "__array_function__"):
+                not is_valid_chunk_type(t) and hasattr(t, "__array_function__"):
             return NotImplemented
     handler = HANDLED_FUNCTIONS.get(func)
     if handler is not None:

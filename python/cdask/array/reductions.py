@@ -46,8 +46,9 @@ from .. import kernels as _kernels
 from .coarsen import coarsen
 from .core import Array
 from .creation import asarray, ones, zeros
+from .elemwise import elemwise
 from .layers import Blockwise
-from .reshape import ravel
+from .reshape import broadcast_to, ravel, reshape
 from .tokenize import tokenize
 from .utils import normalize_axis
 
@@ -55,7 +56,7 @@ __all__ = [
     "reduction",
     "sum", "prod", "mean", "std", "var", "min", "max", "any", "all",
     "argmin", "argmax", "nansum", "nanprod", "nanmean", "nanstd", "nanvar",
-    "nanmin", "nanmax", "nanargmin", "nanargmax", "count_nonzero", "moment",
+    "nanmin", "nanmax", "nanargmin", "nanargmax", "count_nonzero", "moment", "ptp", "average",
 ]
 
 DEFAULT_SPLIT_EVERY = 8
@@ -632,6 +633,14 @@ def max(a, axis=None, keepdims=False, split_every=None, out=None):
     return _minmax("max", _chunk_max, a, axis, keepdims, split_every, out)
 
 
+def ptp(a, axis=None, keepdims=False):
+    """Range of values, maximum minus minimum (``numpy.ptp``; in the dtype of
+    ``a``, wrapping around for integers as NumPy does)."""
+    x = asarray(a)
+    return elemwise(np.subtract, max(x, axis=axis, keepdims=keepdims),
+                    min(x, axis=axis, keepdims=keepdims))
+
+
 def nanmin(a, axis=None, keepdims=False, split_every=None, out=None):
     """Minimum ignoring NaN (``numpy.nanmin``)."""
     return _minmax("nanmin", _chunk_nanmin, a, axis, keepdims, split_every, out)
@@ -778,6 +787,52 @@ def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddo
 def mean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Arithmetic mean (``numpy.mean``)."""
     return _moments("mean", a, axis, dtype, keepdims, split_every, out, 1, False)
+
+
+def average(a, axis=None, weights=None, returned=False, keepdims=False):
+    """Weighted average (``numpy.average``): ``sum(a * w) / sum(w)`` over
+    ``axis``; ``weights`` of ``a``'s shape, or 1-d along one ``axis``.  With
+    ``returned=True``, also the sum of the weights (broadcast to the shape of
+    the average).  Weights summing to zero give NaN or inf (with NumPy's
+    warning) when computed: a lazy array cannot raise NumPy's ZeroDivisionError
+    before it is computed."""
+    x = asarray(a)
+    if weights is None:
+        avg = mean(x, axis=axis, keepdims=keepdims)
+        n = 1
+        for ax in normalize_axis(axis, x.ndim):
+            n *= x.shape[ax]
+        scl = avg.dtype.type(n)
+        if returned:
+            return avg, elemwise(np.full_like, avg, scl)
+        return avg
+    w = asarray(weights)
+    if x.dtype.kind in "iub":
+        rdt = np.result_type(x.dtype, w.dtype, "f8")
+    else:
+        rdt = np.result_type(x.dtype, w.dtype)
+    if x.shape != w.shape:
+        if axis is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        if w.ndim != 1:
+            raise TypeError("1D weights expected when shapes of a and weights differ.")
+        if isinstance(axis, (tuple, list)):
+            raise TypeError("Single axis expected when shapes of a and weights differ.")
+        ax = normalize_axis(axis, x.ndim)[0]
+        if w.shape[0] != x.shape[ax]:
+            raise ValueError("Length of weights not compatible with specified axis.")
+        # w along ``ax``, length-1 everywhere else (NumPy broadcasts it so)
+        shape = [1] * x.ndim
+        shape[ax] = w.shape[0]
+        w = reshape(w, tuple(shape))
+    scl = sum(w, axis=axis, dtype=rdt, keepdims=keepdims)
+    avg = elemwise(np.true_divide, sum(elemwise(np.multiply, x, w, dtype=rdt), axis=axis,
+                                       keepdims=keepdims), scl)
+    if returned:
+        if scl.shape != avg.shape:
+            scl = broadcast_to(scl, avg.shape, chunks=avg.chunks)
+        return avg, scl
+    return avg
 
 
 def nanmean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):

@@ -1,5 +1,7 @@
 """Array routines: ``where``, ``clip``, ``isnan``..., ``compute_chunk_sizes``,
-``nonzero`` and the ``__array_function__`` table.
+``nonzero``; the elementwise functions NumPy writes in Python (``real``,
+``imag``, ``angle``, ``around``, ``nan_to_num``, ``fix``...) and ``choose``;
+``ndim``, ``shape``, ``result_type``.
 
 ``array_function(func, types, args, kwargs)`` is what ``Array.__array_function__``
 (core.py) calls for ``np.<func>(cdask_array, ...)``:
@@ -15,13 +17,16 @@
 """
 
 import math
+import operator
 
 import numpy as np
 
 from .._core import get
-from .core import Array
+from .core import Array, blockwise_simple
 from .creation import asarray
-from .elemwise import elemwise
+from .elemwise import elemwise, unify_chunks_broadcast
+from .reshape import broadcast_to
+from .utils import broadcast_shapes
 from . import reductions as _red
 from .tokenize import tokenize
 
@@ -29,6 +34,8 @@ __all__ = [
     "where", "clip", "isnan", "isfinite", "isinf", "isposinf", "isneginf", "isclose",
     "allclose", "nonzero", "argwhere", "flatnonzero", "compute_chunk_sizes", "count_nonzero",
     "NotLazyWarning",
+    "real", "imag", "angle", "around", "round", "nan_to_num", "isreal", "iscomplex", "fix",
+    "i0", "sinc", "isnull", "notnull", "choose", "ndim", "shape", "result_type",
 ]
 
 count_nonzero = _red.count_nonzero
@@ -261,3 +268,228 @@ def argwhere(a):
     name = "argwhere-" + tokenize(sname)
     layers[name] = {(name, j, 0): (_argwhere_block, (sname, j)) for j in range(n)}
     return Array(layers, name, ((math.nan,) * n, (a.ndim,)), np.intp)
+
+
+# ---------------------------------------------------------------------------
+# elementwise functions NumPy writes in Python
+# ---------------------------------------------------------------------------
+# Each is the chain of ufuncs NumPy's own Python code evaluates, so that the
+# steps run as C kernels and fuse with their neighbours, and the result is
+# NumPy's bit for bit.  Where NumPy's code does something no chain of ufuncs
+# reproduces exactly (complex rounding, the Chebyshev series of ``i0``), the
+# NumPy function itself runs on each block.  Called on NumPy data only, each
+# is the NumPy function (as dask's are).
+
+def _lazy(args):
+    return any(isinstance(a, Array) for a in args)
+
+
+def real(val):
+    """``np.real``: the real part (for a non-complex Array, the Array itself,
+    as NumPy returns the array itself)."""
+    if not _lazy((val,)):
+        return np.real(val)
+    if val.dtype.kind == "c":
+        return elemwise(np.real, val)
+    return val
+
+
+def imag(val):
+    """``np.imag``: the imaginary part (zeros of the same dtype when not complex)."""
+    if not _lazy((val,)):
+        return np.imag(val)
+    return elemwise(np.imag, val)
+
+
+_DEGREES = 180 / np.pi
+
+
+def angle(z, deg=False):
+    """``np.angle``: the counterclockwise angle from the positive real axis,
+    in radians (degrees with ``deg=True``)."""
+    if not _lazy((z,)):
+        return np.angle(z, deg=deg)
+    if z.dtype.kind == "c":
+        # arctan2 of the parts, one NumPy call per block (no part arrays)
+        return elemwise(np.angle, z, deg=bool(deg))
+    a = elemwise(np.arctan2, 0, z)
+    if deg:
+        a = elemwise(np.multiply, a, _DEGREES)
+    return a
+
+
+def _power_of_ten(n):
+    # exact in double precision for 0 <= n <= 22, as NumPy's own table
+    return float(10 ** n)
+
+
+def around(x, decimals=0):
+    """``np.around``: round to ``decimals`` decimals (half to even).
+
+    Floating point: ``rint`` for ``decimals=0``; else NumPy's ``x * 10**d``,
+    ``rint``, ``/ 10**d`` (divide first for negative ``d``), as C kernels.
+    Integers with ``decimals >= 0`` are returned unchanged (a copy in NumPy)."""
+    if not _lazy((x,)):
+        return np.around(x, decimals=decimals)
+    decimals = operator.index(decimals)
+    kind = x.dtype.kind
+    if kind in "iu" and decimals >= 0:
+        return x.copy()
+    if kind == "f":
+        if decimals == 0:
+            return elemwise(np.rint, x)
+        if abs(decimals) <= 22:
+            f = _power_of_ten(abs(decimals))
+            first, second = (np.multiply, np.true_divide) if decimals > 0 else \
+                (np.true_divide, np.multiply)
+            return elemwise(second, elemwise(np.rint, elemwise(first, x, f)), f)
+    return elemwise(np.round, x, decimals=decimals)
+
+
+def round(a, decimals=0):
+    """``np.round`` (the same as :func:`around`)."""
+    return around(a, decimals=decimals)
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """``np.nan_to_num``: NaN -> ``nan``, +inf -> ``posinf`` (default: the
+    largest finite value of the dtype), -inf -> ``neginf`` (the most negative).
+    A lazy Array is never changed in place: ``copy`` is accepted for NumPy's
+    signature only."""
+    if not _lazy((x,)):
+        return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
+    kind = x.dtype.kind
+    if kind not in "fc":
+        return x.copy()
+    if kind == "c":
+        return elemwise(np.nan_to_num, x, nan=nan, posinf=posinf, neginf=neginf)
+    info = np.finfo(x.dtype)
+    t = x.dtype.type
+    with np.errstate(over="ignore", invalid="ignore"):
+        # NumPy copies the replacement values into the array: cast to its dtype
+        vals = [t(nan), t(info.max if posinf is None else posinf),
+                t(info.min if neginf is None else neginf)]
+    r = elemwise(np.where, elemwise(np.isnan, x), vals[0], x)
+    r = elemwise(np.where, elemwise(np.equal, x, np.inf), vals[1], r)
+    return elemwise(np.where, elemwise(np.equal, x, -np.inf), vals[2], r)
+
+
+def _all_false(b):
+    return np.zeros(np.shape(b), dtype=bool)
+
+
+def _all_true(b):
+    return np.ones(np.shape(b), dtype=bool)
+
+
+def isreal(x):
+    """``np.isreal``: True where the imaginary part is zero."""
+    if not _lazy((x,)):
+        return np.isreal(x)
+    if x.dtype.kind == "c":
+        return elemwise(np.equal, elemwise(np.imag, x), 0)
+    return elemwise(_all_true, x)
+
+
+def iscomplex(x):
+    """``np.iscomplex``: True where the imaginary part is not zero."""
+    if not _lazy((x,)):
+        return np.iscomplex(x)
+    if x.dtype.kind == "c":
+        return elemwise(np.not_equal, elemwise(np.imag, x), 0)
+    return elemwise(_all_false, x)
+
+
+def fix(x):
+    """``np.fix``: round towards zero (``floor`` where ``x >= 0``, else ``ceil``)."""
+    if not _lazy((x,)):
+        return np.fix(x)
+    return elemwise(np.where, elemwise(np.greater_equal, x, 0), elemwise(np.floor, x),
+                    elemwise(np.ceil, x))
+
+
+def i0(x):
+    """``np.i0``: the modified Bessel function of the first kind, order 0
+    (NumPy's own series on each block)."""
+    if not _lazy((x,)):
+        return np.i0(x)
+    return elemwise(np.i0, x)
+
+
+def sinc(x):
+    """``np.sinc``: ``sin(pi x) / (pi x)`` (NumPy's own function on each block)."""
+    if not _lazy((x,)):
+        return np.sinc(x)
+    return elemwise(np.sinc, x)
+
+
+def isnull(values):
+    """dask's ``isnull`` (pandas' rule) for numeric arrays: NaN is null."""
+    values = asarray(values)
+    if values.dtype.kind in "fc":
+        return elemwise(np.isnan, values)
+    return elemwise(_all_false, values)
+
+
+def notnull(values):
+    """dask's ``notnull``: the negation of :func:`isnull`."""
+    values = asarray(values)
+    if values.dtype.kind in "fc":
+        return elemwise(np.logical_not, elemwise(np.isnan, values))
+    return elemwise(_all_true, values)
+
+
+# ---------------------------------------------------------------------------
+# choose
+# ---------------------------------------------------------------------------
+def _choose_block(a, *rest):
+    # rest: the choices' blocks, then the mode
+    return np.choose(a, rest[:-1], mode=rest[-1])
+
+
+def _operand_dtype_of(c):
+    return c.dtype if isinstance(c, (Array, np.ndarray, np.generic)) else c
+
+
+def choose(a, choices, mode="raise"):
+    """``np.choose``: ``choices[a[i]][i]`` with every operand broadcast
+    together.  An index out of range raises NumPy's ValueError when the
+    blocks are computed (``mode="raise"``); ``"wrap"`` and ``"clip"`` as NumPy."""
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError("clipmode must be one of 'clip', 'raise', or 'wrap' (got %r)"
+                         % (mode,))
+    if isinstance(choices, Array):
+        choices = [choices[i] for i in range(choices.shape[0])]
+    choices = list(choices)
+    if not choices:
+        raise ValueError("0-length sequence (choose needs at least one choice)")
+    a = asarray(a)
+    if a.dtype.kind not in "iub":
+        raise TypeError("Cannot cast array data from dtype(%r) to dtype('int64') according "
+                        "to the rule 'safe'" % str(a.dtype))
+    dtype = np.result_type(*[_operand_dtype_of(c) for c in choices])
+    ops = [a] + [asarray(c) if not isinstance(c, Array) else c for c in choices]
+    out_shape = broadcast_shapes([o.shape for o in ops])
+    ops, out_chunks = unify_chunks_broadcast(ops, out_shape)
+    ops = [o if o.shape == out_shape and o.chunks == out_chunks
+           else broadcast_to(o, out_shape, chunks=out_chunks) for o in ops]
+    return blockwise_simple(_choose_block, "choose", *ops, dtype=dtype, chunks=out_chunks,
+                            args=(mode,))
+
+
+# ---------------------------------------------------------------------------
+# metadata functions
+# ---------------------------------------------------------------------------
+def ndim(a):
+    """``np.ndim``: the number of dimensions (no computing)."""
+    return a.ndim if isinstance(a, Array) else np.ndim(a)
+
+
+def shape(array):
+    """``np.shape``: the shape (``nan`` for unknown sizes; no computing)."""
+    return array.shape if isinstance(array, Array) else np.shape(array)
+
+
+def result_type(*arrays_and_dtypes):
+    """``np.result_type``, an Array counting as its dtype."""
+    return np.result_type(*[a.dtype if isinstance(a, Array) else a for a in arrays_and_dtypes])
