@@ -390,3 +390,11 @@ def test_records_read_only_when_the_profiler_is():
     assert run._stats is not None                    # nothing made into tuples yet
     assert len(prof.results) > 0
     assert run._stats is None and run.dsk is None    # read once, graph dropped
+
+
+def test_persist_is_profiled_too():
+    x = da.ones((20, 20), chunks=5) + 1
+    with Profiler() as prof:
+        y = x.persist()
+    assert len(prof.results) >= 16                   # a task a block at least
+    assert float(y.sum().compute()) == 800.0
