@@ -398,3 +398,11 @@ def test_persist_is_profiled_too():
         y = x.persist()
     assert len(prof.results) >= 16                   # a task a block at least
     assert float(y.sum().compute()) == 800.0
+
+
+def test_record_with_nothing_to_run():
+    st = cdask.Stats()
+    assert cdask.get({"a": 1}, [], stats=st, record=True) == []
+    assert st.records == [] and st.memory == []
+    assert cdask.get({"a": 1}, "a", stats=st, record=True) == 1
+    assert st.records == [] and st.memory == []

@@ -470,7 +470,7 @@ static int take_records(gctx *g, StatsObject *stats)
     rr->names = PyList_New(0);
     index = PyDict_New();
     rr->name = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
-    if (rr->names == NULL || index == NULL || rr->name == NULL || pp->keys == NULL) {
+    if (rr->names == NULL || index == NULL || rr->name == NULL || (pp->keys == NULL && n > 0)) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();
         goto fail;
