@@ -791,7 +791,8 @@ def mean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
 
 def average(a, axis=None, weights=None, returned=False, keepdims=False):
     """Weighted average (``numpy.average``): ``sum(a * w) / sum(w)`` over
-    ``axis``; ``weights`` of ``a``'s shape, or 1-d along one ``axis``.  With
+    ``axis``; ``weights`` of ``a``'s shape, or of the shape of ``a`` along
+    ``axis`` (an int or a tuple, in that order).  With
     ``returned=True``, also the sum of the weights (broadcast to the shape of
     the average).  Weights summing to zero give NaN or inf (with NumPy's
     warning) when computed: a lazy array cannot raise NumPy's ZeroDivisionError
@@ -814,17 +815,16 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     if x.shape != w.shape:
         if axis is None:
             raise TypeError("Axis must be specified when shapes of a and weights differ.")
-        if w.ndim != 1:
-            raise TypeError("1D weights expected when shapes of a and weights differ.")
-        if isinstance(axis, (tuple, list)):
-            raise TypeError("Single axis expected when shapes of a and weights differ.")
-        ax = normalize_axis(axis, x.ndim)[0]
-        if w.shape[0] != x.shape[ax]:
-            raise ValueError("Length of weights not compatible with specified axis.")
-        # w along ``ax``, length-1 everywhere else (NumPy broadcasts it so)
-        shape = [1] * x.ndim
-        shape[ax] = w.shape[0]
-        w = reshape(w, tuple(shape))
+        axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+        axes = tuple(normalize_axis((ax,), x.ndim)[0] for ax in axes)   # in the order given
+        if len(set(axes)) != len(axes):
+            raise ValueError("repeated axis")
+        if w.shape != tuple(x.shape[ax] for ax in axes):
+            raise ValueError("Shape of weights must be consistent with shape of a along "
+                             "specified axis.")
+        # the weights' axes in the order of a's, length 1 along the others
+        w = w.transpose(tuple(int(i) for i in np.argsort(axes)))
+        w = reshape(w, tuple(s if ax in axes else 1 for ax, s in enumerate(x.shape)))
     scl = sum(w, axis=axis, dtype=rdt, keepdims=keepdims)
     avg = elemwise(np.true_divide, sum(elemwise(np.multiply, x, w, dtype=rdt), axis=axis,
                                        keepdims=keepdims), scl)

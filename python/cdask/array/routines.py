@@ -442,9 +442,31 @@ def notnull(values):
 # ---------------------------------------------------------------------------
 # choose
 # ---------------------------------------------------------------------------
-def _choose_block(a, *rest):
-    # rest: the choices' blocks, then the mode
-    return np.choose(a, rest[:-1], mode=rest[-1])
+class _ChooseBlock:
+    """The task callable of ``choose``: ``np.choose`` of the index block and
+    the choices, array choices coming as blocks and scalar ones (kept as
+    they are, so NumPy's promotion sees Python scalars as weak) built in."""
+
+    __slots__ = ("mode", "scalars", "dtype")
+
+    def __init__(self, mode, scalars, dtype):
+        self.mode = mode
+        self.scalars = scalars      # per choice: (True, value) or (False, None): a block
+        self.dtype = dtype
+
+    def __reduce__(self):
+        return (_ChooseBlock, (self.mode, self.scalars, self.dtype))
+
+    def __dask_tokenize__(self):
+        return ("choose", self.mode, self.scalars, str(self.dtype))
+
+    __name__ = "choose"
+
+    def __call__(self, a, *blocks):
+        it = iter(blocks)
+        choices = [v if is_const else next(it) for is_const, v in self.scalars]
+        r = np.choose(a, choices, mode=self.mode)
+        return r if r.dtype == self.dtype else r.astype(self.dtype)
 
 
 def _operand_dtype_of(c):
@@ -468,13 +490,16 @@ def choose(a, choices, mode="raise"):
         raise TypeError("Cannot cast array data from dtype(%r) to dtype('int64') according "
                         "to the rule 'safe'" % str(a.dtype))
     dtype = np.result_type(*[_operand_dtype_of(c) for c in choices])
-    ops = [a] + [asarray(c) if not isinstance(c, Array) else c for c in choices]
+    scalars = tuple((True, c) if isinstance(c, (int, float, complex)) else (False, None)
+                    for c in choices)
+    ops = [a] + [c if isinstance(c, Array) else asarray(c) for c in choices
+                 if not isinstance(c, (int, float, complex))]
     out_shape = broadcast_shapes([o.shape for o in ops])
     ops, out_chunks = unify_chunks_broadcast(ops, out_shape)
     ops = [o if o.shape == out_shape and o.chunks == out_chunks
            else broadcast_to(o, out_shape, chunks=out_chunks) for o in ops]
-    return blockwise_simple(_choose_block, "choose", *ops, dtype=dtype, chunks=out_chunks,
-                            args=(mode,))
+    return blockwise_simple(_ChooseBlock(mode, scalars, dtype), "choose", *ops, dtype=dtype,
+                            chunks=out_chunks)
 
 
 # ---------------------------------------------------------------------------

@@ -95,9 +95,10 @@ def _triangle(m, k, lower):
         # column minus row over the block ranges from -(h - 1) to w - 1
         if h and w and (w - 1 <= kk if lower else -(h - 1) >= kk):
             task = key                    # wholly kept
-        elif h and w and (-(h - 1) > kk if lower else w - 1 < kk):
+        elif h and w and (-(h - 1) > kk if lower else w - 1 < kk) and \
+                not any(isnan(m.chunks[d][key[1 + d]]) for d in range(nd - 2)):
             shape = tuple(m.chunks[d][key[1 + d]] for d in range(nd))
-            task = (_zeros_block, shape, m.dtype)
+            task = (_zeros_block, shape, m.dtype)   # reads nothing
         else:
             task = (fn, key, kk)
         layer[(name,) + key[1:]] = task
