@@ -1,0 +1,113 @@
+"""dask.array's public names (issue 15): cdask has every one, but those NOT_YET lists.
+
+``tests/data/dask_array_names.txt`` is made from the pinned dask by
+``tools/dask_names.py`` (every name of ``dask.array.__all__``, every public
+attribute of ``dask.array.Array``, the functions of ``dask.array.linalg``,
+``fft``, ``ma`` and ``random``).  The tests fail when cdask lacks a name that
+NOT_YET does not list, when it has one that NOT_YET lists (take it out: the
+list shrinks to nothing as issue 15 is done), when the names file is not
+what the installed (pinned) dask gives, and when docs/dask-api.md is not the
+page the script writes from the file and cdask.
+"""
+
+import importlib.util
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "dask_names", os.path.join(ROOT, "tools", "dask_names.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+NAMES = _script()
+
+# The open work of issue 15: dask names cdask does not have yet.
+NOT_YET = {
+    'PerformanceWarning', 'append', 'apply_along_axis', 'apply_gufunc', 'apply_over_axes',
+    'argtopk', 'array_expr_enabled', 'as_gufunc', 'atop', 'backends', 'bincount', 'coarsen',
+    'compress', 'corrcoef', 'cov', 'delete', 'digitize', 'extract', 'fft', 'from_delayed',
+    'from_npy_stack', 'from_tiledb', 'frompyfunc', 'gradient', 'gufunc', 'histogram',
+    'histogram2d', 'histogramdd', 'insert', 'isin', 'lib', 'ma', 'median', 'nanmedian',
+    'nanpercentile', 'nanquantile', 'pad', 'percentile', 'piecewise', 'push', 'quantile',
+    'ravel_multi_index', 'repeat', 'reshape_blockwise', 'rot90', 'searchsorted', 'select',
+    'shuffle', 'take', 'tile', 'to_hdf5', 'to_npy_stack', 'to_tiledb', 'topk',
+    'unify_chunks', 'union1d', 'unique', 'unravel_index', 'Array.argtopk', 'Array.repeat',
+    'Array.shuffle', 'Array.to_backend', 'Array.to_dask_dataframe', 'Array.to_hdf5',
+    'Array.to_tiledb', 'Array.topk', 'Array.view', 'Array.visualize', 'fft.fft', 'fft.fft2',
+    'fft.fft_wrap', 'fft.fftfreq', 'fft.fftn', 'fft.fftshift', 'fft.hfft', 'fft.ifft',
+    'fft.ifft2', 'fft.ifftn', 'fft.ifftshift', 'fft.ihfft', 'fft.irfft', 'fft.irfft2',
+    'fft.irfftn', 'fft.rfft', 'fft.rfft2', 'fft.rfftfreq', 'fft.rfftn', 'ma.average',
+    'ma.count', 'ma.empty_like', 'ma.filled', 'ma.fix_invalid', 'ma.getdata',
+    'ma.getmaskarray', 'ma.masked_array', 'ma.masked_equal', 'ma.masked_greater',
+    'ma.masked_greater_equal', 'ma.masked_inside', 'ma.masked_invalid', 'ma.masked_less',
+    'ma.masked_less_equal', 'ma.masked_not_equal', 'ma.masked_outside', 'ma.masked_values',
+    'ma.masked_where', 'ma.nonzero', 'ma.normalize_masked_array', 'ma.ones_like',
+    'ma.set_fill_value', 'ma.where', 'ma.zeros_like', 'random.RandomState', 'random.beta',
+    'random.binomial', 'random.chisquare', 'random.choice', 'random.exponential',
+    'random.f', 'random.gamma', 'random.geometric', 'random.gumbel',
+    'random.hypergeometric', 'random.laplace', 'random.logistic', 'random.lognormal',
+    'random.logseries', 'random.multinomial', 'random.negative_binomial',
+    'random.noncentral_chisquare', 'random.noncentral_f', 'random.pareto',
+    'random.permutation', 'random.poisson', 'random.power', 'random.random_integers',
+    'random.rayleigh', 'random.standard_cauchy', 'random.standard_exponential',
+    'random.standard_gamma', 'random.standard_t', 'random.triangular', 'random.vonmises',
+    'random.wald', 'random.weibull', 'random.zipf'
+}
+
+VERSION, ALL = NAMES.read_names()
+
+
+def test_the_file_is_made_from_the_pinned_dask():
+    import dask
+
+    pyproject = open(os.path.join(ROOT, "pyproject.toml")).read()
+    pins = re.findall(r'"dask(?:\[[^\]]*\])?==([^"]+)"', pyproject)
+    assert pins and set(pins) == {NAMES.PIN}, pins
+    assert VERSION == NAMES.PIN
+    assert dask.__version__ == NAMES.PIN, (
+        "the installed dask is %s, the pin %s: pip install -e '.[test]'"
+        % (dask.__version__, NAMES.PIN))
+    assert NAMES.collect() == ALL, "run python tools/dask_names.py to remake the list"
+    assert len(ALL) == len(set(ALL)) > 400
+    for must in ("tril", "Array.A", "Array.to_delayed", "linalg.qr", "fft.fft2", "ma.filled",
+                 "random.default_rng", "float64", "newaxis"):
+        assert must in ALL, must
+
+
+def test_cdask_has_every_dask_name_but_not_yet():
+    missing = sorted(n for n in ALL if not NAMES.cdask_has(n))
+    unlisted = [n for n in missing if n not in NOT_YET]
+    assert not unlisted, "cdask lacks these dask names: %s" % unlisted
+
+
+def test_not_yet_lists_only_names_still_missing():
+    stale = sorted(n for n in NOT_YET if n not in ALL)
+    assert not stale, "NOT_YET names that dask does not have: %s" % stale
+    present = sorted(n for n in NOT_YET if NAMES.cdask_has(n))
+    assert not present, "cdask has these now: take them out of NOT_YET: %s" % present
+
+
+def test_the_check_sees_what_it_checks():
+    # the lookup answers both ways, for each kind of name
+    for n in ("tril", "Array.trace", "Array.A", "linalg.norm", "random.default_rng",
+              "Array.name", "Array.chunks"):
+        assert NAMES.cdask_has(n), n
+    for n in ("histogram", "Array.to_hdf5", "fft.fft", "ma.filled", "random.zipf",
+              "linalg.no_such_function"):
+        assert not NAMES.cdask_has(n), n
+
+
+def test_docs_page_is_current():
+    page = open(os.path.join(ROOT, "docs", "dask-api.md")).read()
+    assert page == NAMES.render_docs(ALL, VERSION), \
+        "docs/dask-api.md is stale: run python tools/dask_names.py --docs"
+    for n in NOT_YET:
+        row = [line for line in page.splitlines() if line.startswith("| `%s` |" % n)]
+        assert len(row) == 1 and "not yet" in row[0], (n, row)
+    assert "| `tril_indices` | better:" in page
