@@ -19,6 +19,7 @@ from .creation import asarray
 from .dtypes import check_dtype
 from .reshape import broadcast_to, expand_dims, ravel
 from .tokenize import tokenize
+from .utils import isnan
 
 __all__ = ["meshgrid", "indices", "fromfunction"]
 
@@ -40,6 +41,10 @@ def meshgrid(*xi, sparse=False, indexing="xy", copy=True):
         axes = tuple(d for d in range(n) if d != i)
         out.append(expand_dims(x, axes) if axes else x)
     if not sparse:
+        if any(isnan(c) for x in xs for c in x.chunks[0]):
+            raise ValueError("meshgrid needs known chunk sizes to broadcast its inputs, but "
+                             "one has unknown (nan) chunk sizes; call x.compute_chunk_sizes() "
+                             "first, or pass sparse=True")
         shape = tuple(x.shape[0] for x in xs)
         chunks = tuple(x.chunks[0] for x in xs)
         out = [broadcast_to(o, shape, chunks=chunks) for o in out]
