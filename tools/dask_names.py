@@ -43,7 +43,6 @@ NOTES = {
             "nothing",
     "triu": "better: 1-d input as NumPy (dask raises); blocks outside the triangle read "
             "nothing",
-    "diagonal": "better: unknown chunk sizes off the diagonal's axes are fine",
     "choose": "better: NumPy's `mode=` too",
     "Array.choose": "better: NumPy's `mode=` too",
     "meshgrid": "better: NumPy's `copy=` accepted (dask raises NotImplementedError)",
