@@ -173,6 +173,7 @@ struct cd_run {
     int32_t err_node;      /* mu; final: with err */
     pthread_cond_t cv;     /* the caller and cd_run_free wait on it, with mu */
     cd_record *records;    /* const pointer; entries mu, final */
+    size_t records_cap;    /* const: entries records has room for */
     int64_t nrecords;      /* mu; final */
     void *user;            /* const: set by the caller before cd_run_start */
     int fpe;               /* mu; final: CD_FPE_* raised by the run's kernels */
@@ -706,15 +707,34 @@ static const cd_pool_client sched_client = {work_locked, fork_child, worker_exit
 /* ------------------------------------------------------------------- runs */
 
 /*
- * The records of a run (free() frees them).  A large array is aligned for
- * huge pages and asks for them: its 4 KiB pages would otherwise be faulted
- * in one by one while the workers write records under cd_pool.mu, which on a
- * million tasks costs more than the records themselves.
+ * The records of a run.  One spare array is kept when records are dropped
+ * (cd_records_free), up to SPARE_MAX bytes, and handed to the next run that
+ * fits in it: a fresh array's pages are faulted in and zeroed by the kernel
+ * while the workers write records under cd_pool.mu, which on a million tasks
+ * cost more than the records themselves.  A large new array is aligned for
+ * huge pages and asks for them, for the same reason.  g_spare_mu guards the
+ * spare; it is taken only to swap a pointer, never with cd_pool.mu waited on.
  */
-static cd_record *records_alloc(size_t n)
+#define SPARE_MAX ((size_t)64 << 20)
+static pthread_mutex_t g_spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static cd_record *g_spare;     /* g_spare_mu */
+static size_t g_spare_cap;     /* g_spare_mu: entries g_spare has room for */
+
+static cd_record *records_alloc(size_t n, size_t *cap)
 {
     size_t size = n * sizeof(cd_record), huge = (size_t)2 << 20;
     void *p = NULL;
+    pthread_mutex_lock(&g_spare_mu);
+    if (g_spare != NULL && g_spare_cap >= n) {
+        p = g_spare;
+        *cap = g_spare_cap;
+        g_spare = NULL;
+        g_spare_cap = 0;
+    }
+    pthread_mutex_unlock(&g_spare_mu);
+    if (p != NULL)
+        return p;
+    *cap = n;
     if (size < 2 * huge)
         return malloc(size);
     size = (size + huge - 1) / huge * huge;
@@ -723,7 +743,25 @@ static cd_record *records_alloc(size_t n)
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, size, MADV_HUGEPAGE);
 #endif
+    *cap = size / sizeof(cd_record);
     return p;
+}
+
+void cd_records_free(cd_record *rec, size_t cap)
+{
+    if (rec == NULL)
+        return;
+    if (cap * sizeof(cd_record) <= SPARE_MAX) {
+        pthread_mutex_lock(&g_spare_mu);
+        if (g_spare == NULL || g_spare_cap < cap) {   /* keep the larger */
+            cd_record *old = g_spare;
+            g_spare = rec;
+            g_spare_cap = cap;
+            rec = old;
+        }
+        pthread_mutex_unlock(&g_spare_mu);
+    }
+    free(rec);
 }
 
 cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
@@ -748,7 +786,7 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
     r->st.total = p->ntasks;
     pthread_cond_init(&r->cv, NULL);
     if (opts->record && p->ntasks > 0) {
-        r->records = records_alloc((size_t)p->ntasks);
+        r->records = records_alloc((size_t)p->ntasks, &r->records_cap);
         if (r->records == NULL)
             goto nomem;
     }
@@ -820,7 +858,7 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
 nomem:
     cd_err_set(err, CD_ENOMEM, "out of memory starting a run");
     if (r != NULL) {
-        free(r->records);
+        cd_records_free(r->records, r->records_cap);
         free(r->spilled);
         free(r->cq.init);
         free(r->pq.init);
@@ -972,11 +1010,13 @@ const cd_record *cd_run_records(const cd_run *r, int64_t *n)
     return r->records;
 }
 
-cd_record *cd_run_take_records(cd_run *r, int64_t *n)
+cd_record *cd_run_take_records(cd_run *r, int64_t *n, size_t *cap)
 {
     cd_record *rec = r->records;
     *n = r->nrecords;
+    *cap = r->records_cap;
     r->records = NULL;
+    r->records_cap = 0;
     r->nrecords = 0;
     return rec;
 }
@@ -1034,7 +1074,7 @@ void cd_run_free(cd_run *r)
         }
         nd->nbytes = 0;
     }
-    free(r->records);
+    cd_records_free(r->records, r->records_cap);
     free(r->cq.init);
     free(r->pq.init);
     free(r->cq.h.a);

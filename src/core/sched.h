@@ -119,10 +119,13 @@ void cd_run_stats(cd_run *r, cd_stats *out);
 /* Records of finished tasks, in the order they finished (so end_ns never
  * decreases); valid until cd_run_free.  Failed tasks have none. */
 const cd_record *cd_run_records(const cd_run *r, int64_t *n);
-/* The same array, handed to the caller (who frees it with free()); the run
- * keeps none.  Read once the run is over.  NULL when the run recorded
- * nothing. */
-cd_record *cd_run_take_records(cd_run *r, int64_t *n);
+/* The same array, handed to the caller, who frees it with cd_records_free
+ * (cap: the entries it has room for); the run keeps none.  Read once the run
+ * is over.  NULL when the run recorded nothing. */
+cd_record *cd_run_take_records(cd_run *r, int64_t *n, size_t *cap);
+/* Free records taken from a run (any thread; NULL is ignored).  The
+ * largest array of at most 64 MiB is kept for the next run that records. */
+void cd_records_free(cd_record *rec, size_t cap);
 cd_plan *cd_run_plan(const cd_run *r);
 /* Floating-point flags (CD_FPE_*) raised by the run's kernels, and the
  * first node that raised each (by bit index); read after FINISHED. */

@@ -45,7 +45,8 @@
  */
 typedef struct rawrec {
     int64_t n;
-    cd_record *rec;        /* n, owned (free) */
+    cd_record *rec;        /* n, owned (cd_records_free) */
+    size_t cap;            /* rec's room, for cd_records_free */
     PyObject **keys;       /* node -> key (strong refs), anonymous nodes given their
                               owner's key; nkeys entries */
     int32_t *name;         /* node -> index into names (-1: a value, no task) */
@@ -71,7 +72,7 @@ static void rawrec_free(rawrec *rr)
             Py_XDECREF(rr->keys[i]);
     free(rr->keys);
     Py_XDECREF(rr->names);
-    free(rr->rec);
+    cd_records_free(rr->rec, rr->cap);
     free(rr->name);
     free(rr);
 }
@@ -465,7 +466,7 @@ static int take_records(gctx *g, StatsObject *stats)
         PyErr_NoMemory();
         return -1;
     }
-    rr->rec = cd_run_take_records(g->run, &nrec);
+    rr->rec = cd_run_take_records(g->run, &nrec, &rr->cap);
     rr->n = rr->rec != NULL ? nrec : 0;
     rr->names = PyList_New(0);
     index = PyDict_New();
