@@ -174,6 +174,7 @@ struct cd_run {
     pthread_cond_t cv;     /* the caller and cd_run_free wait on it, with mu */
     cd_record *records;    /* const pointer; entries mu, final */
     size_t records_cap;    /* const: entries records has room for */
+    int64_t stamp0, ns0;   /* const: cd_run_stamp() and cd_now_ns() when made */
     int64_t nrecords;      /* mu; final */
     void *user;            /* const: set by the caller before cd_run_start */
     int fpe;               /* mu; final: CD_FPE_* raised by the run's kernels */
@@ -492,7 +493,7 @@ static int64_t finish_locked(cd_run *r, int32_t i, int status, const cd_err *err
             rec->node = i;
             rec->worker = worker;
             rec->start_ns = start_ns;
-            rec->end_ns = end_ns = cd_now_ns();
+            rec->end_ns = end_ns = cd_run_stamp();
             rec->nbytes = made;
             rec->held = r->st.bytes_held;
             rec->spilled = r->st.spilled_bytes;
@@ -621,7 +622,7 @@ static int run_c_locked(cd_run *r, int worker, int64_t deadline_ns)
          * starts when that one ended (the clock is read once a task, not
          * twice: at a million tasks the second read costs more than the
          * record; the time between is this loop's own, lock and all). */
-        t0 = r->records == NULL ? 0 : last_end ? last_end : cd_now_ns();
+        t0 = r->records == NULL ? 0 : last_end ? last_end : cd_run_stamp();
         fpe = 0;
         rc = exec_c(r, i, worker, &err, &fpe);
         {
@@ -789,6 +790,8 @@ cd_run *cd_run_new(cd_plan *p, const cd_run_opts *opts, cd_err *err)
         r->records = records_alloc((size_t)p->ntasks, &r->records_cap);
         if (r->records == NULL)
             goto nomem;
+        r->stamp0 = cd_run_stamp();
+        r->ns0 = cd_now_ns();
     }
     if (opts->spill_limit > 0 && opts->spill_dir != NULL && p->n > 0) {
         r->spilled = calloc((size_t)p->n, 1);
@@ -1013,6 +1016,13 @@ const cd_record *cd_run_records(const cd_run *r, int64_t *n)
 cd_record *cd_run_take_records(cd_run *r, int64_t *n, size_t *cap)
 {
     cd_record *rec = r->records;
+    int64_t stamp1 = cd_run_stamp(), ns1 = cd_now_ns();
+    /* nanoseconds a stamp, measured over the run (1 where stamps are ns) */
+    double scale = stamp1 > r->stamp0 ? (double)(ns1 - r->ns0) / (double)(stamp1 - r->stamp0) : 1.0;
+    for (int64_t k = 0; k < r->nrecords; k++) {
+        rec[k].start_ns = r->ns0 + (int64_t)((double)(rec[k].start_ns - r->stamp0) * scale);
+        rec[k].end_ns = r->ns0 + (int64_t)((double)(rec[k].end_ns - r->stamp0) * scale);
+    }
     *n = r->nrecords;
     *cap = r->records_cap;
     r->records = NULL;

@@ -293,7 +293,7 @@ static int run_py_tasks(gctx *g, int worker, int64_t budget_ns)
     int n = 0;
     int32_t i;
     while ((i = cd_run_pop_py(g->run)) >= 0) {
-        int64_t t0 = cd_now_ns();
+        int64_t t0 = cd_run_stamp();   /* the records' clock */
         int rc, outer = tls_in_task, saved_fpe = tls_py_fpe;
         tls_in_task = 1;
         tls_py_fpe = 0;
