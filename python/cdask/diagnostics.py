@@ -66,8 +66,8 @@ scheduler itself keeps one record per task (key, worker, start and end on
 the bytes held - the task's output counted, the inputs it was the last to
 need freed - and spilled so far.  That is the whole recorder: nothing runs
 per task in Python, and the records become Python objects only when first
-read (``get(record=True)`` on a million tasks costs about 3%, see
-``benchmarks/bench_scheduler.py``).  The records are collected in a
+read (``get(record=True)`` on a million tasks costs a few percent, see
+``benchmarks/bench_scheduler.py``, part ``record``).  The records are collected in a
 ``finally``: a compute that raises or is interrupted leaves the trace of the
 tasks that finished, then the exception goes on.
 
