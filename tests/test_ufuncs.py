@@ -498,7 +498,13 @@ def test_all_ufuncs_listing():
     assert U.ALL_UFUNCS["divmod"].nout == 2
     assert U.ALL_UFUNCS["matmul"].signature is not None
     assert all(i.nin == i.ufunc.nin for i in U.ALL_UFUNCS.values())
-    assert set(U.ALL_UFUNCS) == {n for n, v in vars(np).items() if isinstance(v, np.ufunc)}
+    now = {n: v for n, v in vars(np).items() if isinstance(v, np.ufunc)}
+    assert set(U.ALL_UFUNCS) <= set(now)
+    # names other libraries add to numpy after cdask was imported (numexpr,
+    # which pandas imports, sets numpy.expm1x = numpy.expm1) are aliases of
+    # ufuncs already listed
+    listed = {id(i.ufunc) for i in U.ALL_UFUNCS.values()}
+    assert all(id(now[n]) in listed for n in set(now) - set(U.ALL_UFUNCS))
 
 
 POW_EXPONENTS = [2, 2.0, 0.5, -1, -1.0, 0, 0.0, 1, 1.0, 3, -2, -0.5, True,
