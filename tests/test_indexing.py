@@ -733,3 +733,35 @@ def test_setitem_points_cdask_value_tasks_hold_one_block():
     b = a.copy()
     b[rows] = np.arange(40.0).reshape(10, 4)
     assert np.array_equal(x.compute(), b)
+
+
+@SETTINGS
+@given(chunked(), st.data())
+def test_getitem_full_mask_in_numpys_order(ac, data):
+    # x[m] with m of x's shape lists the selected elements in C order, as
+    # NumPy does, whatever the chunks along the trailing axes
+    a, chunks = ac
+    x = da.from_array(a, chunks=chunks)
+    m = np.array(data.draw(st.lists(st.booleans(), min_size=a.size, max_size=a.size)),
+                 dtype=bool).reshape(a.shape)
+    want = a[m]
+    np.testing.assert_array_equal(x[da.from_array(m, chunks=chunks)].compute(), want)
+    np.testing.assert_array_equal(x[m].compute(), want)
+    if a.dtype.kind in "iuf":
+        np.testing.assert_array_equal(x[x > 5].compute(), a[a > 5])
+
+
+def test_mask_after_rechunk_of_unknown_rows():
+    # rows of unknown sizes, columns rechunked: the mask made from the same
+    # array lines up with it (the known bug of a new nan object per rechunk)
+    a = np.arange(-20, 20.0).reshape(4, 10)
+    x = da.from_array(a, chunks=(2, 5))
+    u = x[x[:, 0] > -15]
+    b = a[a[:, 0] > -15]
+    r = u.rechunk({1: 4})
+    assert r.chunks[1] == (4, 4, 2) and r.chunks[0] is u.chunks[0]
+    np.testing.assert_array_equal(r.compute(), b)
+    np.testing.assert_array_equal(r[u > 0].compute(), b[b > 0])
+    np.testing.assert_array_equal(u.rechunk({1: (3, 7)}).T.compute(), b.T)
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        u.rechunk({0: 1})

@@ -12,6 +12,7 @@ read with pread and written with pwrite rather than through the mapping
 """
 
 import mmap
+import os
 
 import numpy as np
 
@@ -135,3 +136,105 @@ def _pread_copy(x, v):
     out = np.empty(v.shape, dtype=v.dtype)
     pread_region(x.filename, off, v.strides, out)
     return out
+
+
+# -- blocks drawn straight into their target ---------------------------------
+
+_PIECE = 1 << 20        # bytes a writer draws at a time: stays in L2
+
+
+def sink_writers(g, stores, store_fn):
+    """Rewrite, in the cdask Graph ``g``, the stores compute() adds -
+    ``(store_fn, out, key, slices)`` - of blocks made by a Python task whose
+    callable has a ``pieces`` attribute (``cdask.random``'s blocks) and that
+    nothing else reads: the task draws its block a piece of about 1 MiB at a
+    time straight into ``out`` (``write_pieces``), never holding the whole
+    block.  The stores keep their keys."""
+    cand = []
+    for sk in stores:
+        t = g[sk] if sk in g else None
+        if type(t) is not tuple or len(t) != 4 or t[0] is not store_fn:
+            continue
+        bk = t[2]
+        try:
+            bt = g[bk] if bk in g else None
+        except TypeError:
+            continue
+        if type(bt) is tuple and bt and getattr(bt[0], "pieces", None) is not None:
+            cand.append((sk, bk, t[1], t[3], bt))
+    if not cand:
+        return
+    deps = g.dependents()
+    for sk, bk, out, sl, bt in cand:
+        if len(deps.get(bk, ())) == 1:
+            del g[bk]
+            g[sk] = (write_pieces, out, sl, bt[0].pieces, bt[1:])
+
+
+def write_pieces(out, slices, pieces, args):
+    """Write into ``out[slices]`` the C-order pieces ``pieces(*args,
+    step=...)`` yields (1-d arrays whose concatenation is the block).  Into
+    a memory-mapped file, when the region is one contiguous run of it, the
+    pieces are written with pwrite (no page of the mapping enters the
+    process) and the kernel is told to start writing the run back as soon
+    as it is complete, so the disk works while the next blocks are drawn."""
+    region = out[slices] if len(getattr(out, "shape", ())) else out
+    step = max(1, _PIECE // max(region.itemsize, 1))
+    if region.ndim == 0 or region.size == 0 or not region.flags.c_contiguous:
+        store_block(out, _whole(pieces, args, step, region), slices)
+        return None
+    off = file_offset(out, region) if isinstance(out, np.memmap) else None
+    if off is None:
+        flat = region.reshape(-1)
+        i = 0
+        for p in pieces(*args, step=step):
+            flat[i:i + p.size] = p
+            i += p.size
+        return None
+    fd = os.open(out.filename, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        at = off
+        for p in pieces(*args, step=step):
+            mv = memoryview(np.ascontiguousarray(p, dtype=region.dtype)).cast("B")
+            while len(mv):
+                n = os.pwrite(fd, mv, at)
+                mv = mv[n:]
+                at += n
+        start_writeback(fd, off, at - off)
+    finally:
+        os.close(fd)
+    return None
+
+
+def _whole(pieces, args, step, region):
+    # the pieces may share one buffer: each is copied out before the next
+    flat = np.empty(region.size, dtype=region.dtype)
+    i = 0
+    for p in pieces(*args, step=step):
+        flat[i:i + p.size] = p
+        i += p.size
+    return flat.reshape(region.shape)
+
+
+_sync_file_range = None
+
+
+def start_writeback(fd, offset, nbytes):
+    """Ask the kernel to start writing the dirty pages of a range of the
+    file ``fd`` to disk, without waiting (Linux's sync_file_range with
+    SYNC_FILE_RANGE_WRITE); elsewhere, nothing.  Left to itself the kernel
+    holds a file's dirty pages until they pass a tenth of RAM or so, and the
+    fsync at the end then writes them all while nothing else runs."""
+    global _sync_file_range
+    if _sync_file_range is None:
+        _sync_file_range = False
+        try:
+            import ctypes
+            f = ctypes.CDLL(None, use_errno=True).sync_file_range
+            f.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+            f.restype = ctypes.c_int
+            _sync_file_range = f
+        except (OSError, AttributeError):
+            pass
+    if _sync_file_range and nbytes > 0:
+        _sync_file_range(fd, offset, nbytes, 2)     # SYNC_FILE_RANGE_WRITE

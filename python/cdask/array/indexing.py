@@ -49,7 +49,7 @@ from .creation import from_array
 from .layers import Blockwise
 from .rechunk import rechunk
 from .reshape import broadcast_to, moveaxis
-from .slicing import basic_blocks, basic_getitem, mask_block, normalize_index
+from .slicing import basic_blocks, basic_getitem, mask_band, mask_block, normalize_index
 from .tokenize import tokenize
 from .utils import is_scalar, isnan, merge_layers, with_layer
 
@@ -1017,10 +1017,18 @@ def _getitem_mask(x, mask):
         return Array(with_layer(merge_layers(x, mask), name, layer), name,
                      ((math.nan,) * nb[0],), x.dtype)
     layer = {}
-    for j, idx in enumerate(itertools.product(*map(range, nb))):
-        layer[(name, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
-    n = 1
-    for b in nb:
-        n *= b
+    if all(b == 1 for b in nb[1:]):
+        for j, idx in enumerate(itertools.product(*map(range, nb))):
+            layer[(name, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
+        n = nb[0]
+    else:
+        # blocks side by side along a trailing axis: NumPy's order takes a
+        # row's elements from each in turn, so a task selects from a band
+        trailing = list(itertools.product(*map(range, nb[1:])))
+        for i in range(nb[0]):
+            layer[(name, i)] = (mask_band, tuple(nb[1:]),
+                                [(x.name, i) + t for t in trailing],
+                                [(mask.name, i) + t for t in trailing])
+        n = nb[0]
     return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
                  x.dtype)

@@ -47,6 +47,11 @@ __all__ = ["rechunk", "plan_rechunk", "stage_task_bytes"]
 
 
 def _assemble(shape, dtype, blocks, in_slices, out_slices):
+    if any(n is None for n in shape):
+        # an axis of unknown size, left as it was: every piece spans the
+        # same one input block along it
+        first = np.shape(blocks[0][in_slices[0]])
+        shape = tuple(first[d] if n is None else n for d, n in enumerate(shape))
     out = np.empty(shape, dtype=dtype)
     for b, isl, osl in zip(blocks, in_slices, out_slices):
         piece = b[isl]
@@ -125,6 +130,10 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
                              "x.compute_chunk_sizes() first" % unknown[0])
     new = normalize_chunks(chunks, x.shape, limit=block_size_limit, dtype=x.dtype,
                            previous_chunks=x.chunks)
+    # axes of unknown sizes keep x's own chunks, nan objects and all: arrays
+    # made from x then line up with x along them (a tuple holding another
+    # nan object would compare unequal to x's)
+    new = tuple(x.chunks[i] if i in unknown else c for i, c in enumerate(new))
     if new == x.chunks:
         return x
     if any(isnan(v) for c in x.chunks for v in c):
@@ -141,7 +150,11 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
 def _direct(x, new):
     """One rechunk step: each output block from the input blocks it overlaps."""
     name = "rechunk-" + tokenize(x.name, new)
-    plans = [_axis_plan(o, n) for o, n in zip(x.chunks, new)]
+    # an axis of unknown sizes is left as it is (rechunk checks): block j
+    # of the output is all of block j of the input
+    plans = [[[(j, slice(None), slice(None))] for j in range(len(n))]
+             if any(isnan(v) for v in n) else _axis_plan(o, n)
+             for o, n in zip(x.chunks, new)]
     layer = {}
     dtype = x.dtype
     for idx in itertools.product(*[range(len(c)) for c in new]):
@@ -150,7 +163,8 @@ def _direct(x, new):
         if all(len(p) == 1 for p in per_axis):
             parts = [p[0] for p in per_axis]
             ikey = (x.name,) + tuple(p[0] for p in parts)
-            full = all(p[1].start == 0 and p[1].stop == x.chunks[d][p[0]]
+            full = all(p[1] == slice(None) or (p[1].start == 0 and
+                                               p[1].stop == x.chunks[d][p[0]])
                        for d, p in enumerate(parts))
             src = resolve_alias(x._layers, ikey) if x.name in x._layers else None
             if full:
@@ -162,7 +176,7 @@ def _direct(x, new):
                     task = src[sl]          # a view of an in-memory block
                 layer[okey] = task if task is not None else (_slice_block, ikey, sl)
             continue
-        shape = tuple(new[d][j] for d, j in enumerate(idx))
+        shape = tuple(None if isnan(new[d][j]) else new[d][j] for d, j in enumerate(idx))
         keys, isl, osl = [], [], []
         for combo in itertools.product(*per_axis):
             keys.append((x.name,) + tuple(c[0] for c in combo))

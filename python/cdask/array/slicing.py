@@ -37,6 +37,23 @@ def mask_block(xblock, mblock):
     return np.asarray(xblock)[np.asarray(mblock, dtype=bool)]
 
 
+def mask_band(grid, xblocks, mblocks):
+    """The elements of one band of blocks (all the blocks that share an
+    index along axis 0, in C order; ``grid`` is their number along each
+    trailing axis) selected by their mask blocks, in NumPy's order: the
+    band is put together first, so that a row's elements from the blocks
+    side by side come one after the other."""
+    def nest(blocks):
+        blocks = [np.asarray(b) for b in blocks]
+        for n in reversed(grid[1:]):
+            blocks = [blocks[i:i + n] for i in range(0, len(blocks), n)]
+        return blocks
+
+    xb = np.block(nest(xblocks))
+    mb = np.block(nest([np.asarray(m, dtype=bool) for m in mblocks]))
+    return xb[mb]
+
+
 def _is_int(i):
     return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, (bool, np.bool_))
 

@@ -1,0 +1,101 @@
+"""cdask.random's blocks drawn in pieces straight into the target of a
+compute or a to_npy (blockio.sink_writers): the same values as drawing each
+block whole, which are NumPy's Generator's for the block's seed."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import cdask as da
+from cdask.array import blockio
+from cdask.array import random as crandom
+
+
+def _reference(x):
+    """x's values from its own graph, each block drawn whole by _block."""
+    g = dict(x.__dask_graph__())
+    out = np.empty(x.shape, dtype=x.dtype)
+    starts = [np.cumsum((0,) + c) for c in x.chunks]
+    for idx in itertools.product(*[range(len(c)) for c in x.chunks]):
+        t = g[(x.name,) + idx]
+        assert t[0] is crandom._block
+        sl = tuple(slice(s[i], s[i + 1]) for s, i in zip(starts, idx))
+        out[sl] = t[0](*t[1:])
+    return out
+
+
+CASES = [
+    ("random", (), {}, "f8"), ("random", (), {}, "f4"),
+    ("standard_normal", (), {}, "f8"), ("standard_normal", (), {}, "f4"),
+    ("normal", (3.0, 2.0), {}, None), ("uniform", (-1.0, 4.0), {}, None),
+    ("integers", (0, 1000), {}, "i8"), ("integers", (-5, 5), {}, "i2"),
+]
+
+
+def _make(seed, method, args, kw, dtype, shape, chunks):
+    g = da.random.default_rng(seed)
+    extra = {} if dtype is None else {"dtype": dtype}
+    return getattr(g, method)(*args, size=shape, chunks=chunks, **kw, **extra)
+
+
+@pytest.mark.parametrize("method,args,kw,dtype", CASES)
+@pytest.mark.parametrize("piece", [24, 4096, 1 << 20])
+def test_pieces_equal_whole_blocks(method, args, kw, dtype, piece, tmp_path, monkeypatch):
+    monkeypatch.setattr(blockio, "_PIECE", piece)
+    shape, chunks = (301, 40), (77, 40)        # row blocks: contiguous in the file
+    x = _make(7, method, args, kw, dtype, shape, chunks)
+    ref = _reference(x)
+    assert np.array_equal(x.compute(), ref)
+    p = tmp_path / "r.npy"
+    x.to_npy(p)
+    assert np.array_equal(np.load(p), ref)
+    # column blocks: not contiguous in the file, drawn whole and stored
+    y = _make(7, method, args, kw, dtype, shape, (100, 13))
+    y.to_npy(p)
+    assert np.array_equal(np.load(p), _reference(y))
+
+
+def test_block_values_are_numpys_for_the_documented_seed():
+    g = da.random.default_rng(11)
+    x = g.standard_normal((10, 6), chunks=(4, 6))
+    got = x.compute()
+    root = np.random.SeedSequence(11)
+    for f, (r0, r1) in enumerate([(0, 4), (4, 8), (8, 10)]):
+        ss = np.random.SeedSequence(root.entropy, spawn_key=(0, f))
+        want = np.random.Generator(np.random.PCG64(ss)).standard_normal((r1 - r0, 6))
+        assert np.array_equal(got[r0:r1], want)
+
+
+def test_stores_become_writers_only_when_nothing_else_reads_the_block(tmp_path, monkeypatch):
+    calls = []
+    real = blockio.write_pieces
+
+    def spy(*a):
+        calls.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(blockio, "write_pieces", spy)
+    x = da.random.default_rng(3).random(1000, chunks=100)
+    ref = _reference(x)
+    assert np.array_equal(x.compute(), ref)
+    assert len(calls) == 10
+    # x is read by its own store and by x + 1's: drawn once, stored as a block
+    calls.clear()
+    a, b = da.compute(x, x + 1)
+    assert not calls
+    assert np.array_equal(a, ref) and np.array_equal(b, ref + 1)
+    # a 0-d draw and an empty one
+    assert np.array_equal(da.random.default_rng(3).random((0, 5), chunks=2).compute(),
+                          np.empty((0, 5)))
+    s = da.random.default_rng(3).random()
+    assert 0 <= float(s.compute()) < 1
+
+
+def test_to_npy_of_random_is_durable_and_exact_across_workers(tmp_path):
+    x = da.random.default_rng(5).standard_normal(3_000_000, chunks=250_000)
+    ref = _reference(x)
+    for w in (1, 2):
+        p = tmp_path / ("w%d.npy" % w)
+        x.to_npy(p, num_workers=w)
+        assert np.array_equal(np.load(p, mmap_mode="r"), ref)
