@@ -41,6 +41,7 @@ import types as _types
 from . import (blockwise, chunks, compute, contraction, core, creation, joining, linalg,  # noqa: F401
                overlap, random, rechunk, reductions, reshape, routines, store, ufunc_api,
                ufuncs, constants, grids, testing, triangles)
+from . import percentiles, sets, statistics  # noqa: F401
 from . import methods  # noqa: F401  (sets Array's methods and operators)
 from .chunk_types import register_chunk_type
 from .chunks import normalize_chunks, parse_bytes
@@ -65,6 +66,7 @@ __all__ = ["Array", "Blocks", "compute", "persist", "optimize", "elemwise", "map
 
 # the public names of the modules of functions
 for _mod in (ufuncs, ufunc_api, reductions, routines, reshape, joining, overlap, blockwise,
+             statistics, sets, percentiles,
              store, linalg, constants, triangles, grids, testing):
     for _n in _mod.__all__:
         if _n == "random":

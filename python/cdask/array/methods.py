@@ -16,7 +16,7 @@ import numpy as np
 from . import compute as _compute
 from . import contraction, indexing, mapping, numpy_api, overlap, reductions
 from . import reshape as _reshape
-from . import routines, store, triangles
+from . import percentiles, routines, store, triangles
 from .core import Array
 from .elemwise import elemwise, is_operand, power
 from .rechunk import rechunk as _rechunk
@@ -258,6 +258,7 @@ for _mod, _names in [
         (_reshape, ("ravel", "flatten", "squeeze", "swapaxes")),
         (contraction, ("dot",)),
         (triangles, ("trace",)),
+        (percentiles, ("topk", "argtopk")),
         (routines, ("choose",))]:
     for _name in _names:
         if hasattr(_mod, _name) and _name not in Array.__dict__:

@@ -1,0 +1,236 @@
+"""Sets and sorted search: ``unique``, ``union1d``, ``isin``, ``searchsorted``.
+
+``unique`` runs ``np.unique`` on every block of the flattened array and
+merges the partial results in a tree, runs of neighbouring blocks at a time
+(so first indices stay in order): a partial is the block's distinct values
+with, when asked for, the first flat index of each (shifted by the number
+of elements before the block, carried in the partial, so unknown chunk
+sizes are fine) and its count.  The inverse is a second pass: each block
+looks its values up in the final distinct values (``np.searchsorted``), an
+array of the input's chunks.  NaNs compare equal, as in NumPy 2.
+
+``isin`` is ``np.isin`` per block, the test values (one block) given to every
+task.  ``searchsorted`` adds up, over the blocks of the sorted array ``a``,
+``np.searchsorted(a_block, v_block)``: how many elements of each block come
+before each value, which summed over the blocks is the position in the whole
+of ``a`` (so ``a``'s chunk sizes need not be known either).
+"""
+
+import math
+
+import numpy as np
+
+from .core import Array
+from .creation import asarray
+from .joining import concatenate
+from .reshape import ravel
+from .statistics import merge_tree, one_block
+from .tokenize import tokenize
+from .utils import isnan, merge_layers
+
+__all__ = ["unique", "union1d", "isin", "searchsorted"]
+
+
+# ---------------------------------------------------------------------------
+# unique
+# ---------------------------------------------------------------------------
+def _unique_values_block(b):
+    b = np.asarray(b).reshape(-1)
+    f = getattr(np, "unique_values", None)
+    # NumPy's hash-based unique (unsorted, 2.3+) for integers: no sort of the block
+    if f is not None and b.dtype.kind in "iub":
+        return f(b)
+    return np.unique(b)
+
+
+def _unique_values_merge(parts):
+    return _unique_values_block(np.concatenate(parts))
+
+
+def _unique_values_final(parts):
+    return np.unique(np.concatenate(parts))
+
+
+def _unique_block(b, want_index, want_counts):
+    """(values, first indices or None, counts or None, number of elements)."""
+    b = np.asarray(b).reshape(-1)
+    r = np.unique(b, return_index=want_index, return_counts=want_counts)
+    if not isinstance(r, tuple):
+        r = (r,)
+    it = iter(r[1:])
+    idx = next(it).astype(np.intp) if want_index else None
+    cnt = next(it).astype(np.intp) if want_counts else None
+    return r[0], idx, cnt, b.size
+
+
+def _unique_merge(parts):
+    vals = np.concatenate([p[0] for p in parts])
+    want_index = parts[0][1] is not None
+    want_counts = parts[0][2] is not None
+    u, inv = np.unique(vals, return_inverse=True)
+    inv = inv.reshape(-1)
+    idx = cnt = None
+    if want_index:
+        shifted, off = [], 0
+        for p in parts:
+            shifted.append(p[1] + off)
+            off += p[3]
+        idx = np.full(u.shape, np.iinfo(np.intp).max, dtype=np.intp)
+        np.minimum.at(idx, inv, np.concatenate(shifted))
+    if want_counts:
+        cnt = np.zeros(u.shape, dtype=np.intp)
+        np.add.at(cnt, inv, np.concatenate([p[2] for p in parts]))
+    return u, idx, cnt, sum(p[3] for p in parts)
+
+
+def _field(r, i):
+    return r[i]
+
+
+def _inverse_block(b, u):
+    return np.searchsorted(u, b).astype(np.intp, copy=False)
+
+
+def _inverse_shape():
+    """Does NumPy's inverse of ``unique`` (no axis) keep the input's shape?"""
+    return np.unique(np.zeros((2, 2)), return_inverse=True)[1].shape == (2, 2)
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False,
+           split_every=None):
+    """``np.unique`` of the flattened array: the sorted distinct values, and
+    as asked the first index of each, the inverse (the index in the values of
+    every element, of the input's shape as in NumPy 2) and the counts.  The
+    values, indices and counts have unknown (nan) length; the inverse has the
+    input's chunks."""
+    ar = asarray(ar)
+    flat = ar if ar.ndim == 1 else ravel(ar)
+    token = tokenize("unique", ar.name, return_index, return_counts, split_every)
+    layers = merge_layers(flat)
+    keys = flat._keys_flat()
+    pname = "unique-chunk-" + token
+    oname = "unique-merged-" + token
+    if not (return_index or return_counts):
+        layers[pname] = {(pname, i): (_unique_values_block, k) for i, k in enumerate(keys)}
+        vname = "unique-" + token
+        merge_tree(layers, "unique", token, [(pname, i) for i in range(len(keys))],
+                   _unique_values_merge, _unique_values_final, (vname, 0), split_every)
+        values = Array(layers, vname, ((math.nan,),), ar.dtype)
+        fields = {}
+    else:
+        layers[pname] = {(pname, i): (_unique_block, k, bool(return_index), bool(return_counts))
+                         for i, k in enumerate(keys)}
+        merge_tree(layers, "unique", token, [(pname, i) for i in range(len(keys))],
+                   _unique_merge, _unique_merge, (oname, 0), split_every)
+        fields = {}
+        for i, (f, dt) in enumerate((("values", ar.dtype), ("index", np.intp),
+                                     ("inverse", None), ("counts", np.intp))):
+            if dt is None:
+                continue
+            name = "unique-%s-%s" % (f, token)
+            fl = dict(layers)
+            fl[name] = {(name, 0): (_field, (oname, 0), 0 if i == 0 else (1 if i == 1 else 2))}
+            fields[f] = Array(fl, name, ((math.nan,),), dt)
+        values = fields["values"]
+    out = [values]
+    if return_index:
+        out.append(fields["index"])
+    if return_inverse:
+        src = ar if _inverse_shape() else flat
+        uk = values._keys_flat()[0]
+        name = "unique-inverse-" + tokenize(token, src.name)
+        il = merge_layers(src, values)
+        il[name] = {(name,) + k[1:]: (_inverse_block, k, uk) for k in src._keys_flat()}
+        out.append(Array(il, name, src.chunks, np.intp))
+    if return_counts:
+        out.append(fields["counts"])
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def union1d(ar1, ar2):
+    """``np.union1d``: the sorted distinct values of both arrays."""
+    return unique(concatenate([ravel(asarray(ar1)), ravel(asarray(ar2))]))
+
+
+# ---------------------------------------------------------------------------
+# isin
+# ---------------------------------------------------------------------------
+def _isin_block(b, test, assume_unique, invert, kind):
+    return np.isin(b, test, assume_unique=assume_unique, invert=invert, kind=kind)
+
+
+def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    """``np.isin``: whether each element is among ``test_elements`` (NumPy's
+    per block; the test values, one block, go to every task)."""
+    element = asarray(element)
+    if kind not in (None, "sort", "table"):
+        raise ValueError("Invalid kind: '%s'. Please use None, 'sort' or 'table'." % (kind,))
+    if isinstance(test_elements, Array):
+        t = one_block(test_elements if test_elements.ndim == 1 else ravel(test_elements),
+                      "isin")
+        layers = merge_layers(element, t)
+        test = t._keys_flat()[0]
+        tname = t.name
+        np.isin(np.zeros(1, element.dtype), np.zeros(1, t.dtype), kind=kind)
+    else:
+        test = np.asarray(test_elements)
+        # NumPy's checks (kind="table" needs integers...) before any task runs
+        np.isin(np.zeros(1, element.dtype), test, kind=kind)
+        layers = merge_layers(element)
+        tname = tokenize(test)
+    name = "isin-" + tokenize(element.name, tname, assume_unique, invert, kind)
+    layers[name] = {(name,) + k[1:]: (_isin_block, k, test, bool(assume_unique), bool(invert),
+                                      kind) for k in element._keys_flat()}
+    return Array(layers, name, element.chunks, bool)
+
+
+# ---------------------------------------------------------------------------
+# searchsorted
+# ---------------------------------------------------------------------------
+def _searchsorted_block(a, v, side):
+    return np.asarray(np.searchsorted(a, v, side=side), dtype=np.intp)
+
+
+def _sum_positions(parts):
+    out = np.array(parts[0], dtype=np.intp, copy=True)
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+def searchsorted(a, v, side="left", sorter=None):
+    """``np.searchsorted``: where the values ``v`` would go in the sorted 1-d
+    array ``a`` to keep it sorted (``sorter``: the indices that sort ``a``).
+    The result has ``v``'s shape and chunks."""
+    a = asarray(a)
+    if a.ndim != 1:
+        raise ValueError("Input array a must be one dimensional")
+    if side not in ("left", "right"):
+        raise ValueError("side must be 'left' or 'right' (got %r)" % (side,))
+    if sorter is not None:
+        sorter = asarray(sorter)
+        if sorter.dtype.kind not in "iu":
+            raise TypeError("sorter must only contain integers")
+        if sorter.shape != a.shape and not isnan(sorter.shape[0] + a.shape[0]):
+            raise ValueError("sorter.size must equal a.size")
+        a = a[sorter]
+    scalar = np.ndim(v) == 0 and not isinstance(v, Array)
+    v = asarray(v)
+    np.searchsorted(np.zeros(1, a.dtype), np.zeros(1, v.dtype))   # NumPy's dtype checks
+    token = tokenize("searchsorted", a.name, v.name, side)
+    layers = merge_layers(a, v)
+    akeys = a._keys_flat()
+    oname = "searchsorted-" + token
+    for vk in v._keys_flat():
+        idx = vk[1:]
+        pname = "searchsorted-chunk-%s-%s" % ("-".join(map(str, idx)), token)
+        layers[pname] = {(pname, i): (_searchsorted_block, ak, vk, side)
+                         for i, ak in enumerate(akeys)}
+        sub = {}
+        merge_tree(sub, "searchsorted-%s" % "-".join(map(str, idx)), token,
+                   [(pname, i) for i in range(len(akeys))], _sum_positions, _sum_positions,
+                   (oname,) + idx)
+        for n, layer in sub.items():
+            layers.setdefault(n, {}).update(layer)
+    r = Array(layers, oname, v.chunks, np.intp)
+    return r.reshape(()) if scalar and r.ndim else r
