@@ -74,7 +74,9 @@ def _alias_submodules():
     # under these names too (one module object, not a copy).
     import sys
 
-    for _name, _mod in (("linalg", linalg), ("random", random), ("overlap", overlap)):
+    for _name, _mod in (("linalg", linalg), ("random", random), ("overlap", overlap),
+                        ("lib", array.lib), ("lib.stride_tricks", array.lib.stride_tricks),
+                        ("backends", array.backends)):
         sys.modules.setdefault(__name__ + "." + _name, _mod)
 
 

@@ -76,6 +76,17 @@ for _mod in (ufuncs, ufunc_api, reductions, routines, reshape, joining, overlap,
             __all__.append(_n)
 del _mod, _n
 
+# I/O and interop: dask.delayed, npy stacks, HDF5, TileDB; the ``backends``
+# and ``lib`` namespaces (``lib.stride_tricks.sliding_window_view``)
+from . import backends, interop, lib, npy_stack  # noqa: E402
+from .core import PerformanceWarning  # noqa: E402
+for _mod in (interop, npy_stack):
+    for _n in _mod.__all__:
+        globals()[_n] = getattr(_mod, _n)
+    __all__ += _mod.__all__
+__all__ += ["backends", "lib", "PerformanceWarning"]
+del _mod, _n
+
 
 # ``cdask.array`` is this package, yet dask users call ``da.array(x)``: the
 # package module is made callable (same as ``cdask.array.array(x)``), so both

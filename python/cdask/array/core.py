@@ -37,7 +37,13 @@ from .tokenize import tokenize
 from .utils import format_bytes, isnan, key_split, merge_layers, prod, with_layer
 
 __all__ = ["Array", "Blocks", "is_cdask_collection", "blockwise_simple", "transpose",
-           "finalize", "scalar_result", "BLOCK_BYTES", "HANDED_LAYERS"]
+           "finalize", "scalar_result", "BLOCK_BYTES", "HANDED_LAYERS", "PerformanceWarning"]
+
+
+class PerformanceWarning(Warning):
+    """An operation that works but is slow or takes much memory (dask's
+    ``dask.array.core.PerformanceWarning``; cdask's own class, so that
+    cdask imports without dask)."""
 
 
 def _astype_block(block, dtype, casting):

@@ -17,6 +17,7 @@ from . import compute as _compute
 from . import contraction, indexing, mapping, numpy_api, overlap, reductions
 from . import reshape as _reshape
 from . import percentiles, routines, store, triangles
+from . import interop
 from .core import Array
 from .elemwise import elemwise, is_operand, power
 from .rechunk import rechunk as _rechunk
@@ -244,6 +245,24 @@ _set("store", _store, store.store)
 _set("map_blocks", _map_blocks, mapping.map_blocks)
 _set("map_overlap", _map_overlap)
 Array.to_zarr = store.to_zarr
+
+
+# ---------------------------------------------------------------- interop (interop.py)
+
+def _to_hdf5(self, filename, datapath, **kwargs):
+    """Store into the dataset ``datapath`` of an HDF5 file (see :func:`cdask.to_hdf5`)."""
+    return interop.to_hdf5(filename, datapath, self, **kwargs)
+
+
+def _to_tiledb(self, uri, *args, **kwargs):
+    return interop.to_tiledb(self, uri, *args, **kwargs)
+
+
+_set("to_hdf5", _to_hdf5)
+_set("to_tiledb", _to_tiledb, interop.to_tiledb)
+Array.view = interop.view
+Array.to_backend = interop.to_backend
+Array.to_dask_dataframe = interop.to_dask_dataframe
 
 
 # ---------------------------------------------------------------- functions as methods
