@@ -23,7 +23,11 @@ that no two modules import each other, directly or in a circle).
   ``decompositions`` (qr, svd, lu, solve...), ``linalg`` (the namespace)
 * the rest of NumPy's functions - ``routines`` (where, clip, nonzero, real,
   around, choose...), ``triangles`` (tril, triu, diag, diagonal, trace, the
-  ``*_indices``), ``grids`` (meshgrid, indices, fromfunction)
+  ``*_indices``), ``grids`` (meshgrid, indices, fromfunction),
+  ``selection`` (take, compress, select, insert, delete...), ``rearranging``
+  (tile, repeat, rot90, reshape_blockwise, shuffle), ``padding`` (pad),
+  ``applying`` (apply_along_axis, coarsen, push, unify_chunks...), ``gufuncs``
+  (apply_gufunc, gufunc, frompyfunc)
 * running - ``fuse`` (graph fusion), ``compute`` (compute, persist,
   optimize, to_delayed), ``store`` (store, to_npy, zarr), ``testing``
   (assert_eq)
@@ -42,6 +46,7 @@ from . import (blockwise, chunks, compute, contraction, core, creation, joining,
                overlap, random, rechunk, reductions, reshape, routines, store, ufunc_api,
                ufuncs, constants, grids, testing, triangles)
 from . import percentiles, sets, statistics  # noqa: F401
+from . import applying, gufuncs, padding, rearranging, selection  # noqa: F401
 from . import methods  # noqa: F401  (sets Array's methods and operators)
 from .chunk_types import register_chunk_type
 from .chunks import normalize_chunks, parse_bytes
@@ -67,6 +72,7 @@ __all__ = ["Array", "Blocks", "compute", "persist", "optimize", "elemwise", "map
 # the public names of the modules of functions
 for _mod in (ufuncs, ufunc_api, reductions, routines, reshape, joining, overlap, blockwise,
              statistics, sets, percentiles,
+             selection, rearranging, padding, applying, gufuncs,
              store, linalg, constants, triangles, grids, testing):
     for _n in _mod.__all__:
         if _n == "random":

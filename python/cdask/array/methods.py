@@ -18,6 +18,7 @@ from . import contraction, indexing, mapping, numpy_api, overlap, reductions
 from . import reshape as _reshape
 from . import percentiles, routines, store, triangles
 from . import interop
+from . import rearranging
 from .core import Array
 from .elemwise import elemwise, is_operand, power
 from .rechunk import rechunk as _rechunk
@@ -278,6 +279,7 @@ for _mod, _names in [
         (contraction, ("dot",)),
         (triangles, ("trace",)),
         (percentiles, ("topk", "argtopk")),
+        (rearranging, ("repeat", "shuffle")),
         (routines, ("choose",))]:
     for _name in _names:
         if hasattr(_mod, _name) and _name not in Array.__dict__:
