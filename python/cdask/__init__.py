@@ -76,7 +76,7 @@ def _alias_submodules():
 
     for _name, _mod in (("linalg", linalg), ("random", random), ("overlap", overlap),
                         ("lib", array.lib), ("lib.stride_tricks", array.lib.stride_tricks),
-                        ("backends", array.backends)):
+                        ("backends", array.backends), ("fft", array.fft), ("ma", array.ma)):
         sys.modules.setdefault(__name__ + "." + _name, _mod)
 
 

@@ -93,6 +93,10 @@ for _mod in (interop, npy_stack):
 __all__ += ["backends", "lib", "PerformanceWarning"]
 del _mod, _n
 
+# the ``fft`` and ``ma`` namespaces (da.fft.fft2, da.ma.masked_where, as in dask)
+from . import fft, ma  # noqa: E402
+__all__ += ["fft", "ma"]
+
 
 # ``cdask.array`` is this package, yet dask users call ``da.array(x)``: the
 # package module is made callable (same as ``cdask.array.array(x)``), so both

@@ -19,6 +19,7 @@ import numpy as np
 from .._core import drop_pages
 from .._core import pread_region
 from .._core import pwrite_region
+from .chunk_types import keep_block
 
 __all__ = ["getter", "store_block", "thin_slab", "file_offset"]
 
@@ -122,7 +123,7 @@ def getter(x, slices):
             if r is not None:
                 return r
         return v
-    return np.asarray(b)
+    return keep_block(b)
 
 
 def _pread_copy(x, v):

@@ -4,14 +4,26 @@
 cdask's blocks are NumPy arrays.  A type registered here is one cdask does not
 defer to: ``np.<function>(cdask_array, obj)`` with ``obj`` of a registered
 type is handled by cdask (``numpy_api``) instead of returning NotImplemented
-for that type to handle.  Imports nothing of cdask.
+for that type to handle.
+
+Masked blocks.  Blocks may be ``np.ma.MaskedArray`` (``cdask.ma``).  cdask's
+C kernels read raw buffers and would drop a mask, so the layers whose blocks
+may be masked are recorded here (:func:`note_masked`, by layer name: names
+are tokens of what a layer computes, so an entry never goes stale), and an
+Array is *maybe masked* when one of its layers - its own or an input's - is
+one of them (:func:`maybe_masked`).  Such arrays are built from Python tasks
+that look at each block's type when they run (``np.ma`` for masked blocks,
+NumPy otherwise) and run unfused; the helpers below are those tasks' parts.
+Imports nothing of cdask.
 """
 
 import builtins
 
 import numpy as np
 
-__all__ = ["register_chunk_type", "is_valid_chunk_type", "HANDLED_CHUNK_TYPES"]
+__all__ = ["register_chunk_type", "is_valid_chunk_type", "HANDLED_CHUNK_TYPES",
+           "MASKED_LAYERS", "note_masked", "maybe_masked", "is_masked_block", "keep_block",
+           "new_block", "concatenate_blocks", "MaskedResult"]
 
 HANDLED_CHUNK_TYPES = [np.ndarray, np.ma.MaskedArray]
 
@@ -32,3 +44,85 @@ def is_valid_chunk_type(type):
         return issubclass(type, tuple(HANDLED_CHUNK_TYPES))
     except TypeError:
         return False
+
+
+# ---- masked blocks -----------------------------------------------------------
+MASKED_LAYERS = set()
+
+
+def note_masked(name):
+    """Record that the blocks of layer ``name`` may be masked arrays."""
+    MASKED_LAYERS.add(name)
+    return name
+
+
+def maybe_masked(layers):
+    """May some block of the array with these layers (a dict name -> layer,
+    an Array's ``_layers``) be a masked array?  True when one of the layers
+    was noted as making masked blocks; cheap when none ever was."""
+    return bool(MASKED_LAYERS) and not MASKED_LAYERS.isdisjoint(layers)
+
+
+def is_masked_block(b):
+    return isinstance(b, np.ma.MaskedArray)
+
+
+def keep_block(b):
+    """``np.asarray(b)``, except that a masked array stays one."""
+    return b if isinstance(b, np.ma.MaskedArray) else np.asarray(b)
+
+
+def new_block(shape, dtype, blocks):
+    """An empty block to assemble ``blocks`` into (``out[sl] = block``): a
+    masked array (nothing masked yet, the first masked block's fill value)
+    when one of them is masked, else an ndarray."""
+    data = np.empty(shape, dtype=dtype)
+    for b in blocks:
+        if isinstance(b, np.ma.MaskedArray):
+            out = np.ma.MaskedArray(data, mask=np.zeros(shape, dtype=bool))
+            out.fill_value = b.fill_value
+            return out
+    return data
+
+
+def concatenate_blocks(blocks, axis=0):
+    """``np.concatenate``, keeping masks (``np.ma.concatenate``, with the first
+    masked block's fill value) when a block is masked."""
+    for b in blocks:
+        if isinstance(b, np.ma.MaskedArray):
+            out = np.ma.concatenate(blocks, axis=axis)
+            out.fill_value = b.fill_value
+            return out
+    return np.concatenate(blocks, axis=axis)
+
+
+class MaskedResult:
+    """The output of a compute whose blocks may be masked: ``out[sl] =
+    block`` writes the data into an ndarray and, from the first masked
+    block on, the mask into a boolean array of the same shape.  ``result()``
+    is the ndarray when no block was masked, else a masked array with the
+    first masked block's fill value."""
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.data = np.empty(self.shape, dtype=self.dtype)
+        self.mask = None
+        self.fill_value = None
+
+    def __setitem__(self, sl, block):
+        self.data[sl] = np.ma.getdata(block)
+        if isinstance(block, np.ma.MaskedArray):
+            if self.mask is None:
+                self.mask = np.zeros(self.shape, dtype=bool)
+                self.fill_value = block.fill_value
+            self.mask[sl] = np.ma.getmaskarray(block)
+        elif self.mask is not None:
+            self.mask[sl] = False
+
+    def result(self):
+        if self.mask is None:
+            return self.data
+        out = np.ma.MaskedArray(self.data, mask=self.mask)
+        out.fill_value = self.fill_value
+        return out

@@ -19,6 +19,7 @@ from ..diagnostics import get_with_progress
 from ..graph import Graph
 from ..utils import parse_bytes
 from .blockio import store_block
+from .chunk_types import MaskedResult, maybe_masked, note_masked
 from .coarsen import coarsen
 from .contraction import blas_limits
 from .core import Array, BLOCK_BYTES, HANDED_LAYERS, finalize, scalar_result
@@ -168,7 +169,7 @@ def compute(*args, traverse=True, **kwargs):
     finals = []
     for a, (kind, v) in zip(arrays, plans):
         if kind == "store":
-            finals.append(v)
+            finals.append(v.result() if isinstance(v, MaskedResult) else v)
         elif kind == "scalar":
             finals.append(scalar_result(results[v]))
         else:
@@ -196,6 +197,11 @@ def run(arrays, outs, kwargs):
     for a in arrays:
         layers.update(a._layers)
     fusing = _fuse_enabled(kwargs)
+    masked = maybe_masked(layers)
+    if masked:
+        # blocks may be masked arrays, which C kernels would read without
+        # their masks: the tasks run as they were built (Python ones there)
+        fusing = False
     # what each array's store tasks read: its blocks, or runs of them merged
     # when they are tiny (coarsen.py) - written straight into the output,
     # they are internal results
@@ -236,7 +242,10 @@ def run(arrays, outs, kwargs):
             plans.append(("scalar", len(keys)))
             keys.append((a.name,))
         elif chunks_known(a):
-            out = outs[ai] if outs[ai] is not None else np.empty(a.shape, dtype=a.dtype)
+            out = outs[ai]
+            if out is None:
+                out = MaskedResult(a.shape, a.dtype) if masked and maybe_masked(a._layers) \
+                    else np.empty(a.shape, dtype=a.dtype)
             sname, schunks = sources[ai]
             per_axis = slices_from_chunks(schunks)
             for idx in itertools.product(*map(range, map(len, schunks))):
@@ -273,10 +282,12 @@ def fused_graph(layers, names, keys):
     fused on the layers (``plan.py``), then reductions and masks fused task
     by task (``fuse.py``)."""
     g = Graph()
-    for layer in fuse_layers(cull_layers(layers, names), keep=names).values():
+    masked = maybe_masked(layers)      # masked blocks: not through C kernels
+    culled = cull_layers(layers, names)
+    for layer in (culled if masked else fuse_layers(culled, keep=names)).values():
         g.update(layer_tasks(layer))
     g = g.cull(keys)
-    if _worth_fusing(g, layers):
+    if not masked and _worth_fusing(g, layers):
         fuse_elementwise(g, keep=keys)
         fuse_reductions(g, keep=keys)
         read_in_place(g)
@@ -322,8 +333,9 @@ def dask_optimize(dsk, keys, **kwargs):
     g = Graph()
     g.update(dsk)
     g = g.cull(flat)
-    fuse_elementwise(g, keep=flat)
-    fuse_reductions(g, keep=flat)
+    if not maybe_masked({k[0] for k in g if type(k) is tuple and k}):
+        fuse_elementwise(g, keep=flat)
+        fuse_reductions(g, keep=flat)
     return g
 
 
@@ -358,6 +370,8 @@ def persist(*args, **kwargs):
                 tuple(shapes[tuple(i if d == ax else 0 for d in range(a.ndim))][ax]
                       for i in range(nb[ax]))
                 for ax in range(a.ndim))
+        if maybe_masked(a._layers):
+            note_masked(a.name)
         done[id(a)] = Array({a.name: layer}, a.name, chunks, a.dtype)
     return tuple(done[id(a)] if isinstance(a, Array) else a for a in args)
 

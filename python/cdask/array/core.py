@@ -29,6 +29,7 @@ import numpy as np
 from .. import config
 from .._core import get
 from ..graph import Graph
+from .chunk_types import keep_block, maybe_masked, new_block, note_masked
 from .chunks import normalize_chunks, chunk_offsets
 from .dtypes import check_dtype
 from .layers import layer_tasks
@@ -47,7 +48,7 @@ class PerformanceWarning(Warning):
 
 
 def _astype_block(block, dtype, casting):
-    return np.asarray(block).astype(dtype, casting=casting, copy=False)
+    return keep_block(block).astype(dtype, casting=casting, copy=False)
 
 
 def transpose_block(block, axes):
@@ -213,7 +214,15 @@ class Array:
 
     @property
     def _meta(self):
-        return np.empty((0,) * self.ndim, dtype=self._dtype)
+        m = np.empty((0,) * self.ndim, dtype=self._dtype)
+        return np.ma.MaskedArray(m) if self._maybe_masked() else m
+
+    def _maybe_masked(self):
+        """May its blocks be masked arrays (``chunk_types.maybe_masked``)?"""
+        return maybe_masked(self._layers)
+
+    def _chunktype(self):
+        return "numpy.ma.MaskedArray" if self._maybe_masked() else "numpy.ndarray"
 
     @property
     def T(self):
@@ -234,9 +243,9 @@ class Array:
 
     def __repr__(self):
         # one line, as dask's: unknown sizes written "unknown" (.chunks keeps nan)
-        return "cdask.Array<%s, shape=%s, dtype=%s, chunksize=%s, chunktype=numpy.ndarray>" % (
+        return "cdask.Array<%s, shape=%s, dtype=%s, chunksize=%s, chunktype=%s>" % (
             key_split(self.name), _sizes_text(self.shape), self._dtype,
-            _sizes_text(self.chunksize))
+            _sizes_text(self.chunksize), self._chunktype())
 
     def _repr_html_(self):
         """A table of the array and its largest block (bytes, shape), its
@@ -256,7 +265,7 @@ class Array:
             ("Chunks", nchunks, None),
             ("Graph", "%s in %s" % (_plural(ntasks, "task"),
                                     _plural(len(self._layers), "graph layer")), None),
-            ("Type", str(self._dtype), "numpy.ndarray"),
+            ("Type", str(self._dtype), self._chunktype()),
         ]
         body = []
         for head, a, c in rows:
@@ -335,6 +344,8 @@ class Array:
         name = self.name
         if rename:
             name = rename.get(name, name)
+        if self._maybe_masked():
+            note_masked(name)
         return Array({name: dict(dsk)}, name, self._chunks, self._dtype)
 
     def _keys_flat(self):
@@ -524,7 +535,17 @@ def finalize(results, ndim, dtype, shape=None):
             sz.append(np.shape(b)[ax])
         sizes.append(sz)
         r = r[0]
-    out = np.empty(tuple(sum(s) for s in sizes), dtype=dtype)
+    flat = []
+
+    def leaves(node, depth):
+        if depth == ndim:
+            flat.append(node)
+        else:
+            for sub in node:
+                leaves(sub, depth + 1)
+
+    leaves(results, 0)
+    out = new_block(tuple(sum(s) for s in sizes), dtype, flat)
     offs = [chunk_offsets(s) for s in sizes]
 
     def rec(node, prefix):

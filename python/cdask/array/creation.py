@@ -18,6 +18,7 @@ import numpy as np
 from .chunks import normalize_chunks, chunk_offsets
 from .._core import npy_header
 from .blockio import getter
+from .chunk_types import note_masked
 from .core import Array
 from .dtypes import check_dtype
 from .layers import Blockwise
@@ -131,6 +132,8 @@ def from_array(x, chunks="auto", name=None, lock=False, asarray=None, fancy=True
         layer = Blockwise(name, tuple(len(c) for c in chunks),
                           getter if getitem is None else getitem,
                           [("const", x), ("slices", chunks)])
+        if isinstance(x, np.ma.MaskedArray):
+            note_masked(name)
     return Array({name: layer}, name, chunks, dtype)
 
 
@@ -138,7 +141,9 @@ def asarray(x, dtype=None, chunks=None, **kwargs):
     """Like ``np.asarray`` but returns a cdask Array (Arrays pass through)."""
     if isinstance(x, Array):
         return x if dtype is None or np.dtype(dtype) == x.dtype else x.astype(dtype)
-    if not (hasattr(x, "shape") and hasattr(x, "dtype")) or dtype is not None:
+    if isinstance(x, np.ma.MaskedArray):
+        x = x if dtype is None else x.astype(dtype)     # the mask kept
+    elif not (hasattr(x, "shape") and hasattr(x, "dtype")) or dtype is not None:
         x = np.asarray(x, dtype=dtype)
     return from_array(x, chunks="auto" if chunks is None else chunks)
 

@@ -20,6 +20,7 @@ import numpy as np
 from .._core import note_fpe
 from .._core import Kernel, fused_kernel
 from .._errstate import report
+from .chunk_types import keep_block, maybe_masked
 from .chunks import normalize_chunks
 from .core import Array
 from .creation import from_array
@@ -86,6 +87,11 @@ class UfuncBlock:
 
     def _call(self, *args):
         kw = dict(self.kwargs)
+        op = self.op
+        if any(isinstance(a, np.ma.MaskedArray) for a in args):
+            # np.ma's own function (np.ma.add...): what a masked array's operators call
+            op = _MA_UFUNCS.get(getattr(op, "__name__", None), op) if isinstance(op, np.ufunc) \
+                else op
         if self.has_where or self.has_out:
             ins = args[:self.nin]
             rest = list(args[self.nin:])
@@ -106,14 +112,21 @@ class UfuncBlock:
             else:
                 self.op(*ins, out=o, where=where, casting="unsafe", **kw)
             return o
-        r = self.op(*args, **kw)
+        r = op(*args, **kw)
         if self.index is not None:
             r = r[self.index]
         if type(r) is not np.ndarray:
-            r = np.asarray(r)
+            r = keep_block(r)
         if r.dtype != self.dtype:
             r = r.astype(self.dtype)
         return r
+
+
+# np.ma's masked versions of the ufuncs, by the ufunc's name
+_MA_UFUNCS = {n: f for n, f in vars(np.ma).items()
+              if isinstance(f, np.ma.core._MaskedUFunc) and isinstance(getattr(np, n, None),
+                                                                          np.ufunc)
+              and getattr(np, n).__name__ == n}
 
 
 def _operand_dtype(a):
@@ -357,17 +370,24 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
             operands.append(to_array(a))
     n_in = len(op_args)
 
-    # the task callable
+    # the task callable (only Python ones where blocks may be masked arrays,
+    # whose masks the C kernels would not see)
     fn = None
     in_dtypes = tuple(_operand_dtype(a) for a in op_args)
-    if isinstance(op, np.ufunc) and not has_where and index is None and not kwargs and \
+    masked = any(isinstance(a, Array) and maybe_masked(a._layers) for a in operands)
+    if masked and has_where:
+        raise NotImplementedError("cdask: where= is not supported for masked arrays; "
+                                  "use cdask.ma.where")
+    if masked:
+        pass
+    elif isinstance(op, np.ufunc) and not has_where and index is None and not kwargs and \
             dtype is None:
         try:
             fn = ufuncs.ufunc_task(op, in_dtypes)
         except Exception:
             fn = None
     drop_scalars = False
-    if fn is None and op is np.where and not has_where and index is None and not kwargs \
+    if fn is None and not masked and op is np.where and not has_where and index is None and not kwargs \
             and dtype is None:
         fn = _where_kernel(op_args, in_dtypes)
         drop_scalars = fn is not None

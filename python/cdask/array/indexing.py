@@ -43,6 +43,7 @@ import numbers
 
 import numpy as np
 
+from .chunk_types import new_block
 from .chunks import chunk_offsets
 from .core import Array
 from .creation import from_array
@@ -310,7 +311,7 @@ def _take_groups(blocks, locs, positions, axis, shape):
     else:
         b0 = blocks[0]
         n = sum(len(l) for l in locs)
-        out = np.empty(b0.shape[:axis] + (n,) + b0.shape[axis + 1:], dtype=b0.dtype)
+        out = new_block(b0.shape[:axis] + (n,) + b0.shape[axis + 1:], b0.dtype, blocks)
         lead = (slice(None),) * axis
         for b, l, pos in zip(blocks, locs, positions):
             out[lead + (pos,)] = np.take(b, l, axis=axis)
@@ -409,7 +410,7 @@ def _take_scatter(ind, parts, los, his, n, axis, err_axis):
             raise _oob(int(ind[bad].flat[0]), err_axis, n)
     sel = _take_norm(ind, n)
     p0 = parts[0]
-    out = np.empty(p0.shape[:axis] + (sel.size,) + p0.shape[axis + 1:], dtype=p0.dtype)
+    out = new_block(p0.shape[:axis] + (sel.size,) + p0.shape[axis + 1:], p0.dtype, parts)
     lead = (slice(None),) * axis
     for p, lo, hi in zip(parts, los, his):
         if p.shape[axis]:

@@ -33,6 +33,7 @@ import numbers
 
 import numpy as np
 
+from .chunk_types import concatenate_blocks
 from .core import Array
 from .creation import asarray
 from .elemwise import unify_chunks_broadcast
@@ -72,7 +73,7 @@ def _const_slab(b, axis, depth, value):
 
 
 def _join(axis, parts):
-    return np.concatenate(parts, axis=axis)
+    return concatenate_blocks(parts, axis=axis)
 
 
 # ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import numpy as np
 
 from .._core import drop_pages
 from ..utils import parse_bytes
+from .chunk_types import new_block
 from .chunks import normalize_chunks, chunk_offsets, default_chunk_bytes
 from .core import Array
 from .slicing import compose_getter, is_getter_task, resolve_alias
@@ -52,7 +53,7 @@ def _assemble(shape, dtype, blocks, in_slices, out_slices):
         # same one input block along it
         first = np.shape(blocks[0][in_slices[0]])
         shape = tuple(first[d] if n is None else n for d, n in enumerate(shape))
-    out = np.empty(shape, dtype=dtype)
+    out = new_block(shape, dtype, blocks)
     for b, isl, osl in zip(blocks, in_slices, out_slices):
         piece = b[isl]
         out[osl] = piece

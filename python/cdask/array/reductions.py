@@ -43,8 +43,9 @@ import numpy as np
 
 from .. import config
 from .. import kernels as _kernels
+from .chunk_types import maybe_masked
 from .coarsen import coarsen
-from .core import Array
+from .core import Array, blockwise_simple
 from .creation import asarray, ones, zeros
 from .elemwise import elemwise
 from .layers import Blockwise
@@ -525,6 +526,9 @@ def _check_dtype_supported(x):
 def _simple(prefix, x, axis, keepdims, split_every, out, dtype, chunk, chunk_args,
             combine, combine_args, aggregate, aggregate_args_tail):
     axes = normalize_axis(axis, x.ndim)
+    if prefix in _MASKED_KINDS and maybe_masked(x._layers):
+        return _masked_simple(prefix, x, axes, keepdims, split_every, out, dtype)
+    _masked_unsupported(prefix, x)
     token = _token(prefix, x, axes, keepdims, split_every, str(dtype))
     r = _tree(x, prefix, token, axes, keepdims, dtype, split_every,
               chunk=chunk, chunk_args=(axes,) + tuple(chunk_args),
@@ -543,6 +547,8 @@ def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     _check_dtype_supported(x)
     rdt = _result_dtype(np.sum, x.dtype, dtype)
     axes = normalize_axis(axis, x.ndim)
+    if maybe_masked(x._layers):
+        return _masked_simple("sum", x, axes, keepdims, split_every, out, rdt)
     if _can_kernel_sum(x, rdt, axes):
         token = _token("sum", x, axes, keepdims, split_every, str(rdt), "k")
         if keepdims:
@@ -761,6 +767,9 @@ def _agg_var(parts, axes, keepdims, dtype, ddof, root, nan=False):
 def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddof=0, root=False):
     x = asarray(a)
     _check_dtype_supported(x)
+    if prefix in _MASKED_KINDS and maybe_masked(x._layers):
+        return _masked_moments(prefix, x, axis, dtype, keepdims, split_every, out, ddof)
+    _masked_unsupported(prefix, x)
     npfunc = {("mean", False): np.mean, ("mean", True): np.nanmean,
               ("var", False): np.var, ("var", True): np.nanvar}[("mean" if order < 2 else "var", nan)]
     rdt = _result_dtype(npfunc, x.dtype, dtype)
@@ -907,6 +916,7 @@ def moment(a, order, axis=None, dtype=None, keepdims=False, ddof=0, split_every=
         return var(a, axis, dtype, keepdims, ddof, split_every, out)
     x = asarray(a)
     _check_dtype_supported(x)
+    _masked_unsupported("moment", x)
     rdt = _result_dtype(np.mean, x.dtype, dtype)
     cdt = _compute_dtype(x.dtype)
     axes = normalize_axis(axis, x.ndim)
@@ -1009,6 +1019,8 @@ def _arg_reduction(kind, nan, a, axis, keepdims, split_every, out):
     x = asarray(a)
     _check_dtype_supported(x)
     prefix = ("nanarg" if nan else "arg") + kind
+    if nan:
+        _masked_unsupported(prefix, x)    # (argmin, argmax: of filled blocks, plain ones)
     if axis is not None and not isinstance(axis, Integral):
         raise TypeError("axis must be None or an integer, got %r" % (axis,))
     ndim = x.ndim
@@ -1058,11 +1070,17 @@ def _arg_reduction(kind, nan, a, axis, keepdims, split_every, out):
 
 
 def argmin(a, axis=None, keepdims=False, split_every=None, out=None):
+    if isinstance(a, Array) and maybe_masked(a._layers):
+        # np.ma's argmin: of the data with masked elements filled with the
+        # dtype's largest value (a plain array, whose arg reduction follows)
+        a = blockwise_simple(masked_filled, "ma-filled", a, args=("min",))
     """Indices of the minimum values (``numpy.argmin``)."""
     return _arg_reduction("min", False, a, axis, keepdims, split_every, out)
 
 
 def argmax(a, axis=None, keepdims=False, split_every=None, out=None):
+    if isinstance(a, Array) and maybe_masked(a._layers):
+        a = blockwise_simple(masked_filled, "ma-filled", a, args=("max",))
     """Indices of the maximum values (``numpy.argmax``)."""
     return _arg_reduction("max", False, a, axis, keepdims, split_every, out)
 
@@ -1075,6 +1093,166 @@ def nanargmin(a, axis=None, keepdims=False, split_every=None, out=None):
 def nanargmax(a, axis=None, keepdims=False, split_every=None, out=None):
     """Indices of the maximum values ignoring NaN (``numpy.nanargmax``)."""
     return _arg_reduction("max", True, a, axis, keepdims, split_every, out)
+
+
+# ---------------------------------------------------------------------------
+# arrays whose blocks may be masked (np.ma.MaskedArray, cdask.ma): partials
+# are what np.ma gives on each block (NumPy's on a plain block), combined by
+# stacking them along a new first axis and reducing that axis as np.ma
+# does; every step is a Python task (C kernels would not see the masks).
+# ---------------------------------------------------------------------------
+_MASKED_KINDS = frozenset(["sum", "prod", "min", "max", "any", "all", "mean", "var", "std",
+                           "count_nonzero"])
+
+
+def _masked_unsupported(prefix, x):
+    if prefix not in _MASKED_KINDS and maybe_masked(x._layers):
+        raise NotImplementedError(
+            "cdask: %s of an array with masked blocks is not supported (np.ma has no "
+            "such reduction, or cdask does not follow it yet); fill the masked values "
+            "first: cdask.ma.filled(x, value)" % prefix)
+
+
+def masked_filled(b, which):
+    """Block ``b`` with masked elements set to the dtype's largest (``which``
+    "min": what np.ma's argmin uses) or smallest ("max") value."""
+    if not isinstance(b, np.ma.MaskedArray):
+        return np.asarray(b)
+    v = np.ma.minimum_fill_value(b) if which == "min" else np.ma.maximum_fill_value(b)
+    return b.filled(v)
+
+
+def _ma_or_np(parts, name):
+    return getattr(np.ma if builtins.any(isinstance(p, np.ma.MaskedArray) for p in parts)
+                   else np, name)
+
+
+def _masked_chunk(b, axes, kind, dtype):
+    if kind in ("min", "max") and builtins.any(b.shape[a] == 0 for a in axes):
+        return None
+    kw = {"dtype": dtype} if kind in ("sum", "prod") else {}
+    return _ma_or_np([b], kind)(b, axis=axes, keepdims=True, **kw)
+
+
+def _masked_fold(parts, kind, dtype):
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    kw = {"dtype": dtype} if kind in ("sum", "prod") else {}
+    return _ma_or_np(parts, kind)(_ma_or_np(parts, "stack")(parts), axis=0, **kw)
+
+
+def _masked_agg(parts, kind, dtype, axes, keepdims):
+    r = _masked_fold(parts, kind, dtype)
+    if r is None:
+        raise ValueError("zero-size array to reduction operation %s which has no identity"
+                         % ("minimum" if kind == "min" else "maximum"))
+    if not keepdims and axes:
+        r = r.reshape(tuple(s for a, s in enumerate(r.shape) if a not in axes))
+    return r.astype(dtype) if r.dtype != dtype else r
+
+
+def _masked_tree(prefix, x, axes, keepdims, split_every, dtype, chunk, chunk_args,
+                 combine, combine_args, agg_args):
+    token = _token("masked-" + prefix, x, axes, keepdims, split_every, str(dtype), chunk_args,
+                   agg_args)
+    # block_args: one task per block, never coarsened (merging would concatenate)
+    return _tree(x, prefix, token, axes, keepdims, dtype, split_every,
+                 chunk=chunk, chunk_args=chunk_args, combine=combine, combine_args=combine_args,
+                 aggregate=combine, aggregate_args=combine_args + agg_args,
+                 block_args=lambda idx: ())
+
+
+def _masked_simple(kind, x, axes, keepdims, split_every, out, dtype):
+    if kind == "count_nonzero":       # NumPy counts the data, masked or not
+        return _simple_unmasked(x, axes, keepdims, split_every)
+    r = _masked_tree(kind, x, axes, keepdims, split_every, dtype,
+                     _masked_chunk, (axes, kind, dtype), _masked_fold_task, (kind, dtype),
+                     (axes, keepdims))
+    return _handle_out(out, r)
+
+
+def _masked_fold_task(parts, kind, dtype, axes=None, keepdims=None):
+    if axes is None:
+        return _masked_fold(parts, kind, dtype)
+    return _masked_agg(parts, kind, dtype, axes, keepdims)
+
+
+def _simple_unmasked(x, axes, keepdims, split_every):
+    token = _token("count_nonzero", x, axes, keepdims, split_every, "masked")
+    return _tree(x, "count_nonzero", token, axes, keepdims, np.dtype(np.intp), split_every,
+                 chunk=_chunk_count_nonzero, chunk_args=(axes,),
+                 combine=_combine_count, aggregate=_agg_count, aggregate_args=(axes, keepdims),
+                 block_args=lambda idx: ())
+
+
+def _masked_moments_chunk(b, axes, cdt):
+    """(any block masked, count, sum, M2) of the unmasked elements of ``b``."""
+    masked = isinstance(b, np.ma.MaskedArray)
+    d = np.ma.getdata(b)
+    ok = ~np.ma.getmaskarray(b)
+    n = np.sum(ok, axis=axes, keepdims=True, dtype=np.int64)
+    with np.errstate(all="ignore"):
+        t = np.sum(np.where(ok, d, 0), axis=axes, keepdims=True, dtype=cdt)
+        mu = t / np.maximum(n, 1)
+        dev = np.where(ok, d - mu, 0)
+        m2 = np.sum((dev * dev.conj()).real if dev.dtype.kind == "c" else dev * dev,
+                    axis=axes, keepdims=True)
+    return masked, n, t, m2
+
+
+def _masked_moments_fold(parts):
+    masked = builtins.any(p[0] for p in parts)
+    n = np.sum([p[1] for p in parts], axis=0)
+    t = np.sum([p[2] for p in parts], axis=0)
+    with np.errstate(all="ignore"):
+        mu = t / np.maximum(n, 1)
+        m2 = np.sum([p[3] for p in parts], axis=0)
+        for p in parts:
+            dm = np.where(p[1] > 0, p[2] / np.maximum(p[1], 1) - mu, 0)
+            m2 = m2 + p[1] * ((dm * dm.conj()).real if dm.dtype.kind == "c" else dm * dm)
+    return masked, n, t, m2
+
+
+def _masked_moments_agg(parts, kind, ddof, dtype, axes, keepdims):
+    masked, n, t, m2 = _masked_moments_fold(parts)
+    with np.errstate(all="ignore"):
+        if kind == "mean":
+            r = t / n
+            bad = n == 0
+        else:
+            r = m2 / np.maximum(n - ddof, 0)
+            bad = n - ddof <= 0
+            if kind == "std":
+                r = np.sqrt(r)
+    r = r.astype(dtype)
+    if masked:
+        r = np.ma.MaskedArray(r, mask=bad)
+    if not keepdims and axes:
+        r = r.reshape(tuple(s for a, s in enumerate(r.shape) if a not in axes))
+    return r
+
+
+def _masked_moments_task(parts, kind=None, ddof=None, dtype=None, axes=None, keepdims=None):
+    if kind is None:
+        return _masked_moments_fold(parts)
+    return _masked_moments_agg(parts, kind, ddof, dtype, axes, keepdims)
+
+
+def _masked_moments(kind, x, axis, dtype, keepdims, split_every, out, ddof):
+    """np.ma's mean, var and std: the masked elements left out; masked where
+    no element (mean) or not more than ``ddof`` of them (var, std) are left."""
+    npf = {"mean": np.mean, "var": np.var, "std": np.std}[kind]
+    rdt = _result_dtype(npf, x.dtype, dtype)
+    cdt = _compute_dtype(x.dtype if dtype is None or np.dtype(dtype).kind != "c" else dtype)
+    axes = normalize_axis(axis, x.ndim)
+    token = _token("masked-" + kind, x, axes, keepdims, split_every, str(rdt), ddof)
+    r = _tree(x, kind, token, axes, keepdims, rdt, split_every,
+              chunk=_masked_moments_chunk, chunk_args=(axes, cdt),
+              combine=_masked_moments_task, combine_args=(),
+              aggregate=_masked_moments_task, aggregate_args=(kind, ddof, rdt, axes, keepdims),
+              block_args=lambda idx: ())
+    return _handle_out(out, r)
 
 
 # ---------------------------------------------------------------------------
@@ -1198,6 +1376,7 @@ def _cum_apply(block, carry, kind):
 def _cumreduction(kind, x, axis, dtype, out):
     x = asarray(x)
     _check_dtype_supported(x)
+    _masked_unsupported("cum" + kind, x)
     npf = {"sum": np.cumsum, "prod": np.cumprod, "nansum": np.nancumsum,
            "nanprod": np.nancumprod}[kind]
     if axis is None:

@@ -19,6 +19,7 @@ import operator
 import numpy as np
 
 from .blockio import getter
+from .chunk_types import concatenate_blocks, keep_block
 from .chunks import chunk_offsets
 from .core import Array
 from .tokenize import tokenize
@@ -34,7 +35,23 @@ def _getitem_block(block, index):
 
 def mask_block(xblock, mblock):
     """The elements of one block selected by its mask block (1-d)."""
-    return np.asarray(xblock)[np.asarray(mblock, dtype=bool)]
+    return keep_block(xblock)[np.asarray(mblock, dtype=bool)]
+
+
+def _block(nested, depth):
+    """``np.block(nested)`` (``depth`` levels of lists), keeping masks."""
+    flat = nested
+    for _ in range(depth - 1):
+        flat = [b for sub in flat for b in sub]
+    if not any(isinstance(b, np.ma.MaskedArray) for b in flat):
+        return np.block(nested)
+
+    def rec(node, level):
+        if level == depth - 1:
+            return concatenate_blocks(node, axis=level - depth)
+        return concatenate_blocks([rec(n, level + 1) for n in node], axis=level - depth)
+
+    return rec(nested, 0)
 
 
 def mask_band(grid, xblocks, mblocks):
@@ -44,12 +61,12 @@ def mask_band(grid, xblocks, mblocks):
     band is put together first, so that a row's elements from the blocks
     side by side come one after the other."""
     def nest(blocks):
-        blocks = [np.asarray(b) for b in blocks]
+        blocks = [keep_block(b) for b in blocks]
         for n in reversed(grid[1:]):
             blocks = [blocks[i:i + n] for i in range(0, len(blocks), n)]
         return blocks
 
-    xb = np.block(nest(xblocks))
+    xb = _block(nest(xblocks), len(grid))
     mb = np.block(nest([np.asarray(m, dtype=bool) for m in mblocks]))
     return xb[mb]
 

@@ -108,6 +108,12 @@ def _normalize(obj, h, depth=0):
         _normalize(("memmap", str(fn), getattr(base, "offset", 0), addr - baddr,
                     obj.shape, obj.dtype, obj.strides, stat), h, depth + 1)
         return
+    if isinstance(obj, np.ma.MaskedArray):
+        # data, mask and fill value (two masks over one buffer differ)
+        h.update(b"maskedarray")
+        _normalize((obj.data, np.ma.getmaskarray(obj), np.asarray(obj.fill_value)), h,
+                   depth + 1)
+        return
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             h.update(b"objarray%d" % id(obj))
