@@ -99,7 +99,7 @@ import warnings
 from . import config
 from ._core import Kernel, Stats
 
-__all__ = ["ProgressBar", "KINDS", "Profiler", "TaskData", "MemoryData"]
+__all__ = ["ProgressBar", "KINDS", "Profiler", "TaskData", "MemoryData", "task_operation"]
 
 KINDS = ("auto", "widget", "text", "lines")
 
@@ -555,6 +555,29 @@ def _fused_op(kernel):
     body = text[len("<cdask fused kernel "):].rstrip(">").split(";")[0]
     ops = list(dict.fromkeys(_FUSED_OP.findall(body)))
     return "fused(%s)" % ", ".join(ops) if ops else "fused"
+
+
+_KERNEL_NAME = re.compile(r"kernel '([^']+)'")
+
+
+def task_operation(task):
+    """A task's operation as a Profiler names it, read from the task alone
+    (for graph drawings and plan reports): a kernel's name ('add', 'sum',
+    'gemm'), 'fused(...)' with a fused kernel's operations, a function's
+    __name__; 'list' for a list; None for anything else (data, or an alias:
+    a key standing for another)."""
+    if type(task) is tuple and task and callable(task[0]):
+        f = task[0]
+        if isinstance(f, Kernel):
+            if f.name == "fused":
+                return _fused_op(f)
+            m = _KERNEL_NAME.search(repr(f))
+            return m.group(1) if m else f.name
+        f = getattr(f, "func", f)             # functools.partial
+        return getattr(f, "__name__", None) or type(f).__name__
+    if type(task) is list:
+        return "list"
+    return None
 
 
 class _Run:

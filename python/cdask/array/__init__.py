@@ -59,6 +59,8 @@ from .elemwise import elemwise
 from .mapping import map_blocks
 from .rechunk import rechunk  # noqa: F811
 from .tokenize import tokenize
+from .drawing import visualize
+from .report import explain
 
 asanyarray = asarray
 
@@ -68,6 +70,7 @@ __all__ = ["Array", "Blocks", "compute", "persist", "optimize", "elemwise", "map
            "asanyarray", "ones", "zeros", "full", "empty", "ones_like", "zeros_like",
            "full_like", "empty_like", "arange", "linspace", "eye", "rechunk", "random",
            "register_chunk_type", "linalg"]
+__all__ += ["explain", "visualize"]   # the plan report and graph drawings
 
 # the public names of the modules of functions
 for _mod in (ufuncs, ufunc_api, reductions, routines, reshape, joining, overlap, blockwise,

@@ -29,7 +29,8 @@ from .fuse import fuse_elementwise, fuse_reductions, read_in_place, sink_stores
 from .tokenize import tokenize
 from .utils import chunks_known, format_bytes, key_split, slices_from_chunks
 
-__all__ = ["compute", "persist", "optimize", "run", "fused_graph", "dask_optimize", "to_delayed"]
+__all__ = ["compute", "persist", "optimize", "run", "prepare", "RunPlan", "fused_graph",
+           "dask_optimize", "to_delayed"]
 
 
 def plan_check(g, budget, layer_names):
@@ -193,6 +194,38 @@ def run(arrays, outs, kwargs):
     NumPy's ``__setitem__`` does, C-contiguous ndarrays and memmaps are
     written straight by fused tasks).  Returns (results, plans): per array
     ("store", out), ("scalar", slot) or ("blocks", slot) into results."""
+    p = prepare(arrays, outs, kwargs)
+    with blas_limits(p.layers):
+        results = get_with_progress(get, p.graph, p.keys, **p.get_kwargs)
+    return results, p.plans
+
+
+class RunPlan:
+    """What :func:`run` is about to run, made by :func:`prepare`: the graph
+    (fused, with its store tasks), the keys asked for, the plans of the
+    results, the layers, the keywords of ``cdask.get`` (spill limit and
+    directory among them), and the memory figures of the budget check:
+    ``budget``, ``held`` (bytes of the results compute() allocates),
+    ``biggest`` (the largest block), ``workers``, ``spill_limit``, and
+    ``problems`` (the MemoryError messages of a check that failed, when
+    prepare was told not to raise them)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _problem(problems, message):
+    if problems is None:
+        raise MemoryError(message)
+    problems.append(message)
+
+
+def prepare(arrays, outs, kwargs, check=True):
+    """Everything :func:`run` does before the scheduler starts, as a
+    :class:`RunPlan`: nothing is run.  The budget checks raise MemoryError,
+    or with ``check=False`` note their messages in ``problems``."""
+    problems = None if check else []
+    kwargs = dict(kwargs)
     layers = {}
     for a in arrays:
         layers.update(a._layers)
@@ -227,13 +260,19 @@ def run(arrays, outs, kwargs):
     if held > budget:
         big = max((a for a, o in zip(arrays, outs) if o is None and a.ndim and chunks_known(a)),
                   key=lambda a: a.nbytes)
-        raise MemoryError(
+        _problem(problems,
             "cdask: the result%s of this compute would take %s, more than the memory budget "
             "of %s (cdask.config memory_limit); write it to disk block by block instead: "
             "x.to_npy(path) or cdask.store(x, target) (the largest, %s, is %s)"
             % ("s" if len(arrays) > 1 else "", format_bytes(held), format_bytes(budget),
                big.name, format_bytes(big.nbytes)))
-    biggest = plan_check(g, budget, layers)
+    try:
+        biggest = plan_check(g, budget, layers)
+    except MemoryError as e:
+        if problems is None:
+            raise
+        problems.append(str(e))
+        biggest = max([BLOCK_BYTES.get(n, 0) for n in layers] or [0])
     store = "store-" + tokenize(*[a.name for a in arrays], id(g))
     keys = []
     plans = []  # per array: ("store", out) or ("blocks", slot)
@@ -269,11 +308,12 @@ def run(arrays, outs, kwargs):
     kw = _get_kwargs(kwargs)
     # intermediates past the budget are spilled to unnamed files in the
     # temporary directory (config "temporary_directory"), removed with them
-    kw.setdefault("spill_limit", _spill_limit(budget, biggest, _workers(kwargs)))
+    workers = _workers(kwargs)
+    kw.setdefault("spill_limit", _spill_limit(budget, biggest, workers))
     kw.setdefault("spill_dir", _spill_dir())
-    with blas_limits(layers):
-        results = get_with_progress(get, g, keys, **kw)
-    return results, plans
+    return RunPlan(graph=g, keys=keys, plans=plans, layers=layers, get_kwargs=kw,
+                   budget=budget, held=held, biggest=biggest, workers=workers,
+                   spill_limit=kw["spill_limit"], problems=problems or [])
 
 
 def fused_graph(layers, names, keys):

@@ -19,6 +19,7 @@ from . import reshape as _reshape
 from . import percentiles, routines, store, triangles
 from . import interop
 from . import rearranging
+from . import drawing, report
 from .core import Array
 from .elemwise import elemwise, is_operand, power
 from .rechunk import rechunk as _rechunk
@@ -242,6 +243,22 @@ def _to_delayed(self, optimize_graph=True):
 
 _set("to_npy", _to_npy)
 _set("to_delayed", _to_delayed, _compute.to_delayed)
+
+
+def _visualize_method(self, filename=None, format=None, optimize_graph=False, color=None,
+                      **kwargs):
+    """Draw the task graph (see :func:`cdask.visualize`)."""
+    return drawing.visualize(self, filename=filename, format=format,
+                             optimize_graph=optimize_graph, color=color, **kwargs)
+
+
+def _explain_method(self, print=True, **kwargs):
+    """Report how compute() would run, without running it (see :func:`cdask.explain`)."""
+    return report.explain(self, print=print, **kwargs)
+
+
+_set("visualize", _visualize_method)
+_set("explain", _explain_method)
 _set("store", _store, store.store)
 _set("map_blocks", _map_blocks, mapping.map_blocks)
 _set("map_overlap", _map_overlap)
