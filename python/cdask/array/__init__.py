@@ -23,7 +23,9 @@ that no two modules import each other, directly or in a circle).
   ``decompositions`` (qr, svd, lu, solve...), ``linalg`` (the namespace)
 * the rest of NumPy's functions - ``routines`` (where, clip, nonzero, real,
   around, choose...), ``triangles`` (tril, triu, diag, diagonal, trace, the
-  ``*_indices``), ``grids`` (meshgrid, indices, fromfunction),
+  ``*_indices``), ``grids`` (meshgrid, indices, fromfunction), ``statistics``
+  (histograms, bincount, cov, gradient...), ``sets`` (unique, isin,
+  searchsorted...), ``percentiles`` (median, quantile, topk...),
   ``selection`` (take, compress, select, insert, delete...), ``rearranging``
   (tile, repeat, rot90, reshape_blockwise, shuffle), ``padding`` (pad),
   ``applying`` (apply_along_axis, coarsen, push, unify_chunks...), ``gufuncs``

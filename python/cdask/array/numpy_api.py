@@ -24,6 +24,7 @@ import numpy as np
 
 from . import (blockwise, contraction, creation, grids, joining, overlap, rechunk,
                reductions as _red, reshape as rs, routines, store, triangles, ufunc_api)
+from . import percentiles, sets, statistics
 from .chunk_types import is_valid_chunk_type
 from .core import Array, transpose
 from .creation import asarray
@@ -36,7 +37,7 @@ __all__ = ["array_function", "array_ufunc", "materialize", "HANDLED_FUNCTIONS"]
 # where a NumPy function's namesake is looked for (the modules whose
 # ``__all__`` make up the ``cdask`` namespace)
 _NAMESPACES = (creation, ufunc_api, _red, routines, rs, joining, overlap, blockwise, store,
-               contraction, rechunk, triangles, grids)
+               contraction, rechunk, triangles, grids, statistics, sets, percentiles)
 
 
 # ---------------------------------------------------------------------------

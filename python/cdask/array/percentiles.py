@@ -8,7 +8,7 @@ whole array becomes one block (dask raises NotImplementedError there):
 exact, but it needs the whole array in memory, as NumPy does.
 
 ``percentile`` of a 1-d array of several blocks is, as in dask, approximate
-by default: each block gives its percentiles at 101 evenly spaced points
+by default: each block gives its percentiles at 1001 evenly spaced points
 and at the ``q`` asked for, the blocks' distribution functions (linear
 between those points) are added, weighted by the blocks' lengths, and the
 result read off at ``q``.  ``internal_method="exact"`` (or any keyword such
@@ -41,11 +41,32 @@ __all__ = ["median", "nanmedian", "quantile", "nanquantile", "percentile", "nanp
 # exact: one block along the reduced axes
 # ---------------------------------------------------------------------------
 def _order_block(b, func, q, axes, keepdims, kwargs, w=None):
+    b = np.asarray(b)
+    nd = b.ndim
+    last = tuple(range(nd - len(axes), nd)) if axes is not None else ()
+    moved = axes is not None and tuple(axes) != last
+    if moved:
+        # the reduced axes made the last ones, in a copy of our own: NumPy's
+        # selection then walks contiguous lines (several times faster than
+        # strided ones) and may work in place; the values picked, so the
+        # result, are the same
+        b = np.ascontiguousarray(np.moveaxis(b, axes, last))
+        if w is not None and np.ndim(w) == nd:
+            w = np.ascontiguousarray(np.moveaxis(w, axes, last))
+        kwargs = dict(kwargs, overwrite_input=True)
+        axis = last
+    else:
+        axis = axes
     if w is not None:
         kwargs = dict(kwargs, weights=w)
     if q is None:
-        return np.asarray(func(b, axis=axes, keepdims=keepdims, **kwargs))
-    return np.asarray(func(b, q, axis=axes, keepdims=keepdims, **kwargs))
+        r = np.asarray(func(b, axis=axis, keepdims=keepdims, **kwargs))
+    else:
+        r = np.asarray(func(b, q, axis=axis, keepdims=keepdims, **kwargs))
+    if moved and keepdims:
+        lead = r.ndim - nd    # q's axes
+        r = np.moveaxis(r, [lead + a for a in last], [lead + a for a in axes])
+    return r
 
 
 def _handle_out(out, r):
@@ -171,7 +192,7 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
 # ---------------------------------------------------------------------------
 # percentile: approximate merge of per-block percentiles (1-d, as dask)
 # ---------------------------------------------------------------------------
-_GRID = np.linspace(0.0, 100.0, 101)
+_GRID = np.linspace(0.0, 100.0, 1001)
 
 
 def _pct_block(b, grid, method):

@@ -1,6 +1,8 @@
 """Sets and sorted search: ``unique``, ``union1d``, ``isin``, ``searchsorted``.
 
-``unique`` runs ``np.unique`` on every block of the flattened array and
+``unique`` runs ``np.unique`` on every block of the flattened array (for
+integers spanning a range not much wider than the block, a count by
+``np.bincount`` instead: no sort, one pass) and
 merges the partial results in a tree, runs of neighbouring blocks at a time
 (so first indices stay in order): a partial is the block's distinct values
 with, when asked for, the first flat index of each (shifted by the number
@@ -34,12 +36,30 @@ __all__ = ["unique", "union1d", "isin", "searchsorted"]
 # ---------------------------------------------------------------------------
 # unique
 # ---------------------------------------------------------------------------
+def _dense_unique(b):
+    """(values, counts) of an integer block whose values span a range not much
+    larger than the block, by counting (``np.bincount``, no sort); None when
+    the span is too wide (or the block is empty)."""
+    if b.dtype.kind not in "iu" or b.size == 0:
+        return None
+    lo, hi = b.min(), b.max()
+    span = int(hi) - int(lo)
+    if span > 2 * b.size + 4096:
+        return None
+    # b - lo fits in [0, span]: exact in 64-bit arithmetic (wrapping if need be)
+    d = np.subtract(b, lo, dtype=np.int64 if b.dtype.kind == "i" else np.uint64)
+    counts = np.bincount(d.astype(np.intp, copy=False), minlength=span + 1)
+    nz = np.flatnonzero(counts)
+    # back in the block's dtype: lo + offset wraps back to the exact value
+    vals = nz.astype(b.dtype) + lo
+    return vals.astype(b.dtype, copy=False), counts[nz].astype(np.intp, copy=False)
+
+
 def _unique_values_block(b):
     b = np.asarray(b).reshape(-1)
-    f = getattr(np, "unique_values", None)
-    # NumPy's hash-based unique (unsorted, 2.3+) for integers: no sort of the block
-    if f is not None and b.dtype.kind in "iub":
-        return f(b)
+    dense = _dense_unique(b)
+    if dense is not None:
+        return dense[0]
     return np.unique(b)
 
 
@@ -47,13 +67,12 @@ def _unique_values_merge(parts):
     return _unique_values_block(np.concatenate(parts))
 
 
-def _unique_values_final(parts):
-    return np.unique(np.concatenate(parts))
-
-
 def _unique_block(b, want_index, want_counts):
     """(values, first indices or None, counts or None, number of elements)."""
     b = np.asarray(b).reshape(-1)
+    dense = None if want_index else _dense_unique(b)
+    if dense is not None:
+        return dense[0], None, dense[1] if want_counts else None, b.size
     r = np.unique(b, return_index=want_index, return_counts=want_counts)
     if not isinstance(r, tuple):
         r = (r,)
@@ -114,7 +133,7 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False,
         layers[pname] = {(pname, i): (_unique_values_block, k) for i, k in enumerate(keys)}
         vname = "unique-" + token
         merge_tree(layers, "unique", token, [(pname, i) for i in range(len(keys))],
-                   _unique_values_merge, _unique_values_final, (vname, 0), split_every)
+                   _unique_values_merge, _unique_values_merge, (vname, 0), split_every)
         values = Array(layers, vname, ((math.nan,),), ar.dtype)
         fields = {}
     else:

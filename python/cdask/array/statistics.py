@@ -220,6 +220,11 @@ def histogram(a, bins=None, range=None, normed=False, weights=None, density=None
                                   "pass a number of bins or the edges" % (bins,))
     if isinstance(bins, Array) and bins.ndim == 0:
         raise NotImplementedError("cdask histogram: bins as a 0-d cdask Array; pass an int")
+    if a.dtype == np.bool_:
+        # as NumPy: booleans are binned as uint8 (its warning, once, here)
+        warnings.warn("Converting input from bool to <class 'numpy.uint8'> for compatibility.",
+                      RuntimeWarning, stacklevel=2)
+        a = a.astype(np.uint8)
     w = None if weights is None else _same_chunks(weights, a, "a")
     wdtype = None if w is None else w.dtype
     sample = np.zeros(1, dtype=a.dtype)
@@ -680,10 +685,11 @@ def gradient(f, *varargs, axis=None, edge_order=1):
         varargs = varargs * len(axes)
     if len(varargs) != len(axes):
         raise TypeError("invalid number of arguments")
-    out_dtype = f.dtype
-    if f.dtype.kind in "biu" or (f.dtype.kind == "f" and f.dtype.itemsize < 4):
-        out_dtype = np.dtype(np.float64)
-        f = f.astype(np.float64) if f.dtype.kind in "biu" else f
+    if f.dtype.kind == "b":
+        raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
+                        "bitwise_xor, the `^` operator, or the logical_xor function instead.")
+    if f.dtype.kind in "iu":
+        f = f.astype(np.float64)   # as NumPy: integers are differentiated as float64
     results = []
     for ax, sp in zip(axes, varargs):
         n = f.shape[ax]
@@ -710,6 +716,6 @@ def gradient(f, *varargs, axis=None, edge_order=1):
                          sp[:3], edge_order=1).dtype
         offsets = tuple(int(o) for o in np.cumsum((0,) + g.chunks[ax]))
         results.append(map_overlap(_gradient_block, g, depth={ax: 1}, boundary="none",
-                                   dtype=np.result_type(dt, out_dtype), spacing=sp, axis=ax,
-                                   edge_order=edge_order, offsets=offsets))
+                                   dtype=dt, spacing=sp, axis=ax, edge_order=edge_order,
+                                   offsets=offsets))
     return results[0] if single else results
