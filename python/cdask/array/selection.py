@@ -166,6 +166,14 @@ def select(condlist, choicelist, default=0):
     except TypeError as e:
         raise TypeError("Choicelist and default value do not have a common dtype: %s" % e) \
             from None
+    for c in choicelist:
+        # NumPy copies each choice into the result with casting='same_kind',
+        # the Python scalars as the arrays they become
+        if type(c) in (int, float, complex):
+            src = np.asarray(c).dtype
+            if not np.can_cast(src, dtype, casting="same_kind"):
+                raise TypeError("Cannot cast array data from %r to %r according to the rule "
+                                "'same_kind'" % (src, dtype))
     conds = []
     for i, c in enumerate(condlist):
         c = c if isinstance(c, Array) else np.asarray(c)
