@@ -130,18 +130,30 @@ def test_prints_and_shows_itself(capsys):
     html = rep._repr_html_()
     assert html.startswith("<pre") and "cdask plan for sum" in html
     assert "<" not in html[html.index(">") + 1:html.rindex("</pre>")].replace("&lt;", "")
-    # in Jupyter: the printed report is not shown a second time, later ones are
+    # in Jupyter: not shown again as the result of the cell that printed it;
+    # shown in a later cell
     shown = []
+    import IPython
     import IPython.display
-    real = IPython.display.display
+
+    class Shell:
+        execution_count = 7
+
+    real = IPython.display.display, IPython.get_ipython
     IPython.display.display = lambda obj: shown.append(obj)
+    IPython.get_ipython = lambda: Shell
     try:
+        rep = x.explain()
         rep._ipython_display_()
         assert shown == []
+        Shell.execution_count = 8
         rep._ipython_display_()
         assert len(shown) == 1 and shown[0].data == html
+        x.explain(print=False)._ipython_display_()
+        assert len(shown) == 2
     finally:
-        IPython.display.display = real
+        IPython.display.display, IPython.get_ipython = real
+    capsys.readouterr()
     assert x.explain(print=False) == rep and capsys.readouterr().out == ""
 
 

@@ -95,6 +95,9 @@ def _is_layers(layers):
 # of what a layer computes, so an entry never goes stale): the plan check of
 # compute() adds up each task's inputs and output with it.  Bounded.
 BLOCK_BYTES = {}
+# and each layer's chunks and item size, for the size of any one of its
+# blocks (explain()'s replay of a plan); cleared with BLOCK_BYTES
+LAYER_CHUNKS = {}
 
 
 _BLOCK_BYTES_MAX = 1 << 18
@@ -103,6 +106,8 @@ _BLOCK_BYTES_MAX = 1 << 18
 def note_block_bytes(name, chunks, dtype):
     if len(BLOCK_BYTES) >= _BLOCK_BYTES_MAX:
         BLOCK_BYTES.clear()
+        LAYER_CHUNKS.clear()
+    LAYER_CHUNKS[name] = (chunks, dtype.itemsize)
     n = dtype.itemsize
     for c in chunks:
         if not c:

@@ -1,50 +1,61 @@
 """The plan of a compute, told before it runs: ``Array.explain`` and
 ``cdask.explain``.
 
-    >>> ((A + 1) * 2 ** 3).explain()
+    >>> (((A + 1) * 2) ** 3).explain()
     cdask plan for power (6000, 6000) float64 - nothing has run
     Layers as built: 4 layers, 36 tasks
-      array                9 tasks   blocks of 64.0 MiB
+      array                       9 tasks  blocks of 63.99 MiB
+      add                         9 tasks  blocks of 63.99 MiB
       ...
-    As it would run: 9 tasks on 2 workers
-      store                9 tasks   fused(power, multiply, add)
-      no tasks of their own (fused into others, or read where they lie): ...
-    Memory: budget 14.1 GiB (cdask.config memory_limit)
+    As it would run: 17 tasks in 2 layers, on 2 workers
+      array                       9 values  data in the graph
+      store                      17 tasks  fused(power, multiply, add)
+      no tasks of their own (fused into others, or read where they lie): add, multiply, power
+    Memory: budget 14.12 GiB (cdask.config memory_limit), spill limit 14.00 GiB
+      result, allocated by compute() before the run: 274.66 MiB
       ...
+      projected peak: 274.66 MiB, 2% of the budget
+      nothing would spill
 
 The report is made by :func:`cdask.array.compute.prepare` - every step
 ``compute()`` takes before its scheduler starts: the layers culled and
 fused, the tasks that write the result's blocks, the task-by-task fusion,
 the budget checks (the result against the budget, the largest task against
 the budget) and the spill limit - and then a replay of the plan in Python:
-the tasks taken in the C scheduler's order (``Graph.order()``) by as many
-workers as the compute would have, each held value counted with its
-layer's block size from when its task ends until its last reader ends, the
-latest-ordered held blocks past the spill limit spilled as the scheduler
-spills them.  The replay gives the projected peak of what the scheduler
-holds (what a ``Profiler``'s ``memory`` records as ``held``); the result,
-which compute() allocates before the run, comes on top.  Tasks take a time
-in proportion to the bytes they touch; the real run's timing differs, so
-the peak is a projection, not a bound.  Nothing is run or allocated but the
-result's address space (untouched pages: the kernel gives them as blocks
-land).
+the tasks taken in the C scheduler's order (``Graph.order()``), C kernels
+and Python tasks from queues of their own, at most as many at once as the
+compute has workers; each value counted with its block's size from when its
+task ends until its last reader ends; past the spill limit, the
+latest-ordered held blocks spilled, as the scheduler spills them.  Tasks
+take a time in proportion to the bytes they touch.  Which queue a free
+thread serves depends on the real run's timing, so the plan is replayed
+both ways (threads going on with the kind of task they ran; C work first)
+and the larger peak is reported: a projection, not a bound.
+
+The replay's peak is what the scheduler would hold (what a ``Profiler``'s
+``memory`` records as ``held``); the projected peak adds the result, which
+compute() allocates before the run.  Nothing is run, and nothing allocated
+but the result's address space (untouched pages: the kernel gives them as
+blocks land).
 
 ``explain`` prints the report and returns it: a ``PlanReport``, a ``str``
 with the figures as attributes (``projected_peak``, ``projected_held``,
 ``result_bytes``, ``budget``, ``spill_limit``, ``projected_spilled``,
 ``tasks_built``, ``tasks_run``, ``problems``).  In Jupyter it shows itself
-as HTML; right after it was printed, once, it does not show itself again.
-``print=False`` only returns it.
+as HTML, but not as the result of the cell whose ``explain()`` printed it
+(it would show twice).  ``print=False`` only returns it.
 """
 
 import builtins
 import heapq
 import html
+import sys
 
 from .compute import prepare
-from .core import Array, BLOCK_BYTES
+from .core import Array, BLOCK_BYTES, LAYER_CHUNKS
 from .plan import cull_layers
 from .utils import format_bytes, key_split
+from .._core import Kernel
 from ..diagnostics import task_operation
 
 __all__ = ["explain", "PlanReport", "replay_memory"]
@@ -63,7 +74,7 @@ class PlanReport(str):
     def __new__(cls, text, **figures):
         self = super().__new__(cls, text)
         self.__dict__.update(figures)
-        self._printed = False
+        self._printed_in = None       # the IPython cell that printed it
         return self
 
     def __repr__(self):
@@ -73,23 +84,43 @@ class PlanReport(str):
         return "<pre style=\"line-height: 1.25\">%s</pre>" % html.escape(str(self))
 
     def _ipython_display_(self):
-        if self._printed:          # explain() has just printed it
-            self._printed = False
-            return
+        if self._printed_in is not None and self._printed_in == _cell():
+            return                 # the cell's explain() has printed it already
         from IPython.display import HTML, display
         display(HTML(self._repr_html_()))
 
 
+def _cell():
+    """The number of the IPython cell running, or None outside IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "execution_count", None)
+
+
 def _block_bytes(key):
-    name = key[0] if type(key) is tuple and key else key
-    return BLOCK_BYTES.get(name, 0) if type(name) is str else 0
+    """The bytes of the block ``key`` names: from its layer's chunks where
+    they are known, else the layer's largest block, else 0."""
+    if type(key) is not tuple or not key or type(key[0]) is not str:
+        return BLOCK_BYTES.get(key, 0) if type(key) is str else 0
+    known = LAYER_CHUNKS.get(key[0])
+    if known is not None and len(key) == len(known[0]) + 1:
+        n = known[1]
+        try:
+            for c, i in zip(known[0], key[1:]):
+                n *= c[i]
+        except (IndexError, TypeError):
+            return BLOCK_BYTES.get(key[0], 0)
+        if n == n:                  # not nan: a size known before the run
+            return int(n)
+    return BLOCK_BYTES.get(key[0], 0)
 
 
 def replay_memory(g, keys, workers, spill_limit):
     """Replay the run of graph ``g`` for ``keys`` (see the module docstring):
-    returns (peak held, bytes spilled, {layer name: bytes spilled}).  A
-    value's size is its layer's largest block (BLOCK_BYTES; 0 when unknown:
-    results of store tasks, partial reductions' tuples)."""
+    returns (peak held, bytes spilled, {layer name: bytes spilled}), the
+    larger of two replays (see ``_replay``).  A value's size is its block's,
+    from its layer's chunks (0 when unknown: results of store tasks, the
+    tuples of partial reductions)."""
     deps = g.dependencies()
     prio = g.order()
     # data in the graph is there before the run and not counted as held;
@@ -97,6 +128,7 @@ def replay_memory(g, keys, workers, spill_limit):
     calls = {k for k, v in g.items() if type(v) is tuple and v and callable(v[0])}
     tasks = calls | {k for k, ds in deps.items() if ds}
     size = {k: _block_bytes(k) if k in calls else 0 for k in tasks}
+    cost = {k: 1.0 + size[k] + sum(_block_bytes(d) for d in deps[k]) for k in tasks}
     refs = {k: 0 for k in tasks}
     readers = {k: [] for k in tasks}
     for k in tasks:
@@ -104,36 +136,54 @@ def replay_memory(g, keys, workers, spill_limit):
             if d in tasks:
                 refs[d] += 1
                 readers[d].append(k)
-    flat = []
     stack = [keys]
     while stack:
         k = stack.pop()
         if isinstance(k, list):
             stack.extend(k)
-        else:
-            flat.append(k)
-    for k in flat:
-        if k in refs:
+        elif k in refs:
             refs[k] += 1                 # results are held to the end
-    ready = []
+    plan = (tasks, deps, prio, size, cost, refs, readers,
+            {k for k in calls if isinstance(g[k][0], Kernel)})
+    return max(_replay(plan, workers, spill_limit, c_first) for c_first in (False, True))
+
+
+def _replay(plan, workers, spill_limit, c_first):
+    """One replay.  C kernels and Python tasks wait in ready queues of their
+    own, as in the scheduler, and at most ``workers`` tasks run at once; the
+    calling thread starts on the Python tasks, the pool's threads on the C
+    ones.  Which a thread takes next depends on timing: a thread in a batch
+    of Python tasks pops the next one before C work waiting, or a woken C
+    worker takes the thread's slot first.  ``c_first=False`` replays the
+    first (a thread goes on with the kind of task it ran while there are
+    some), True the second (a free slot goes to C work while there is some)."""
+    tasks, deps, prio, size, cost, refs, readers, in_c = plan
+    refs = dict(refs)
+    ready = {True: [], False: []}          # C tasks, Python tasks
     waiting = {}
     for k in tasks:
         waiting[k] = sum(d in tasks for d in deps[k])
         if not waiting[k]:
-            heapq.heappush(ready, (prio[k], k))
+            heapq.heappush(ready[k in in_c], (prio[k], k))
     running = []        # (end time, order, key)
+    free = [False] + [True] * (max(1, int(workers)) - 1)   # the kind each idle thread takes
     held = peak = spilled = 0
     spilled_by = {}
     in_memory = []      # spillable held values: (-order, key)
     gone = set()        # spilled or freed
     t = 0.0
-    slots = max(1, int(workers))
-    while ready or running:
-        while ready and len(running) < slots:
-            p, k = heapq.heappop(ready)
-            cost = 1.0 + size[k] + sum(_block_bytes(d) for d in deps[k])
-            heapq.heappush(running, (t + cost, p, k))
+    while ready[True] or ready[False] or running:
+        idle = []
+        for kind in free:
+            q = ready[kind] or ready[not kind]
+            if not q:
+                idle.append(kind)
+                continue
+            p, k = heapq.heappop(q)
+            heapq.heappush(running, (t + cost[k], p, k))
+        free = idle
         t, _, k = heapq.heappop(running)
+        free.append(True if c_first else k in in_c)
         held += size[k]
         peak = max(peak, held)
         if size[k] >= _SPILLABLE:
@@ -141,7 +191,7 @@ def replay_memory(g, keys, workers, spill_limit):
         for r in readers[k]:
             waiting[r] -= 1
             if waiting[r] == 0:
-                heapq.heappush(ready, (prio[r], r))
+                heapq.heappush(ready[r in in_c], (prio[r], r))
         for d in deps[k]:
             if d not in tasks:
                 continue
@@ -268,5 +318,5 @@ def explain(*arrays, print=True, **kwargs):
                         problems=list(p.problems))
     if print:
         builtins.print(report)
-        report._printed = True
+        report._printed_in = _cell()
     return report
