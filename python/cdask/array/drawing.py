@@ -126,11 +126,12 @@ def _wrap(label, width=16):
     """A long label (a fused kernel's operations) over several lines, broken
     after its commas, so that its circle stays small."""
     lines, line = [], ""
-    for part in label.replace(", ", ",\0").split("\0"):
-        if line and len(line) + len(part) > width:
+    for part in label.split(" "):
+        if line and len(line) + 1 + len(part) > width:
             lines.append(line)
-            line = ""
-        line += part
+            line = part
+        else:
+            line = line + " " + part if line else part
     lines.append(line)
     return "\n".join(lines)
 
