@@ -24,7 +24,7 @@ import numpy as np
 from .core import Array, transpose
 from .creation import asarray
 from .dtypes import check_dtype
-from .mapping import func_token, map_blocks
+from .mapping import Literal, func_token, map_blocks
 from .tokenize import tokenize
 from .utils import common_chunks, isnan, merge_layers
 
@@ -120,14 +120,24 @@ class _GufuncTask:
     def __reduce__(self):
         return (_GufuncTask, (self.func, self.kwargs, self.dtypes, self.multi))
 
-    def __call__(self, *blocks):
+    def __call__(self, shapes, *blocks):
         r = self.func(*blocks, **dict(self.kwargs))
         if not self.multi:
-            return np.asarray(r).astype(self.dtypes[0], copy=False)
-        if not isinstance(r, (tuple, list)) or len(r) != len(self.dtypes):
+            r = (r,)
+        elif not isinstance(r, (tuple, list)) or len(r) != len(self.dtypes):
             raise ValueError("apply_gufunc: %s returned %s, not a tuple of %d outputs"
                              % (self.__name__, type(r).__name__, len(self.dtypes)))
-        return tuple(np.asarray(v).astype(d, copy=False) for v, d in zip(r, self.dtypes))
+        out = []
+        for k, (v, d, shape) in enumerate(zip(r, self.dtypes, shapes.value)):
+            v = np.asarray(v)
+            if v.shape != shape:
+                raise ValueError("apply_gufunc: %s returned a block of shape %s for output %d, "
+                                 "but the signature and the arguments' blocks give %s (func "
+                                 "must work on the last axes, the core dimensions, and "
+                                 "broadcast over the others)" % (self.__name__, v.shape, k,
+                                                                 shape))
+            out.append(v.astype(d, copy=False))
+        return tuple(out) if self.multi else out[0]
 
 
 def _item(t, i):
@@ -274,7 +284,10 @@ def apply_gufunc(func, signature, *args, axes=None, axis=None, keepdims=False,
             keys.append((a.name,) + tuple(
                 (0 if a.numblocks[k] == 1 else where[d]) if d in loop_dims else 0
                 for k, d in enumerate(dims)))
-        layer[(name,) + oidx] = (fn,) + tuple(keys)
+        loop_shape = tuple(c[i] for c, i in zip(lchunks, oidx))
+        shapes = Literal(tuple(loop_shape + tuple(int(core_sizes[d]) for d in oc)
+                               for oc in outs))
+        layer[(name,) + oidx] = (fn, shapes) + tuple(keys)
     layers = merge_layers(*arrays)
     results = []
     for i, (oc, oax, dt) in enumerate(zip(outs, out_axes, dtypes)):
@@ -384,9 +397,10 @@ class frompyfunc:
     def _dtype(self, args, dtype):
         if dtype is not None:
             return check_dtype(dtype)
-        samples = [np.ones((), dtype=a.dtype)[()] if isinstance(a, Array) else
-                   (np.asarray(a).reshape(-1)[0] if np.size(a) else np.asarray(a).dtype.type(1))
-                   for a in args]
+        # the object loop hands func Python objects (int, float, complex)
+        samples = [np.ones((), dtype=a.dtype).item() if isinstance(a, Array) else
+                   (np.asarray(a).reshape(-1)[0].item() if np.size(a) else
+                    np.ones((), np.asarray(a).dtype).item()) for a in args]
         r = np.asarray(self.func(*samples))
         if r.dtype == object:
             raise TypeError("frompyfunc: %s returns %s values, which cdask Arrays cannot hold; "
