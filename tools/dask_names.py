@@ -76,7 +76,18 @@ NOTES = {
                    "3-d or larger array raise NotImplementedError (issue 15)",
     "linalg.svd": "same as dask, except: `full_matrices=True` raises NotImplementedError",
     "reduction": "same as dask, except: `weights=` raises NotImplementedError",
+    "fft.fftn": "better: split axes rechunked (dask raises); `s` without `axes` takes the "
+                "last axes, as NumPy 2 (dask the first)",
+    "fft.fftfreq": "same as dask, except: NumPy's values bit for bit",
+    "fft.rfftfreq": "same as dask, except: NumPy's values bit for bit",
+    "ma": "same as dask; masked blocks never go through C kernels; nan* reductions, "
+          "moment, cum* and contractions of masked arrays raise NotImplementedError",
 }
+for _k in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2",
+           "irfft2", "ifftn", "rfftn", "irfftn"):
+    NOTES["fft." + _k] = ("better: transformed axes split over several chunks are "
+                          "rechunked (a PerformanceWarning when the blocks get large; "
+                          "dask raises)")
 
 # Why a name cdask lacks is missing (the default: the rest of issue 15).
 WHY_NOT = {

@@ -42,6 +42,7 @@ import warnings
 
 import numpy as np
 
+from .chunk_types import concatenate_blocks, note_masked
 from .core import Array
 from .creation import asarray
 from .dtypes import check_dtype
@@ -57,8 +58,8 @@ def _concat_nested(nested, axes):
     if not axes:
         return nested
     if len(axes) == 1:
-        return np.concatenate(nested, axis=axes[0])
-    return np.concatenate([_concat_nested(n, axes[1:]) for n in nested], axis=axes[0])
+        return concatenate_blocks(nested, axis=axes[0])
+    return concatenate_blocks([_concat_nested(n, axes[1:]) for n in nested], axis=axes[0])
 
 
 def _index_tuple(ind, pos):
@@ -188,7 +189,9 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
     out_chunks = tuple(out_chunks)
     contracted = [lab for lab in labels if lab not in out_ind]
 
-    # dtype
+    # dtype; blocks that may be masked arrays (cdask.ma): a masked meta, an np.ma function
+    masked = isinstance(meta, np.ma.MaskedArray) or \
+        str(getattr(func, "__module__", None) or "").startswith("numpy.ma")
     if dtype is None and meta is not None and hasattr(meta, "dtype"):
         dtype = meta.dtype
     if dtype is None:
@@ -205,7 +208,9 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
                             s = [s]
                 samples.append(s)
             with np.errstate(all="ignore"):
-                dtype = np.asarray(func(*samples, **kwargs)).dtype
+                r = func(*samples, **kwargs)
+            masked = masked or isinstance(r, np.ma.MaskedArray)
+            dtype = np.asarray(r).dtype
         except Exception as e:
             dtype = np.result_type(*[a.dtype for a, ind in arrays])
             warnings.warn("blockwise could not infer the output dtype of %s by calling it on "
@@ -261,6 +266,8 @@ def blockwise(func, out_ind, *args, name=None, token=None, dtype=None, adjust_ch
             else:
                 targs.append(arg_for(a, ind, where))
         layer[(name,) + oidx] = (fn,) + tuple(targs)
+    if masked:
+        note_masked(name)
     return Array(with_layer(merge_layers(*[a for a, _ in arrays]), name, layer), name,
                  out_chunks, dtype)
 

@@ -57,6 +57,7 @@ import numpy as np
 from .. import _core
 from .. import _openblas
 from .. import config
+from .chunk_types import maybe_masked
 from .core import Array, transpose, transpose_block
 from .creation import asarray
 from .elemwise import elemwise
@@ -134,6 +135,10 @@ def _shape_str(s):
 
 
 def _check_known(x, what):
+    if maybe_masked(x._layers):
+        # the gemm kernels read raw buffers: a mask would be dropped
+        raise NotImplementedError("%s: arrays with masked blocks (cdask.ma) are not supported; "
+                                  "fill the masked values first: cdask.ma.filled(x, 0)" % what)
     for cc in x.chunks:
         if any(isnan(c) for c in cc):
             raise ValueError(

@@ -14,6 +14,7 @@ itself would apply (``square``, ``sqrt``, ``reciprocal``; None -> power).
 """
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -122,11 +123,25 @@ class UfuncBlock:
         return r
 
 
-# np.ma's masked versions of the ufuncs, by the ufunc's name
+# np.ma's masked versions of the ufuncs, by the ufunc's name: what a masked
+# array's operators call (``m + 1`` is np.ma.add; comparisons are the
+# operators themselves, whose data under the mask differs from np.ma.less...)
 _MA_UFUNCS = {n: f for n, f in vars(np.ma).items()
               if isinstance(f, np.ma.core._MaskedUFunc) and isinstance(getattr(np, n, None),
                                                                           np.ufunc)
               and getattr(np, n).__name__ == n}
+_MA_UFUNCS.update(equal=operator.eq, not_equal=operator.ne, less=operator.lt,
+                  less_equal=operator.le, greater=operator.gt, greater_equal=operator.ge)
+
+
+def _masked_dtype(op, args):
+    """The dtype np.ma's version of the ufunc ``op`` gives on masked blocks
+    (np.ma does not treat Python scalars as weak: float32 + 1 is float64)."""
+    f = _MA_UFUNCS.get(op.__name__, op)
+    samples = [np.ma.masked_array(np.ones((1,) * a.ndim, dtype=a.dtype))
+               if isinstance(a, (Array, np.ndarray)) else a for a in args]
+    with np.errstate(all="ignore"):
+        return np.asarray(f(*samples)).dtype
 
 
 def _operand_dtype(a):
@@ -311,6 +326,9 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
     if dtype is not None:
         dtype = np.dtype(dtype)
     out_dtype, loop_types = resolve_dtype(op, args, index, dtype)
+    masked = any(isinstance(a, Array) and maybe_masked(a._layers) for a in args)
+    if masked and isinstance(op, np.ufunc) and dtype is None and index is None and not kwargs:
+        out_dtype = _masked_dtype(op, args)
     if isinstance(op, np.ufunc) and op.__name__ not in _COMPARISONS and \
             any(type(a) is int for a in args):
         if loop_types is None:
@@ -374,7 +392,7 @@ def elemwise(op, *args, dtype=None, out=None, where=True, name=None, _output_ind
     # whose masks the C kernels would not see)
     fn = None
     in_dtypes = tuple(_operand_dtype(a) for a in op_args)
-    masked = any(isinstance(a, Array) and maybe_masked(a._layers) for a in operands)
+    masked = masked or any(isinstance(a, Array) and maybe_masked(a._layers) for a in operands)
     if masked and has_where:
         raise NotImplementedError("cdask: where= is not supported for masked arrays; "
                                   "use cdask.ma.where")

@@ -67,11 +67,13 @@ def _single_block_axes(a, axes, name):
                   for ax, c in enumerate(a.chunks)]) * a.dtype.itemsize
     target = default_chunk_bytes()
     if block > target:
-        warnings.warn("cdask.fft.%s: axis %s is split over several chunks and is rechunked "
-                      "to one; the blocks are then %s (over the %s target). Rechunk the "
-                      "other axes smaller first to keep blocks small."
-                      % (name, ", ".join(map(str, split)), format_bytes(block),
-                         format_bytes(target)), PerformanceWarning, stacklevel=3)
+        warnings.warn("cdask.fft.%s: %s %s split over several chunks, rechunked to one; "
+                      "the blocks are then %s (over the %s target). Rechunk the other axes "
+                      "smaller first to keep blocks small."
+                      % (name, "axes" if len(split) > 1 else "axis",
+                         ", ".join(map(str, split)) + (" are" if len(split) > 1 else " is"),
+                         format_bytes(block), format_bytes(target)),
+                      PerformanceWarning, stacklevel=3)
     return rechunk(a, new)
 
 
@@ -94,9 +96,7 @@ def fft_wrap(fft_func, kind=None, dtype=None, allow_fftpack=False):
         if axes is None:
             if one_d:
                 axes = (-1,)
-            elif two_d:
-                axes = (-2, -1)
-            elif s is None:
+            elif s is None:         # (fft2 and friends too, as NumPy's with axes=None)
                 axes = tuple(range(a.ndim))
             else:
                 # NumPy 2: the last len(s) axes, with a DeprecationWarning
@@ -144,6 +144,9 @@ def fft_wrap(fft_func, kind=None, dtype=None, allow_fftpack=False):
         def func(a, n=None, axis=None, norm=None):
             return transform(a, None if n is None else (n,),
                              None if axis is None else (axis,), norm)
+    elif two_d:
+        def func(a, s=None, axes=(-2, -1), norm=None):
+            return transform(a, s, axes, norm)
     else:
         def func(a, s=None, axes=None, norm=None):
             return transform(a, s, axes, norm)

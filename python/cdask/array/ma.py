@@ -127,8 +127,8 @@ def fix_invalid(a, fill_value=None):
     return _masked(elemwise(np.ma.fix_invalid, a, fill_value=fill_value, dtype=a.dtype))
 
 
-def _make_masked(data, mask=np.ma.nomask, masked_dtype=None, **kwargs):
-    return np.ma.masked_array(data, mask=mask, dtype=masked_dtype, **kwargs)
+def _make_masked(data, mask=np.ma.nomask, **kwargs):
+    return np.ma.masked_array(data, mask=mask, **kwargs)
 
 
 def masked_array(data, mask=np.ma.nomask, fill_value=None, **kwargs):
@@ -139,8 +139,9 @@ def masked_array(data, mask=np.ma.nomask, fill_value=None, **kwargs):
     if getattr(fill_value, "shape", ()):
         raise ValueError("non-scalar fill_value not supported")
     kwargs.pop("chunks", None)
-    dtype = np.dtype(kwargs.pop("dtype")) if kwargs.get("dtype") is not None else data.dtype
-    kwargs.pop("dtype", None)
+    dtype = kwargs.pop("dtype", None)
+    if dtype is not None:
+        data = data.astype(dtype)
     args = [data]
     if mask is not np.ma.nomask:
         mask = asarray(mask)
@@ -150,8 +151,7 @@ def masked_array(data, mask=np.ma.nomask, fill_value=None, **kwargs):
             raise np.ma.MaskError("Mask and data not compatible: data shape is %r, and mask "
                                   "shape is %r." % (tuple(data.shape), tuple(mask.shape)))
         args.append(mask)
-    return _masked(elemwise(_make_masked, *args, fill_value=fill_value, masked_dtype=dtype,
-                            dtype=dtype, **kwargs))
+    return _masked(elemwise(_make_masked, *args, fill_value=fill_value, **kwargs))
 
 
 def _fill_value_of(b, fill_value):

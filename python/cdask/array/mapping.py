@@ -37,6 +37,7 @@ import warnings
 
 import numpy as np
 
+from .chunk_types import keep_block, note_masked
 from .chunks import chunk_offsets
 from .core import Array
 from .dtypes import check_dtype
@@ -99,7 +100,7 @@ class MapBlocksTask:
         if self.pass_id:
             extra["block_id"] = _unwrap(args.pop())
         r = self.func(*[_unwrap(a) for a in args], **extra)
-        r = np.asarray(r)
+        r = keep_block(r)
         if self.ndim is not None and r.ndim != self.ndim:
             raise ValueError("map_blocks: %s returned a block with %d dimension(s), but the "
                              "output has %d (enforce_ndim=True)"
@@ -258,6 +259,9 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
                           "dtype": dt}
         return oidx, targs, info
 
+    # blocks that may be masked arrays (cdask.ma): a masked meta, an np.ma function
+    masked = isinstance(meta, np.ma.MaskedArray) or \
+        str(getattr(func, "__module__", None) or "").startswith("numpy.ma")
     if dtype is None:
         if meta is not None and hasattr(meta, "dtype"):
             dtype = meta.dtype
@@ -274,7 +278,9 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
                        for a in args]
             try:
                 with np.errstate(all="ignore"):
-                    dtype = np.asarray(func(*samples, **kw)).dtype
+                    r = func(*samples, **kw)
+                    masked = masked or isinstance(r, np.ma.MaskedArray)
+                    dtype = np.asarray(r).dtype
             except Exception as e:
                 dtype = arrays[0].dtype
                 warnings.warn("map_blocks could not infer the output dtype of %s by calling it "
@@ -301,4 +307,6 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
         if pass_info:
             targs.append(Literal(info))
         layer[(name,) + oidx] = (fn,) + tuple(targs)
+    if masked:
+        note_masked(name)
     return Array(with_layer(merge_layers(*arrays), name, layer), name, out_chunks, dtype)

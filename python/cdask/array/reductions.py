@@ -613,6 +613,10 @@ def count_nonzero(a, axis=None, keepdims=False, split_every=None):
     """Number of non-zero elements (``numpy.count_nonzero``), as an int array."""
     x = asarray(a)
     _check_dtype_supported(x)
+    if maybe_masked(x._layers) and (axis is not None or keepdims):
+        # NumPy's count_nonzero of a masked array along axes is the masked
+        # sum of its truth values (axis=None: of its data, masked or not)
+        return sum(x.astype(bool), axis=axis, dtype=np.intp, keepdims=keepdims)
     return _simple("count_nonzero", x, axis, keepdims, split_every, None, np.dtype(np.intp),
                    _chunk_count_nonzero, (), _combine_count, (), _agg_count, ())
 
@@ -1130,6 +1134,10 @@ def _ma_or_np(parts, name):
 def _masked_chunk(b, axes, kind, dtype):
     if kind in ("min", "max") and builtins.any(b.shape[a] == 0 for a in axes):
         return None
+    if isinstance(b, np.ma.MaskedArray) and b.mask is np.ma.nomask:
+        # a block's mask may be nomask where the whole array's is not (np.ma
+        # then masks the reductions over nothing): reduce it as a full mask
+        b = np.ma.MaskedArray(b, mask=np.zeros(b.shape, dtype=bool), shrink=False)
     kw = {"dtype": dtype} if kind in ("sum", "prod") else {}
     return _ma_or_np([b], kind)(b, axis=axes, keepdims=True, **kw)
 
@@ -1164,8 +1172,9 @@ def _masked_tree(prefix, x, axes, keepdims, split_every, dtype, chunk, chunk_arg
 
 
 def _masked_simple(kind, x, axes, keepdims, split_every, out, dtype):
-    if kind == "count_nonzero":       # NumPy counts the data, masked or not
-        return _simple_unmasked(x, axes, keepdims, split_every)
+    if kind == "count_nonzero":       # axis=None: NumPy counts the data, masked or not
+        return _simple_unmasked(elemwise(np.ma.getdata, x, dtype=x.dtype), axes, keepdims,
+                                split_every)
     r = _masked_tree(kind, x, axes, keepdims, split_every, dtype,
                      _masked_chunk, (axes, kind, dtype), _masked_fold_task, (kind, dtype),
                      (axes, keepdims))
@@ -1242,8 +1251,10 @@ def _masked_moments_task(parts, kind=None, ddof=None, dtype=None, axes=None, kee
 def _masked_moments(kind, x, axis, dtype, keepdims, split_every, out, ddof):
     """np.ma's mean, var and std: the masked elements left out; masked where
     no element (mean) or not more than ``ddof`` of them (var, std) are left."""
-    npf = {"mean": np.mean, "var": np.var, "std": np.std}[kind]
-    rdt = _result_dtype(npf, x.dtype, dtype)
+    npf = {"mean": np.ma.mean, "var": np.ma.var, "std": np.ma.std}[kind]
+    # np.ma's dtypes (float64 for float32 data, where NumPy's mean keeps float32)
+    rdt = _result_dtype(lambda s, **kw: npf(np.ma.MaskedArray(s, mask=[False], shrink=False),
+                                            **kw), x.dtype, dtype)
     cdt = _compute_dtype(x.dtype if dtype is None or np.dtype(dtype).kind != "c" else dtype)
     axes = normalize_axis(axis, x.ndim)
     token = _token("masked-" + kind, x, axes, keepdims, split_every, str(rdt), ddof)
