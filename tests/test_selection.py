@@ -578,3 +578,25 @@ def test_push_ints_and_errors():
         da.push(x, -1, 0)
     with pytest.raises(np.exceptions.AxisError):
         da.push(x, 1, 1)
+
+
+def test_numpy_functions_on_cdask_arrays_stay_lazy():
+    import warnings
+
+    a = np.arange(12.0).reshape(3, 4)
+    x = da.from_array(a, chunks=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no NotLazyWarning: nothing is computed
+        check(np.take(x, [1, 5]), np.take(a, [1, 5]))       # NumPy's default axis=None
+        check(np.take(x, [3, 0], axis=1), np.take(a, [3, 0], axis=1))
+        check(np.insert(x, 1, 7.0), np.insert(a, 1, 7.0))
+        check(np.delete(x, [0, 2], axis=1), np.delete(a, [0, 2], axis=1))
+        check(np.compress([True, False, True], x, axis=0),
+              np.compress([True, False, True], a, axis=0))
+        check(np.select([x > 5], [x], -1.0), np.select([a > 5], [a], -1.0))
+        check(np.tile(x, (2, 1)), np.tile(a, (2, 1)))
+        check(np.repeat(x, 2), np.repeat(a, 2))
+        check(np.rot90(x, 3), np.rot90(a, 3))
+        check(np.append(x, [1.0]), np.append(a, [1.0]))
+        check(np.pad(x, 2, mode="reflect"), np.pad(a, 2, mode="reflect"))
+        check(np.apply_along_axis(np.cumsum, 1, x), np.apply_along_axis(np.cumsum, 1, a))

@@ -25,6 +25,7 @@ import numpy as np
 from . import (blockwise, contraction, creation, grids, joining, overlap, rechunk,
                reductions as _red, reshape as rs, routines, store, triangles, ufunc_api)
 from . import percentiles, sets, statistics
+from . import applying, padding, rearranging, selection
 from .chunk_types import is_valid_chunk_type
 from .core import Array, transpose
 from .creation import asarray
@@ -37,7 +38,8 @@ __all__ = ["array_function", "array_ufunc", "materialize", "HANDLED_FUNCTIONS"]
 # where a NumPy function's namesake is looked for (the modules whose
 # ``__all__`` make up the ``cdask`` namespace)
 _NAMESPACES = (creation, ufunc_api, _red, routines, rs, joining, overlap, blockwise, store,
-               contraction, rechunk, triangles, grids, statistics, sets, percentiles)
+               contraction, rechunk, triangles, grids, statistics, sets, percentiles,
+               selection, rearranging, padding, applying)
 
 
 # ---------------------------------------------------------------------------
@@ -90,10 +92,17 @@ def _build_table():
                       np.isneginf: isneginf}.items():
         t[npf] = ours
     t.update(_shape_table())
+    t[np.take] = _np_take
 
     for f in ("dot", "tensordot", "vdot", "outer", "einsum"):
         t[getattr(np, f)] = getattr(contraction, f)
     return t
+
+
+def _np_take(a, indices, axis=None, out=None, mode="raise"):
+    # NumPy's default axis (None: flattened), not dask's 0
+    _unsupported_if(out=out is not None)
+    return selection.take(a, indices, axis=axis, mode=mode)
 
 
 def _unsupported_if(**kw):
