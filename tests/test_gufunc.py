@@ -166,6 +166,11 @@ def test_apply_gufunc_errors():
         da.apply_gufunc(lambda v: v, "(i)->(i)", one, keepdims=True, output_dtypes=float)
     with pytest.raises(ValueError, match="inference"):
         da.apply_gufunc(lambda v: v.no_such_method(), "(i)->()", one)
+    # unknown chunk sizes along a loop axis are fine
+    a = np.arange(20.0).reshape(4, 5)
+    u = da.from_array(a, chunks=(2, 5))[da.from_array(a[:, 0] > 2, chunks=2)]
+    np.testing.assert_array_equal(da.apply_gufunc(_sum_last, "(i)->()", u).compute(),
+                                  a[a[:, 0] > 2].sum(-1))
     # several chunks on a loop axis are fine, and the results equal NumPy's
     check(da.apply_gufunc(np.add, "(),()->()", x, x), np.full((4, 5), 2.0))
 

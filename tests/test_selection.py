@@ -600,3 +600,23 @@ def test_numpy_functions_on_cdask_arrays_stay_lazy():
         check(np.append(x, [1.0]), np.append(a, [1.0]))
         check(np.pad(x, 2, mode="reflect"), np.pad(a, 2, mode="reflect"))
         check(np.apply_along_axis(np.cumsum, 1, x), np.apply_along_axis(np.cumsum, 1, a))
+
+
+def test_unknown_chunk_sizes_on_other_axes():
+    a = sample((5, 4), np.float64, 11)
+    y = _unknown(a, ((2, 3), (2, 2)))
+    _same(da.select([y > 0], [y], -1.0), np.select([a > 0], [a], -1.0))
+    _same(da.delete(y, [1, 2], axis=1), np.delete(a, [1, 2], axis=1))
+    _same(da.append(y, y, axis=1), np.append(a, a, axis=1))
+    _same(da.tile(y, (2, 3)), np.tile(a, (2, 3)))
+    _same(da.rot90(y), np.rot90(a))
+    _same(da.piecewise(y, [y > 0], [0, lambda v: v * 3]), np.piecewise(a, [a > 0], [0, lambda v: v * 3]))
+    _same(da.coarsen(np.max, y, {1: 2}), a.reshape(5, 2, 2).max(axis=2))
+    i, j = (np.abs(a) * 10).astype(int) % 5, (np.abs(a) * 7).astype(int) % 4
+    yi = _unknown(i, ((2, 3), (2, 2)))
+    yj = _unknown(j, ((2, 3), (2, 2)))
+    _same(da.ravel_multi_index((yi, yj), (5, 4)), np.ravel_multi_index((i, j), (5, 4)))
+    with pytest.raises(ValueError, match="unknown"):
+        da.insert(y, 1, 0.0, axis=1)
+    with pytest.raises(ValueError, match="unknown"):
+        da.coarsen(np.max, y, {0: 5})

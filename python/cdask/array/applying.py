@@ -136,7 +136,7 @@ def coarsen(reduction, x, axes, trim_excess=False, **kwargs):
     for d, f in enumerate(factors):
         if f > 1 and any(isnan(c) for c in x.chunks[d]):
             raise unknown_chunks_error("coarsen")
-    if not trim_excess and any(x.shape[d] % f for d, f in enumerate(factors)):
+    if not trim_excess and any(f > 1 and x.shape[d] % f for d, f in enumerate(factors)):
         raise ValueError("Coarsening factors %s do not align with array shape %s."
                          % (axes, x.shape))
     mod = getattr(reduction, "__module__", "") or ""
@@ -148,9 +148,10 @@ def coarsen(reduction, x, axes, trim_excess=False, **kwargs):
         x = x.rechunk(new)
     meta = reduction(np.empty((1,) * x.ndim, dtype=x.dtype), **kwargs)
     dtype = np.asarray(meta).dtype
-    keep = [[i for i, c in enumerate(cc) if c // f > 0] or [0]
-            for cc, f in zip(x.chunks, factors)]
-    chunks = tuple(tuple(cc[i] // f for i in k) for cc, f, k in zip(x.chunks, factors, keep))
+    keep = [list(range(len(cc))) if f == 1 else [i for i, c in enumerate(cc) if c // f > 0]
+            or [0] for cc, f in zip(x.chunks, factors)]
+    chunks = tuple(cc if f == 1 else tuple(cc[i] // f for i in k)
+                   for cc, f, k in zip(x.chunks, factors, keep))
     name = "coarsen-" + tokenize(func_token(reduction), x.name, factors, trim_excess,
                                  sorted(kwargs.items()))
     layer = {}

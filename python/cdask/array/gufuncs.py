@@ -130,7 +130,8 @@ class _GufuncTask:
         out = []
         for k, (v, d, shape) in enumerate(zip(r, self.dtypes, shapes.value)):
             v = np.asarray(v)
-            if v.shape != shape:
+            if len(v.shape) != len(shape) or any(g != w for g, w in zip(v.shape, shape)
+                                                 if not isnan(w)):
                 raise ValueError("apply_gufunc: %s returned a block of shape %s for output %d, "
                                  "but the signature and the arguments' blocks give %s (func "
                                  "must work on the last axes, the core dimensions, and "

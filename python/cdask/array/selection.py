@@ -19,7 +19,7 @@ from .core import Array
 from .creation import asarray, from_array
 from .joining import concatenate
 from .mapping import map_blocks
-from .reshape import broadcast_arrays, broadcast_to, moveaxis, ravel
+from .reshape import broadcast_to, moveaxis, ravel
 from .routines import where
 from .utils import isnan, normalize_axis_index
 
@@ -305,7 +305,10 @@ def insert(arr, obj, values, axis=None):
     NumPy's broadcasting of ``values`` (cast to ``arr``'s dtype).  The result
     joins slices of ``arr`` and of the values."""
     x, axis = _flat_axis(arr, axis)
-    _known_axis(x, axis, "insert")
+    if any(isnan(s) for s in x.shape):
+        raise ValueError("insert needs known chunk sizes (the values are broadcast to the "
+                         "array's shape), but they are unknown (nan); call "
+                         "x.compute_chunk_sizes() first")
     n = int(x.shape[axis])
     nd = x.ndim
     if isinstance(obj, Array):
@@ -425,7 +428,7 @@ def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
     for a in arrays:
         if a.dtype.kind not in "iu":
             raise TypeError("only int indices permitted")
-    arrays = broadcast_arrays(*arrays)
+    # map_blocks broadcasts the blocks, as np.ravel_multi_index does
     return map_blocks(_ravel_block, *arrays, dtype=np.intp, dims=dims, mode=mode,
                       order=order)
 
