@@ -76,6 +76,31 @@ NOTES = {
                    "3-d or larger array raise NotImplementedError (issue 15)",
     "linalg.svd": "same as dask, except: `full_matrices=True` raises NotImplementedError",
     "reduction": "same as dask, except: `weights=` raises NotImplementedError",
+    "take": "better: NumPy's `mode=` and `axis=None` too; each output block reads only the "
+            "blocks its indices fall in",
+    "insert": "better: `axis` optional (None: flattened, as NumPy); `obj` in any order (dask: "
+              "monotonic only)",
+    "delete": "better: `axis` optional (None: flattened, as NumPy)",
+    "repeat": "better: NumPy's per-element `repeats` and `axis=None` of N-d arrays (dask raises "
+              "NotImplementedError); one task per block",
+    "Array.repeat": "better: NumPy's per-element `repeats` and `axis=None` of N-d arrays (dask "
+                    "raises NotImplementedError)",
+    "pad": "better: every NumPy mode - `median`, `reflect_type='odd'` (dask ignores it), "
+           "reflect/symmetric/wrap pads wider than the axis (dask's have the wrong shape); "
+           "odd reflections wider than the axis raise NotImplementedError",
+    "push": "same as dask, except: no bottleneck needed; `n=0` fills nothing, as bottleneck's "
+            "push (dask's code fills without limit)",
+    "coarsen": "same as dask, except: block boundaries are moved down to multiples of the "
+               "factors, so the output chunks may differ from dask's",
+    "shuffle": "same as dask, except: the other axes are not split when a group is much "
+               "larger than a block",
+    "reshape_blockwise": "same as dask, except: merging axes of length 1 works (dask's keep "
+                         "extra axes or fail)",
+    "apply_along_axis": "same as dask, except: `dtype`/`shape` found by a call on a vector of "
+                        "the axis' length (dask: of length 1)",
+    "apply_gufunc": "same as dask; every block's shape is checked against the signature",
+    "frompyfunc": "same as dask, except: cdask has no object arrays, so results are cast to "
+                  "the dtype `func` gives for sample values (or `dtype=` of the call)",
     "fft.fftn": "better: split axes rechunked (dask raises); `s` without `axes` takes the "
                 "last axes, as NumPy 2 (dask the first)",
     "fft.fftfreq": "same as dask, except: NumPy's values bit for bit",
