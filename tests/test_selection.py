@@ -154,6 +154,8 @@ def test_compress_errors():
     check(da.compress([True] * 6 + [False], x), np.compress([True] * 6 + [False], np.arange(6)))
     with pytest.raises(np.exceptions.AxisError):
         da.compress([True], x, axis=2)
+    with pytest.raises(NotImplementedError, match="longer"):
+        da.compress(da.from_array(np.ones(7, bool)), x)
 
 
 # ---------------------------------------------------------------------------

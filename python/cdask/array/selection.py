@@ -112,6 +112,10 @@ def compress(condition, a, axis=None):
             if extra.size:
                 raise IndexError("index %d is out of bounds for axis %d with size %d"
                                  % (n + extra[0], axis, n))
+        else:
+            # NumPy accepts it only if the excess is all False: unknown before computing
+            raise NotImplementedError("compress: a cdask condition longer than the axis "
+                                      "(%d > %d); slice it to the axis length" % (m, n))
         condition = condition[:n]
     elif m < n:
         # a short condition is False beyond its end, as NumPy reads it
