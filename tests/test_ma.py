@@ -321,6 +321,15 @@ def test_from_array_and_tokens():
     same(da.asarray(m1, dtype=np.float32).compute(), m1.astype(np.float32), exact=True)
     b = np.ma.masked_array(a, mask=a > 5, fill_value=-3.0)
     assert da.from_array(b, chunks=4).compute().fill_value == -3.0
+    # slices of the source (getter tasks composed), points, integer arrays
+    a2 = np.arange(20.0).reshape(4, 5)
+    m3 = np.ma.masked_array(a2, mask=a2 % 3 == 0, fill_value=2.5)
+    x3 = da.from_array(m3, chunks=(3, 2))
+    same(x3[1:, ::2].compute(), m3[1:, ::2], exact=True)
+    same(x3.vindex[[0, 3, 2], [4, 0, 1]].compute(), m3[[0, 3, 2], [4, 0, 1]], exact=True)
+    same(x3[[3, 0]].compute(), m3[[3, 0]], exact=True)
+    same(x3[:, [4, 1, 1]].compute(), m3[:, [4, 1, 1]], exact=True)
+    same(da.where(x3 > 5, x3, 0).compute(), np.where(m3 > 5, m3, 0))   # NumPy's: plain
     assert da.ma.normalize_masked_array(m1) != da.ma.normalize_masked_array(m2)
     assert da.ma.normalize_masked_array(m1) == da.ma.normalize_masked_array(m1.copy())
 

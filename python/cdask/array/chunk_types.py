@@ -58,8 +58,9 @@ def note_masked(name):
 
 def maybe_masked(layers):
     """May some block of the array with these layers (a dict name -> layer,
-    an Array's ``_layers``) be a masked array?  True when one of the layers
-    was noted as making masked blocks; cheap when none ever was."""
+    an Array's ``_layers``, or any iterable of layer names) be a masked
+    array?  True when one of the layers was noted as making masked blocks;
+    ``layers`` is not even read when none ever was."""
     return bool(MASKED_LAYERS) and not MASKED_LAYERS.isdisjoint(layers)
 
 

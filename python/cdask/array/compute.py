@@ -373,7 +373,7 @@ def dask_optimize(dsk, keys, **kwargs):
     g = Graph()
     g.update(dsk)
     g = g.cull(flat)
-    if not maybe_masked({k[0] for k in g if type(k) is tuple and k}):
+    if not maybe_masked(k[0] for k in g if type(k) is tuple and k):
         fuse_elementwise(g, keep=flat)
         fuse_reductions(g, keep=flat)
     return g

@@ -302,12 +302,20 @@ def getitem_advanced(x, index):
 # ---------------------------------------------------------------------------
 # one integer array along one axis
 
+def _take_block(b, ind, axis):
+    """``np.take(b, ind, axis)``; a masked block by indexing, which keeps
+    its fill value (np.take's result has the default one)."""
+    if isinstance(b, np.ma.MaskedArray):
+        return b[(slice(None),) * axis + (ind,)]
+    return np.take(b, ind, axis=axis)
+
+
 def _take_groups(blocks, locs, positions, axis, shape):
     """Gather along ``axis``: ``locs[k]`` are indices into ``blocks[k]``,
     ``positions[k]`` where they go in the output (None: all of it, in
     order); the axis is then reshaped to ``shape``."""
     if len(blocks) == 1 and positions[0] is None:
-        out = np.take(blocks[0], locs[0], axis=axis)
+        out = _take_block(blocks[0], locs[0], axis)
     else:
         b0 = blocks[0]
         n = sum(len(l) for l in locs)
@@ -399,7 +407,7 @@ def _take_norm(ind, n):
 def _take_part(block, ind, lo, n, axis):
     sel = _take_norm(ind, n)
     hit = (sel >= lo) & (sel < lo + block.shape[axis])
-    return np.take(block, sel[hit] - lo, axis=axis)
+    return _take_block(block, sel[hit] - lo, axis)
 
 
 def _take_scatter(ind, parts, los, his, n, axis, err_axis):
@@ -484,7 +492,7 @@ def _points_block(out_shape, npts, dtype, blocks, locs, positions):
     indexed axes first; ``locs[i]`` is a tuple of coordinate arrays into
     ``blocks[i]`` and ``positions[i]`` where its points go (flat order)."""
     rest = tuple(out_shape[npts[1]:])
-    flat = np.empty((npts[0],) + rest, dtype=dtype)
+    flat = new_block((npts[0],) + rest, dtype, blocks)
     for b, loc, pos in zip(blocks, locs, positions):
         flat[pos] = b[loc]
     return flat.reshape(out_shape)
