@@ -164,6 +164,8 @@ def test_apply_gufunc_errors():
         da.apply_gufunc(_stats, "(i)->(),()", one, output_dtypes=float)
     with pytest.raises(ValueError, match="keepdims"):
         da.apply_gufunc(lambda v: v, "(i)->(i)", one, keepdims=True, output_dtypes=float)
+    with pytest.raises(ValueError, match="output axes"):
+        da.apply_gufunc(lambda v: v, "(i)->(i)", one, axes=[(-1,), (5,)], output_dtypes=float)
     with pytest.raises(ValueError, match="inference"):
         da.apply_gufunc(lambda v: v.no_such_method(), "(i)->()", one)
     # unknown chunk sizes along a loop axis are fine

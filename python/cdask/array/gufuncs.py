@@ -311,7 +311,11 @@ def apply_gufunc(func, signature, *args, axes=None, axis=None, keepdims=False,
             nd = r.ndim
             perm = [None] * nd
             for src, dst in zip(range(nd - len(oax), nd), oax):
-                perm[operator.index(dst) % nd] = src
+                dst = operator.index(dst)
+                if not -nd <= dst < nd or perm[dst % nd] is not None:
+                    raise ValueError("apply_gufunc: output axes %s do not fit an output of %d "
+                                     "dimensions" % (oax, nd))
+                perm[dst % nd] = src
             rest = iter(range(nd - len(oax)))
             perm = [next(rest) if p is None else p for p in perm]
             if perm != list(range(nd)):
