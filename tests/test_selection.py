@@ -283,6 +283,18 @@ def test_insert(ac, data):
         check(da.insert(x, obj, da.from_array(v, chunks=1), axis=axis), want)
 
 
+def test_insert_many_points_is_one_gather():
+    a = np.arange(200.0).reshape(2, 100)
+    x = da.from_array(a, chunks=(1, 30))
+    obj = np.arange(100, -1, -3)          # 34 points, unsorted
+    vals = np.arange(34.0) * -1
+    y = da.insert(x, obj, vals, axis=1)
+    check(y, np.insert(a, obj, vals, axis=1))
+    assert y.numblocks[1] < 10
+    check(da.insert(x, [5] * 3 + list(range(0, 100, 2)), 7.0, axis=1),
+          np.insert(a, [5] * 3 + list(range(0, 100, 2)), 7.0, axis=1))
+
+
 def test_insert_numpy_examples_and_errors():
     a = np.arange(6).reshape(3, 2)
     x = da.from_array(a, chunks=(2, 1))

@@ -369,6 +369,17 @@ def insert(arr, obj, values, axis=None):
             return x
         if (order != np.arange(order.size)).any():
             v = v[_along(axis, nd, order)]
+        if len(points) > 2 * len(x.chunks[axis]) + 8:
+            # many insertion points: one gather from the array and the values
+            # side by side, not a slice per point
+            k = idx.size
+            at = idx[order] + np.arange(k)          # where the sorted values land
+            src = np.empty(n + k, dtype=np.intp)
+            is_value = np.zeros(n + k, dtype=bool)
+            is_value[at] = True
+            src[at] = n + np.arange(k)
+            src[~is_value] = np.arange(n)
+            return concatenate([x, v], axis=axis)[_along(axis, nd, src)]
     parts, prev, used = [], 0, 0
     for p, c in zip(points, counts):
         if p > prev:
