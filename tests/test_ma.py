@@ -242,6 +242,9 @@ def test_elementwise(mxc, data):
             (np.log(x), np.ma.log(m)),
             (da.maximum(x, 0.25), np.ma.maximum(m, 0.25)),
             (x / 0, m / 0),
+            (x ** 2, m ** 2),
+            (x ** 0.5, m ** 0.5),
+            (2.0 ** x, 2.0 ** m),
             (da.exp(x.astype(np.float64)) + x, np.ma.exp(m.astype(np.float64)) + m),
         ]
         for got, want in cases:

@@ -131,7 +131,8 @@ _MA_UFUNCS = {n: f for n, f in vars(np.ma).items()
                                                                           np.ufunc)
               and getattr(np, n).__name__ == n}
 _MA_UFUNCS.update(equal=operator.eq, not_equal=operator.ne, less=operator.lt,
-                  less_equal=operator.le, greater=operator.gt, greater_equal=operator.ge)
+                  less_equal=operator.le, greater=operator.gt, greater_equal=operator.ge,
+                  power=np.ma.power)
 
 
 def _masked_dtype(op, args):
@@ -447,7 +448,8 @@ def power(x, e):
     """``x ** e`` for an Array ``x``: with a scalar exponent, the rewrite
     NumPy's ``ndarray.__pow__`` applies (``x ** 2`` -> ``square(x)``, ...),
     else ``np.power``."""
-    if is_scalar(e) and not isinstance(e, np.ndarray):
+    if is_scalar(e) and not isinstance(e, np.ndarray) and not maybe_masked(x._layers):
+        # (a masked array's ** is np.ma.power, never rewritten)
         try:
             fn = ufuncs.pow_rewrite(x.dtype, e)
         except Exception:
