@@ -9,7 +9,8 @@ blocks are kept as they are).  A pad is
 * ``edge``: the edge slab broadcast; ``linear_ramp``: NumPy's ``linspace``
   from the end value to the edge slab, one task per block of the slab;
 * ``maximum`` / ``minimum`` / ``mean`` / ``median``: the statistic of the
-  ``stat_length`` slab next to the edge (one block along the axis), broadcast;
+  ``stat_length`` slab next to the edge, broadcast: NumPy's on a slab of one
+  block along the axis (the median's always is), else a tree reduction;
 * ``reflect`` / ``symmetric`` / ``wrap``: the positions they copy, taken with
   integer indexing, so a pad reads only the blocks at that edge, and pads
   wider than the axis repeat the pattern as NumPy's do (``reflect_type=
@@ -24,7 +25,8 @@ from .chunks import normalize_chunks
 from .creation import asarray, empty
 from .joining import concatenate
 from .mapping import map_blocks
-from .reductions import any as _any
+from .reductions import any as _any, max as _max, mean as _mean, min as _min
+from .routines import around as _around
 from .reshape import broadcast_to
 from .utils import chunks_known, unknown_chunks_error
 
@@ -37,6 +39,9 @@ _ALLOWED = {
     "symmetric": ("reflect_type",),
 }
 _STATS = {"maximum": np.amax, "minimum": np.amin, "mean": np.mean, "median": np.median}
+# statistics of slabs spanning several blocks, as tree reductions (the median
+# needs the slab in one block)
+_TREE = {"maximum": _max, "minimum": _min, "mean": _mean}
 
 
 def _as_pairs(x, ndim, as_index=False):
@@ -196,12 +201,19 @@ def _pad_axis(cur, axis, wl, wr, mode, opts):
                 continue
             L = n if lengths[side] is None or lengths[side] > n else int(lengths[side])
             win = cur[_along(axis, nd, slice(0, L) if side == 0 else slice(n - L, n))]
-            if len(win.chunks[axis]) > 1:
-                win = win.rechunk({axis: -1})
-            c = list(win.chunks)
-            c[axis] = (1,)
-            stat = map_blocks(_stat_block, win, _STATS[mode], axis, dtype, chunks=tuple(c),
-                              dtype=dtype, token="pad_" + mode)
+            if len(win.chunks[axis]) > 1 and mode in _TREE:
+                # a slab of several blocks: a tree reduction, streamed
+                stat = _TREE[mode](win, axis=axis, keepdims=True)
+                if mode == "mean" and np.issubdtype(dtype, np.integer):
+                    stat = _around(stat)
+                stat = stat.astype(dtype)
+            else:
+                if len(win.chunks[axis]) > 1:
+                    win = win.rechunk({axis: -1})
+                c = list(win.chunks)
+                c[axis] = (1,)
+                stat = map_blocks(_stat_block, win, _STATS[mode], axis, dtype,
+                                  chunks=tuple(c), dtype=dtype, token="pad_" + mode)
             pads[side] = broadcast_to(stat, _shape_with(cur, axis, w),
                                       chunks=_shape_chunks(cur, axis, w))
     else:
