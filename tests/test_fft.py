@@ -18,7 +18,7 @@ from blockcheck import chunkings, sample
 
 EX = settings(max_examples=25, deadline=None)
 
-DTYPES = (np.float64, np.float32, np.complex128, np.complex64, np.int32)
+DTYPES = (np.float64, np.float32, np.complex128, np.complex64, np.int32, np.bool_)
 ONE_D = ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft")
 ND = ("fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn", "irfftn")
 REAL_IN = ("rfft", "ihfft", "rfft2", "rfftn")     # NumPy refuses complex input
@@ -66,6 +66,7 @@ def test_one_d_transforms(ac, name, norm, data):
     _same(y.compute(), want)
 
 
+@pytest.mark.filterwarnings("ignore:`axes` should not be `None`:DeprecationWarning")
 @EX
 @given(arrays(min_dims=2), st.sampled_from(ND), st.data())
 def test_nd_transforms(ac, name, data):

@@ -374,3 +374,24 @@ def test_submodule_imports():
     assert len(names) >= 25
     for n in names:
         assert callable(getattr(da.ma, n)), n
+
+
+@EX
+@given(masked(max_dims=2), st.data())
+def test_unknown_chunk_sizes(mxc, data):
+    m, x, chunks = mxc
+    keep = sample((m.shape[0],), np.float64, 5) > 0
+    d = da.from_array(m.data, chunks=chunks)[da.from_array(keep, chunks=(chunks[0],))]
+    assert m.shape[0] == 0 or any(c != c for c in d.chunks[0])
+    a = m.data[keep]
+    t = data.draw(st.sampled_from([-1, 0, 0.5]))
+    u = da.ma.masked_greater(d, t)
+    want = np.ma.MaskedArray(a, mask=np.ma.getmaskarray(np.ma.masked_greater(a, t)), shrink=False)
+    same(u.compute(), want, exact=True)
+    same((u * 2).compute(), want * 2, exact=True)
+    with np.errstate(all="ignore"):
+        same(u.mean(axis=0).compute(), want.mean(axis=0))
+        same(u.sum().compute(), want.sum())
+    np.testing.assert_array_equal(da.ma.count(u, axis=0).compute(), np.ma.count(want, axis=0))
+    same(u[u > 0].compute(), want[want > 0], exact=True)
+    same(da.ma.filled(u, 1).compute(), np.ma.filled(want, 1), exact=True)
