@@ -111,15 +111,20 @@ def test_take_errors():
 
 def test_take_streams_block_by_block():
     # a take along an axis reads, per output block, only the blocks its
-    # indices fall in: each task depends on at most the blocks it needs
+    # indices fall in
+    from reference import dependencies
+
     x = da.arange(10000, chunks=100)
     ind = np.arange(250, 450)
     y = da.take(x, ind)
     check(y, np.arange(10000)[ind])
-    layer = y._layers[y.name]
-    for task in dict(layer).values():
-        keys = [k for k in task[1]] if isinstance(task[1], list) else []
-        assert len(keys) <= 3, keys
+    dsk = dict(y.__dask_graph__())
+    needed = set()
+    for k in y._keys_flat():
+        deps = dependencies(dsk, k)
+        assert len(deps) <= 3, deps
+        needed |= deps
+    assert needed <= {(x.name, i) for i in (2, 3, 4)}, needed
 
 
 # ---------------------------------------------------------------------------
