@@ -121,6 +121,17 @@ def test_apply_gufunc_output_dtype_inference_and_vectorize(ac):
     check(r, np.vectorize(med, signature="(i)->()")(a))
 
 
+def test_apply_gufunc_meta():
+    a = sample((3, 4), np.float64, 5)
+    x = da.from_array(a, chunks=(1, 4))
+    r = da.apply_gufunc(_sum_last, "(i)->()", x, meta=np.empty((0,), np.float32))
+    check(r, a.sum(-1).astype(np.float32))
+    m, mx = da.apply_gufunc(_stats, "(i)->(),()", x,
+                            meta=(np.empty((0,), np.float32), np.empty((0,), np.int64)))
+    check(m, a.mean(-1).astype(np.float32))
+    check(mx, a.max(-1).astype(np.int64))
+
+
 def test_gufunc_and_as_gufunc():
     a = sample((4, 5), np.float64, 3)
     x = da.from_array(a, chunks=(2, 5))
