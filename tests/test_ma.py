@@ -395,3 +395,15 @@ def test_unknown_chunk_sizes(mxc, data):
     np.testing.assert_array_equal(da.ma.count(u, axis=0).compute(), np.ma.count(want, axis=0))
     same(u[u > 0].compute(), want[want > 0], exact=True)
     same(da.ma.filled(u, 1).compute(), np.ma.filled(want, 1), exact=True)
+
+
+def test_setitem_keeps_masks():
+    a = np.arange(12.0).reshape(3, 4)
+    m = np.ma.masked_greater(a, 6)
+    x = da.ma.masked_greater(da.from_array(a, chunks=2), 6)
+    for index, value in [(x < 2, -1.0), ((0, 0), 100.0), ((slice(None), 3), 7.0),
+                         (([0, 2], [1, 1]), 9.0)]:
+        x[index] = value
+        m[index.compute() if isinstance(index, da.Array) else index] = value
+        same(x.compute(), m, exact=True)
+    assert isinstance(x._meta, np.ma.MaskedArray)

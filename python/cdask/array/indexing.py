@@ -642,14 +642,21 @@ def vindex_setitem(x, index, value):
 # ---------------------------------------------------------------------------
 # __setitem__
 
+def _copy_block(block):
+    """A writable copy of a block (a masked one stays masked, its mask copied)."""
+    if isinstance(block, np.ma.MaskedArray):
+        return block.copy()
+    return np.array(block, copy=True)
+
+
 def _set_block(block, index, value):
-    out = np.array(block, copy=True)
+    out = _copy_block(block)
     out[index] = value
     return out
 
 
 def _set_mask_block(block, mblock, value):
-    out = np.array(block, copy=True)
+    out = _copy_block(block)
     out[np.asarray(mblock, dtype=bool)] = value
     return out
 
@@ -749,7 +756,7 @@ def setitem(x, index, value):
 
 
 def _set_points_block(block, locs, vals):
-    out = np.array(block, copy=True)
+    out = _copy_block(block)
     out[locs] = vals
     return out
 
