@@ -407,3 +407,17 @@ def test_setitem_keeps_masks():
         m[index.compute() if isinstance(index, da.Array) else index] = value
         same(x.compute(), m, exact=True)
     assert isinstance(x._meta, np.ma.MaskedArray)
+
+
+def test_fill_values_of_joined_blocks():
+    # the blocks' fill value when they share one, np.ma's default when not (as dask)
+    a = np.arange(6.0)
+    x = da.ma.masked_values(da.from_array(a, chunks=2), 3.0)
+    y = da.ma.masked_values(da.from_array(a, chunks=2), 4.0)
+    default = np.ma.masked_array(a).fill_value
+    assert da.concatenate([x, x]).compute().fill_value == 3.0
+    assert da.concatenate([x, y]).compute().fill_value == default
+    assert da.concatenate([x, y]).rechunk(12).compute().fill_value == default
+    assert da.concatenate([x, x[::-1]]).rechunk(12).compute().fill_value == 3.0
+    same(da.concatenate([x, y]).compute(), np.ma.concatenate([np.ma.masked_values(a, 3.0),
+                                                              np.ma.masked_values(a, 4.0)]))

@@ -73,28 +73,43 @@ def keep_block(b):
     return b if isinstance(b, np.ma.MaskedArray) else np.asarray(b)
 
 
-def new_block(shape, dtype, blocks):
-    """An empty block to assemble ``blocks`` into (``out[sl] = block``): a
-    masked array (nothing masked yet, the first masked block's fill value)
-    when one of them is masked, else an ndarray."""
-    data = np.empty(shape, dtype=dtype)
+def _common_fill(blocks):
+    """The fill value the masked ``blocks`` share, or None (np.ma's default)
+    when they differ - as dask joins masked blocks."""
+    fv = None
     for b in blocks:
         if isinstance(b, np.ma.MaskedArray):
-            out = np.ma.MaskedArray(data, mask=np.zeros(shape, dtype=bool))
-            out.fill_value = b.fill_value
-            return out
-    return data
+            if fv is None:
+                fv = b.fill_value
+            elif not np.array_equal(fv, b.fill_value):
+                return None
+    return fv
+
+
+def new_block(shape, dtype, blocks):
+    """An empty block to assemble ``blocks`` into (``out[sl] = block``): a
+    masked array (nothing masked yet; the blocks' fill value, if they share
+    one) when one of them is masked, else an ndarray."""
+    data = np.empty(shape, dtype=dtype)
+    if not any(isinstance(b, np.ma.MaskedArray) for b in blocks):
+        return data
+    out = np.ma.MaskedArray(data, mask=np.zeros(shape, dtype=bool))
+    fv = _common_fill(blocks)
+    if fv is not None:
+        out.fill_value = fv
+    return out
 
 
 def concatenate_blocks(blocks, axis=0):
-    """``np.concatenate``, keeping masks (``np.ma.concatenate``, with the first
-    masked block's fill value) when a block is masked."""
-    for b in blocks:
-        if isinstance(b, np.ma.MaskedArray):
-            out = np.ma.concatenate(blocks, axis=axis)
-            out.fill_value = b.fill_value
-            return out
-    return np.concatenate(blocks, axis=axis)
+    """``np.concatenate``, keeping masks (``np.ma.concatenate``, with the
+    blocks' fill value if they share one) when a block is masked."""
+    if not any(isinstance(b, np.ma.MaskedArray) for b in blocks):
+        return np.concatenate(blocks, axis=axis)
+    out = np.ma.concatenate(blocks, axis=axis)
+    fv = _common_fill(blocks)
+    if fv is not None:
+        out.fill_value = fv
+    return out
 
 
 class MaskedResult:
@@ -102,28 +117,29 @@ class MaskedResult:
     block`` writes the data into an ndarray and, from the first masked
     block on, the mask into a boolean array of the same shape.  ``result()``
     is the ndarray when no block was masked, else a masked array with the
-    first masked block's fill value."""
+    masked blocks' fill value if they share one (np.ma's default if not)."""
 
     def __init__(self, shape, dtype):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.data = np.empty(self.shape, dtype=self.dtype)
         self.mask = None
-        self.fill_value = None
+        self.fills = []
 
     def __setitem__(self, sl, block):
         self.data[sl] = np.ma.getdata(block)
         if isinstance(block, np.ma.MaskedArray):
             if self.mask is None:
                 self.mask = np.zeros(self.shape, dtype=bool)
-                self.fill_value = block.fill_value
             self.mask[sl] = np.ma.getmaskarray(block)
-        elif self.mask is not None:
-            self.mask[sl] = False
+            if len(self.fills) < 2 and not any(np.array_equal(f, block.fill_value)
+                                                for f in self.fills):
+                self.fills.append(block.fill_value)
 
     def result(self):
         if self.mask is None:
             return self.data
         out = np.ma.MaskedArray(self.data, mask=self.mask)
-        out.fill_value = self.fill_value
+        if len(self.fills) == 1:
+            out.fill_value = self.fills[0]
         return out
