@@ -206,7 +206,7 @@ def test_errors_are_numpys():
     with pytest.raises(np.exceptions.AxisError):
         da.ma.count(x, axis=3)
     m = da.ma.masked_greater(x, 2)
-    for f in (da.nanmean, da.nansum, da.nanargmax, da.cumsum):
+    for f in (da.nanmean, da.nansum, da.nanargmax, da.nancumsum):
         with pytest.raises(NotImplementedError, match="masked"):
             f(m)
     with pytest.raises(NotImplementedError, match="masked"):
@@ -279,6 +279,11 @@ def test_reductions(mxc, data):
             same(x.argmin(axis=axis).compute(), m.argmin(axis=axis))
             same(x.argmax(axis=axis).compute(), m.argmax(axis=axis))
         same(da.count_nonzero(x, axis=axis).compute(), np.count_nonzero(m, axis=axis))
+        if axis is None or isinstance(axis, int):
+            same(x.cumsum(axis=axis).compute(), m.cumsum(axis=axis),
+                 rtol=1e-4 if m.dtype == np.float32 else 1e-9)
+            same(da.cumprod(x, axis=axis).compute(), np.cumprod(m, axis=axis),
+                 rtol=1e-4 if m.dtype == np.float32 else 1e-9)
     no_kernels(x.sum(axis=axis))
     no_kernels(x.mean(axis=axis))
 

@@ -1370,7 +1370,9 @@ def _cum_last(c, axis, kind, dtype):
     if c.shape[axis] == 0:
         shape = tuple(1 if a == axis else s for a, s in enumerate(c.shape))
         return np.full(shape, 0 if kind.endswith("sum") else 1, dtype=dtype)
-    return np.take(c, [c.shape[axis] - 1], axis=axis)
+    # of a masked block, its data: np.ma's running total skips masked elements
+    # (the data there is the total so far), the carry must not be masked
+    return np.take(np.ma.getdata(c), [c.shape[axis] - 1], axis=axis)
 
 
 def _cum_carry(prev_carry, prev_block, axis, kind, dtype):
@@ -1387,7 +1389,8 @@ def _cum_apply(block, carry, kind):
 def _cumreduction(kind, x, axis, dtype, out):
     x = asarray(x)
     _check_dtype_supported(x)
-    _masked_unsupported("cum" + kind, x)
+    if kind.startswith("nan"):
+        _masked_unsupported("cum" + kind, x)   # (cumsum, cumprod: np.ma's per block)
     npf = {"sum": np.cumsum, "prod": np.cumprod, "nansum": np.nancumsum,
            "nanprod": np.nancumprod}[kind]
     if axis is None:
