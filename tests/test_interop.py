@@ -232,9 +232,12 @@ def test_to_dask_dataframe_matches_dask():
     assert not df.known_divisions
     assert (df.compute().values == xn[xn[:, 0] > 0]).all()
     # an index from another dask frame
-    idx = dd.from_pandas(pd.Series(np.arange(100, 123)), npartitions=1).index
+    idx = dd.from_pandas(pd.Series(0, index=np.arange(100, 123)), npartitions=1).index
     with_index = cdask.from_array(xn, chunks=(23, 3)).to_dask_dataframe(index=idx)
     assert with_index.compute().index.tolist() == list(range(100, 123))
+    pd.testing.assert_frame_equal(
+        with_index.compute(), dd.from_dask_array(dda.from_array(xn, chunks=(23, 3)),
+                                                 index=idx).compute())
     with pytest.raises(ValueError, match="2-dimensional"):
         cdask.ones((2, 2, 2)).to_dask_dataframe()
 

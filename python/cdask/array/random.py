@@ -304,8 +304,10 @@ def draw(source, method, names, values, npos, size, chunks, extra_chunks=()):
     RandomState); ``names``/``values`` the parameters, the first ``npos``
     passed by position; see above."""
     values = [_param(n, v) for n, v in zip(names, values)]
-    arrays = [v for n, v in zip(names, values)
-              if isinstance(v, Array) or (isinstance(v, np.ndarray) and n not in _WHOLE)]
+    # per parameter: a cdask Array, an ndarray broadcast against the output, or neither
+    spread = [isinstance(v, Array) or (isinstance(v, np.ndarray) and v.ndim > 0 and
+                                       n not in _WHOLE) for n, v in zip(names, values)]
+    arrays = [v for v, s in zip(values, spread) if s]
     pshape = ()
     for v in arrays:
         if isinstance(v, Array) and not all(not isnan(s) for s in v.shape):
@@ -353,19 +355,19 @@ def draw(source, method, names, values, npos, size, chunks, extra_chunks=()):
     for flat, idx in enumerate(itertools.product(*[range(len(c)) for c in chunks])):
         bshape = tuple(chunks[d][i] for d, i in enumerate(idx))
         vals = []
-        for v in values:
-            if isinstance(v, Array):
+        for v, s in zip(values, spread):
+            if not s:
+                vals.append(v)
+            elif isinstance(v, Array):
                 off = len(shape) - v.ndim
                 vals.append((v.name,) + tuple(0 if v.shape[k] == 1 else idx[off + k]
                                               for k in range(v.ndim)))
-            elif isinstance(v, np.ndarray) and v.ndim:
+            else:
                 off = len(shape) - v.ndim
                 sl = tuple(slice(None) if v.shape[k] == 1 else
                            slice(starts[off + k][idx[off + k]], starts[off + k][idx[off + k] + 1])
                            for k in range(v.ndim))
                 vals.append(np.array(v[sl]))
-            else:
-                vals.append(v)
         layer[(name,) + idx + extra] = (_draw_block, make, seeds[flat], method, bshape,
                                         names) + tuple(vals)
     layers = merge_layers(*block_arrays) if block_arrays else {}
