@@ -476,7 +476,6 @@ class RandomState:
 def choose(source, a, size, replace, p, chunks, extra):
     """``choice`` of Generator and RandomState: a one-block ``a`` and ``p``
     (cdask Arrays are gathered into one task), drawn per output block."""
-    pieces = {}
     if isinstance(a, (numbers.Integral, np.integer)):
         n = int(a)
         if n < 0:
