@@ -47,12 +47,13 @@ def test_projected_peak_within_2x_of_the_measured_one(talk_inputs, expr):
     assert got.shape == (N, N)
     measured = _measured(prof, x.nbytes)
     assert measured / 2 <= rep.projected_peak <= measured * 2, (rep.projected_peak, measured)
-    # the scheduler's part alone: within 2x where it is more than a block
+    # the scheduler's part alone: in the span of the two replays (the real
+    # run goes one way or the other as its threads' timing has it), give or
+    # take 2x
     held = max(m.held for m in prof.memory)
-    if held > 64 << 20:
-        assert held / 2 <= rep.projected_held <= held * 2, (rep.projected_held, held)
-    else:
-        assert rep.projected_held <= 2 * (64 << 20)
+    assert rep.projected_held_low <= rep.projected_held
+    assert rep.projected_held_low / 2 <= held <= rep.projected_held * 2 + 4096, (
+        rep.projected_held_low, rep.projected_held, held)
     # the tasks it said would run are the tasks that ran
     assert rep.tasks_run == len(prof.results)
 

@@ -29,8 +29,9 @@ task ends until its last reader ends; past the spill limit, the
 latest-ordered held blocks spilled, as the scheduler spills them.  Tasks
 take a time in proportion to the bytes they touch.  Which queue a free
 thread serves depends on the real run's timing, so the plan is replayed
-both ways (threads going on with the kind of task they ran; C work first)
-and the larger peak is reported: a projection, not a bound.
+both ways (threads going on with the kind of task they ran; C work first):
+the report gives both peaks, and the projected peak is made with the
+larger.  A projection, not a bound.
 
 The replay's peak is what the scheduler would hold (what a ``Profiler``'s
 ``memory`` records as ``held``); the projected peak adds the result, which
@@ -39,7 +40,8 @@ but the result's address space (untouched pages: the kernel gives them as
 blocks land).
 
 ``explain`` prints the report and returns it: a ``PlanReport``, a ``str``
-with the figures as attributes (``projected_peak``, ``projected_held``,
+with the figures as attributes (``projected_peak``, ``projected_held`` and
+``projected_held_low`` (the two replays' peaks),
 ``result_bytes``, ``budget``, ``spill_limit``, ``projected_spilled``,
 ``tasks_built``, ``tasks_run``, ``problems``).  In Jupyter it shows itself
 as HTML, but not as the result of the cell whose ``explain()`` printed it
@@ -117,8 +119,8 @@ def _block_bytes(key):
 
 def replay_memory(g, keys, workers, spill_limit):
     """Replay the run of graph ``g`` for ``keys`` (see the module docstring):
-    returns (peak held, bytes spilled, {layer name: bytes spilled}), the
-    larger of two replays (see ``_replay``).  A value's size is its block's,
+    returns [(peak held, bytes spilled, {layer name: bytes spilled})] of
+    two replays (see ``_replay``), the smaller peak first.  A value's size is its block's,
     from its layer's chunks (0 when unknown: results of store tasks, the
     tuples of partial reductions)."""
     deps = g.dependencies()
@@ -145,7 +147,8 @@ def replay_memory(g, keys, workers, spill_limit):
             refs[k] += 1                 # results are held to the end
     plan = (tasks, deps, prio, size, cost, refs, readers,
             {k for k in calls if isinstance(g[k][0], Kernel)})
-    return max(_replay(plan, workers, spill_limit, c_first) for c_first in (False, True))
+    return sorted((_replay(plan, workers, spill_limit, c_first) for c_first in (False, True)),
+                  key=lambda r: r[0])
 
 
 def _replay(plan, workers, spill_limit, c_first):
@@ -294,11 +297,16 @@ def explain(*arrays, print=True, **kwargs):
     lines.append("  result, allocated by compute() before the run: %s" % format_bytes(p.held))
     lines.append("  largest block: %s" % format_bytes(p.biggest))
     if len(g) <= REPLAY_MAX:
-        held, spilled, spilled_by = replay_memory(g, p.keys, p.workers, p.spill_limit)
+        low, (held, spilled, spilled_by) = replay_memory(g, p.keys, p.workers, p.spill_limit)
+        held_low = low[0]
         peak = p.held + held
-        lines.append("  held by the scheduler at its projected peak: %s (the plan replayed "
-                     "in its order on %d worker%s)" % (format_bytes(held), p.workers,
-                                                      "" if p.workers == 1 else "s"))
+        span = format_bytes(held) if held_low == held else "%s to %s" % (
+            format_bytes(held_low), format_bytes(held))
+        lines.append("  held by the scheduler at its peak: %s (the plan replayed in its "
+                     "order on %d worker%s%s)" % (
+                         span, p.workers, "" if p.workers == 1 else "s",
+                         "" if held_low == held else ", as its threads may take C and "
+                         "Python tasks"))
         lines.append("  projected peak: %s, %.0f%% of the budget"
                      % (format_bytes(peak), 100.0 * peak / max(1, p.budget)))
         if spilled:
@@ -308,11 +316,12 @@ def explain(*arrays, print=True, **kwargs):
         else:
             lines.append("  nothing would spill")
     else:
-        held = spilled = peak = None
+        held = held_low = spilled = peak = None
         lines.append("  not replayed: %d tasks (over %d)" % (len(g), REPLAY_MAX))
     for msg in p.problems:
         lines.append("Would fail: " + msg)
     report = PlanReport("\n".join(lines), projected_peak=peak, projected_held=held,
+                        projected_held_low=held_low,
                         result_bytes=p.held, budget=p.budget, spill_limit=p.spill_limit,
                         projected_spilled=spilled, tasks_built=n_built, tasks_run=ntasks,
                         problems=list(p.problems))
