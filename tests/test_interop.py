@@ -85,6 +85,10 @@ def test_npy_stack_round_trips_with_dask(tmp_path_factory, xc, axis):
     assert y.chunks == theirs.chunks and y.compute().tobytes() == xn.tobytes()
 
 
+def _fail(block):
+    raise RuntimeError("boom")
+
+
 def test_npy_stack_details(tmp_path):
     xn = np.arange(24.0).reshape(4, 6)
     x = cdask.from_array(xn, chunks=(3, 2))
@@ -110,6 +114,11 @@ def test_npy_stack_details(tmp_path):
         cdask.to_npy_stack(tmp_path / "t", x.sum())
     with pytest.raises(TypeError):
         cdask.to_npy_stack(tmp_path / "t", xn)
+    # a stack written over another: while (and if) the write fails, no info file
+    cdask.to_npy_stack(tmp_path / "s", x)
+    with pytest.raises(RuntimeError, match="boom"):
+        cdask.to_npy_stack(tmp_path / "s", x.map_blocks(_fail, dtype=x.dtype) + 1)
+    assert not os.path.exists(tmp_path / "s" / "info")
 
 
 # ---------------------------------------------------------------- HDF5

@@ -45,6 +45,9 @@ def to_npy_stack(dirname, x, axis=0):
         os.mkdir(dirname)
     elif not os.path.isdir(dirname):
         raise NotADirectoryError("to_npy_stack: %r is not a directory" % dirname)
+    info = os.path.join(dirname, "info")
+    if os.path.exists(info):
+        os.unlink(info)         # the stack there is being replaced: unreadable until done
     chunks = tuple(tuple(int(s) for s in c) if i == axis else (int(sum(c)),)
                    for i, c in enumerate(x.chunks))
     sources, targets = [], []
@@ -66,7 +69,7 @@ def to_npy_stack(dirname, x, axis=0):
             t.flush()
     finally:
         del targets
-    with open(os.path.join(dirname, "info"), "wb") as f:
+    with open(info, "wb") as f:
         pickle.dump({"chunks": chunks, "dtype": x.dtype, "axis": axis}, f)
 
 
