@@ -45,7 +45,7 @@ def test_tables_exported():
     assert all(np.dtype(name).name == name for name in cdask._core.DTYPES)
     assert cdask._core.MAX_THREADS == 256 and type(cdask._core.MAX_THREADS) is int
     assert list(cdask._core.kernels) == [
-        "add", "sub", "mul", "sum", "ones", "zeros", "dot", "gemm", "spin", "fail",
+        "add", "sub", "mul", "sum", "ones", "zeros", "dot", "gemm", "spin", "fail", "histogram",
     ]
     with pytest.raises(ValueError, match="between 1 and 256"):
         cdask._core.get({"a": 1}, "a", num_workers=cdask._core.MAX_THREADS + 1)

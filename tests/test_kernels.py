@@ -76,7 +76,8 @@ def _drain():
 
 
 def test_registry_and_attributes():
-    assert set(K) == {"add", "sub", "mul", "sum", "ones", "zeros", "dot", "gemm", "spin", "fail"}
+    assert set(K) == {"add", "sub", "mul", "sum", "ones", "zeros", "dot", "gemm", "spin", "fail",
+                      "histogram"}
     for name, k in K.items():
         assert isinstance(k, _core.Kernel)
         assert k.name == name

@@ -94,6 +94,25 @@ def test_unique_of_many_blocks_and_large_values():
 
 
 @EX
+@given(arrays(dtypes=(np.float64, np.float32, np.complex128, np.int16)), st.booleans())
+def test_unique_nans_kept_apart(ac, rc):
+    a, chunks = ac
+    x = da.from_array(a, chunks=chunks)
+    got = da.unique(x, return_counts=rc, equal_nan=False)
+    want = np.unique(a, return_counts=rc, equal_nan=False)
+    for g, w in zip(got if rc else (got,), want if rc else (want,)):
+        same(g, w)
+
+
+def test_unique_unsupported_arguments():
+    x = da.ones((3, 3), chunks=2)
+    with pytest.raises(NotImplementedError, match="axis"):
+        da.unique(x, axis=0)
+    with pytest.raises(NotImplementedError):
+        da.unique(x, return_inverse=True, equal_nan=False)
+
+
+@EX
 @given(arrays(), arrays())
 def test_union1d(ac, bc):
     (a, ca), (b, cb) = ac, bc

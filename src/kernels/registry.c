@@ -5,6 +5,7 @@
  */
 #include "kernels/registry.h"
 #include "kernels/kernels.h"
+#include "kernels/counting.h"
 #include "kernels/gemm.h"
 #include "kernels/ufunc.h"
 

@@ -37,7 +37,10 @@
     X(spin, "spin(seconds): busy-wait that long (cancellable); returns the seconds waited.",    \
       1, 1, cd_k_spin, cd_k_scalar8_out_bytes, NULL, 0)                                          \
     X(fail, "fail(*args): always raises ValueError (tests error handling).",                    \
-      0, -1, cd_k_fail, NULL, NULL, 0)
+      0, -1, cd_k_fail, NULL, NULL, 0)                                                           \
+    X(histogram,                                                                                 \
+      "histogram(data, edges): int64 counts of float64 data in NumPy's equal-width float64 "     \
+      "edges, as np.histogram.", 2, 2, cd_k_histogram, cd_k_histogram_out_bytes, NULL, 0)
 
 /* One descriptor per row: cd_kdesc_add, cd_kdesc_gemm, ... */
 #define CD_X_DECL(name, doc, lo, hi, fn, ob, wb, fl) extern const cd_kernel_desc cd_kdesc_##name;

@@ -100,6 +100,15 @@ def _along(func, what, a, q, axis, keepdims, out, kwargs, weights=None):
                            else func(sample, q, axis=axes_arg, keepdims=keepdims, **sk))
     dtype = probe.dtype
     qshape = () if q is None else np.shape(q)
+    if a.size == 0:
+        # no data (a known size): NumPy's own answer, its quirks and errors too
+        # (the nan-functions give a NaN without q's axes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            e = np.empty(a.shape, a.dtype)
+            r = func(e, axis=axes_arg, keepdims=keepdims, **kwargs) if q is None else \
+                func(e, q, axis=axes_arg, keepdims=keepdims, **kwargs)
+        return _handle_out(out, asarray(np.asarray(r)))
     if a.ndim and any(a.numblocks[d] > 1 for d in axes):
         if any(isnan(c) for d in axes for c in a.chunks[d]):
             if a.ndim == 1:
@@ -115,10 +124,13 @@ def _along(func, what, a, q, axis, keepdims, out, kwargs, weights=None):
                 a = a.rechunk({d: -1 for d in axes})
     w = None
     if weights is not None:
-        if isinstance(weights, Array) and weights.ndim == a.ndim:
-            w = weights if weights.chunks == a.chunks else weights.rechunk(a.chunks)
+        if np.ndim(weights) == a.ndim and a.ndim > 1:
+            # weights of a's shape: cut like a's blocks
+            w = asarray(weights)
+            if w.chunks != a.chunks:
+                w = w.rechunk(a.chunks)
         else:
-            weights = np.asarray(weights)
+            weights = np.asarray(weights)   # 1-d, along the one reduced axis
     token = tokenize(what, a.name, None if q is None else np.asarray(q), axes, keepdims,
                      sorted(kwargs.items()), None if weights is None else
                      (w.name if w is not None else tokenize(weights)))

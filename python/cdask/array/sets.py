@@ -55,25 +55,25 @@ def _dense_unique(b):
     return vals.astype(b.dtype, copy=False), counts[nz].astype(np.intp, copy=False)
 
 
-def _unique_values_block(b):
+def _unique_values_block(b, equal_nan=True):
     b = np.asarray(b).reshape(-1)
     dense = _dense_unique(b)
     if dense is not None:
         return dense[0]
-    return np.unique(b)
+    return np.unique(b, equal_nan=equal_nan)
 
 
-def _unique_values_merge(parts):
-    return _unique_values_block(np.concatenate(parts))
+def _unique_values_merge(parts, equal_nan=True):
+    return _unique_values_block(np.concatenate(parts), equal_nan)
 
 
-def _unique_block(b, want_index, want_counts):
+def _unique_block(b, want_index, want_counts, equal_nan=True):
     """(values, first indices or None, counts or None, number of elements)."""
     b = np.asarray(b).reshape(-1)
     dense = None if want_index else _dense_unique(b)
     if dense is not None:
         return dense[0], None, dense[1] if want_counts else None, b.size
-    r = np.unique(b, return_index=want_index, return_counts=want_counts)
+    r = np.unique(b, return_index=want_index, return_counts=want_counts, equal_nan=equal_nan)
     if not isinstance(r, tuple):
         r = (r,)
     it = iter(r[1:])
@@ -82,11 +82,11 @@ def _unique_block(b, want_index, want_counts):
     return r[0], idx, cnt, b.size
 
 
-def _unique_merge(parts):
+def _unique_merge(parts, equal_nan=True):
     vals = np.concatenate([p[0] for p in parts])
     want_index = parts[0][1] is not None
     want_counts = parts[0][2] is not None
-    u, inv = np.unique(vals, return_inverse=True)
+    u, inv = np.unique(vals, return_inverse=True, equal_nan=equal_nan)
     inv = inv.reshape(-1)
     idx = cnt = None
     if want_index:
@@ -115,32 +115,43 @@ def _inverse_shape():
     return np.unique(np.zeros((2, 2)), return_inverse=True)[1].shape == (2, 2)
 
 
-def unique(ar, return_index=False, return_inverse=False, return_counts=False,
-           split_every=None):
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None,
+           *, equal_nan=True, sorted=True, split_every=None):
     """``np.unique`` of the flattened array: the sorted distinct values, and
     as asked the first index of each, the inverse (the index in the values of
     every element, of the input's shape as in NumPy 2) and the counts.  The
     values, indices and counts have unknown (nan) length; the inverse has the
-    input's chunks."""
+    input's chunks.  ``axis`` must be None (unique rows are not supported);
+    ``equal_nan=False`` keeps every NaN (not with ``return_inverse``); the
+    values are sorted whatever ``sorted`` says (NumPy allows either)."""
+    if axis is not None:
+        raise NotImplementedError("cdask unique: axis=%r is not supported (only the "
+                                  "flattened array, axis=None)" % (axis,))
+    equal_nan = bool(equal_nan)
+    if return_inverse and not equal_nan:
+        raise NotImplementedError("cdask unique: return_inverse with equal_nan=False")
     ar = asarray(ar)
     flat = ar if ar.ndim == 1 else ravel(ar)
-    token = tokenize("unique", ar.name, return_index, return_counts, split_every)
+    token = tokenize("unique", ar.name, return_index, return_counts, equal_nan, split_every)
     layers = merge_layers(flat)
     keys = flat._keys_flat()
     pname = "unique-chunk-" + token
     oname = "unique-merged-" + token
     if not (return_index or return_counts):
-        layers[pname] = {(pname, i): (_unique_values_block, k) for i, k in enumerate(keys)}
+        layers[pname] = {(pname, i): (_unique_values_block, k, equal_nan)
+                         for i, k in enumerate(keys)}
         vname = "unique-" + token
         merge_tree(layers, "unique", token, [(pname, i) for i in range(len(keys))],
-                   _unique_values_merge, _unique_values_merge, (vname, 0), split_every)
+                   _unique_values_merge, _unique_values_merge, (vname, 0), split_every,
+                   combine_args=(equal_nan,), final_args=(equal_nan,))
         values = Array(layers, vname, ((math.nan,),), ar.dtype)
         fields = {}
     else:
-        layers[pname] = {(pname, i): (_unique_block, k, bool(return_index), bool(return_counts))
-                         for i, k in enumerate(keys)}
+        layers[pname] = {(pname, i): (_unique_block, k, bool(return_index), bool(return_counts),
+                                      equal_nan) for i, k in enumerate(keys)}
         merge_tree(layers, "unique", token, [(pname, i) for i in range(len(keys))],
-                   _unique_merge, _unique_merge, (oname, 0), split_every)
+                   _unique_merge, _unique_merge, (oname, 0), split_every,
+                   combine_args=(equal_nan,), final_args=(equal_nan,))
         fields = {}
         for i, (f, dt) in enumerate((("values", ar.dtype), ("index", np.intp),
                                      ("inverse", None), ("counts", np.intp))):

@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from .. import kernels as _kernels
 from .contraction import dot
 from .core import Array
 from .creation import asarray
@@ -103,10 +104,10 @@ def _add(parts):
     return out
 
 
-def _add_padded(parts):
+def _add_padded(parts, dtype):
     """Sum of 1-d partial counts of different lengths (zeros past the end)."""
     n = max(len(p) for p in parts)
-    out = np.zeros(n, dtype=parts[0].dtype)
+    out = np.zeros(n, dtype=dtype)
     for p in parts:
         out[:len(p)] += p
     return out
@@ -161,6 +162,7 @@ def _minmax_final(parts, ncols):
 def _data_ranges(x, layers, token, split_every=None):
     """Key of a task giving the (min, max) per column of ``x`` (1-d: one pair)."""
     ncols = 1 if x.ndim == 1 else x.shape[1]
+    layers.update(x._layers)
     name = "minmax-" + token
     layers[name] = {(name, i): (_minmax_block, k) for i, k in enumerate(x._keys_flat())}
     out = ("minmax-final-" + token,)
@@ -191,6 +193,18 @@ def _hist_finish(parts):
     return _add(parts)
 
 
+def _plain_range(r):
+    """Is the range NumPy would take in double precision (Python or float64
+    numbers, ints exact in a double)?  Then the C kernel bins as NumPy does."""
+    for v in r:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(
+                v, (int, float, np.float64, np.integer)):
+            return False
+        if isinstance(v, (int, np.integer)) and abs(int(v)) >= 2 ** 53:
+            return False
+    return True
+
+
 def _is_int_bins(bins):
     return isinstance(bins, (numbers.Integral, np.integer)) and not isinstance(bins, bool)
 
@@ -199,12 +213,16 @@ def histogram(a, bins=None, range=None, normed=False, weights=None, density=None
     """``np.histogram`` of the flattened array: ``(hist, bin_edges)``.
 
     The counts are NumPy's exactly (each block is binned with the edges NumPy
-    would use for the whole array, the counts added up); weighted sums are
+    would use for the whole array, the counts added up; float64 data with
+    equal-width bins and no weights in one C pass per block, the
+    ``histogram`` kernel doing NumPy's arithmetic); weighted sums are
     NumPy's within rounding.  ``bins``: an int (default 10) or a sequence of
     edges (or a 1-d cdask Array of them).  With an int and no ``range``, the
     range is the data's minimum and maximum, as in NumPy (dask requires a
     range): one more pass over the data, and the edges come back as a lazy
     cdask Array; otherwise they are a NumPy array, as dask returns them.
+    (Blocks that other operations compute are then held from the first pass
+    to the second: give a range to stream such data in one pass.)
     Bins given by name (``"auto"``...) need the whole data set and are not
     supported.
     """
@@ -252,12 +270,17 @@ def histogram(a, bins=None, range=None, normed=False, weights=None, density=None
         if n < 1:
             raise ValueError("`bins` must be positive, when an integer")
         nbins = n
+        kernel = a.dtype == np.float64 and w is None and hasattr(_kernels, "histogram")
         if range is None and not (a.size == 0):
             rkey = _data_ranges(ravel(a) if a.ndim != 1 else a, layers, token)
-            layers[pname] = {(pname, i): (_hist_block_ranged, k, n, rkey, wk)
-                             for i, (k, wk) in enumerate(zip(akeys, wkeys))}
             ename = "histogram-edges-" + token
             layers[ename] = {(ename, 0): (_hist_edges, rkey, n, a.dtype)}
+            if kernel:
+                layers[pname] = {(pname, i): (_kernels.histogram, k, (ename, 0))
+                                 for i, k in enumerate(akeys)}
+            else:
+                layers[pname] = {(pname, i): (_hist_block_ranged, k, n, rkey, wk)
+                                 for i, (k, wk) in enumerate(zip(akeys, wkeys))}
             bin_dtype = np.histogram_bin_edges(sample, n).dtype
             lazy_edges = Array(dict(layers), ename, ((n + 1,),), bin_dtype)
             dtype = np.histogram(sample, n, weights=wsample)[0].dtype
@@ -266,8 +289,12 @@ def histogram(a, bins=None, range=None, normed=False, weights=None, density=None
                 range = (0, 1)   # NumPy's range for no data
             edges = np.histogram_bin_edges(np.empty(0, a.dtype), n, range=range)
             dtype = np.histogram(sample, n, range=range, weights=wsample)[0].dtype
-            layers[pname] = {(pname, i): (_hist_block, k, n, tuple(range), wk)
-                             for i, (k, wk) in enumerate(zip(akeys, wkeys))}
+            if kernel and edges.dtype == np.float64 and _plain_range(range):
+                layers[pname] = {(pname, i): (_kernels.histogram, k, edges)
+                                 for i, k in enumerate(akeys)}
+            else:
+                layers[pname] = {(pname, i): (_hist_block, k, n, tuple(range), wk)
+                                 for i, (k, wk) in enumerate(zip(akeys, wkeys))}
     else:
         edges = np.histogram(np.empty(0, a.dtype), bins)[1]   # NumPy's checks
         nbins = edges.shape[0] - 1
@@ -496,7 +523,9 @@ def bincount(x, weights=None, minlength=0, split_every=None):
     """``np.bincount`` of a 1-d array of non-negative ints: the count (or the
     sum of ``weights``) of each value.  The length, ``max(x) + 1`` or
     ``minlength``, depends on the data: the result's chunk size is unknown
-    (dask states ``minlength``, which is wrong when a value reaches it)."""
+    (dask states ``minlength``, which is wrong when a value reaches it).
+    NumPy gives int64 zeros for no data even with float weights: so does
+    this when the length of ``x`` is known to be 0 (float64 when unknown)."""
     x = asarray(x)
     if x.ndim != 1:
         raise ValueError("Input array must be one dimensional. Try using x.ravel()")
@@ -513,6 +542,8 @@ def bincount(x, weights=None, minlength=0, split_every=None):
             raise ValueError("The weights and list don't have the same length.")
         w = _same_chunks(w, x, "x")
         dtype = np.bincount(np.zeros(1, np.intp), weights=np.ones(1, w.dtype)).dtype
+        if x.shape[0] == 0:
+            dtype = np.dtype(np.intp)   # NumPy ignores the weights of no data
     else:
         dtype = np.bincount(np.zeros(1, np.intp)).dtype
     token = tokenize("bincount", x.name, None if w is None else w.name, minlength)
@@ -524,7 +555,8 @@ def bincount(x, weights=None, minlength=0, split_every=None):
                      for i, (k, wk) in enumerate(zip(xkeys, wkeys))}
     oname = "bincount-" + token
     merge_tree(layers, "bincount", token, [(pname, i) for i in builtins_range(len(xkeys))],
-               _add_padded, _add_padded, (oname, 0), split_every)
+               _add_padded, _add_padded, (oname, 0), split_every, combine_args=(dtype,),
+               final_args=(dtype,))
     return Array(layers, oname, ((math.nan,),), dtype)
 
 
@@ -711,9 +743,19 @@ def gradient(f, *varargs, axis=None, edge_order=1):
                 sp = sp.astype(np.float64)
         g = f
         if min(g.chunks[ax]) < edge_order + 1:
-            g = g.rechunk({ax: max(edge_order + 1, max(g.chunks[ax]))})
-        dt = np.gradient(np.zeros((3,), g.dtype), sp if np.ndim(sp) == 0 else
-                         sp[:3], edge_order=1).dtype
+            # every block needs edge_order + 1 values of its own (a short
+            # last block joins the one before it)
+            c = max(edge_order + 1, max(g.chunks[ax]))
+            sizes = [c] * (n // c)
+            if n % c:
+                if n % c >= edge_order + 1:
+                    sizes.append(n % c)
+                else:
+                    sizes[-1] += n % c
+            g = g.rechunk({ax: tuple(sizes)})
+        m = min(n, 3)
+        dt = np.gradient(np.zeros((m,), g.dtype), sp if np.ndim(sp) == 0 else sp[:m],
+                         edge_order=1).dtype
         offsets = tuple(int(o) for o in np.cumsum((0,) + g.chunks[ax]))
         results.append(map_overlap(_gradient_block, g, depth={ax: 1}, boundary="none",
                                    dtype=dt, spacing=sp, axis=ax, edge_order=edge_order,
