@@ -166,3 +166,24 @@ def test_unknown_chunk_sizes_and_several_arrays():
     assert rep.result_bytes == 0            # the selection's size is not known: not counted
     with pytest.raises(TypeError, match="cdask Arrays"):
         cdask.explain(np.ones(3))
+
+
+def test_the_talks_mean_of_an_array_on_disk_over_the_budget(tmp_path):
+    # blocks read in place by the fused reduction: their getters never run
+    # (the scheduler runs what the keys need), nothing is held or spilled
+    path = str(tmp_path / "x.npy")
+    da.random.default_rng(1).standard_normal(4_000_000, chunks=500_000).to_npy(path)
+    x = da.from_npy(path, chunks=500_000)                    # 8 blocks of 4 MB
+    y = x[x > 0].mean()
+    with cdask.config.set(memory_limit="8 MiB"):
+        rep = y.explain(print=False)
+        with Profiler() as prof:
+            got = y.compute()
+    assert rep.budget == 8 << 20 and x.nbytes > 3 * rep.budget
+    assert rep.projected_spilled == 0 and rep.projected_held < 4096
+    assert "array" in rep.split("no tasks of their own")[1]   # read where they lie
+    assert "fused(mean, greater)" in rep
+    assert rep.tasks_run == len(prof.results)
+    assert max(m.held for m in prof.memory) < 4096
+    xn = np.load(path)
+    assert np.isclose(got, xn[xn > 0].mean(), rtol=1e-12)

@@ -117,6 +117,18 @@ def _block_bytes(key):
     return BLOCK_BYTES.get(key[0], 0)
 
 
+def _flat(keys):
+    """The keys of a nested list of keys."""
+    out, stack = [], [keys]
+    while stack:
+        k = stack.pop()
+        if isinstance(k, list):
+            stack.extend(k)
+        else:
+            out.append(k)
+    return out
+
+
 def replay_memory(g, keys, workers, spill_limit):
     """Replay the run of graph ``g`` for ``keys`` (see the module docstring):
     returns [(peak held, bytes spilled, {layer name: bytes spilled})] of
@@ -138,12 +150,8 @@ def replay_memory(g, keys, workers, spill_limit):
             if d in tasks:
                 refs[d] += 1
                 readers[d].append(k)
-    stack = [keys]
-    while stack:
-        k = stack.pop()
-        if isinstance(k, list):
-            stack.extend(k)
-        elif k in refs:
+    for k in _flat(keys):
+        if k in refs:
             refs[k] += 1                 # results are held to the end
     plan = (tasks, deps, prio, size, cost, refs, readers,
             {k for k in calls if isinstance(g[k][0], Kernel)})
@@ -259,7 +267,7 @@ def explain(*arrays, print=True, **kwargs):
         lines.append(_row(key_split(name), len(built[name]), _block_text(name)))
 
     # the tasks as they would run, by layer (in the order they would start)
-    g = p.graph
+    g = p.graph.cull(_flat(p.keys))      # as the scheduler does: what the keys need
     by_layer = {}
     prio = g.order() if len(g) <= REPLAY_MAX else {}
     deps = g.dependencies()
