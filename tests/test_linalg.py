@@ -394,3 +394,50 @@ def test_gemm_kernel_holds_own_openblas_at_one_thread_while_running():
     assert 1 in seen, seen
     np.testing.assert_allclose(g0, 4 * (A @ A), rtol=1e-9, atol=1e-9)
     assert own.scipy_openblas_get_num_threads() == before
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_norm_every_ord_and_axis_of_stacks(data):
+    # every ord and axis numpy.linalg.norm takes, on 3-d and 4-d arrays:
+    # the SVD norms (2, -2, 'nuc') of stacks of matrices included
+    nd = data.draw(st.integers(3, 4))
+    shape = tuple(data.draw(st.integers(1, 5)) for _ in range(nd))
+    chunks = chunkings(data.draw, st, shape)
+    dtype = data.draw(st.sampled_from(["f8", "f4", "i4", "c16"]))
+    a = np.random.default_rng(data.draw(st.integers(0, 99))).standard_normal(shape) * 3
+    a = (a + 1j * a[..., ::-1]) if dtype == "c16" else a.astype(dtype)
+    x = da.from_array(a, chunks=chunks)
+    axes = data.draw(st.sampled_from(
+        [None, 0, -1, 1] + [tuple(p) for p in
+                            __import__("itertools").permutations(range(-nd, 0), 2)][:8]))
+    mat = isinstance(axes, tuple)
+    ords = ([None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf] if mat
+            else [None, 0, 1, -1, 2, -2, 3, 0.5, np.inf, -np.inf])
+    ord_ = data.draw(st.sampled_from(ords))
+    keepdims = data.draw(st.booleans())
+    try:
+        want = np.linalg.norm(a, ord=ord_, axis=axes, keepdims=keepdims)
+    except ValueError:
+        # numpy refuses (an ord with axis=None on N-d): so does cdask
+        with pytest.raises(ValueError):
+            da.linalg.norm(x, ord=ord_, axis=axes, keepdims=keepdims).compute()
+        return
+    got = da.linalg.norm(x, ord=ord_, axis=axes, keepdims=keepdims).compute()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "f4" else 1e-10)
+
+
+def test_norm_bad_arguments():
+    x = da.ones((3, 4, 5), chunks=2)
+    with pytest.raises(ValueError, match="Invalid norm order"):
+        da.linalg.norm(x, ord="fro", axis=0)
+    with pytest.raises(ValueError, match="Invalid norm order"):
+        da.linalg.norm(x, ord=3, axis=(0, 1))
+    with pytest.raises(ValueError, match="Duplicate axes"):
+        da.linalg.norm(x, axis=(1, 1))
+    with pytest.raises(np.exceptions.AxisError):
+        da.linalg.norm(x, axis=(0, 3))
+    u = x[x[:, 0, 0] > 0]
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        da.linalg.norm(u, ord=2, axis=(0, 1))

@@ -991,9 +991,34 @@ def _svals(x):
 
 
 @_blas_policy
+def _stacked_norm_block(b, ord):
+    return np.linalg.norm(b, ord=ord, axis=(-2, -1))
+
+
+def _stacked_svd_norm(x, ord, row, col, keepdims):
+    """The 2, -2 or nuclear norm of each matrix of a stack (``row``, ``col``
+    the matrix axes of the N-d ``x``): the two axes are moved last and put
+    in one block each, so that every block holds whole matrices, and NumPy
+    takes the norms block by block."""
+    if any(isnan(c) for d in (row, col) for c in x.chunks[d]):
+        raise ValueError("norm: the matrix axes %d and %d have unknown chunk sizes; call "
+                         "x.compute_chunk_sizes() first" % (row, col))
+    rest = [d for d in range(x.ndim) if d not in (row, col)]
+    y = x.transpose(rest + [row, col]).rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
+    dtype = np.linalg.norm(np.ones((1, 1), dtype=x.dtype), ord=ord).dtype
+    r = map_blocks(_stacked_norm_block, y, ord, dtype=dtype,
+                   drop_axis=[x.ndim - 2, x.ndim - 1])
+    if keepdims:
+        for d in sorted((row, col)):
+            r = r.reshape(r.shape[:d] + (1,) + r.shape[d:])
+    return r
+
+
 def norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm`` from cdask reductions (matrix 2, -2 and nuclear
-    norms through ``svd``; only for 2-d arrays)."""
+    norms through ``svd`` for a 2-d array, and for stacks of matrices -
+    an N-d array with two axes named - through NumPy block by block, with
+    those two axes in one block)."""
     x = asarray(x)
     if x.dtype.kind in "biu":
         x = x.astype(np.float64)
@@ -1040,8 +1065,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     row, col = axis
     if ord in (2, -2, "nuc"):
         if x.ndim != 2:
-            raise NotImplementedError("norm: SVD-based matrix norms (ord=2, -2, 'nuc') are "
-                                      "implemented for 2-d arrays only")
+            return _stacked_svd_norm(x, ord, row, col, keepdims)
         s = _svals(x if axis == (0, 1) else x.T)
         r = s.max() if ord == 2 else s.min() if ord == -2 else s.sum()
         if keepdims:

@@ -39,6 +39,35 @@ def _block(method, entropy, spawn_key, shape, dtype, args, kwargs):
     return r
 
 
+def _pieces(method, entropy, spawn_key, shape, dtype, args, kwargs, step):
+    """The block ``_block`` makes, as 1-d pieces of at most ``step`` values
+    in C order: the generator draws each value in turn, so drawing a block
+    in pieces gives the same values as drawing it whole."""
+    ss = np.random.SeedSequence(entropy, spawn_key=spawn_key)
+    g = np.random.Generator(np.random.PCG64(ss))
+    kw = dict(kwargs)
+    n = 1
+    for s in shape:
+        n *= int(s)
+    buf = None
+    for i in range(0, n, step):
+        m = min(step, n - i)
+        if method in ("random", "standard_normal"):
+            if buf is None:
+                buf = np.empty(min(step, n), dtype=dtype)
+            yield getattr(g, method)(out=buf[:m], dtype=dtype, **kw)
+        elif method == "integers":
+            yield g.integers(*args, size=m, dtype=dtype, **kw)
+        else:
+            r = getattr(g, method)(*args, size=m, **kw)
+            yield r if r.dtype == dtype else r.astype(dtype)
+
+
+# compute() draws stored blocks in pieces straight into their target
+# (blockio.sink_writers)
+_block.pieces = _pieces
+
+
 def _shape(size):
     if size is None:
         return ()
