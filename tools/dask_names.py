@@ -72,8 +72,13 @@ NOTES = {
     "to_zarr": "same as dask, except: `compute=False` raises NotImplementedError",
     "Array.store": "same as dask, except: `compute=False` raises NotImplementedError",
     "Array.to_zarr": "same as dask, except: `compute=False` raises NotImplementedError",
-    "linalg.norm": "same as dask, except: `ord=2, -2, 'nuc'` with a pair of axes of a "
-                   "3-d or larger array raise NotImplementedError (issue 15)",
+    "linalg.norm": "better: every `ord` and `axis` numpy.linalg.norm takes, the SVD norms of "
+                   "stacks of matrices (N-d arrays) included",
+    "from_delayed": "better: the block is checked against the declared shape",
+    "to_backend": "same as dask, except: NumPy's backend only",
+    "Array.to_backend": "same as dask, except: NumPy's backend only",
+    "backends": "same as dask, except: NumPy's backend only",
+    "random.multinomial": "better: an ndarray `pvals` works (dask raises)",
     "linalg.svd": "same as dask, except: `full_matrices=True` raises NotImplementedError",
     "reduction": "same as dask, except: `weights=` raises NotImplementedError",
     "take": "better: NumPy's `mode=` and `axis=None` too; each output block reads only the "
@@ -115,22 +120,7 @@ for _k in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rf
                           "dask raises)")
 
 # Why a name cdask lacks is missing (the default: the rest of issue 15).
-WHY_NOT = {
-    "Array.to_svg": "not yet: the pictures issue (being written)",
-    "Array.visualize": "not yet: the pictures issue",
-    "to_hdf5": "not yet: issue 15 (the `cdask[hdf5]` extra)",
-    "Array.to_hdf5": "not yet: issue 15 (the `cdask[hdf5]` extra)",
-    "from_tiledb": "not yet: issue 15 (the `cdask[tiledb]` extra)",
-    "to_tiledb": "not yet: issue 15 (the `cdask[tiledb]` extra)",
-    "Array.to_tiledb": "not yet: issue 15 (the `cdask[tiledb]` extra)",
-    "Array.to_dask_dataframe": "not yet: issue 15 (the `cdask[dataframe]` extra)",
-    "Array.to_backend": "not yet: cdask has one backend (NumPy); issue 15",
-    "backends": "not yet: cdask has one backend (NumPy); issue 15",
-    "array_expr_enabled": "not yet: dask's expression backend has no cdask counterpart; "
-                          "issue 15",
-}
-WHY_NOT["fft"] = "not yet: `cdask.fft`, issue 15 (see the `fft.*` names below)"
-WHY_NOT["ma"] = "not yet: `cdask.ma`, issue 15 (see the `ma.*` names below)"
+WHY_NOT = {}
 DEFAULT_WHY_NOT = "not yet: the open work of issue 15"
 
 
