@@ -92,6 +92,7 @@ def _build_table():
                       np.isneginf: isneginf}.items():
         t[npf] = ours
     t.update(_shape_table())
+    t[np.percentile] = percentiles.percentile_exact   # NumPy's result, not dask's estimate
     t[np.take] = _np_take
 
     for f in ("dot", "tensordot", "vdot", "outer", "einsum"):

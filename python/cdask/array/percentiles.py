@@ -288,6 +288,16 @@ def percentile(a, q, method="linear", internal_method="default", **kwargs):
     return Array(layers, oname, tuple((s,) for s in qa.shape), dtype)
 
 
+def percentile_exact(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                     keepdims=False, *, weights=None, interpolation=None):
+    """``np.percentile`` exactly (what ``np.percentile(cdask_array, ...)`` runs:
+    NumPy's function promises NumPy's result, dask's approximation is for
+    ``cdask.percentile``)."""
+    method = _method(method, interpolation, "percentile")
+    return _along(np.percentile, "percentile", a, q, axis, keepdims, out, {"method": method},
+                  weights)
+
+
 # ---------------------------------------------------------------------------
 # topk, argtopk
 # ---------------------------------------------------------------------------
