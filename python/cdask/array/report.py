@@ -6,14 +6,15 @@
     Layers as built: 4 layers, 36 tasks
       array                       9 tasks  blocks of 63.99 MiB
       add                         9 tasks  blocks of 63.99 MiB
-      ...
-    As it would run: 17 tasks in 2 layers, on 2 workers
-      array                       9 values  data in the graph
+      multiply                    9 tasks  blocks of 63.99 MiB
+      power                       9 tasks  blocks of 63.99 MiB
+    As it would run: 17 tasks in 1 layer, on 2 workers
       store                      17 tasks  fused(power, multiply, add)
-      no tasks of their own (fused into others, or read where they lie): add, multiply, power
+      no tasks of their own (fused into others, or read where they lie): array, add, ...
     Memory: budget 14.12 GiB (cdask.config memory_limit), spill limit 14.00 GiB
       result, allocated by compute() before the run: 274.66 MiB
-      ...
+      largest block: 63.99 MiB
+      held by the scheduler at its peak: 0 B (the plan replayed in its order on 2 workers)
       projected peak: 274.66 MiB, 2% of the budget
       nothing would spill
 
@@ -236,6 +237,10 @@ def _block_text(name):
     return "blocks of %s" % format_bytes(b) if b else ""
 
 
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def _row(name, n, what, unit="task"):
     return "  %-22s %6d %s%s  %s" % (name, n, unit, " " if n == 1 else "s", what)
 
@@ -262,7 +267,8 @@ def explain(*arrays, print=True, **kwargs):
         built.update(a._layers)
     built = cull_layers(built, {a.name for a in arrays})
     n_built = sum(len(layer) for layer in built.values())
-    lines.append("Layers as built: %d layers, %d tasks" % (len(built), n_built))
+    lines.append("Layers as built: %s, %s" % (_plural(len(built), "layer"),
+                                             _plural(n_built, "task")))
     for name in _layer_order(built):
         lines.append(_row(key_split(name), len(built[name]), _block_text(name)))
 
@@ -286,8 +292,9 @@ def explain(*arrays, print=True, **kwargs):
         op = op or "alias"
         entry[2][op] = entry[2].get(op, 0) + 1
         entry[3] = min(entry[3], prio.get(k, 0))
-    lines.append("As it would run: %d tasks in %d layers, on %d worker%s"
-                 % (ntasks, len(by_layer), p.workers, "" if p.workers == 1 else "s"))
+    lines.append("As it would run: %s in %s, on %s"
+                 % (_plural(ntasks, "task"), _plural(len(by_layer), "layer"),
+                    _plural(p.workers, "worker")))
     for name, (n, nvalues, ops, _) in sorted(by_layer.items(), key=lambda kv: kv[1][3]):
         if n:
             what = ", ".join(op if c == n else "%s (%d)" % (op, c) for op, c in ops.items())
