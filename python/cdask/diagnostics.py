@@ -841,6 +841,7 @@ class _Trace:
     and no display is needed)."""
 
     LEGEND_MAX = 12
+    EDGES_UNDER = 2000    # bars drawn with an edge, up to this many
 
     def __init__(self, prof):
         np = _require("numpy", "Profiler")
@@ -949,8 +950,12 @@ class _Trace:
         memory curve."""
         from matplotlib.collections import PolyCollection
         s, e, r, o = self._bars_until(len(self.start))
+        # a thin white line between tasks that follow each other on a row
+        # (one solid bar otherwise), where there are few enough to see
+        edges = dict(edgecolors="white", linewidths=0.4) if len(s) <= self.EDGES_UNDER \
+            else dict(edgecolors="none")
         self.bars = PolyCollection(self._verts(s, e, r), facecolors=self.col_array[o]
-                                   if len(s) else "none", edgecolors="none")
+                                   if len(s) else "none", **edges)
         self.ax.add_collection(self.bars)
         self._memory_until(None)
 
