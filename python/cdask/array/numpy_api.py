@@ -23,7 +23,8 @@ import warnings
 import numpy as np
 
 from . import (blockwise, contraction, creation, grids, joining, overlap, rechunk,
-               reductions as _red, reshape as rs, routines, store, triangles, ufunc_api)
+               reductions as _red, reshape as rs, routines, store, triangles, ufunc_api,
+               ufunc_methods)
 from . import percentiles, sets, statistics
 from . import applying, padding, rearranging, selection
 from .chunk_types import is_valid_chunk_type
@@ -262,24 +263,22 @@ def materialize(obj):
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
-    """The body of ``Array.__array_ufunc__`` (``method`` ``"__call__"`` only)."""
-    if method != "__call__":
-        return NotImplemented
-    if ufunc is np.matmul:   # a gufunc: contraction, not elementwise
+    """The body of ``Array.__array_ufunc__``: ``__call__`` (several outputs
+    too), ``reduce``, ``accumulate``, ``outer`` and ``reduceat`` (ufunc_methods.py)."""
+    if method == "__call__" and ufunc is np.matmul:   # a gufunc: contraction, not elementwise
         return contraction.matmul(*inputs, **kwargs)
-    out = kwargs.pop("out", None)
-    if isinstance(out, tuple):
-        if len(out) == 1:
-            out = out[0]
-        elif all(o is None for o in out):
-            out = None
-    for x in inputs + ((out,) if out is not None else ()):
+    out = kwargs.get("out", None)
+    outs = out if isinstance(out, tuple) else (out,)
+    operands = inputs[:1] if method == "reduceat" else inputs
+    for x in operands + tuple(o for o in outs if o is not None):
         if not is_operand(x):
             return NotImplemented
-    if out is not None and not isinstance(out, (Array, tuple)):
+    if any(o is not None and not isinstance(o, Array) for o in outs):
         return NotImplemented
-    if ufunc.nout == 1:
-        return elemwise(ufunc, *inputs, out=out, **kwargs)
-    outs = out if isinstance(out, tuple) else (None,) * ufunc.nout
-    return tuple(elemwise(ufunc, *inputs, out=o, _output_index=i, **kwargs)
-                 for i, o in enumerate(outs))
+    if isinstance(out, tuple) and all(o is None for o in out):
+        kwargs = dict(kwargs, out=None)
+    if method == "__call__" and ufunc.nout == 1:
+        if isinstance(out, tuple) and len(out) == 1:
+            kwargs = dict(kwargs, out=out[0])
+        return elemwise(ufunc, *inputs, **kwargs)
+    return ufunc_methods.dispatch(ufunc, method, inputs, kwargs)

@@ -10,6 +10,7 @@ NumPy ufunc itself, so ``cdask.sin(0.5)`` is a plain number, as with dask.
 
 from .core import Array
 from .elemwise import elemwise
+from . import ufunc_methods
 from .ufuncs import ALL_UFUNCS
 
 
@@ -23,9 +24,30 @@ class ufunc:
             name, uf.__doc__ or "")
 
     def __call__(self, *args, **kwargs):
-        if any(isinstance(a, Array) for a in args) or isinstance(kwargs.get("out"), Array):
+        out = kwargs.get("out")
+        if any(isinstance(a, Array) for a in args + (out if isinstance(out, tuple) else (out,))):
+            if self._ufunc.nout > 1:
+                return ufunc_methods.call(self._ufunc, args, kwargs)
             return elemwise(self._ufunc, *args, **kwargs)
         return self._ufunc(*args, **kwargs)
+
+    # NumPy's methods: lazy on cdask Arrays (outer always, as dask's)
+    def reduce(self, array, *args, **kwargs):
+        return self._method("reduce", array, *args, **kwargs)
+
+    def accumulate(self, array, *args, **kwargs):
+        return self._method("accumulate", array, *args, **kwargs)
+
+    def reduceat(self, array, *args, **kwargs):
+        return self._method("reduceat", array, *args, **kwargs)
+
+    def outer(self, A, B, **kwargs):
+        return ufunc_methods.outer(self._ufunc, A, B, **kwargs)
+
+    def _method(self, name, array, *args, **kwargs):
+        if isinstance(array, Array):
+            return getattr(ufunc_methods, name)(self._ufunc, array, *args, **kwargs)
+        return getattr(self._ufunc, name)(array, *args, **kwargs)
 
     def __getattr__(self, attr):
         # nin, nout, ntypes, types, identity, signature... come from NumPy's

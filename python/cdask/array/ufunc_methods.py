@@ -1,0 +1,413 @@
+"""NumPy's ufunc methods on cdask Arrays, and ufuncs with several outputs.
+
+``np.add.reduce(x)``, ``np.maximum.accumulate(x, axis=1)``, ``np.add.outer(v, w)``,
+``np.add.reduceat(x, idx)`` and ``np.divmod(x, 3)`` reach :func:`dispatch`
+through ``Array.__array_ufunc__``; ``cdask.add.reduce`` and ``cdask.divmod`` call
+the same functions.  Every result is lazy and has NumPy's dtype, which (with
+NumPy's exceptions for bad input) comes from NumPy itself: the method is
+first called on a tiny sample of the same ndim and dtype.
+
+* ``reduce``: ``add``/``multiply``/``maximum``/``minimum`` (and
+  ``logical_or``/``logical_and`` of booleans) are cdask's ``sum``, ``prod``,
+  ``max``, ``min``, ``any``, ``all`` (fused C passes); ``where=`` puts the
+  identity (or ``initial``) in the masked places first, an elementwise pass
+  that fuses with the reduction.  Other reorderable ufuncs (those NumPy
+  reduces over several axes: an identity, or ``maximum``/``minimum``/``fmax``/
+  ``fmin``) run a tree of ``ufunc.reduce`` partials; the others
+  (``subtract``, ``divide``, ``power``...) fold block after block along
+  their one axis, in NumPy's order.
+* ``accumulate``: ``add``/``multiply`` are ``cumsum``/``cumprod``; others
+  scan block after block along the axis, the last slice of the previous
+  output block folded into the first slice of the next, then NumPy's
+  accumulate in place: NumPy's sequence of operations, so its bits.
+* ``outer``: the first operand given trailing length-1 axes, then the
+  elementwise ufunc (C kernels).
+* ``reduceat``: the indices are concrete; consecutive indices are grouped
+  into output blocks whose input span stays near two input blocks, and each
+  output block is NumPy's ``reduceat`` on the concatenated span.
+* several outputs: one lazy Array per output (each block task computes the
+  ufunc and keeps its output), ``out=`` a tuple with a cdask Array or None per
+  output.
+"""
+
+import builtins
+from itertools import product
+
+import numpy as np
+
+from .core import Array
+from .creation import asarray
+from .elemwise import elemwise
+from . import reductions as _red
+from .tokenize import tokenize
+from .utils import merge_layers, normalize_axis, normalize_axis_index, unknown_chunks_error
+
+__all__ = ["dispatch", "call", "reduce", "accumulate", "outer", "reduceat"]
+
+_IDEMPOTENT = frozenset([np.maximum, np.minimum, np.fmax, np.fmin])
+_NoValue = np._NoValue
+
+
+def _check_method(ufunc, method):
+    # NumPy's own messages and exception type
+    if ufunc.nin != 2:
+        what = "outer product" if method == "outer" else method
+        raise ValueError("%s only supported for binary functions" % what)
+    if ufunc.nout != 1 and method != "outer":
+        raise ValueError("%s only supported for functions returning a single value" % method)
+
+
+def _sample_shape(x):
+    # one element per axis (none where the array is empty), so NumPy's
+    # checks of empty reductions apply to the sample too
+    return tuple(0 if s == 0 else 1 for s in x.shape)
+
+
+def _single_out(out, what):
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise ValueError("%s: out must be one cdask Array" % what)
+        out = out[0]
+    if out is not None and not isinstance(out, Array):
+        raise TypeError("out= must be a cdask Array, got %s" % type(out).__name__)
+    return out
+
+
+def _into(out, r):
+    """``r`` written into the cdask Array ``out`` (NumPy's same_kind cast), or ``r``."""
+    if out is None:
+        return r
+    if tuple(out.shape) != tuple(r.shape):
+        raise ValueError("output operand has shape %s, the result has shape %s"
+                         % (out.shape, r.shape))
+    if not np.can_cast(r.dtype, out.dtype, casting="same_kind"):
+        raise TypeError("Cannot cast ufunc output from %r to %r with casting rule 'same_kind'"
+                        % (r.dtype, out.dtype))
+    out._become(r.astype(out.dtype) if r.dtype != out.dtype else r)
+    return out
+
+
+def _reorderable(ufunc):
+    return ufunc.identity is not None or ufunc in _IDEMPOTENT
+
+
+# ---------------------------------------------------------------------------
+# several outputs
+# ---------------------------------------------------------------------------
+def call(ufunc, inputs, kwargs):
+    """``ufunc(*inputs, **kwargs)`` for a ufunc of any number of outputs:
+    an Array, or a tuple of Arrays (one per output)."""
+    kwargs = dict(kwargs)
+    out = kwargs.pop("out", None)
+    if ufunc.nout == 1:
+        return elemwise(ufunc, *inputs, out=_single_out(out, ufunc.__name__), **kwargs)
+    if out is None:
+        out = (None,) * ufunc.nout
+    if not isinstance(out, tuple) or len(out) != ufunc.nout:
+        raise ValueError("The 'out' tuple must have exactly %d entries: one per ufunc output"
+                         % ufunc.nout)
+    for o in out:
+        if o is not None and not isinstance(o, Array):
+            raise TypeError("out= entries must be cdask Arrays or None, got %s"
+                            % type(o).__name__)
+    return tuple(elemwise(ufunc, *inputs, out=o, _output_index=i, **kwargs)
+                 for i, o in enumerate(out))
+
+
+# ---------------------------------------------------------------------------
+# reduce
+# ---------------------------------------------------------------------------
+def _chunk_reduce(b, axes, ufunc, dtype, initial):
+    if initial is None and ufunc.identity is None and \
+            builtins.any(b.shape[a] == 0 for a in axes):
+        return None
+    kw = {} if initial is None else {"initial": initial}
+    return ufunc.reduce(b, axis=axes, dtype=dtype, keepdims=True, **kw)
+
+
+def _combine_reduce(parts, ufunc):
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    r = np.array(parts[0], copy=True)
+    for p in parts[1:]:
+        ufunc(r, p, out=r)
+    return r
+
+
+def _agg_reduce(parts, ufunc, dtype, initial, axes, keepdims):
+    r = _combine_reduce(parts, ufunc)
+    if r is None:
+        raise ValueError("zero-size array to reduction operation %s which has no identity"
+                         % ufunc.__name__)
+    if initial is not None and ufunc.identity is not None:
+        ufunc(np.asarray(initial).astype(dtype), r, out=r, dtype=dtype)
+    return _red._finish(r, axes, keepdims, dtype)
+
+
+def _fold_step(acc, b, axis, ufunc, dtype, initial):
+    """Left fold of ``ufunc`` along ``axis``: ``acc`` (keepdims, or None) then
+    every slice of the block ``b``."""
+    if acc is None:
+        if initial is None and b.shape[axis] == 0:
+            return None
+        kw = {} if initial is None else {"initial": initial}
+        return ufunc.reduce(b, axis=axis, dtype=dtype, keepdims=True, **kw)
+    if b.shape[axis] == 0:
+        return acc
+    both = np.concatenate([acc, np.asarray(b).astype(dtype, copy=False)], axis=axis)
+    return ufunc.reduce(both, axis=axis, dtype=dtype, keepdims=True)
+
+
+def _fold_finish(acc, ufunc, axis, keepdims):
+    if acc is None:
+        raise ValueError("zero-size array to reduction operation %s which has no identity"
+                         % ufunc.__name__)
+    return acc if keepdims else np.squeeze(acc, axis=axis)
+
+
+def _fold(ufunc, x, axis, dtype, keepdims, initial):
+    token = tokenize("ufunc-fold", ufunc.__name__, x.name, axis, str(dtype), keepdims, initial)
+    sname = "%s-fold-%s" % (ufunc.__name__, token)
+    oname = "%s-reduce-%s" % (ufunc.__name__, token)
+    steps, outs = {}, {}
+    nb = x.numblocks
+    for idx in product(*map(range, nb)):
+        prev = None
+        if idx[axis] > 0:
+            prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
+        steps[(sname,) + idx] = (_fold_step, prev, (x.name,) + idx, axis, ufunc, dtype, initial)
+        if idx[axis] == nb[axis] - 1:
+            okey = idx[:axis] + ((0,) if keepdims else ()) + idx[axis + 1:]
+            outs[(oname,) + okey] = (_fold_finish, (sname,) + idx, ufunc, axis, keepdims)
+    if nb[axis] == 0:
+        raise ValueError("zero-size array to reduction operation %s which has no identity"
+                         % ufunc.__name__)
+    chunks = x.chunks[:axis] + (((1,),) if keepdims else ()) + x.chunks[axis + 1:]
+    return _red._new_array(x, {sname: steps, oname: outs}, oname, chunks, dtype)
+
+
+def _fast_reduce(ufunc, x, axes, dtype, keepdims):
+    """cdask's own reduction doing what ``ufunc.reduce`` does, or None."""
+    if not axes or x.dtype.hasobject:
+        return None
+    kw = dict(axis=axes, keepdims=keepdims)
+    if ufunc is np.add:
+        return _red.sum(x, dtype=dtype, **kw)
+    if ufunc is np.multiply:
+        return _red.prod(x, dtype=dtype, **kw)
+    if dtype != x.dtype:
+        return None
+    if ufunc is np.maximum:
+        return _red.max(x, **kw)
+    if ufunc is np.minimum:
+        return _red.min(x, **kw)
+    if x.dtype == bool and ufunc is np.logical_or:
+        return _red.any(x, **kw)
+    if x.dtype == bool and ufunc is np.logical_and:
+        return _red.all(x, **kw)
+    return None
+
+
+def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_NoValue,
+           where=True):
+    """``ufunc.reduce(array, ...)`` (NumPy's signature) as a lazy cdask Array."""
+    _check_method(ufunc, "reduce")
+    x = asarray(array)
+    out = _single_out(out, "reduce")
+    has_where = not (isinstance(where, bool) and where)
+    kw = {} if initial is _NoValue else {"initial": initial}
+    sample = np.ones(_sample_shape(x), dtype=x.dtype)
+    with np.errstate(all="ignore"):
+        wsample = True if not has_where else np.ones(_sample_shape(x), dtype=bool)
+        rdt = ufunc.reduce(sample, axis=axis, dtype=dtype, keepdims=keepdims, where=wsample,
+                           **kw).dtype
+    if initial is _NoValue or initial is None:
+        initial = None
+    else:
+        initial = np.asarray(initial).astype(rdt)[()]
+    axes = normalize_axis(axis, x.ndim)
+    if has_where:
+        # the identity (or initial, which NumPy then requires) where masked
+        fill = np.asarray(ufunc.identity if ufunc.identity is not None else initial)
+        xl = x.astype(rdt) if x.dtype != rdt else x
+        x = elemwise(np.where, where, xl, fill.astype(rdt)[()])
+    if not axes:
+        r = x.astype(rdt) if x.dtype != rdt else x
+        if initial is not None:
+            r = elemwise(ufunc, initial, r, dtype=rdt)
+        return _into(out, r)
+    if initial is None or ufunc.identity is not None:
+        r = _fast_reduce(ufunc, x, axes, rdt, keepdims)
+        if r is not None:
+            if initial is not None:
+                r = elemwise(ufunc, initial, r, dtype=rdt)
+            return _into(out, r)
+    if not _reorderable(ufunc):
+        return _into(out, _fold(ufunc, x, axes[0], rdt, keepdims, initial))
+    block_initial = initial if ufunc.identity is None else None
+    token = tokenize("ufunc-reduce", ufunc.__name__, x.name, axes, keepdims, str(rdt), initial)
+    r = _red._tree(x, "%s-reduce" % ufunc.__name__, token, axes, keepdims, rdt, None,
+                   chunk=_chunk_reduce, chunk_args=(axes, ufunc, rdt, block_initial),
+                   combine=_combine_reduce, combine_args=(ufunc,),
+                   aggregate=_agg_reduce, aggregate_args=(ufunc, rdt, initial, axes, keepdims))
+    return _into(out, r)
+
+
+# ---------------------------------------------------------------------------
+# accumulate
+# ---------------------------------------------------------------------------
+def _scan_step(b, prev, axis, ufunc, dtype):
+    """NumPy's accumulate of the block ``b`` continuing from the step ``prev``
+    before it along ``axis`` (None for the first): ``(output block, carry)``,
+    the carry the last slice so far (keepdims; None before any element)."""
+    carry = None if prev is None else prev[1]
+    if b.shape[axis] == 0:
+        return np.asarray(b).astype(dtype), carry
+    if carry is None:
+        t = ufunc.accumulate(b, axis=axis, dtype=dtype)
+    else:
+        t = np.array(b, dtype=dtype, copy=True)
+        first = (slice(None),) * axis + (slice(0, 1),)
+        ufunc(carry, t[first], out=t[first], dtype=dtype)
+        ufunc.accumulate(t, axis=axis, dtype=dtype, out=t)
+    last = (slice(None),) * axis + (slice(t.shape[axis] - 1, None),)
+    return t, t[last]
+
+
+def _scan_out(step):
+    return step[0]
+
+
+def accumulate(ufunc, array, axis=0, dtype=None, out=None):
+    """``ufunc.accumulate(array, axis, dtype)`` as a lazy cdask Array."""
+    _check_method(ufunc, "accumulate")
+    x = asarray(array)
+    out = _single_out(out, "accumulate")
+    with np.errstate(all="ignore"):
+        rdt = ufunc.accumulate(np.ones(_sample_shape(x), dtype=x.dtype), axis=axis,
+                               dtype=dtype).dtype
+    if axis is None:
+        axis = 0
+    axis = normalize_axis_index(axis, x.ndim)
+    if ufunc is np.add and not x.dtype.hasobject:
+        return _into(out, _red.cumsum(x, axis=axis, dtype=rdt))
+    if ufunc is np.multiply and not x.dtype.hasobject:
+        return _into(out, _red.cumprod(x, axis=axis, dtype=rdt))
+    token = tokenize("ufunc-accumulate", ufunc.__name__, x.name, axis, str(rdt))
+    sname = "%s-scan-%s" % (ufunc.__name__, token)
+    oname = "%s-accumulate-%s" % (ufunc.__name__, token)
+    steps, outs = {}, {}
+    for idx in product(*map(range, x.numblocks)):
+        prev = None
+        if idx[axis] > 0:
+            prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
+        steps[(sname,) + idx] = (_scan_step, (x.name,) + idx, prev, axis, ufunc, rdt)
+        outs[(oname,) + idx] = (_scan_out, (sname,) + idx)
+    return _into(out, _red._new_array(x, {sname: steps, oname: outs}, oname, x.chunks, rdt))
+
+
+# ---------------------------------------------------------------------------
+# outer
+# ---------------------------------------------------------------------------
+def outer(ufunc, A, B, **kwargs):
+    """``ufunc.outer(A, B)``: ``ufunc(A[..., None, ...], B)`` with the result
+    of shape ``A.shape + B.shape`` (a tuple for several outputs)."""
+    _check_method(ufunc, "outer")
+    A, B = asarray(A), asarray(B)
+    A = A[(Ellipsis,) + (None,) * B.ndim]
+    return call(ufunc, (A, B), kwargs)
+
+
+# ---------------------------------------------------------------------------
+# reduceat
+# ---------------------------------------------------------------------------
+def _reduceat_block(blocks, lo, hi, idx, extra, axis, ufunc, dtype):
+    data = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=axis)
+    data = data[(slice(None),) * axis + (slice(lo, hi),)]
+    r = ufunc.reduceat(data, list(idx) + list(extra), axis=axis, dtype=dtype)
+    if extra:
+        r = r[(slice(None),) * axis + (slice(0, len(idx)),)]
+    return r
+
+
+def reduceat(ufunc, array, indices, axis=0, dtype=None, out=None):
+    """``ufunc.reduceat(array, indices, axis, dtype)`` as a lazy cdask Array."""
+    _check_method(ufunc, "reduceat")
+    x = asarray(array)
+    out = _single_out(out, "reduceat")
+    if isinstance(indices, Array):
+        indices = indices.compute()
+    indices = np.asarray(indices)
+    if indices.ndim != 1 or (indices.size and indices.dtype.kind not in "iu"):
+        # NumPy's own complaint about the indices
+        ufunc.reduceat(np.ones(1, x.dtype), indices, dtype=dtype)
+    indices = indices.astype(np.intp)
+    axis = normalize_axis_index(axis, x.ndim)
+    n = x.shape[axis]
+    if n != n:
+        raise unknown_chunks_error("%s.reduceat" % ufunc.__name__)
+    for i in indices:
+        if not 0 <= i < n:
+            raise IndexError("index %d out-of-bounds in %s.reduceat [0, %d)"
+                             % (i, ufunc.__name__, n))
+    with np.errstate(all="ignore"):
+        rdt = ufunc.reduceat(np.ones(_sample_shape(x), dtype=x.dtype), [0] if n else [],
+                             axis=axis, dtype=dtype).dtype
+    m = len(indices)
+    stops = [int(indices[i + 1]) if i + 1 < m and indices[i] < indices[i + 1] else
+             (int(indices[i]) + 1 if i + 1 < m else n) for i in range(m)]
+    starts = [int(i) for i in indices]
+    bounds = np.cumsum((0,) + x.chunks[axis])
+    limit = 2 * builtins.max(x.chunks[axis] or (1,))
+    groups, cur = [], []
+    for i in range(m):
+        if cur:
+            lo = builtins.min(starts[j] for j in cur + [i])
+            hi = builtins.max(stops[j] for j in cur + [i])
+            if hi - lo > limit:
+                groups.append(cur)
+                cur = []
+        cur.append(i)
+    if cur:
+        groups.append(cur)
+    token = tokenize("ufunc-reduceat", ufunc.__name__, x.name, indices.tobytes(), axis, str(rdt))
+    oname = "%s-reduceat-%s" % (ufunc.__name__, token)
+    tasks = {}
+    others = [range(nb) for k, nb in enumerate(x.numblocks) if k != axis]
+    for g, grp in enumerate(groups):
+        lo = builtins.min(starts[j] for j in grp)
+        hi = builtins.max(stops[j] for j in grp)
+        b0 = int(np.searchsorted(bounds, lo, side="right")) - 1
+        b1 = int(np.searchsorted(bounds, hi, side="left"))
+        local = [starts[j] - lo for j in grp]
+        last_stop = stops[grp[-1]]
+        extra = [last_stop - lo] if last_stop < hi else []
+        for rest in product(*others):
+            keys = [(x.name,) + rest[:axis] + (b,) + rest[axis:] for b in range(b0, b1)]
+            tasks[(oname,) + rest[:axis] + (g,) + rest[axis:]] = (
+                _reduceat_block, keys, lo - int(bounds[b0]), hi - int(bounds[b0]), local, extra, axis, ufunc, rdt)
+    chunks = x.chunks[:axis] + (tuple(len(g) for g in groups) or (0,),) + x.chunks[axis + 1:]
+    if not groups:
+        from .creation import empty
+        return _into(out, empty(x.shape[:axis] + (0,) + x.shape[axis + 1:], dtype=rdt,
+                                chunks=chunks))
+    return _into(out, _red._new_array(x, {oname: tasks}, oname, chunks, rdt))
+
+
+# ---------------------------------------------------------------------------
+# __array_ufunc__
+# ---------------------------------------------------------------------------
+_METHODS = {"reduce": reduce, "accumulate": accumulate, "outer": outer, "reduceat": reduceat}
+
+
+def dispatch(ufunc, method, inputs, kwargs):
+    """``ufunc.<method>(*inputs, **kwargs)`` on cdask Arrays (``__call__``
+    with several outputs, ``reduce``, ``accumulate``, ``outer``, ``reduceat``);
+    NotImplemented for ``at`` (an in-place update cdask Arrays cannot take)."""
+    if method == "__call__":
+        return call(ufunc, inputs, kwargs)
+    f = _METHODS.get(method)
+    if f is None:
+        return NotImplemented
+    return f(ufunc, *inputs, **kwargs)
