@@ -19,15 +19,17 @@ per task.
 ``optimize_graph=False`` draws the graph the arrays were built as (every
 layer's tasks); ``True`` draws ``cdask.optimize``'s graph, the one
 ``compute()`` runs but for the tasks that write the result: culled,
-elementwise chains, masks and reductions fused, blocks read in place.  ``color="order"`` fills the nodes by the
-order the C scheduler gives the tasks (``Graph.order()``: pale first, dark
-last), the order the workers take them when they have the choice.
+elementwise chains, masks and reductions fused, blocks read in place.
+``color="order"`` fills the nodes by the order the C scheduler gives the
+tasks (``Graph.order()``: pale first, dark last), the order the workers
+take them when they have the choice.
 
 The result: an ``IPython.display.Image`` (PNG, JPEG, GIF) or
 ``IPython.display.SVG`` that shows itself in Jupyter; the image's bytes
-where IPython is not installed, and for PDF and dot's own text format.  With ``filename`` the image is also
-written there, in the format its extension names (``format=`` overrides;
-a name without a known extension gets ``.png``, as in dask).  Other keyword
+where IPython is not installed, and for PDF and dot's own text format.
+With ``filename`` the image is also written there, in the format its
+extension names (``format=`` overrides; a name without a known extension
+gets ``.png``, as in dask).  Other keyword
 arguments are Graphviz graph attributes (``rankdir="LR"``, ``size="8,8"``...).
 
 Graphs of over ``MAX_NODES`` keys are refused (ValueError): dot takes
