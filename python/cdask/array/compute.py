@@ -18,7 +18,7 @@ from .._core import get
 from ..diagnostics import get_with_progress
 from ..graph import Graph
 from ..utils import parse_bytes
-from .blockio import store_block
+from .blockio import sink_writers, store_block
 from .chunk_types import MaskedResult, maybe_masked, note_masked
 from .coarsen import coarsen
 from .contraction import blas_limits
@@ -304,6 +304,10 @@ def prepare(arrays, outs, kwargs, check=True):
         extra = sink_stores(g, stores, store_block, workers=_workers(kwargs))
         if len(extra) != len(stores):
             keys = _with_extra(keys, stores, extra)
+    # blocks cdask.random draws are drawn straight into the target
+    if not masked:
+        sink_writers(g, [k for k in _flatten_keys(keys)
+                         if type(k) is tuple and k and k[0] == store], store_block)
 
     kw = _get_kwargs(kwargs)
     # intermediates past the budget are spilled to unnamed files in the
