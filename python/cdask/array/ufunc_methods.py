@@ -38,6 +38,7 @@ import numpy as np
 from .core import Array
 from .creation import asarray
 from .elemwise import elemwise
+from .reshape import broadcast_to
 from . import reductions as _red
 from .tokenize import tokenize
 from .utils import merge_layers, normalize_axis, normalize_axis_index, unknown_chunks_error
@@ -145,9 +146,19 @@ def _agg_reduce(parts, ufunc, dtype, initial, axes, keepdims):
     return _red._finish(r, axes, keepdims, dtype)
 
 
-def _fold_step(acc, b, axis, ufunc, dtype, initial):
+def _fold_step(acc, b, axis, ufunc, dtype, initial, w=None):
     """Left fold of ``ufunc`` along ``axis``: ``acc`` (keepdims, or None) then
-    every slice of the block ``b``."""
+    every slice of the block ``b`` (where ``w`` is true, when given: NumPy
+    then has an ``initial``)."""
+    if w is not None:
+        if acc is None:
+            shape = tuple(1 if a == axis else s for a, s in enumerate(np.shape(b)))
+            acc = np.full(shape, initial, dtype=dtype)
+        w = np.broadcast_to(w, np.shape(b))
+        for i in range(np.shape(b)[axis]):
+            sl = (slice(None),) * axis + (slice(i, i + 1),)
+            acc = ufunc(acc, b[sl], out=acc.copy(), where=w[sl], dtype=dtype)
+        return acc
     if acc is None:
         if initial is None and b.shape[axis] == 0:
             return None
@@ -166,8 +177,15 @@ def _fold_finish(acc, ufunc, axis, keepdims):
     return acc if keepdims else np.squeeze(acc, axis=axis)
 
 
-def _fold(ufunc, x, axis, dtype, keepdims, initial):
-    token = tokenize("ufunc-fold", ufunc.__name__, x.name, axis, str(dtype), keepdims, initial)
+def _fold(ufunc, x, axis, dtype, keepdims, initial, where=None):
+    wname = None
+    if where is not None:
+        w = asarray(where)
+        w = broadcast_to(w, x.shape).rechunk(x.chunks)
+        wname = w.name
+        x = Array(merge_layers(x, w), x.name, x.chunks, x.dtype)
+    token = tokenize("ufunc-fold", ufunc.__name__, x.name, axis, str(dtype), keepdims, initial,
+                     wname)
     sname = "%s-fold-%s" % (ufunc.__name__, token)
     oname = "%s-reduce-%s" % (ufunc.__name__, token)
     steps, outs = {}, {}
@@ -176,7 +194,8 @@ def _fold(ufunc, x, axis, dtype, keepdims, initial):
         prev = None
         if idx[axis] > 0:
             prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
-        steps[(sname,) + idx] = (_fold_step, prev, (x.name,) + idx, axis, ufunc, dtype, initial)
+        steps[(sname,) + idx] = (_fold_step, prev, (x.name,) + idx, axis, ufunc, dtype, initial,
+                                 None if wname is None else (wname,) + idx)
         if idx[axis] == nb[axis] - 1:
             okey = idx[:axis] + ((0,) if keepdims else ()) + idx[axis + 1:]
             outs[(oname,) + okey] = (_fold_finish, (sname,) + idx, ufunc, axis, keepdims)
@@ -226,17 +245,25 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
         initial = None
     else:
         initial = np.asarray(initial).astype(rdt)[()]
-    axes = normalize_axis(axis, x.ndim)
+    axes = normalize_axis(axis, x.ndim) if x.ndim else ()   # (NumPy takes axis 0 of a 0-d)
+    start = initial if initial is not None else ufunc.identity
+    if start is not None:
+        start = np.asarray(start).astype(rdt)[()]
+    if not axes:
+        # each element alone: NumPy starts from the identity (or initial)
+        r = x.astype(rdt) if x.dtype != rdt else x
+        if start is not None:
+            r = elemwise(ufunc, start, r, dtype=rdt)
+        if has_where:
+            r = elemwise(np.where, where, r, start)
+        return _into(out, r)
+    if has_where and not _reorderable(ufunc):
+        return _into(out, _fold(ufunc, x, axes[0], rdt, keepdims, initial, where))
     if has_where:
         # the identity (or initial, which NumPy then requires) where masked
         fill = np.asarray(ufunc.identity if ufunc.identity is not None else initial)
         xl = x.astype(rdt) if x.dtype != rdt else x
         x = elemwise(np.where, where, xl, fill.astype(rdt)[()])
-    if not axes:
-        r = x.astype(rdt) if x.dtype != rdt else x
-        if initial is not None:
-            r = elemwise(ufunc, initial, r, dtype=rdt)
-        return _into(out, r)
     if initial is None or ufunc.identity is not None:
         r = _fast_reduce(ufunc, x, axes, rdt, keepdims)
         if r is not None:

@@ -1,0 +1,308 @@
+"""NumPy's ufunc methods on cdask Arrays: np.<ufunc>.reduce / accumulate /
+outer / reduceat, lazy, NumPy's dtypes, values and exceptions (issue 16, part 4)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cdask as da
+from blockcheck import DTYPES, check, chunkings, sample
+from cdask.array.dtypes import SUPPORTED_DTYPES
+
+BINARY = sorted((u for u in vars(np).values() if isinstance(u, np.ufunc) and u.nin == 2
+                 and u.signature is None), key=lambda u: u.__name__)
+SINGLE = [u for u in BINARY if u.nout == 1]
+# results that depend on the order of floating operations (a tree, not one
+# sequence): compared within a tolerance
+INEXACT_ORDER = {np.add, np.multiply, np.logaddexp, np.logaddexp2, np.hypot}
+
+
+def _outputs_supported(u, dt):
+    try:
+        loop = u.resolve_dtypes((np.dtype(dt),) * 2 + (None,) * u.nout)
+    except TypeError:
+        return True     # NumPy raises; cdask must raise the same type
+    return all(d in SUPPORTED_DTYPES for d in loop)
+
+
+@st.composite
+def _array(draw, min_ndim=0, ufuncs=SINGLE):
+    u = draw(st.sampled_from(ufuncs))
+    dt = draw(st.sampled_from([d for d in DTYPES if _outputs_supported(u, d)]))
+    shape = tuple(draw(st.lists(st.integers(0, 6), min_size=min_ndim, max_size=3)))
+    chunks = chunkings(draw, st, shape)
+    a = sample(shape, dt, draw(st.integers(0, 2 ** 16)))
+    return u, a, da.from_array(a, chunks=chunks)
+
+
+def _numpy(f):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            try:
+                return f(), None
+            except Exception as e:      # what cdask must raise too
+                return None, type(e)
+
+
+def _compare(u, f, a, x):
+    want, err = _numpy(lambda: f(a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            if err is not None:
+                with pytest.raises(err):
+                    f(x).compute()
+                return
+            got = f(x)
+            assert isinstance(got, da.Array)
+            if _exact(u, want.dtype):
+                check(got, want)
+            else:
+                r = got.compute()
+                assert r.dtype == np.asarray(want).dtype and r.shape == np.shape(want)
+                np.testing.assert_allclose(r, want, rtol=1e-4 if r.dtype.itemsize <= 8
+                                           else 1e-10, equal_nan=True)
+
+
+def _exact(u, dt):
+    return not (u in INEXACT_ORDER and np.dtype(dt).kind in "fc")
+
+
+# ---------------------------------------------------------------------------
+# reduce
+# ---------------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(_array(), st.data())
+def test_reduce_matches_numpy(case, data):
+    u, a, x = case
+    nd = a.ndim
+    axis = data.draw(st.sampled_from([0, None, (), -1] + ([(0, 1), 1] if nd >= 2 else [])
+                                     + ([(0, 2), (2, 1, 0)] if nd >= 3 else [])))
+    kw = dict(axis=axis, keepdims=data.draw(st.booleans()))
+    if data.draw(st.booleans()):
+        kw["initial"] = data.draw(st.sampled_from([0, 1, 3]))
+    if data.draw(st.booleans()):
+        w = sample(a.shape[-1:] if data.draw(st.booleans()) else a.shape, bool,
+                   data.draw(st.integers(0, 99)))
+        kw["where"] = w if data.draw(st.booleans()) else da.from_array(w, chunks=2)
+        np_kw = dict(kw, where=np.asarray(w))
+    else:
+        np_kw = kw
+    if a.dtype.kind in "iu" and u in (np.add, np.multiply):
+        kw["dtype"] = np_kw["dtype"] = data.draw(st.sampled_from([None, a.dtype, np.float64]))
+    want, err = _numpy(lambda: u.reduce(a, **np_kw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            if err is not None:
+                with pytest.raises(err):
+                    u.reduce(x, **kw).compute()
+                return
+            got = u.reduce(x, **kw)
+            assert isinstance(got, da.Array)
+            if _exact(u, want.dtype):
+                check(got, want)
+            else:
+                r = got.compute()
+                assert r.dtype == want.dtype and r.shape == want.shape
+                np.testing.assert_allclose(r, want, rtol=1e-4, equal_nan=True)
+
+
+def test_reorderable_as_numpy():
+    # cdask's split between tree and fold is NumPy's: several axes allowed or not
+    from cdask.array.ufunc_methods import _reorderable
+    for u in SINGLE:
+        for dt in (np.float64, np.int64, np.bool_):
+            try:
+                u.reduce(np.ones((1, 1), dt), axis=(0, 1))
+                ok = True
+            except ValueError:
+                ok = False
+            except TypeError:
+                continue
+            assert ok == _reorderable(u), (u, dt)
+
+
+def test_fast_paths_are_cdask_reductions():
+    x = da.random.default_rng(0).random((40, 30), chunks=(7, 11))
+    assert np.add.reduce(x, axis=None).name.startswith("sum-")
+    assert np.multiply.reduce(x, axis=1).name.startswith("prod-")
+    assert np.maximum.reduce(x, axis=(0, 1)).name.startswith("max-")
+    assert np.minimum.reduce(x).name.startswith("min-")
+    assert np.logical_or.reduce(x > 0.5).name.startswith("any-")
+    assert np.add.accumulate(x, axis=1).name.startswith("cumsum-")
+    assert np.multiply.accumulate(x).name.startswith("cumprod-")
+    a = x.compute()
+    np.testing.assert_allclose(np.add.reduce(x, axis=None).compute(), a.sum())
+    np.testing.assert_array_equal(np.maximum.reduce(x, axis=0, where=a > 0.3,
+                                                    initial=-1.0).compute(),
+                                  np.maximum.reduce(a, axis=0, where=a > 0.3, initial=-1.0))
+
+
+def test_reduce_unknown_chunks():
+    a = np.linspace(-3, 7, 31)
+    x = da.from_array(a, chunks=6)
+    sel, ref = x[x > 0], a[a > 0]
+    np.testing.assert_allclose(np.add.reduce(sel).compute(), np.add.reduce(ref))
+    assert np.subtract.reduce(sel).compute() == np.subtract.reduce(ref)
+    assert np.fmax.reduce(sel).compute() == np.fmax.reduce(ref)
+    np.testing.assert_array_equal(np.subtract.accumulate(sel).compute(),
+                                  np.subtract.accumulate(ref))
+    empty = x[x > 100]
+    with pytest.raises(ValueError):
+        np.maximum.reduce(empty).compute()
+    with pytest.raises(ValueError):
+        np.subtract.reduce(empty).compute()
+    assert np.maximum.reduce(empty, initial=2.0).compute() == 2.0
+    assert np.add.reduce(empty).compute() == 0.0
+    with pytest.raises(ValueError):
+        np.add.reduceat(sel, [0, 1])      # the axis' length is needed
+
+
+def test_reduce_out():
+    a = np.arange(24.0).reshape(4, 6)
+    x = da.from_array(a, chunks=(3, 4))
+    o = da.zeros(6, chunks=3)
+    r = np.add.reduce(x, axis=0, out=o)
+    assert r is o
+    np.testing.assert_array_equal(o.compute(), a.sum(axis=0))
+    o = da.zeros(4, chunks=2)
+    assert np.subtract.accumulate(x, axis=1)[:, -1].compute().tolist() == \
+        np.subtract.accumulate(a, axis=1)[:, -1].tolist()
+    np.maximum.reduce(x, axis=1, out=(o,))
+    np.testing.assert_array_equal(o.compute(), a.max(axis=1))
+
+
+# ---------------------------------------------------------------------------
+# accumulate
+# ---------------------------------------------------------------------------
+@settings(max_examples=120, deadline=None)
+@given(_array(), st.data())
+def test_accumulate_matches_numpy(case, data):
+    u, a, x = case
+    axis = data.draw(st.sampled_from([0, -1, None] + ([1] if a.ndim >= 2 else [])))
+    dtype = None
+    if a.dtype.kind in "iu" and u in (np.add, np.multiply, np.maximum):
+        dtype = data.draw(st.sampled_from([None, np.int64, np.float64]))
+    _compare(u, lambda v: u.accumulate(v, axis=axis, dtype=dtype), a, x)
+
+
+def test_accumulate_bits_on_floats():
+    # every ufunc but add/multiply scans in NumPy's own order: its bits
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((9, 13)) * 3
+    x = da.from_array(a, chunks=((2, 0, 4, 3), (5, 1, 7)))
+    with np.errstate(all="ignore"):
+        for u in (np.subtract, np.divide, np.maximum, np.fmin, np.logaddexp, np.hypot,
+                  np.arctan2, np.power, np.copysign):
+            for axis in (0, 1):
+                check(u.accumulate(x, axis=axis), u.accumulate(a, axis=axis))
+
+
+# ---------------------------------------------------------------------------
+# outer
+# ---------------------------------------------------------------------------
+@settings(max_examples=80, deadline=None)
+@given(_array(ufuncs=BINARY), st.data())
+def test_outer_matches_numpy(case, data):
+    u, a, x = case
+    bshape = tuple(data.draw(st.lists(st.integers(0, 4), min_size=0, max_size=2)))
+    b = sample(bshape, a.dtype, 7)
+    y = da.from_array(b, chunks=chunkings(data.draw, st, bshape)) if data.draw(st.booleans()) \
+        else b
+    want, err = _numpy(lambda: u.outer(a, b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            if err is not None:
+                with pytest.raises(err):
+                    r = u.outer(x, y)
+                    for g in (r if isinstance(r, tuple) else (r,)):
+                        g.compute()
+                return
+            got = u.outer(x, y)
+            if u.nout == 1:
+                got, want = (got,), (want,)
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                check(g, w)
+
+
+def test_cdask_ufunc_methods():
+    a = np.arange(12.0).reshape(3, 4)
+    x = da.from_array(a, chunks=2)
+    check(da.add.outer(x[0], a[1]), np.add.outer(a[0], a[1]))
+    assert isinstance(da.multiply.outer(a[0], a[1]), da.Array)   # dask's: always lazy
+    np.testing.assert_allclose(da.add.reduce(x, axis=1).compute(), a.sum(1))
+    check(da.maximum.accumulate(x, 1), np.maximum.accumulate(a, 1))
+    check(da.minimum.reduceat(x, [0, 2], axis=1), np.minimum.reduceat(a, [0, 2], axis=1))
+    assert isinstance(da.add.reduce(a[0]), np.floating)               # NumPy data: NumPy's
+
+
+# ---------------------------------------------------------------------------
+# reduceat
+# ---------------------------------------------------------------------------
+@settings(max_examples=120, deadline=None)
+@given(_array(min_ndim=1), st.data())
+def test_reduceat_matches_numpy(case, data):
+    u, a, x = case
+    axis = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    n = a.shape[axis]
+    idx = data.draw(st.lists(st.integers(0, n - 1), max_size=8)) if n else []
+    _compare(u, lambda v: u.reduceat(v, idx, axis=axis), a, x)
+
+
+def test_reduceat_spans_many_blocks():
+    a = np.arange(200.0).reshape(100, 2)
+    x = da.from_array(a, chunks=(7, 1))
+    idx = [0, 99, 3, 50, 50, 51, 2, 98, 40]
+    for u in (np.add, np.subtract, np.maximum):
+        check(u.reduceat(x, idx), u.reduceat(a, idx))
+    d = da.from_array(np.asarray(idx), chunks=4)   # cdask indices are computed
+    check(np.add.reduceat(x, d), np.add.reduceat(a, idx))
+
+
+# ---------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------
+def test_errors_are_numpys():
+    x = da.ones((4, 5), chunks=2)
+    for method, args in [("reduce", ()), ("accumulate", ()), ("reduceat", ([0],))]:
+        with pytest.raises(ValueError):
+            getattr(np.sin, method)(x, *args)          # a unary ufunc
+        with pytest.raises(ValueError):
+            getattr(np.divmod, method)(x, *args)       # two outputs
+    with pytest.raises(ValueError):
+        np.sin.outer(x, x)
+    with pytest.raises(IndexError):
+        np.add.reduceat(x, [0, 4])
+    with pytest.raises(IndexError):
+        np.add.reduceat(x, [-1])
+    with pytest.raises(IndexError):
+        np.add.reduceat(x, [5], axis=1)
+    with pytest.raises(ValueError):
+        np.subtract.reduce(x, axis=(0, 1))
+    with pytest.raises(ValueError):
+        np.maximum.reduce(x, where=np.ones((4, 5), bool))   # no identity, no initial
+    with pytest.raises(ValueError):
+        np.maximum.reduce(da.ones((0, 3), chunks=2))
+    with pytest.raises(np.exceptions.AxisError):
+        np.add.reduce(x, axis=2)
+    with pytest.raises(np.exceptions.AxisError):
+        np.maximum.accumulate(x, axis=-3)
+    with pytest.raises(TypeError):
+        np.bitwise_and.reduce(x)                       # no float loop
+    with pytest.raises(TypeError):
+        np.add.at(x, [0], 1)                           # in place: not for lazy arrays
+
+
+def test_results_are_lazy():
+    x = da.ones((6, 4), chunks=3)
+    for r in (np.add.reduce(x), np.subtract.reduce(x, 1), np.maximum.accumulate(x),
+              np.add.outer(x[0], x[1]), np.add.reduceat(x, [0, 3]),
+              np.logaddexp.reduce(x, axis=None)):
+        assert isinstance(r, da.Array)
