@@ -765,3 +765,26 @@ def test_mask_after_rechunk_of_unknown_rows():
     np.testing.assert_array_equal(u.rechunk({1: (3, 7)}).T.compute(), b.T)
     with pytest.raises(ValueError, match="unknown chunk sizes"):
         u.rechunk({0: 1})
+
+
+def test_order_free_reductions_of_an_nd_selection_read_blocks_in_place():
+    # x[x > 0] of a matrix in 2-d blocks lists its elements in NumPy's
+    # order, by bands of blocks; sum, mean, min... do not depend on the
+    # order, read the selection block by block and fuse with the mask, so
+    # no band is ever put together for them
+    from cdask.array.slicing import mask_band
+    a = np.random.default_rng(0).standard_normal((60, 70))
+    x = da.from_array(a, chunks=(20, 30))
+    s, b = x[x > 0], a[a > 0]
+    for f in ["sum", "mean", "min", "max", "std", "var", "prod", "any", "all"]:
+        r = getattr(s, f)()
+        np.testing.assert_allclose(r.compute(), getattr(b, f)(), rtol=1e-12)
+        np.testing.assert_allclose(getattr(da, f)(s, axis=0).compute(), getattr(np, f)(b, axis=0),
+                                   rtol=1e-12)
+        (opt,) = da.optimize(r)
+        tasks = dict(opt.__dask_graph__()).values()
+        assert not any(type(t) is tuple and t and t[0] is mask_band for t in tasks), f
+    # order-dependent results keep NumPy's order
+    np.testing.assert_array_equal(s.compute(), b)
+    assert int(s.argmax().compute()) == int(b.argmax())
+    np.testing.assert_allclose(s.cumsum().compute(), np.cumsum(b))

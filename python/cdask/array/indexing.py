@@ -1045,6 +1045,17 @@ def _getitem_mask(x, mask):
             layer[(name, i)] = (mask_band, tuple(nb[1:]),
                                 [(x.name, i) + t for t in trailing],
                                 [(mask.name, i) + t for t in trailing])
-        n = nb[0]
+        r = Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,) * nb[0],),
+                  x.dtype)
+        # the same elements in block order, one task per block, which the
+        # reductions that do not depend on the order (sum, mean, min, ...)
+        # read instead: those fuse with the mask into one pass (plan.py)
+        uname = "getitem-mask-blocks-" + tokenize(x.name, mask.name)
+        ulayer = {}
+        for j, idx in enumerate(itertools.product(*map(range, nb))):
+            ulayer[(uname, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
+        r._unordered = Array(with_layer(merge_layers(x, mask), uname, ulayer), uname,
+                             ((math.nan,) * len(ulayer),), x.dtype)
+        return r
     return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
                  x.dtype)

@@ -523,6 +523,17 @@ def _check_dtype_supported(x):
                         "complex64 and complex128 arrays, not %s" % x.dtype)
 
 
+def unordered(a, axis):
+    """The Array a reduction over every axis of ``a`` reads: ``a`` itself,
+    or for ``x[mask]`` with an n-d mask (indexing.py) the same elements in
+    block order, which fuses with the mask.  Only for reductions whose
+    result does not depend on the order (up to rounding)."""
+    u = getattr(a, "_unordered", None)
+    if u is None or not (axis is None or axis in (0, -1, (0,), (-1,))):
+        return a
+    return u
+
+
 def _simple(prefix, x, axis, keepdims, split_every, out, dtype, chunk, chunk_args,
             combine, combine_args, aggregate, aggregate_args_tail):
     axes = normalize_axis(axis, x.ndim)
@@ -543,6 +554,7 @@ def _simple(prefix, x, axis, keepdims, split_every, out, dtype, chunk, chunk_arg
 # ---------------------------------------------------------------------------
 def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Sum of array elements over the given axes (``numpy.sum``)."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.sum, x.dtype, dtype)
@@ -565,6 +577,7 @@ def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
 
 def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Sum treating NaN as zero (``numpy.nansum``)."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.nansum, x.dtype, dtype)
@@ -574,6 +587,7 @@ def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None)
 
 def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Product of array elements over the given axes (``numpy.prod``)."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.prod, x.dtype, dtype)
@@ -583,6 +597,7 @@ def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
 
 def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Product treating NaN as one (``numpy.nanprod``)."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     rdt = _result_dtype(np.nanprod, x.dtype, dtype)
@@ -595,6 +610,7 @@ def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None
 # ---------------------------------------------------------------------------
 def any(a, axis=None, keepdims=False, split_every=None, out=None):
     """Whether any element is true (``numpy.any``)."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     return _simple("any", x, axis, keepdims, split_every, out, np.dtype(bool),
@@ -603,6 +619,7 @@ def any(a, axis=None, keepdims=False, split_every=None, out=None):
 
 def all(a, axis=None, keepdims=False, split_every=None, out=None):
     """Whether all elements are true (``numpy.all``)."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     return _simple("all", x, axis, keepdims, split_every, out, np.dtype(bool),
@@ -611,6 +628,7 @@ def all(a, axis=None, keepdims=False, split_every=None, out=None):
 
 def count_nonzero(a, axis=None, keepdims=False, split_every=None):
     """Number of non-zero elements (``numpy.count_nonzero``), as an int array."""
+    a = unordered(a, axis)
     x = asarray(a)
     _check_dtype_supported(x)
     if maybe_masked(x._layers) and (axis is not None or keepdims):
@@ -635,11 +653,13 @@ def _minmax(kind, chunk, a, axis, keepdims, split_every, out):
 
 def min(a, axis=None, keepdims=False, split_every=None, out=None):
     """Minimum over the given axes (``numpy.min``; NaN propagates)."""
+    a = unordered(a, axis)
     return _minmax("min", _chunk_min, a, axis, keepdims, split_every, out)
 
 
 def max(a, axis=None, keepdims=False, split_every=None, out=None):
     """Maximum over the given axes (``numpy.max``; NaN propagates)."""
+    a = unordered(a, axis)
     return _minmax("max", _chunk_max, a, axis, keepdims, split_every, out)
 
 
@@ -653,11 +673,13 @@ def ptp(a, axis=None, keepdims=False):
 
 def nanmin(a, axis=None, keepdims=False, split_every=None, out=None):
     """Minimum ignoring NaN (``numpy.nanmin``)."""
+    a = unordered(a, axis)
     return _minmax("nanmin", _chunk_nanmin, a, axis, keepdims, split_every, out)
 
 
 def nanmax(a, axis=None, keepdims=False, split_every=None, out=None):
     """Maximum ignoring NaN (``numpy.nanmax``)."""
+    a = unordered(a, axis)
     return _minmax("nanmax", _chunk_nanmax, a, axis, keepdims, split_every, out)
 
 
@@ -799,6 +821,7 @@ def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddo
 
 def mean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Arithmetic mean (``numpy.mean``)."""
+    a = unordered(a, axis)
     return _moments("mean", a, axis, dtype, keepdims, split_every, out, 1, False)
 
 
@@ -850,26 +873,31 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
 
 def nanmean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Mean ignoring NaN (``numpy.nanmean``)."""
+    a = unordered(a, axis)
     return _moments("nanmean", a, axis, dtype, keepdims, split_every, out, 1, True)
 
 
 def var(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None, out=None):
     """Variance (``numpy.var``), ``ddof`` delta degrees of freedom."""
+    a = unordered(a, axis)
     return _moments("var", a, axis, dtype, keepdims, split_every, out, 2, False, ddof)
 
 
 def nanvar(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None, out=None):
     """Variance ignoring NaN (``numpy.nanvar``)."""
+    a = unordered(a, axis)
     return _moments("nanvar", a, axis, dtype, keepdims, split_every, out, 2, True, ddof)
 
 
 def std(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None, out=None):
     """Standard deviation (``numpy.std``)."""
+    a = unordered(a, axis)
     return _moments("std", a, axis, dtype, keepdims, split_every, out, 2, False, ddof, True)
 
 
 def nanstd(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None, out=None):
     """Standard deviation ignoring NaN (``numpy.nanstd``)."""
+    a = unordered(a, axis)
     return _moments("nanstd", a, axis, dtype, keepdims, split_every, out, 2, True, ddof, True)
 
 
