@@ -143,6 +143,20 @@ def test_isin(ac, test, invert, lazy_test, data):
         same(da.isin(unknown(a, chunks), tt, invert=invert), np.isin(a, t, invert=invert))
 
 
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.int8, np.uint8, np.int32])
+@pytest.mark.parametrize("where", ["low", "high", "middle"])
+def test_isin_table_at_the_ends_of_the_dtype(dtype, where):
+    # the lookup table (integers) and its sentinels, or np.isin where they
+    # would not fit in the dtype
+    info = np.iinfo(dtype)
+    base = {"low": int(info.min), "high": int(info.max) - 40, "middle": 0}[where]
+    a = (np.arange(41, dtype=object) + base).astype(dtype)
+    for t in (a[::3], a[5:9], a[:1], a[-1:], np.array([a[0], a[-1]])):
+        for invert in (False, True):
+            check(da.isin(da.from_array(a, chunks=7), t, invert=invert),
+                  np.isin(a, t, invert=invert))
+
+
 def test_isin_test_values_of_any_shape_and_errors():
     a = np.arange(12).reshape(3, 4)
     x = da.from_array(a, chunks=2)

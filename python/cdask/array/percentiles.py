@@ -8,10 +8,13 @@ whole array becomes one block (dask raises NotImplementedError there):
 exact, but it needs the whole array in memory, as NumPy does.
 
 ``percentile`` of a 1-d array of several blocks is, as in dask, approximate
-by default: each block gives its percentiles at 1001 evenly spaced points
-and at the ``q`` asked for, the blocks' distribution functions (linear
-between those points) are added, weighted by the blocks' lengths, and the
-result read off at ``q``.  ``internal_method="exact"`` (or any keyword such
+by default: each block gives its sorted values (up to about a thousand) or
+its percentiles at 1001 evenly spaced points and at the ``q`` asked for,
+each with how many of the block's elements lie at or below it; these counts
+(linear between the points) are added over the blocks, and the value whose
+count is NumPy's position ``q / 100 * (n - 1)`` (plus one) is read off, by
+``method``.  Where every block gave all its values the counts are exact,
+and so is the result (to rounding).  ``internal_method="exact"`` (or any keyword such
 as ``axis``) takes the exact route above instead.
 
 ``topk``/``argtopk`` are a tree along the axis: each block keeps its ``k``
@@ -29,6 +32,7 @@ import numpy as np
 
 from .core import Array
 from .creation import asarray
+from .sets import dense_unique
 from .statistics import merge_tree, one_block
 from .tokenize import tokenize
 from .utils import isnan, merge_layers, normalize_axis, normalize_axis_index
@@ -61,6 +65,12 @@ def _order_block(b, func, q, axes, keepdims, kwargs, w=None):
         kwargs = dict(kwargs, weights=w)
     if q is None:
         r = np.asarray(func(b, axis=axis, keepdims=keepdims, **kwargs))
+    elif np.ndim(q) > 1:
+        # q flattened, its axes put back first (NumPy's nan-quantiles would
+        # put a 2-d q's axes last for a tuple of axes)
+        qa = np.asarray(q)
+        r = np.asarray(func(b, qa.reshape(-1), axis=axis, keepdims=keepdims, **kwargs))
+        r = r.reshape(qa.shape + r.shape[1:])
     else:
         r = np.asarray(func(b, q, axis=axis, keepdims=keepdims, **kwargs))
     if moved and keepdims:
@@ -187,7 +197,9 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
 
 def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                 keepdims=False, *, weights=None, interpolation=None):
-    """``np.nanquantile``, exact (see :func:`median`)."""
+    """``np.nanquantile``, exact (see :func:`median`).  A q of several
+    dimensions gives the result's first axes, as ``np.quantile`` (NumPy 2.4's
+    nanquantile puts them last for a tuple of axes)."""
     method = _method(method, interpolation, "nanquantile")
     return _along(np.nanquantile, "nanquantile", a, q, axis, keepdims, out,
                   {"method": method}, weights)
@@ -205,43 +217,72 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
 # percentile: approximate merge of per-block percentiles (1-d, as dask)
 # ---------------------------------------------------------------------------
 _GRID = np.linspace(0.0, 100.0, 1001)
+_APPROX_METHODS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
-def _pct_block(b, grid, method):
-    b = np.asarray(b)
-    if b.size == 0:
+def _pct_block(b, grid):
+    """(n, values, ranks, exact): increasing values of the block with the
+    number of its elements at or below each.  Exact (every distinct value
+    with its count) for a block of up to ``len(grid)`` elements or integers
+    of a narrow range; else its percentiles at ``grid`` with NumPy's linear
+    positions (+ 1) as ranks."""
+    b = np.asarray(b).reshape(-1)
+    n = b.size
+    if n == 0:
         return None
-    return b.size, np.percentile(b, grid, method=method)
+    dense = dense_unique(b) if n > len(grid) else None
+    if n <= len(grid) or (dense is not None and len(dense[0]) <= 4 * len(grid)):
+        v, c = dense if dense is not None else np.unique(b, return_counts=True)
+        return n, v.astype(np.float64), np.cumsum(c).astype(np.float64), True
+    v = np.percentile(b, grid).astype(np.float64)
+    r = grid / 100.0 * (n - 1) + 1
+    last = np.append(v[1:] != v[:-1], True)      # a repeated value: its last rank
+    return n, v[last], r[last], False
 
 
-def _pct_merge(parts, qs, grid, method, dtype):
+def _block_rank(x, v, r, n, exact):
+    """How many of a block's elements are at or below each of ``x``."""
+    if exact:   # a step at each value
+        i = np.searchsorted(v, x, side="right")
+        return np.where(i > 0, r[np.maximum(i - 1, 0)], 0.0)
+    return np.interp(x, v, r, left=0.0, right=float(n))
+
+
+def _pct_merge(parts, qs, method, dtype):
     parts = [p for p in parts if p is not None]
     if not parts:
         raise IndexError("cannot do a non-empty take from an empty axes.")
-    vals = [np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind != "c" else v
-            for _, v in parts]
-    if any(np.isnan(v).any() for v in vals):
+    if any(np.isnan(p[1]).any() for p in parts):
         return np.full(np.shape(qs), np.nan, dtype=dtype)
-    ns = np.array([n for n, _ in parts], dtype=np.float64)
-    total = ns.sum()
-    xs = np.unique(np.concatenate(vals))
-    cdf = np.zeros(xs.shape)
-    for n, v in zip(ns, vals):
-        cdf += n * np.interp(xs, v, grid / 100.0)
-    cdf /= total
-    qf = np.asarray(qs, dtype=np.float64) / 100.0
-    est = np.interp(qf, cdf, xs)
-    if method != "linear":
-        lo = xs[np.clip(np.searchsorted(xs, est, side="right") - 1, 0, len(xs) - 1)]
-        hi = xs[np.clip(np.searchsorted(xs, est, side="left"), 0, len(xs) - 1)]
-        if method == "lower":
-            est = lo
-        elif method == "higher":
-            est = hi
-        elif method == "nearest":
-            est = np.where(est - lo <= hi - est, lo, hi)
-        elif method == "midpoint":
-            est = (lo + hi) / 2
+    total = sum(p[0] for p in parts)
+    xs = np.unique(np.concatenate([p[1] for p in parts]))
+    rank = np.zeros(xs.shape)       # elements at or below each of xs, over the blocks
+    for n, v, r, exact in parts:
+        rank += _block_rank(xs, v, r, n, exact)
+    pos = np.asarray(qs, dtype=np.float64) / 100.0 * (total - 1)   # NumPy's position
+
+    def at(k):   # the (k+1)-th smallest element
+        i = np.searchsorted(rank, np.asarray(k, dtype=np.float64) + 1 - 1e-9, side="left")
+        return xs[np.minimum(i, len(xs) - 1)]
+
+    if method == "linear":
+        lo, hi = at(np.floor(pos)), at(np.ceil(pos))
+        if all(p[3] for p in parts):
+            # exact counts: NumPy's interpolation between the two neighbours
+            # (its formula, from the nearer end)
+            t = pos - np.floor(pos)
+            d = hi - lo
+            est = np.where(t >= 0.5, hi - d * (1 - t), lo + d * t)
+        else:
+            est = np.interp(pos + 1, rank, xs)
+    elif method == "lower":
+        est = at(np.floor(pos))
+    elif method == "higher":
+        est = at(np.ceil(pos))
+    elif method == "nearest":
+        est = at(np.around(pos))
+    else:
+        est = (at(np.floor(pos)) + at(np.ceil(pos))) / 2
     return np.asarray(est).astype(dtype)
 
 
@@ -249,11 +290,13 @@ def percentile(a, q, method="linear", internal_method="default", **kwargs):
     """``np.percentile``.
 
     For a 1-d array of several blocks, as in dask, the result is approximate
-    (see the module docstring: the blocks' percentiles merged, weighted by
-    their lengths); ``internal_method="exact"`` gives NumPy's result exactly
-    (the array in one block).  Other arrays, one block, or keywords such as
-    ``axis``/``keepdims``/``out``: exact, as :func:`quantile`.
-    ``internal_method="tdigest"`` is taken as ``"default"``.
+    (see the module docstring; exact, to rounding, when no block holds more
+    than about a thousand elements); ``internal_method="exact"`` gives NumPy's
+    result exactly (the array in one block).  Other arrays, one block, a
+    method other than dask's five (linear, lower, higher, midpoint, nearest)
+    or keywords such as ``axis``/``keepdims``/``out``: exact, as
+    :func:`quantile`.  ``internal_method="tdigest"`` is taken as
+    ``"default"``.
     """
     a = asarray(a)
     if "interpolation" in kwargs:
@@ -265,7 +308,8 @@ def percentile(a, q, method="linear", internal_method="default", **kwargs):
     if unknown:
         raise TypeError("percentile() got an unexpected keyword argument %r"
                         % sorted(unknown)[0])
-    if a.ndim != 1 or a.numblocks[0] == 1 or internal_method == "exact" or kwargs:
+    if a.ndim != 1 or a.numblocks[0] == 1 or internal_method == "exact" or kwargs or \
+            method not in _APPROX_METHODS:
         return _along(np.percentile, "percentile", a, q, kwargs.get("axis"),
                       kwargs.get("keepdims", False), kwargs.get("out"), {"method": method},
                       kwargs.get("weights"))
@@ -279,12 +323,11 @@ def percentile(a, q, method="linear", internal_method="default", **kwargs):
     token = tokenize("percentile", a.name, qa, method)
     layers = merge_layers(a)
     pname = "percentile-chunk-" + token
-    layers[pname] = {(pname, i): (_pct_block, k, grid, method)
-                     for i, k in enumerate(a._keys_flat())}
+    layers[pname] = {(pname, i): (_pct_block, k, grid) for i, k in enumerate(a._keys_flat())}
     oname = "percentile-" + token
     okey = (oname,) + (0,) * qa.ndim
     layers[oname] = {okey: (_pct_merge, [(pname, i) for i in range(a.npartitions)], qa,
-                            grid, method, dtype)}
+                            method, dtype)}
     return Array(layers, oname, tuple((s,) for s in qa.shape), dtype)
 
 

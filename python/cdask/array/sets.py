@@ -36,7 +36,7 @@ __all__ = ["unique", "union1d", "isin", "searchsorted"]
 # ---------------------------------------------------------------------------
 # unique
 # ---------------------------------------------------------------------------
-def _dense_unique(b):
+def dense_unique(b):
     """(values, counts) of an integer block whose values span a range not much
     larger than the block, by counting (``np.bincount``, no sort); None when
     the span is too wide (or the block is empty)."""
@@ -57,7 +57,7 @@ def _dense_unique(b):
 
 def _unique_values_block(b, equal_nan=True):
     b = np.asarray(b).reshape(-1)
-    dense = _dense_unique(b)
+    dense = dense_unique(b)
     if dense is not None:
         return dense[0]
     return np.unique(b, equal_nan=equal_nan)
@@ -70,7 +70,7 @@ def _unique_values_merge(parts, equal_nan=True):
 def _unique_block(b, want_index, want_counts, equal_nan=True):
     """(values, first indices or None, counts or None, number of elements)."""
     b = np.asarray(b).reshape(-1)
-    dense = None if want_index else _dense_unique(b)
+    dense = None if want_index else dense_unique(b)
     if dense is not None:
         return dense[0], None, dense[1] if want_counts else None, b.size
     r = np.unique(b, return_index=want_index, return_counts=want_counts, equal_nan=equal_nan)
@@ -189,9 +189,42 @@ def _isin_block(b, test, assume_unique, invert, kind):
     return np.isin(b, test, assume_unique=assume_unique, invert=invert, kind=kind)
 
 
+# Largest range of test values looked up in a table (bytes of the table).
+_TABLE_MAX = 1 << 26
+
+
+def _lookup_table(dtype, test, invert):
+    """For integer elements and test values: ``(table, lo, hi)`` with
+    ``table[v - lo]`` the answer for ``v`` clipped to ``[lo, hi]``, the two
+    ends sentinels for the values outside the test values' range; None when
+    that does not fit (the range too wide, or its sentinels outside the
+    elements' dtype)."""
+    if dtype.kind not in "iu" or test.dtype.kind not in "iu" or test.size == 0:
+        return None
+    tmin, tmax = int(test.min()), int(test.max())
+    info = np.iinfo(dtype)
+    if tmax - tmin + 3 > _TABLE_MAX or tmin - 1 < info.min or tmax + 1 > info.max:
+        return None
+    table = np.full(tmax - tmin + 3, bool(invert))
+    # test - tmin lies in [0, range]: exact in the test values' dtype (wrapping)
+    t = test.reshape(-1)
+    with np.errstate(over="ignore"):
+        table[np.subtract(t, t.dtype.type(tmin)).astype(np.intp) + 1] = not invert
+    return table, dtype.type(tmin - 1), dtype.type(tmax + 1)
+
+
+def _isin_table_block(b, table, lo, hi):
+    # two passes and a lookup (np.isin's own table method also compacts the
+    # values in range and scatters them back)
+    c = np.clip(b, lo, hi)
+    return table[np.subtract(c, lo, dtype=np.intp)]
+
+
 def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
     """``np.isin``: whether each element is among ``test_elements`` (NumPy's
-    per block; the test values, one block, go to every task)."""
+    per block; the test values, one block, go to every task).  Integers with
+    integer test values of a range up to 64 MiB (unless ``kind="sort"``):
+    a table of the answers made once, looked up per block."""
     element = asarray(element)
     if kind not in (None, "sort", "table"):
         raise ValueError("Invalid kind: '%s'. Please use None, 'sort' or 'table'." % (kind,))
@@ -209,8 +242,14 @@ def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None
         layers = merge_layers(element)
         tname = tokenize(test)
     name = "isin-" + tokenize(element.name, tname, assume_unique, invert, kind)
-    layers[name] = {(name,) + k[1:]: (_isin_block, k, test, bool(assume_unique), bool(invert),
-                                      kind) for k in element._keys_flat()}
+    fast = None if isinstance(test, tuple) or kind == "sort" else \
+        _lookup_table(element.dtype, test, invert)
+    if fast is not None:
+        layers[name] = {(name,) + k[1:]: (_isin_table_block, k) + fast
+                        for k in element._keys_flat()}
+    else:
+        layers[name] = {(name,) + k[1:]: (_isin_block, k, test, bool(assume_unique),
+                                          bool(invert), kind) for k in element._keys_flat()}
     return Array(layers, name, element.chunks, bool)
 
 
