@@ -31,10 +31,15 @@ first called on a tiny sample of the same ndim and dtype.
 """
 
 import builtins
+import functools
+import operator
 from itertools import product
 
 import numpy as np
 
+from .._core import note_fpe
+from .._errstate import report
+from .chunk_types import maybe_masked
 from .core import Array
 from .creation import asarray
 from .elemwise import elemwise
@@ -44,6 +49,24 @@ from .tokenize import tokenize
 from .utils import merge_layers, normalize_axis, normalize_axis_index, unknown_chunks_error
 
 __all__ = ["dispatch", "call", "reduce", "accumulate", "outer", "reduceat"]
+
+def _caller_errstate(fn):
+    """A task function whose floating-point flags go to the scheduler, which
+    applies the caller's ``np.errstate`` once the run is over (errstate is per
+    thread: the caller's does not reach a worker; see UfuncBlock)."""
+
+    @functools.wraps(fn)
+    def task(*args):
+        raised = []
+        with np.errstate(all="call", call=lambda kind, flag: raised.append(flag)):
+            r = fn(*args)
+        if raised:
+            bits = functools.reduce(operator.or_, (int(f) for f in raised))
+            if not note_fpe(bits):
+                report(bits, (fn.__name__,) * 4)
+        return r
+    return task
+
 
 _IDEMPOTENT = frozenset([np.maximum, np.minimum, np.fmax, np.fmin])
 _NoValue = np._NoValue
@@ -118,6 +141,7 @@ def call(ufunc, inputs, kwargs):
 # ---------------------------------------------------------------------------
 # reduce
 # ---------------------------------------------------------------------------
+@_caller_errstate
 def _chunk_reduce(b, axes, ufunc, dtype, initial):
     if initial is None and ufunc.identity is None and \
             builtins.any(b.shape[a] == 0 for a in axes):
@@ -126,6 +150,7 @@ def _chunk_reduce(b, axes, ufunc, dtype, initial):
     return ufunc.reduce(b, axis=axes, dtype=dtype, keepdims=True, **kw)
 
 
+@_caller_errstate
 def _combine_reduce(parts, ufunc):
     parts = [p for p in parts if p is not None]
     if not parts:
@@ -136,6 +161,7 @@ def _combine_reduce(parts, ufunc):
     return r
 
 
+@_caller_errstate
 def _agg_reduce(parts, ufunc, dtype, initial, axes, keepdims):
     r = _combine_reduce(parts, ufunc)
     if r is None:
@@ -146,28 +172,44 @@ def _agg_reduce(parts, ufunc, dtype, initial, axes, keepdims):
     return _red._finish(r, axes, keepdims, dtype)
 
 
-def _fold_step(acc, b, axis, ufunc, dtype, initial, w=None):
+@_caller_errstate
+def _fold_step(acc, b, axis, ufunc, dtype, elem, initial, w=None):
     """Left fold of ``ufunc`` along ``axis``: ``acc`` (keepdims, or None) then
     every slice of the block ``b`` (where ``w`` is true, when given: NumPy
-    then has an ``initial``)."""
-    if w is not None:
-        if acc is None:
-            shape = tuple(1 if a == axis else s for a, s in enumerate(np.shape(b)))
-            acc = np.full(shape, initial, dtype=dtype)
-        w = np.broadcast_to(w, np.shape(b))
-        for i in range(np.shape(b)[axis]):
-            sl = (slice(None),) * axis + (slice(i, i + 1),)
-            acc = ufunc(acc, b[sl], out=acc.copy(), where=w[sl], dtype=dtype)
-        return acc
+    then has an ``initial``).  ``dtype`` is the accumulator's, ``elem`` the
+    elements' (they differ for ``ldexp``: float and int)."""
+    b = np.asarray(b)
     if acc is None:
-        if initial is None and b.shape[axis] == 0:
-            return None
-        kw = {} if initial is None else {"initial": initial}
-        return ufunc.reduce(b, axis=axis, dtype=dtype, keepdims=True, **kw)
+        if initial is None and w is None:
+            if b.shape[axis] == 0:
+                return None
+            if dtype == elem:
+                return ufunc.reduce(b, axis=axis, dtype=dtype, keepdims=True)
+            acc, b = b[(slice(None),) * axis + (slice(0, 1),)].astype(dtype), \
+                b[(slice(None),) * axis + (slice(1, None),)]
+        else:
+            shape = tuple(1 if a == axis else s for a, s in enumerate(b.shape))
+            acc = np.full(shape, initial, dtype=dtype)
     if b.shape[axis] == 0:
         return acc
-    both = np.concatenate([acc, np.asarray(b).astype(dtype, copy=False)], axis=axis)
-    return ufunc.reduce(both, axis=axis, dtype=dtype, keepdims=True)
+    if w is None and dtype == elem:
+        both = np.concatenate([acc, b.astype(dtype, copy=False)], axis=axis)
+        return ufunc.reduce(both, axis=axis, dtype=dtype, keepdims=True)
+    # slice by slice: under a mask, or with two dtypes in the loop
+    w = True if w is None else np.broadcast_to(w, b.shape)
+    for i in range(b.shape[axis]):
+        sl = (slice(None),) * axis + (slice(i, i + 1),)
+        acc = ufunc(acc, b[sl].astype(elem, copy=False), out=acc.copy(),
+                    where=w if w is True else w[sl])
+    return acc
+
+
+def _elem_dtype(ufunc, xdtype, dtype):
+    """The dtype NumPy's reduction loop takes the elements in."""
+    try:
+        return ufunc.resolve_dtypes((dtype, xdtype, None), reduction=True)[1]
+    except (TypeError, ValueError):
+        return dtype
 
 
 def _fold_finish(acc, ufunc, axis, keepdims):
@@ -178,6 +220,7 @@ def _fold_finish(acc, ufunc, axis, keepdims):
 
 
 def _fold(ufunc, x, axis, dtype, keepdims, initial, where=None):
+    elem = _elem_dtype(ufunc, x.dtype, dtype)
     wname = None
     if where is not None:
         w = asarray(where)
@@ -194,7 +237,8 @@ def _fold(ufunc, x, axis, dtype, keepdims, initial, where=None):
         prev = None
         if idx[axis] > 0:
             prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
-        steps[(sname,) + idx] = (_fold_step, prev, (x.name,) + idx, axis, ufunc, dtype, initial,
+        steps[(sname,) + idx] = (_fold_step, prev, (x.name,) + idx, axis, ufunc, dtype, elem,
+                                 initial,
                                  None if wname is None else (wname,) + idx)
         if idx[axis] == nb[axis] - 1:
             okey = idx[:axis] + ((0,) if keepdims else ()) + idx[axis + 1:]
@@ -211,7 +255,9 @@ def _fast_reduce(ufunc, x, axes, dtype, keepdims):
     if not axes or x.dtype.hasobject:
         return None
     kw = dict(axis=axes, keepdims=keepdims)
-    if ufunc is np.add:
+    if ufunc is np.add and len(axes) == x.ndim:
+        # (along some axes only, NumPy's order within each block is faster
+        # than sum's, which makes the reduced axes contiguous first)
         return _red.sum(x, dtype=dtype, **kw)
     if ufunc is np.multiply:
         return _red.prod(x, dtype=dtype, **kw)
@@ -251,9 +297,8 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
         start = np.asarray(start).astype(rdt)[()]
     if not axes:
         # each element alone: NumPy starts from the identity (or initial)
-        r = x.astype(rdt) if x.dtype != rdt else x
-        if start is not None:
-            r = elemwise(ufunc, start, r, dtype=rdt)
+        r = x if start is None else elemwise(ufunc, start, x)
+        r = r.astype(rdt) if r.dtype != rdt else r
         if has_where:
             r = elemwise(np.where, where, r, start)
         return _into(out, r)
@@ -284,22 +329,71 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
 # ---------------------------------------------------------------------------
 # accumulate
 # ---------------------------------------------------------------------------
+@_caller_errstate
 def _scan_step(b, prev, axis, ufunc, dtype):
     """NumPy's accumulate of the block ``b`` continuing from the step ``prev``
     before it along ``axis`` (None for the first): ``(output block, carry)``,
-    the carry the last slice so far (keepdims; None before any element)."""
+    the carry the last slice so far (keepdims; None before any element).
+
+    The same operations as NumPy's, in its order (so its bits).  Along an axis
+    that is not the last, slice after slice with the ufunc over whole slices
+    (NumPy's accumulate would step through memory with the axis' stride)."""
     carry = None if prev is None else prev[1]
-    if b.shape[axis] == 0:
-        return np.asarray(b).astype(dtype), carry
-    if carry is None:
-        t = ufunc.accumulate(b, axis=axis, dtype=dtype)
-    else:
-        t = np.array(b, dtype=dtype, copy=True)
+    b = np.asarray(b)
+    n = b.shape[axis]
+    if n == 0:
+        return b.astype(dtype), carry
+    lead = (slice(None),) * axis
+    if b.size == 0:
+        t = b.astype(dtype)
+        return t, t[lead + (slice(n - 1, n),)]
+    if axis != b.ndim - 1 and b.size // n >= _SLICE_MIN:
+        t = np.empty(b.shape, dtype=dtype)
+        last = carry
+        for i in range(n):
+            sl = lead + (slice(i, i + 1),)
+            if last is None:
+                t[sl] = b[sl]
+            else:
+                ufunc(last, b[sl], out=t[sl], dtype=dtype)
+            last = t[sl]
+        return t, last
+    # NumPy's accumulate in place on a copy, piece by piece small enough to
+    # stay in cache between the copy and the scan (along the axis for 1-d
+    # blocks, across it otherwise)
+    t = np.empty(b.shape, dtype=dtype)
+    if b.ndim == 1:
+        step = builtins.max(_PIECE // t.itemsize, 1)
+        last = carry
+        for i in range(0, n, step):
+            dst = t[i:i + step]
+            _scan_piece(ufunc, b[i:i + step], dst, last, 0, dtype)
+            last = dst[-1:]
+        return t, last
+    if axis == 0:
+        _scan_piece(ufunc, b, t, carry, axis, dtype)
+        return t, t[lead + (slice(n - 1, n),)]
+    step = builtins.max(_PIECE // (t[0].size * t.itemsize or 1), 1)
+    for r in range(0, b.shape[0], step):
+        _scan_piece(ufunc, b[r:r + step], t[r:r + step],
+                    None if carry is None else carry[r:r + step], axis, dtype)
+    return t, t[lead + (slice(n - 1, n),)]
+
+
+def _scan_piece(ufunc, src, dst, carry, axis, dtype):
+    dst[...] = src
+    if carry is not None:
         first = (slice(None),) * axis + (slice(0, 1),)
-        ufunc(carry, t[first], out=t[first], dtype=dtype)
-        ufunc.accumulate(t, axis=axis, dtype=dtype, out=t)
-    last = (slice(None),) * axis + (slice(t.shape[axis] - 1, None),)
-    return t, t[last]
+        ufunc(carry, dst[first], out=dst[first], dtype=dtype)
+    ufunc.accumulate(dst, axis=axis, dtype=dtype, out=dst)
+
+
+_PIECE = 1 << 18     # bytes
+
+
+# slices of fewer elements are left to NumPy's accumulate (one call per
+# slice would cost more than its strided loop)
+_SLICE_MIN = 256
 
 
 def _scan_out(step):
@@ -317,10 +411,10 @@ def accumulate(ufunc, array, axis=0, dtype=None, out=None):
     if axis is None:
         axis = 0
     axis = normalize_axis_index(axis, x.ndim)
-    if ufunc is np.add and not x.dtype.hasobject:
-        return _into(out, _red.cumsum(x, axis=axis, dtype=rdt))
-    if ufunc is np.multiply and not x.dtype.hasobject:
-        return _into(out, _red.cumprod(x, axis=axis, dtype=rdt))
+    if maybe_masked(x._layers) and ufunc in (np.add, np.multiply):
+        # np.ma's running totals (masked elements skipped)
+        f = _red.cumsum if ufunc is np.add else _red.cumprod
+        return _into(out, f(x, axis=axis, dtype=rdt))
     token = tokenize("ufunc-accumulate", ufunc.__name__, x.name, axis, str(rdt))
     sname = "%s-scan-%s" % (ufunc.__name__, token)
     oname = "%s-accumulate-%s" % (ufunc.__name__, token)
@@ -349,6 +443,7 @@ def outer(ufunc, A, B, **kwargs):
 # ---------------------------------------------------------------------------
 # reduceat
 # ---------------------------------------------------------------------------
+@_caller_errstate
 def _reduceat_block(blocks, lo, hi, idx, extra, axis, ufunc, dtype):
     data = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=axis)
     data = data[(slice(None),) * axis + (slice(lo, hi),)]
