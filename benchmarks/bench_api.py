@@ -45,7 +45,8 @@ CASES = {
 
 _CHILD = r"""
 import sys, time, numpy as np
-who, case, n, m, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+who, case = sys.argv[1], sys.argv[2]
+n, m, repeat = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 if who == "cdask":
     import cdask as xp
 elif who == "dask":
