@@ -98,6 +98,43 @@ def _build_table():
 
     for f in ("dot", "tensordot", "vdot", "outer", "einsum"):
         t[getattr(np, f)] = getattr(contraction, f)
+    t.update(_linalg_fft_table())
+    return t
+
+
+def _linalg_fft_table():
+    """np.linalg and np.fft functions: cdask.linalg's and cdask.fft's, adapted
+    to NumPy's signatures and defaults where dask's differ."""
+    from . import fft as _fft, linalg as _la
+
+    def np_cholesky(a, upper=False):
+        return _la.cholesky(a, lower=not upper)
+
+    def np_qr(a, mode="reduced"):
+        if mode != "reduced":
+            raise NotImplementedError("cdask qr: mode=%r (only 'reduced')" % (mode,))
+        return _la.qr(a)
+
+    def np_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+        _unsupported_if(hermitian=hermitian)
+        u, s, v = _la.svd(a, full_matrices=full_matrices and compute_uv)
+        return (u, s, v) if compute_uv else s
+
+    t = {np.linalg.cholesky: np_cholesky, np.linalg.qr: np_qr, np.linalg.svd: np_svd,
+         np.linalg.solve: lambda a, b: _la.solve(a, b), np.linalg.inv: _la.inv,
+         np.linalg.lstsq: _la.lstsq, np.linalg.norm: _la.norm}
+
+    def no_out(f):
+        def handler(*args, out=None, **kwargs):
+            _unsupported_if(out=out is not None)
+            return f(*args, **kwargs)
+        handler.__name__ = f.__name__
+        return handler
+
+    for name in _fft.__all__:
+        npf = getattr(np.fft, name, None)
+        if npf is not None and hasattr(npf, "_implementation"):
+            t[npf] = no_out(getattr(_fft, name))
     return t
 
 

@@ -358,6 +358,9 @@ def _scan_step(b, prev, axis, ufunc, dtype):
                 ufunc(last, b[sl], out=t[sl], dtype=dtype)
             last = t[sl]
         return t, last
+    if carry is None:
+        t = ufunc.accumulate(b, axis=axis, dtype=dtype)
+        return t, t[lead + (slice(n - 1, n),)]
     # NumPy's accumulate in place on a copy, piece by piece small enough to
     # stay in cache between the copy and the scan (along the axis for 1-d
     # blocks, across it otherwise)
@@ -375,8 +378,7 @@ def _scan_step(b, prev, axis, ufunc, dtype):
         return t, t[lead + (slice(n - 1, n),)]
     step = builtins.max(_PIECE // (t[0].size * t.itemsize or 1), 1)
     for r in range(0, b.shape[0], step):
-        _scan_piece(ufunc, b[r:r + step], t[r:r + step],
-                    None if carry is None else carry[r:r + step], axis, dtype)
+        _scan_piece(ufunc, b[r:r + step], t[r:r + step], carry[r:r + step], axis, dtype)
     return t, t[lead + (slice(n - 1, n),)]
 
 
