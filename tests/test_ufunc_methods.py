@@ -386,3 +386,23 @@ def test_linalg_and_fft_through_numpy_are_lazy():
     assert full[0].shape == (12, 12)
     with pytest.warns(NotLazyWarning):
         np.fft.fft(y, out=np.empty(6, complex))
+
+
+def test_masked_arrays_as_numpy():
+    # NumPy's ufunc methods see an np.ma array's data (reduce, accumulate,
+    # reduceat drop the mask); outer keeps the masks
+    import cdask.ma
+
+    a = np.arange(12.0).reshape(3, 4)
+    m = cdask.ma.masked_greater(da.from_array(a, chunks=2), 6)
+    nm = np.ma.masked_greater(a, 6)
+    for f in (lambda v: np.add.reduce(v, axis=0), lambda v: np.maximum.reduce(v, axis=1),
+              lambda v: np.hypot.reduce(v), lambda v: np.maximum.accumulate(v),
+              lambda v: np.add.accumulate(v, axis=1), lambda v: np.add.reduceat(v, [0, 1])):
+        got, want = f(m).compute(), f(nm)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        assert np.ma.getmask(got) is np.ma.nomask
+    got = np.add.outer(m[0], m[1]).compute()
+    want = np.add.outer(nm[0], nm[1])
+    np.testing.assert_array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(want))
+    np.testing.assert_array_equal(np.ma.filled(got, -1), np.ma.filled(want, -1))

@@ -43,6 +43,7 @@ from .chunk_types import maybe_masked
 from .core import Array
 from .creation import asarray
 from .elemwise import elemwise
+from .ma import getdata
 from .reshape import broadcast_to
 from . import reductions as _red
 from .tokenize import tokenize
@@ -109,6 +110,12 @@ def _into(out, r):
                         % (r.dtype, out.dtype))
     out._become(r.astype(out.dtype) if r.dtype != out.dtype else r)
     return out
+
+
+def _data(x):
+    """``x``, or of a masked array its data: NumPy's ufunc methods see an
+    ``np.ma`` array's data and drop its mask (only ``outer`` keeps it)."""
+    return getdata(x) if maybe_masked(x._layers) else x
 
 
 def _reorderable(ufunc):
@@ -278,7 +285,7 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
            where=True):
     """``ufunc.reduce(array, ...)`` (NumPy's signature) as a lazy cdask Array."""
     _check_method(ufunc, "reduce")
-    x = asarray(array)
+    x = _data(asarray(array))
     out = _single_out(out, "reduce")
     has_where = not (isinstance(where, bool) and where)
     kw = {} if initial is _NoValue else {"initial": initial}
@@ -405,7 +412,7 @@ def _scan_out(step):
 def accumulate(ufunc, array, axis=0, dtype=None, out=None):
     """``ufunc.accumulate(array, axis, dtype)`` as a lazy cdask Array."""
     _check_method(ufunc, "accumulate")
-    x = asarray(array)
+    x = _data(asarray(array))
     out = _single_out(out, "accumulate")
     with np.errstate(all="ignore"):
         rdt = ufunc.accumulate(np.ones(_sample_shape(x), dtype=x.dtype), axis=axis,
@@ -413,10 +420,6 @@ def accumulate(ufunc, array, axis=0, dtype=None, out=None):
     if axis is None:
         axis = 0
     axis = normalize_axis_index(axis, x.ndim)
-    if maybe_masked(x._layers) and ufunc in (np.add, np.multiply):
-        # np.ma's running totals (masked elements skipped)
-        f = _red.cumsum if ufunc is np.add else _red.cumprod
-        return _into(out, f(x, axis=axis, dtype=rdt))
     token = tokenize("ufunc-accumulate", ufunc.__name__, x.name, axis, str(rdt))
     sname = "%s-scan-%s" % (ufunc.__name__, token)
     oname = "%s-accumulate-%s" % (ufunc.__name__, token)
@@ -458,7 +461,7 @@ def _reduceat_block(blocks, lo, hi, idx, extra, axis, ufunc, dtype):
 def reduceat(ufunc, array, indices, axis=0, dtype=None, out=None):
     """``ufunc.reduceat(array, indices, axis, dtype)`` as a lazy cdask Array."""
     _check_method(ufunc, "reduceat")
-    x = asarray(array)
+    x = _data(asarray(array))
     out = _single_out(out, "reduceat")
     if isinstance(indices, Array):
         indices = indices.compute()
