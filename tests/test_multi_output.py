@@ -129,3 +129,18 @@ def test_lazy_and_dtypes():
     assert m.chunks == x.chunks and e.chunks == x.chunks
     with pytest.raises(TypeError):
         da.frexp(da.arange(4, chunks=2) + 1j)     # no complex loop, NumPy's TypeError
+
+
+def test_the_ufunc_runs_once_for_all_outputs():
+    a = np.linspace(-4, 4, 17)
+    x = da.from_array(a, chunks=5)
+    q, r = da.divmod(x, 1.5)
+    assert set(q._layers) & set(r._layers) >= {n for n in q._layers if "-outputs-" in n}
+    shared = [n for n in q._layers if "-outputs-" in n]
+    assert len(shared) == 1 and shared[0] in r._layers
+    gq, gr = da.compute(q, r)
+    wq, wr = np.divmod(a, 1.5)
+    np.testing.assert_array_equal(gq, wq, strict=True)
+    np.testing.assert_array_equal(gr, wr, strict=True)
+    # what follows the outputs is lazy as for any Array
+    np.testing.assert_array_equal((q * 1.5 + r).compute(), wq * 1.5 + wr)

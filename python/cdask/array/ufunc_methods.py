@@ -41,6 +41,7 @@ from .._core import note_fpe
 from .._errstate import report
 from .chunk_types import maybe_masked
 from .core import Array
+from .layers import Blockwise
 from .creation import asarray
 from .elemwise import elemwise
 from .ma import getdata
@@ -141,8 +142,51 @@ def call(ufunc, inputs, kwargs):
         if o is not None and not isinstance(o, Array):
             raise TypeError("out= entries must be cdask Arrays or None, got %s"
                             % type(o).__name__)
-    return tuple(elemwise(ufunc, *inputs, out=o, _output_index=i, **kwargs)
-                 for i, o in enumerate(out))
+    if kwargs or any(o is not None for o in out):
+        return tuple(elemwise(ufunc, *inputs, out=o, _output_index=i, **kwargs)
+                     for i, o in enumerate(out))
+    return _outputs(ufunc, inputs)
+
+
+class _Outputs:
+    """Task callable: every output of a ufunc on its blocks, as a tuple, each
+    in its dtype."""
+
+    def __init__(self, ufunc, dtypes):
+        self.ufunc, self.dtypes = ufunc, tuple(dtypes)
+
+    def __call__(self, *blocks):
+        return _all_outputs(self.ufunc, self.dtypes, *blocks)
+
+
+@_caller_errstate
+def _all_outputs(ufunc, dtypes, *blocks):
+    return tuple(np.asarray(r).astype(d, copy=False) for r, d in zip(ufunc(*blocks), dtypes))
+
+
+def _outputs(ufunc, inputs):
+    """The outputs of ``ufunc(*inputs)`` as Arrays computed by one task per
+    block (the ufunc runs once for all its outputs)."""
+    first = elemwise(ufunc, *inputs, _output_index=0)
+    layer = first._layers[first.name]
+    if not isinstance(layer, Blockwise) or maybe_masked(first._layers):
+        # (np.ma's blocks: elemwise's own per-output tasks)
+        return (first,) + tuple(elemwise(ufunc, *inputs, _output_index=i)
+                                for i in range(1, ufunc.nout))
+    dtypes = [first.dtype] + [elemwise(ufunc, *inputs, _output_index=i).dtype
+                              for i in range(1, ufunc.nout)]
+    token = tokenize("outputs", first.name)
+    tname = "%s-outputs-%s" % (ufunc.__name__, token)
+    layers = {k: v for k, v in first._layers.items() if k != first.name}
+    layers[tname] = Blockwise(tname, layer.numblocks, _Outputs(ufunc, dtypes), layer.args)
+    index = ("block", tname, tuple(range(len(layer.numblocks))))
+    res = []
+    for i, dt in enumerate(dtypes):
+        name = "%s-%d-%s" % (ufunc.__name__, i, token)
+        lay = dict(layers)
+        lay[name] = Blockwise(name, layer.numblocks, operator.getitem, [index, ("const", i)])
+        res.append(Array(lay, name, first.chunks, dt))
+    return tuple(res)
 
 
 # ---------------------------------------------------------------------------
