@@ -7,27 +7,32 @@ the same functions.  Every result is lazy and has NumPy's dtype, which (with
 NumPy's exceptions for bad input) comes from NumPy itself: the method is
 first called on a tiny sample of the same ndim and dtype.
 
-* ``reduce``: ``add``/``multiply``/``maximum``/``minimum`` (and
-  ``logical_or``/``logical_and`` of booleans) are cdask's ``sum``, ``prod``,
-  ``max``, ``min``, ``any``, ``all`` (fused C passes); ``where=`` puts the
-  identity (or ``initial``) in the masked places first, an elementwise pass
-  that fuses with the reduction.  Other reorderable ufuncs (those NumPy
-  reduces over several axes: an identity, or ``maximum``/``minimum``/``fmax``/
-  ``fmin``) run a tree of ``ufunc.reduce`` partials; the others
-  (``subtract``, ``divide``, ``power``...) fold block after block along
-  their one axis, in NumPy's order.
-* ``accumulate``: ``add``/``multiply`` are ``cumsum``/``cumprod``; others
-  scan block after block along the axis, the last slice of the previous
-  output block folded into the first slice of the next, then NumPy's
-  accumulate in place: NumPy's sequence of operations, so its bits.
+* ``reduce``: over every axis ``add`` is cdask's ``sum`` (C kernels, fused
+  with what it reads); ``multiply``/``maximum``/``minimum`` (and
+  ``logical_or``/``logical_and`` of booleans) are ``prod``, ``max``, ``min``,
+  ``any``, ``all``; ``where=`` puts the identity (or ``initial``) in the
+  masked places first, an elementwise pass.  Other reorderable ufuncs (those
+  NumPy reduces over several axes: an identity, or ``maximum``/``minimum``/
+  ``fmax``/``fmin``; ``add`` along some axes, where NumPy's own per-block
+  reduce is faster than ``sum``'s contiguous copy) run a tree of
+  ``ufunc.reduce`` partials; the others (``subtract``, ``divide``,
+  ``power``...) fold block after block along their one axis, in NumPy's order.
+* ``accumulate``: a scan block after block along the axis, the last slice of
+  the previous output block carried into the next: NumPy's sequence of
+  operations, so its bits (``add`` too, where ``cumsum`` adds a carry to each
+  block's own running sum).  Along a leading axis slice after slice over
+  whole slices, along the last NumPy's accumulate in cache-sized pieces.
 * ``outer``: the first operand given trailing length-1 axes, then the
   elementwise ufunc (C kernels).
 * ``reduceat``: the indices are concrete; consecutive indices are grouped
   into output blocks whose input span stays near two input blocks, and each
   output block is NumPy's ``reduceat`` on the concatenated span.
-* several outputs: one lazy Array per output (each block task computes the
-  ufunc and keeps its output), ``out=`` a tuple with a cdask Array or None per
-  output.
+* several outputs: one task per block computes them all (a tuple), and one
+  Array per output picks its own; ``out=`` a tuple with a cdask Array or None
+  per output (then, and with keywords, a task per block and output).
+* masked arrays: as NumPy's methods on ``np.ma`` arrays, ``reduce``,
+  ``accumulate`` and ``reduceat`` see the data (the mask is dropped),
+  ``outer`` keeps the masks.
 """
 
 import builtins
