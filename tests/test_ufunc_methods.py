@@ -201,8 +201,8 @@ def test_accumulate_bits_on_floats():
     b = rng.standard_normal(100_000)
     check(np.add.accumulate(da.from_array(b, chunks=30_000)), np.add.accumulate(b))
     with np.errstate(all="ignore"):
-        for u in (np.add, np.multiply, np.subtract, np.divide, np.maximum, np.fmin, np.logaddexp, np.hypot,
-                  np.arctan2, np.power, np.copysign):
+        for u in (np.add, np.multiply, np.subtract, np.divide, np.maximum, np.fmin,
+                  np.logaddexp, np.hypot, np.arctan2, np.power, np.copysign):
             for axis in (0, 1):
                 check(u.accumulate(x, axis=axis), u.accumulate(a, axis=axis))
 

@@ -47,7 +47,7 @@ from .._errstate import report
 from .chunk_types import maybe_masked
 from .core import Array
 from .layers import Blockwise
-from .creation import asarray
+from .creation import asarray, empty
 from .elemwise import elemwise
 from .ma import getdata
 from .reshape import broadcast_to
@@ -534,7 +534,7 @@ def reduceat(ufunc, array, indices, axis=0, dtype=None, out=None):
     stops = [int(indices[i + 1]) if i + 1 < m and indices[i] < indices[i + 1] else
              (int(indices[i]) + 1 if i + 1 < m else n) for i in range(m)]
     starts = [int(i) for i in indices]
-    bounds = np.cumsum((0,) + x.chunks[axis])
+    bounds = np.cumsum((0,) + x.chunks[axis])     # where each block starts
     limit = 2 * builtins.max(x.chunks[axis] or (1,))
     groups, cur = [], []
     for i in range(m):
@@ -561,11 +561,11 @@ def reduceat(ufunc, array, indices, axis=0, dtype=None, out=None):
         extra = [last_stop - lo] if last_stop < hi else []
         for rest in product(*others):
             keys = [(x.name,) + rest[:axis] + (b,) + rest[axis:] for b in range(b0, b1)]
+            off = int(bounds[b0])
             tasks[(oname,) + rest[:axis] + (g,) + rest[axis:]] = (
-                _reduceat_block, keys, lo - int(bounds[b0]), hi - int(bounds[b0]), local, extra, axis, ufunc, rdt)
+                _reduceat_block, keys, lo - off, hi - off, local, extra, axis, ufunc, rdt)
     chunks = x.chunks[:axis] + (tuple(len(g) for g in groups) or (0,),) + x.chunks[axis + 1:]
     if not groups:
-        from .creation import empty
         return _into(out, empty(x.shape[:axis] + (0,) + x.shape[axis + 1:], dtype=rdt,
                                 chunks=chunks))
     return _into(out, _red._new_array(x, {oname: tasks}, oname, chunks, rdt))
