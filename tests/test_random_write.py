@@ -99,3 +99,31 @@ def test_to_npy_of_random_is_durable_and_exact_across_workers(tmp_path):
         p = tmp_path / ("w%d.npy" % w)
         x.to_npy(p, num_workers=w)
         assert np.array_equal(np.load(p, mmap_mode="r"), ref)
+
+
+@pytest.mark.parametrize("stage", [8192, 3 * 4096, 8 << 20])
+@pytest.mark.parametrize("piece", [24, 5000, 1 << 20])
+def test_direct_writes_of_big_files(stage, piece, tmp_path, monkeypatch):
+    # files over config array.direct_write_min bytes (a quarter of RAM by
+    # default; 0 here) get their whole pages written with O_DIRECT, the
+    # pages shared with the header or the next block through the page cache
+    monkeypatch.setattr(blockio, "_PIECE", piece)
+    monkeypatch.setattr(blockio, "_STAGE", stage)
+    used = []
+    real = blockio._write_direct
+    monkeypatch.setattr(blockio, "_write_direct", lambda *a: used.append(1) or real(*a))
+    with da.config.set({"array.direct_write_min": 0}):
+        for shape, chunks, dtype in [((100003,), (9991,), "f8"), ((301, 40), (77, 40), "f4"),
+                                     ((3,), (1,), "f8"), ((5000,), (4096,), "f8")]:
+            x = da.random.default_rng(1).random(shape, chunks=chunks, dtype=dtype)
+            p = tmp_path / "d.npy"
+            x.to_npy(p)
+            assert np.array_equal(np.load(p), _reference(x)), (shape, chunks, dtype)
+    assert used
+    # below the threshold, the page cache
+    used.clear()
+    with da.config.set({"array.direct_write_min": 1 << 40}):
+        x = da.random.default_rng(1).random(1000, chunks=100)
+        x.to_npy(tmp_path / "e.npy")
+        assert np.array_equal(np.load(tmp_path / "e.npy"), _reference(x))
+    assert not used

@@ -194,17 +194,126 @@ def write_pieces(out, slices, pieces, args):
         return None
     fd = os.open(out.filename, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     try:
+        dfd = _direct_fd(out.filename, fd)
+        if dfd is not None:
+            try:
+                _write_direct(fd, dfd, off, region, pieces(*args, step=step))
+            finally:
+                os.close(dfd)
+            return None
         at = off
         for p in pieces(*args, step=step):
-            mv = memoryview(np.ascontiguousarray(p, dtype=region.dtype)).cast("B")
-            while len(mv):
-                n = os.pwrite(fd, mv, at)
-                mv = mv[n:]
-                at += n
+            at = _pwrite_all(fd, np.ascontiguousarray(p, dtype=region.dtype), at)
         start_writeback(fd, off, at - off)
     finally:
         os.close(fd)
     return None
+
+
+def _pwrite_all(fd, a, at):
+    mv = memoryview(a).cast("B")
+    while len(mv):
+        n = os.pwrite(fd, mv, at)
+        mv = mv[n:]
+        at += n
+    return at
+
+
+_ALIGN = 4096                   # O_DIRECT: offsets, lengths and addresses
+_STAGE = 8 << 20                # bytes a direct write sends at once
+_direct_min = None
+
+
+def _direct_fd(path, fd):
+    """A second descriptor of the file opened with O_DIRECT, when the file
+    is larger than a quarter of RAM (config ``array.direct_write_min``
+    bytes, if set): written through the page cache, such a file would push
+    everything else out of it and the writes would wait on reclaim, where
+    direct writes go to the disk at its own speed.  None for smaller files,
+    or where O_DIRECT is not supported (tmpfs, other systems)."""
+    global _direct_min
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return None
+    from .. import config
+    limit = config.get("array.direct_write_min", None)
+    if limit is None:
+        if _direct_min is None:
+            _direct_min = config.machine_memory() // 4
+        limit = _direct_min
+    try:
+        if os.fstat(fd).st_size < int(limit):
+            return None
+        return os.open(path, os.O_WRONLY | flag | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_direct(fd, dfd, off, region, parts):
+    """Write the pieces ``parts`` (1-d arrays, in order) at byte ``off`` of
+    the file: the whole pages of the run with O_DIRECT (``dfd``) from two
+    aligned staging buffers - one is written by a writer thread while the
+    next pieces fill the other, so drawing and the disk overlap - and the
+    partial first and last pages (shared with the header or the next
+    block) through the page cache (``fd``)."""
+    end = off + region.nbytes
+    head = min(-(-off // _ALIGN) * _ALIGN, end)      # first page boundary
+    stages = []
+    for _ in range(2):
+        raw = np.empty(_STAGE + _ALIGN, dtype=np.uint8)
+        a0 = -raw.ctypes.data % _ALIGN
+        stages.append(raw[a0:a0 + _STAGE])
+    pending = [None, None]      # the write in flight from each stage
+    cur = 0
+    stage = stages[0]
+    fill = 0                    # bytes in stage, which starts at file byte pos
+    pos = head
+    at = off                    # file byte the next piece's first byte goes to
+    pool = _writer_pool()
+    try:
+        for p in parts:
+            b = np.ascontiguousarray(p, dtype=region.dtype).reshape(-1).view(np.uint8)
+            i = 0
+            if at < head:
+                k = min(head - at, b.size)
+                _pwrite_all(fd, b[:k], at)
+                i = k
+                at += k
+            while i < b.size:
+                k = min(_STAGE - fill, b.size - i)
+                stage[fill:fill + k] = b[i:i + k]
+                fill += k
+                i += k
+                at += k
+                if fill == _STAGE:
+                    pending[cur] = pool.submit(_pwrite_all, dfd, stage, pos)
+                    pos += fill
+                    fill = 0
+                    cur = 1 - cur
+                    if pending[cur] is not None:
+                        pending[cur].result()
+                        pending[cur] = None
+                    stage = stages[cur]
+    finally:
+        for f in pending:
+            if f is not None:
+                f.result()
+    whole = fill // _ALIGN * _ALIGN
+    if whole:
+        _pwrite_all(dfd, stage[:whole], pos)
+    if fill > whole:
+        _pwrite_all(fd, stage[whole:fill], pos + whole)
+
+
+_pool = None
+
+
+def _writer_pool():
+    global _pool
+    if _pool is None:
+        import concurrent.futures
+        _pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="cdask-write")
+    return _pool
 
 
 def _whole(pieces, args, step, region):
