@@ -50,7 +50,6 @@ from .layers import Blockwise
 from .creation import asarray, empty
 from .elemwise import elemwise
 from .ma import getdata
-from .reshape import broadcast_to
 from . import reductions as _red
 from .tokenize import tokenize
 from .utils import merge_layers, normalize_axis, normalize_axis_index, unknown_chunks_error
@@ -197,6 +196,21 @@ def _outputs(ufunc, inputs):
 # ---------------------------------------------------------------------------
 # reduce
 # ---------------------------------------------------------------------------
+class _StartWhere:
+    """Block task of a reduction over no axes under a mask: ``ufunc(start, x)``
+    where the mask is true (only there: NumPy's loop sees nothing else), else
+    ``start``."""
+
+    def __init__(self, ufunc, start, dtype):
+        self.ufunc, self.start, self.dtype = ufunc, start, dtype
+        self.__name__ = ufunc.__name__
+
+    def __call__(self, b, w):
+        r = np.full(np.broadcast_shapes(np.shape(b), np.shape(w)), self.start, dtype=self.dtype)
+        self.ufunc(self.start, b, out=r, where=w, casting="unsafe")
+        return r
+
+
 @_caller_errstate
 def _chunk_reduce(b, axes, ufunc, dtype, initial):
     if initial is None and ufunc.identity is None and \
@@ -260,6 +274,12 @@ def _fold_step(acc, b, axis, ufunc, dtype, elem, initial, w=None):
     return acc
 
 
+def _mask_like(w, b):
+    """The mask ``w`` broadcast to the block ``b``'s shape."""
+    return np.array(np.broadcast_to(w, np.broadcast_shapes(np.shape(w), np.shape(b))),
+                    dtype=bool)
+
+
 def _elem_dtype(ufunc, xdtype, dtype):
     """The dtype NumPy's reduction loop takes the elements in."""
     try:
@@ -279,8 +299,9 @@ def _fold(ufunc, x, axis, dtype, keepdims, initial, where=None):
     elem = _elem_dtype(ufunc, x.dtype, dtype)
     wname = None
     if where is not None:
-        w = asarray(where)
-        w = broadcast_to(w, x.shape).rechunk(x.chunks)
+        w = elemwise(_mask_like, where, x)       # x's shape
+        if w.chunks != x.chunks:
+            w = w.rechunk(x.chunks)
         wname = w.name
         x = Array(merge_layers(x, w), x.name, x.chunks, x.dtype)
     token = tokenize("ufunc-fold", ufunc.__name__, x.name, axis, str(dtype), keepdims, initial,
@@ -353,11 +374,10 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
         start = np.asarray(start).astype(rdt)[()]
     if not axes:
         # each element alone: NumPy starts from the identity (or initial)
+        if has_where:       # (NumPy then has a start: an identity or initial)
+            return _into(out, elemwise(_StartWhere(ufunc, start, rdt), x, where))
         r = x if start is None else elemwise(ufunc, start, x)
-        r = r.astype(rdt) if r.dtype != rdt else r
-        if has_where:
-            r = elemwise(np.where, where, r, start)
-        return _into(out, r)
+        return _into(out, r.astype(rdt) if r.dtype != rdt else r)
     if has_where and not _reorderable(ufunc):
         return _into(out, _fold(ufunc, x, axes[0], rdt, keepdims, initial, where))
     if has_where:
@@ -403,7 +423,7 @@ def _scan_step(b, prev, axis, ufunc, dtype):
     if b.size == 0:
         t = b.astype(dtype)
         return t, t[lead + (slice(n - 1, n),)]
-    if axis != b.ndim - 1 and b.size // n >= _SLICE_MIN:
+    if axis != b.ndim - 1 and b.size // n >= _SLICE_MIN and _rows_exact(ufunc, dtype):
         t = np.empty(b.shape, dtype=dtype)
         last = carry
         for i in range(n):
@@ -416,6 +436,11 @@ def _scan_step(b, prev, axis, ufunc, dtype):
         return t, last
     if carry is None:
         t = ufunc.accumulate(b, axis=axis, dtype=dtype)
+        return t, t[lead + (slice(n - 1, n),)]
+    if not _rows_exact(ufunc, dtype):
+        # NumPy's accumulate on the carry and the block: its loop, its bits
+        both = np.concatenate([carry, b.astype(dtype, copy=False)], axis=axis)
+        t = ufunc.accumulate(both, axis=axis, dtype=dtype)[lead + (slice(1, None),)]
         return t, t[lead + (slice(n - 1, n),)]
     # NumPy's accumulate in place on a copy, piece by piece small enough to
     # stay in cache between the copy and the scan (along the axis for 1-d
@@ -444,6 +469,20 @@ def _scan_piece(ufunc, src, dst, carry, axis, dtype):
         first = (slice(None),) * axis + (slice(0, 1),)
         ufunc(carry, dst[first], out=dst[first], dtype=dtype)
     ufunc.accumulate(dst, axis=axis, dtype=dtype, out=dst)
+
+
+# ufuncs whose elementwise loop gives the bits of their accumulate loop on
+# floats (exactly rounded IEEE operations); on integers and booleans every
+# ufunc does.  The others (complex multiply, transcendental functions) may
+# round differently in NumPy's SIMD loops: they scan by NumPy's accumulate
+# of the carry and the block.
+_ROWS_EXACT = frozenset([np.add, np.subtract, np.multiply, np.divide, np.maximum,
+                         np.minimum, np.fmax, np.fmin, np.copysign, np.nextafter])
+
+
+def _rows_exact(ufunc, dtype):
+    kind = np.dtype(dtype).kind
+    return kind in "biu" or (kind == "f" and ufunc in _ROWS_EXACT)
 
 
 _PIECE = 1 << 18     # bytes
