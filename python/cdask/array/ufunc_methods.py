@@ -21,7 +21,11 @@ first called on a tiny sample of the same ndim and dtype.
   the previous output block carried into the next: NumPy's sequence of
   operations, so its bits (``add`` too, where ``cumsum`` adds a carry to each
   block's own running sum).  Along a leading axis slice after slice over
-  whole slices, along the last NumPy's accumulate in cache-sized pieces.
+  whole slices, along the last NumPy's accumulate in cache-sized pieces;
+  complex and transcendental ufuncs, whose elementwise loops may round
+  otherwise than their accumulate loops, by NumPy's accumulate of the carry
+  and the block (complex multiply can still differ in the last bit where
+  blocks meet: NumPy's own loops round it differently from shape to shape).
 * ``outer``: the first operand given trailing length-1 axes, then the
   elementwise ufunc (C kernels).
 * ``reduceat``: the indices are concrete; consecutive indices are grouped
