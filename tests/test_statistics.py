@@ -458,6 +458,17 @@ def test_order_statistics_exact(ac, funcs, data):
             with pytest.raises(type(e)):
                 ours(x, *args, axis=axis, keepdims=keepdims, **kw).compute()
             return
+        if kind is not None and ours in (da.nanquantile, da.nanpercentile) and \
+                a.dtype.kind == "f" and np.isnan(a).any():
+            # NumPy's nan-quantiles of all-NaN slices come in the input's
+            # dtype, of other data in float64 for a float32 input and list q:
+            # a dtype that depends on the data, which a lazy array cannot
+            # know; cdask keeps the dtype of data without NaNs, and the values
+            r = ours(x, *args, axis=axis, keepdims=keepdims, **kw)
+            got = r.compute()
+            assert got.dtype == r.dtype
+            np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6, equal_nan=True)
+            return
         check(ours(x, *args, axis=axis, keepdims=keepdims, **kw), np.asarray(want))
 
 

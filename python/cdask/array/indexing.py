@@ -985,6 +985,24 @@ def _is_array_index(i):
     return isinstance(i, (Array, list, np.ndarray))
 
 
+_UNKNOWN = {}
+
+
+def _unknown_size(mask_name):
+    """The nan that stands for the unknown sizes of the blocks a mask
+    selects: one float object per mask, so that selections by the same mask
+    (``a[m]`` and ``b[m]``) line up block by block - tuples compare their
+    items by identity first - while selections by different masks, whose
+    block sizes differ, do not: joining or combining those asks for
+    compute_chunk_sizes() instead of pairing blocks of different sizes."""
+    nan = _UNKNOWN.get(mask_name)
+    if nan is None:
+        if len(_UNKNOWN) > 100_000:
+            _UNKNOWN.clear()
+        nan = _UNKNOWN[mask_name] = float("nan")
+    return nan
+
+
 def _getitem_mask(x, mask):
     if not isinstance(mask, Array):
         mask = np.asarray(mask)
@@ -1020,10 +1038,11 @@ def _getitem_mask(x, mask):
                     "sizes there; call compute_chunk_sizes() on %s first"
                     % (ax, who, "both" if both else who))
         mask = rechunk(mask, x.chunks)
+    nan = _unknown_size(mask.name)
     if x.ndim == 0:
         name = "getitem-mask-" + tokenize(x.name, mask.name)
         layer = {(name, 0): (mask_block, (x.name,), (mask.name,))}
-        return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,),),
+        return Array(with_layer(merge_layers(x, mask), name, layer), name, ((nan,),),
                      x.dtype)
     name = "getitem-mask-" + tokenize(x.name, mask.name)
     nb = x.numblocks
@@ -1031,7 +1050,7 @@ def _getitem_mask(x, mask):
         layer = Blockwise(name, nb, mask_block, [("block", x.name, (0,)),
                                                  ("block", mask.name, (0,))])
         return Array(with_layer(merge_layers(x, mask), name, layer), name,
-                     ((math.nan,) * nb[0],), x.dtype)
+                     ((nan,) * nb[0],), x.dtype)
     layer = {}
     if all(b == 1 for b in nb[1:]):
         for j, idx in enumerate(itertools.product(*map(range, nb))):
@@ -1045,7 +1064,7 @@ def _getitem_mask(x, mask):
             layer[(name, i)] = (mask_band, tuple(nb[1:]),
                                 [(x.name, i) + t for t in trailing],
                                 [(mask.name, i) + t for t in trailing])
-        r = Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,) * nb[0],),
+        r = Array(with_layer(merge_layers(x, mask), name, layer), name, ((nan,) * nb[0],),
                   x.dtype)
         # the same elements in block order, one task per block, which the
         # reductions that do not depend on the order (sum, mean, min, ...)
@@ -1055,7 +1074,7 @@ def _getitem_mask(x, mask):
         for j, idx in enumerate(itertools.product(*map(range, nb))):
             ulayer[(uname, j)] = (mask_block, (x.name,) + idx, (mask.name,) + idx)
         r._unordered = Array(with_layer(merge_layers(x, mask), uname, ulayer), uname,
-                             ((math.nan,) * len(ulayer),), x.dtype)
+                             ((nan,) * len(ulayer),), x.dtype)
         return r
-    return Array(with_layer(merge_layers(x, mask), name, layer), name, ((math.nan,) * n,),
+    return Array(with_layer(merge_layers(x, mask), name, layer), name, ((nan,) * n,),
                  x.dtype)

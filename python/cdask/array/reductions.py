@@ -1468,3 +1468,10 @@ def nancumprod(x, axis=None, dtype=None, out=None, method="sequential"):
 
 
 __all__ += ["cumsum", "cumprod", "nancumsum", "nancumprod"]
+
+
+# the tree machinery, for the reductions ufunc_methods.py builds (NumPy's
+# ufunc.reduce and kin)
+new_array = _new_array
+reduction_tree = _tree
+finish_reduction = _finish

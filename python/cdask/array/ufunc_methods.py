@@ -243,7 +243,7 @@ def _agg_reduce(parts, ufunc, dtype, initial, axes, keepdims):
                          % ufunc.__name__)
     if initial is not None and ufunc.identity is not None:
         ufunc(np.asarray(initial).astype(dtype), r, out=r, dtype=dtype)
-    return _red._finish(r, axes, keepdims, dtype)
+    return _red.finish_reduction(r, axes, keepdims, dtype)
 
 
 @_caller_errstate
@@ -328,7 +328,7 @@ def _fold(ufunc, x, axis, dtype, keepdims, initial, where=None):
         raise ValueError("zero-size array to reduction operation %s which has no identity"
                          % ufunc.__name__)
     chunks = x.chunks[:axis] + (((1,),) if keepdims else ()) + x.chunks[axis + 1:]
-    return _red._new_array(x, {sname: steps, oname: outs}, oname, chunks, dtype)
+    return _red.new_array(x, {sname: steps, oname: outs}, oname, chunks, dtype)
 
 
 def _fast_reduce(ufunc, x, axes, dtype, keepdims):
@@ -399,7 +399,7 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
         return _into(out, _fold(ufunc, x, axes[0], rdt, keepdims, initial))
     block_initial = initial if ufunc.identity is None else None
     token = tokenize("ufunc-reduce", ufunc.__name__, x.name, axes, keepdims, str(rdt), initial)
-    r = _red._tree(x, "%s-reduce" % ufunc.__name__, token, axes, keepdims, rdt, None,
+    r = _red.reduction_tree(x, "%s-reduce" % ufunc.__name__, token, axes, keepdims, rdt, None,
                    chunk=_chunk_reduce, chunk_args=(axes, ufunc, rdt, block_initial),
                    combine=_combine_reduce, combine_args=(ufunc,),
                    aggregate=_agg_reduce, aggregate_args=(ufunc, rdt, initial, axes, keepdims))
@@ -522,7 +522,7 @@ def accumulate(ufunc, array, axis=0, dtype=None, out=None):
             prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
         steps[(sname,) + idx] = (_scan_step, (x.name,) + idx, prev, axis, ufunc, rdt)
         outs[(oname,) + idx] = (_scan_out, (sname,) + idx)
-    return _into(out, _red._new_array(x, {sname: steps, oname: outs}, oname, x.chunks, rdt))
+    return _into(out, _red.new_array(x, {sname: steps, oname: outs}, oname, x.chunks, rdt))
 
 
 # ---------------------------------------------------------------------------
@@ -611,7 +611,7 @@ def reduceat(ufunc, array, indices, axis=0, dtype=None, out=None):
     if not groups:
         return _into(out, empty(x.shape[:axis] + (0,) + x.shape[axis + 1:], dtype=rdt,
                                 chunks=chunks))
-    return _into(out, _red._new_array(x, {oname: tasks}, oname, chunks, rdt))
+    return _into(out, _red.new_array(x, {oname: tasks}, oname, chunks, rdt))
 
 
 # ---------------------------------------------------------------------------
