@@ -387,8 +387,16 @@ def _combine_sum(parts, dtype):
     return _accurate_sum(parts, dtype)
 
 
-def _agg_sum(parts, dtype, axes, keepdims):
+def _agg_sum(parts, dtype, axes, keepdims, final=None):
+    # final: the result's dtype where the partials are wider (float16 sums)
+    dtype = final if final is not None else dtype
     return _finish(_accurate_sum(parts, dtype), axes, keepdims, dtype)
+
+
+def _partial_dtype(rdt):
+    """The dtype of a sum's partials: float16 sums accumulate in float32 and
+    round once at the end (as NumPy's float16 add.reduce does within a pass)."""
+    return np.dtype(np.float32) if rdt == np.float16 else rdt
 
 
 def _fold(ufunc, parts):
@@ -583,8 +591,10 @@ def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
                   chunk=_kernels.sum, combine=_kernels.sum,
                   aggregate=_kernels.sum if not keepdims else agg, aggregate_args=agg_args)
         return _handle_out(out, r)
+    pdt = _partial_dtype(rdt)
     return _simple("sum", x, axis, keepdims, split_every, out, rdt,
-                   _chunk_sum, (rdt,), _combine_sum, (rdt,), _agg_sum, ())
+                   _chunk_sum, (pdt,), _combine_sum, (pdt,), _agg_sum,
+                   (rdt,) if pdt != rdt else ())
 
 
 def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
@@ -592,8 +602,10 @@ def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None)
     x = asarray(a)
     _check_dtype_supported(x, "nansum", dtype=dtype)
     rdt = _result_dtype(np.nansum, x.dtype, dtype)
+    pdt = _partial_dtype(rdt)
     return _simple("nansum", x, axis, keepdims, split_every, out, rdt,
-                   _chunk_nansum, (rdt,), _combine_sum, (rdt,), _agg_sum, ())
+                   _chunk_nansum, (pdt,), _combine_sum, (pdt,), _agg_sum,
+                   (rdt,) if pdt != rdt else ())
 
 
 def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
