@@ -806,8 +806,7 @@ def _agg_var(parts, axes, keepdims, dtype, ddof, root, nan=False):
 
 def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddof=0, root=False):
     x = asarray(a)
-    fname = ("nan" if nan else "") + prefix
-    _check_dtype_supported(x, fname, dtype=dtype)
+    _check_dtype_supported(x, prefix, dtype=dtype)
     if x.dtype.kind == "m":
         return _handle_out(out, _mean_timedelta(x, axis, keepdims))
     if prefix in _MASKED_KINDS and maybe_masked(x._layers):
@@ -1445,7 +1444,8 @@ def _cum_apply(block, carry, kind):
 
 def _cumreduction(kind, x, axis, dtype, out):
     x = asarray(x)
-    _check_dtype_supported(x, "cum" + kind, dtype=dtype)
+    _check_dtype_supported(x, "nancum" + kind[3:] if kind.startswith("nan") else "cum" + kind,
+                           dtype=dtype)
     if kind.startswith("nan"):
         _masked_unsupported("cum" + kind, x)   # (cumsum, cumprod: np.ma's per block)
     npf = {"sum": np.cumsum, "prod": np.cumprod, "nansum": np.nancumsum,
