@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cdask as da
+from cdask import _core
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
@@ -296,3 +297,69 @@ def test_unsupported_dtypes_list_float16():
     with pytest.raises(TypeError, match="supported dtypes"):
         da.ones(3, dtype="f2").astype(np.longdouble) if np.dtype(np.longdouble).itemsize > 8 \
             else da.from_array(np.array([b"x"]))
+
+
+def _c_cast_mismatches(src, to):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        e = src.astype(to)
+        g = _core._cast(src, to)
+    eb = e.view(np.uint8).reshape(len(e), -1)
+    gb = g.view(np.uint8).reshape(len(g), -1)
+    return np.nonzero((eb != gb).any(axis=1))[0]
+
+
+EVERY_HALF = np.arange(1 << 16, dtype=np.uint16).view(F16)
+
+
+@pytest.mark.parametrize("to", [np.dtype(n) for n in _core.DTYPES], ids=str)
+def test_c_casts_of_every_half(to):
+    """The C casts (what ufunc and fused kernels apply to operands) from each
+    of the 65536 float16 values equal NumPy's astype bit for bit (NaN
+    payloads, signalling NaNs and signed zeros included)."""
+    bad = _c_cast_mismatches(EVERY_HALF, to)
+    assert bad.size == 0, EVERY_HALF[bad[:5]].view(np.uint16)
+
+
+def _cast_samples(dt):
+    rng = np.random.default_rng(11)
+    dt = np.dtype(dt)
+    h = EVERY_HALF.astype(np.float64)
+    if dt.kind in "fc":
+        f8 = np.concatenate([
+            rng.standard_normal(100000) * 10.0 ** rng.integers(-10, 7, 100000),
+            rng.integers(0, 1 << 64, 100000, dtype=np.uint64).view(np.float64),
+            h * (1 + np.ldexp(1.0, -11)), h * (1 - np.ldexp(1.0, -12)),   # around ties
+            (h[:-1] + h[1:]) / 2,                                           # the ties
+            [65504, 65519.99, 65520, 65536, 1e300, -0.0, 2.0 ** -25, 1.5 * 2.0 ** -24,
+             2.0 ** -26, 5e-324],
+            np.array([0x7ff0000000000001, 0x7ff4000000000000, 0xfff0000000000400,
+                      0x7ff0040000000000], np.uint64).view(np.float64)])   # NaN payloads
+        f4 = np.concatenate([
+            f8.astype(np.float32),
+            rng.integers(0, 1 << 32, 100000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+            np.arange(0x7f800000, 0x7f800000 + 20000, dtype=np.uint32).view(np.float32),
+            np.arange(0x33000000 - 1000, 0x38800000 + 100000, 61,
+                      dtype=np.uint32).view(np.float32)])                 # the subnormal range
+        if dt == np.float64:
+            return f8
+        if dt == np.float32:
+            return f4
+        base = f4 if dt == np.complex64 else f8
+        with np.errstate(all="ignore"):
+            return (base + 1j * base[::-1]).astype(dt)
+    if dt.kind == "b":
+        return np.array([True, False] * 10)
+    info = np.iinfo(dt)
+    return np.concatenate([rng.integers(info.min, info.max, 50000, dtype=dt, endpoint=True),
+                           np.arange(max(info.min, -70000), min(info.max, 70000), dtype=dt)])
+
+
+@pytest.mark.parametrize("src", [np.dtype(n) for n in _core.DTYPES if n != "float16"], ids=str)
+def test_c_casts_to_half(src):
+    """C casts to float16 round as NumPy's astype does: once, to nearest
+    even, from the double, float or integer value (overflow to infinity, NaN
+    payloads kept)."""
+    vals = _cast_samples(src)
+    bad = _c_cast_mismatches(vals, F16)
+    assert bad.size == 0, vals[bad[:5]]

@@ -2,13 +2,13 @@
 
 Two groups:
 
-* the C core's table (``cdask._core.DTYPES``, one X-macro table in ``src/``):
-  the kernels, the chunk store and this check agree on it by construction;
-* ``PYTHON_ONLY`` dtypes - float16, and datetime64/timedelta64 in every unit
-  (and the generic unit) - which no C kernel, fused program or C chunk ever
-  sees: their blocks are NumPy arrays made and combined by NumPy inside
-  Python tasks, so their results are NumPy's bit for bit.  ``is_c_dtype``
-  is the test the C paths make before taking an array.
+* the C core's table (``cdask._core.DTYPES``, one X-macro table in ``src/``,
+  float16 included): the kernels, the chunk store and this check agree on it
+  by construction;
+* datetime64/timedelta64 in every unit (and the generic unit), which no C
+  kernel, fused program or C chunk ever sees: their blocks are NumPy arrays
+  made and combined by NumPy inside Python tasks, so their results are
+  NumPy's bit for bit.  ``is_c_dtype`` tells the two apart.
 """
 
 import numpy as np
@@ -27,11 +27,11 @@ _TIME_UNITS = ("", "Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "f
 _TIME_DTYPES = tuple(np.dtype("%s8%s" % (k, "[%s]" % u if u else ""))
                      for k in "Mm" for u in _TIME_UNITS)
 
-#: every dtype a cdask Array may have: the C ones, float16, datetime64 and
+#: every dtype a cdask Array may have: the C ones, datetime64 and
 #: timedelta64 (all units)
-SUPPORTED_DTYPES = C_DTYPES + (np.dtype(np.float16),) + _TIME_DTYPES
+SUPPORTED_DTYPES = C_DTYPES + _TIME_DTYPES
 _SUPPORTED_SET = frozenset(SUPPORTED_DTYPES)
-_SUPPORTED_TEXT = ", ".join(DTYPES) + ", float16, datetime64, timedelta64"
+_SUPPORTED_TEXT = ", ".join(DTYPES) + ", datetime64, timedelta64"
 
 
 def is_c_dtype(dtype):
