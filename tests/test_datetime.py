@@ -264,6 +264,9 @@ def _numpy_error(f):
     ("var of timedeltas", lambda m, x, t: m.var(t)),
     ("std of datetimes", lambda m, x, t: m.std(x)),
     ("sum with a unit", lambda m, x, t: m.sum(t, dtype="m8[ms]")),
+    ("average of timedeltas", lambda m, x, t: m.average(t)),
+    ("dot of datetimes", lambda m, x, t: m.dot(x, x)),
+    ("matmul of datetimes", lambda m, x, t: m.matmul(x[:, None], x[None, :])),
 ])
 def test_refused_as_numpy(name, f):
     a = times((6,), "M", "D", 1)
@@ -280,6 +283,10 @@ def test_refused_as_numpy(name, f):
 def test_unsupported_names_the_operation():
     x = da.from_array(times((6,), "M", "s", 1), chunks=4)
     t = da.from_array(times((6,), "m", "s", 1), chunks=4)
+    with pytest.raises(TypeError, match="cdask: dot of timedelta64"):
+        da.dot(t, t)
+    with pytest.raises(TypeError, match="cdask: tensordot of timedelta64"):
+        da.tensordot(t, t, 1)
     with pytest.raises(TypeError, match="cdask: moment of datetime64"):
         da.moment(x, 3)
     with pytest.raises(TypeError, match="cdask: moment of timedelta64"):
@@ -294,3 +301,14 @@ def test_repr_and_scalars():
     assert x[1].compute() == a[1]
     assert x.max().compute() == a.max()
     assert isinstance(x.max().compute(), np.datetime64)
+
+
+def test_percentile_and_norm_as_numpy():
+    a = times((40,), "m", "s", 4, nat=False)
+    t = da.from_array(a, chunks=7)
+    for q in (0, 13, 50, 99.5, [25, 75]):
+        same(da.percentile(t, q).compute(), np.percentile(a, q))
+    d = times((5, 8), "M", "D", 5, nat=False)
+    x = da.from_array(d, chunks=3)
+    np.testing.assert_allclose(da.linalg.norm(x).compute(), np.linalg.norm(d))
+    np.testing.assert_allclose(da.linalg.norm(x, axis=0).compute(), np.linalg.norm(d, axis=0))

@@ -15,8 +15,7 @@ import numpy as np
 
 from .._core import DTYPES
 
-__all__ = ["SUPPORTED_DTYPES", "check_dtype", "is_c_dtype", "is_datetime",
-           "refuse_datetime", "C_DTYPES"]
+__all__ = ["SUPPORTED_DTYPES", "check_dtype", "is_c_dtype", "C_DTYPES"]
 
 
 #: the dtypes the C kernels and chunks hold
@@ -40,19 +39,6 @@ def is_c_dtype(dtype):
         return np.dtype(dtype) in _C_SET
     except TypeError:
         return False
-
-
-def is_datetime(dtype):
-    """True for datetime64 and timedelta64 dtypes."""
-    return np.dtype(dtype).kind in "Mm"
-
-
-def refuse_datetime(what, x):
-    """TypeError "cdask: <what> of <dtype> is not supported" for an array or
-    dtype of datetime64/timedelta64 kind; does nothing for other dtypes."""
-    dt = np.dtype(getattr(x, "dtype", x))
-    if dt.kind in "Mm":
-        raise TypeError("cdask: %s of %s is not supported" % (what, dt))
 
 
 def check_dtype(dtype):

@@ -863,6 +863,7 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     warning) when computed: a lazy array cannot raise NumPy's ZeroDivisionError
     before it is computed."""
     x = asarray(a)
+    _check_dtype_supported(x, "average")
     if weights is None:
         avg = mean(x, axis=axis, keepdims=keepdims)
         n = 1
