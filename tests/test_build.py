@@ -40,7 +40,7 @@ def test_tables_exported():
 
     assert cdask._core.DTYPES == (
         "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-        "float32", "float64", "complex64", "complex128",
+        "float16", "float32", "float64", "complex64", "complex128",
     )
     assert all(np.dtype(name).name == name for name in cdask._core.DTYPES)
     assert cdask._core.MAX_THREADS == 256 and type(cdask._core.MAX_THREADS) is int

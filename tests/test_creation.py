@@ -184,7 +184,7 @@ def test_from_array_memmap_is_not_loaded(tmp_path):
 
 def test_unsupported_dtypes():
     for bad in [np.array(["a", "b"]), np.array([object(), 1], dtype=object),
-                np.zeros(3, dtype="f2")]:
+                np.zeros(3, dtype="V4"), np.zeros(2, dtype=[("x", "f8")])]:
         with pytest.raises(TypeError) as ei:
             da.from_array(bad)
         msg = str(ei.value)

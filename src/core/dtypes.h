@@ -8,8 +8,9 @@
  *
  * X(ID, name, sfx, ctype, kind): cd_dtype CD_<ID>, NumPy's name, a short
  * suffix for generated C names, the C type of one element, and the kind
- * (B bool, I signed integer, U unsigned integer, F real floating, C
- * complex).  The order is the enum's and is relied upon: integer kinds are
+ * (B bool, I signed integer, U unsigned integer, H IEEE half precision -
+ * stored as its 16 bits, converted by kernels/ufunc.c -, F real floating,
+ * C complex).  The order is the enum's and is relied upon: integer kinds are
  * by increasing width, signed before unsigned (see the asserts below).
  */
 #ifndef CD_DTYPES_H
@@ -30,6 +31,7 @@ typedef struct { double re, im; } cd_complex128;
     X(UINT16,     "uint16",     u16,  uint16_t,      U)     \
     X(UINT32,     "uint32",     u32,  uint32_t,      U)     \
     X(UINT64,     "uint64",     u64,  uint64_t,      U)     \
+    X(FLOAT16,    "float16",    f16,  uint16_t,      H)     \
     X(FLOAT32,    "float32",    f32,  float,         F)     \
     X(FLOAT64,    "float64",    f64,  double,        F)     \
     X(COMPLEX64,  "complex64",  c64,  cd_complex64,  C)     \
@@ -44,7 +46,8 @@ typedef enum cd_dtype {
 } cd_dtype;
 
 _Static_assert(CD_BOOL == 0 && CD_INT8 + 3 == CD_INT64 && CD_UINT8 + 3 == CD_UINT64 &&
-               CD_INT64 + 1 == CD_UINT8 && CD_FLOAT32 + 1 == CD_FLOAT64 &&
+               CD_INT64 + 1 == CD_UINT8 && CD_UINT64 + 1 == CD_FLOAT16 &&
+               CD_FLOAT16 + 1 == CD_FLOAT32 && CD_FLOAT32 + 1 == CD_FLOAT64 &&
                CD_COMPLEX64 + 1 == CD_COMPLEX128,
                "code relies on the order of the dtype table");
 

@@ -233,6 +233,10 @@ static int binary(const cd_kctx *ctx, int op, const char *name, int nin,
     if (a->dtype != b->dtype)
         return dtype_mismatch(name, a, b, err);
     loop = bin_table[op][a->dtype][0];
+    if (loop == NULL && a->dtype != CD_BOOL)
+        return cd_err_set(err, CD_ETYPE, "kernel '%s' does not take %s chunks (the ufunc "
+                          "kernel runs NumPy's loops for every dtype)", name,
+                          cd_dtype_name[a->dtype]);
     if (loop == NULL)
         return cd_err_set(err, CD_ETYPE,
                           "kernel '%s': boolean subtract is not supported (NumPy refuses it "
@@ -429,6 +433,9 @@ int cd_k_sum(const cd_kctx *ctx, int nin, cd_chunk *const *in, cd_chunk **out, c
     for (int k = 1; k < nin; k++)
         if (in[k]->dtype != dt)
             return dtype_mismatch("sum", in[0], in[k], err);
+    if (dt == CD_FLOAT16)
+        return cd_err_set(err, CD_ETYPE, "kernel 'sum' does not take float16 chunks (NumPy "
+                          "accumulates them in float32)");
 
     for (int k = 0; k < nin; k++) {
         const cd_chunk *c = in[k];

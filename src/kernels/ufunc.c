@@ -33,8 +33,13 @@
  * a negative exponent (it raises ValueError): the kernel checks exponents of
  * such loops first and fails with the same message instead.
  *
- * Casts (cd_cast) are written out for every pair of the 13 dtypes by macros,
- * with NumPy's astype semantics.  Float -> integer conversions of values out
+ * Casts (cd_cast) are written out for every pair of the 14 dtypes by macros,
+ * with NumPy's astype semantics.  float16 is kept as its bits and converted
+ * in software as NumPy converts it: to float32/float64 exactly (NaN payloads
+ * kept bit for bit), from float32/float64 rounded once to nearest-even
+ * (overflow to infinity raises FE_OVERFLOW; a NaN keeps its sign and top
+ * payload bits and stays a NaN), integers through double (exact in the
+ * float16 range), to integers through float32.  Float -> integer conversions of values out
  * of range (or NaN) are undefined in C; here they take an explicit branch that
  * yields what x86-64's truncating conversions yield for the int8..int64
  * targets and raises FE_INVALID, as the hardware (and NumPy's cast) does.
@@ -44,6 +49,7 @@
 #include "kernels/fused.h"
 
 #include <fenv.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,11 +86,95 @@ static inline uint64_t f2u64(double x)
     if (x < 0.0 && x >= -9223372036854775808.0)
         return (uint64_t)(int64_t)x;   /* small negatives wrap, as NumPy's casts do */
     feraiseexcept(FE_INVALID);
-    return (uint64_t)1 << 63;
+    /* x86-64's unsigned conversion: 2^64 and above (+inf) give 0; NaN and
+     * below -2^63, 2^63 */
+    return x >= 18446744073709551616.0 ? 0 : (uint64_t)1 << 63;
 }
 
+/* float16 bits <-> float32/float64. */
+static inline float h2f(uint16_t h)
+{
+    uint32_t sgn = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    uint32_t bits;
+    float f;
+    if (e == 0) {                      /* zero or subnormal: m * 2^-24, exact */
+        f = (float)m * 0x1p-24f;
+        return sgn ? -f : f;
+    }
+    if (e == 31)                       /* inf, NaN (payload kept) */
+        bits = sgn | 0x7f800000u | (m << 13);
+    else
+        bits = sgn | ((e + 112u) << 23) | (m << 13);
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline double h2d(uint16_t h)
+{
+    uint64_t sgn = (uint64_t)(h & 0x8000u) << 48, m = h & 0x3ffu, bits;
+    double d;
+    if (((h >> 10) & 0x1fu) == 31) {   /* inf, NaN: bits, not a float conversion */
+        bits = sgn | 0x7ff0000000000000ull | (m << 42);
+        memcpy(&d, &bits, 8);
+        return d;
+    }
+    return (double)h2f(h);
+}
+
+/* A finite double's magnitude a (not NaN) rounded to float16 bits, sign s. */
+static inline uint16_t finite_to_h(double a, uint16_t s)
+{
+    int ex;
+    double q;
+    if (a >= 65520.0) {                /* past the largest half + half an ulp */
+        feraiseexcept(FE_OVERFLOW | FE_INEXACT);
+        return s | 0x7c00u;
+    }
+    if (a < 0x1p-14) {                 /* subnormal range: units of 2^-24 */
+        q = nearbyint(a * 0x1p24);
+        if (q != a * 0x1p24 && q < 1024.0)
+            feraiseexcept(FE_UNDERFLOW | FE_INEXACT);
+        return (uint16_t)(s | (uint16_t)q);   /* q == 1024: the smallest normal */
+    }
+    (void)frexp(a, &ex);               /* a = 1.f * 2^(ex-1) */
+    q = nearbyint(ldexp(a, 11 - ex));  /* 1024 <= q <= 2048, ties to even */
+    return (uint16_t)(s | (uint16_t)(((uint32_t)(ex + 14) << 10) + (uint32_t)q - 1024u));
+}
+
+static inline uint16_t d2h(double d)
+{
+    uint64_t b;
+    uint16_t s;
+    memcpy(&b, &d, 8);
+    s = (uint16_t)((b >> 48) & 0x8000u);
+    if ((b & 0x7ff0000000000000ull) == 0x7ff0000000000000ull) {
+        uint64_t m = b & 0x000fffffffffffffull;
+        uint16_t r = (uint16_t)(0x7c00u | (m >> 42));
+        return (uint16_t)(s | (m != 0 && r == 0x7c00u ? 0x7c01u : r));
+    }
+    return finite_to_h(fabs(d), s);
+}
+
+static inline uint16_t f2h(float f)
+{
+    uint32_t b;
+    uint16_t s;
+    memcpy(&b, &f, 4);
+    s = (uint16_t)((b >> 16) & 0x8000u);
+    if ((b & 0x7f800000u) == 0x7f800000u) {   /* from the bits: no quieting */
+        uint32_t m = b & 0x7fffffu;
+        uint16_t r = (uint16_t)(0x7c00u | (m >> 13));
+        return (uint16_t)(s | (m != 0 && r == 0x7c00u ? 0x7c01u : r));
+    }
+    return finite_to_h(fabs((double)f), s);
+}
+
+/* to float16 from a real value of C type float or double (or an integer,
+ * through double: exact, and integers past 65519 are infinity either way) */
+#define TO_H(x) _Generic((x), float: f2h, default: d2h)(x)
+
 /* CV_<source kind>_<target>(x): N integer or bool source, F real floating
- * source, C complex source. */
+ * source, C complex source, H float16 (bits) source. */
 #define CV_N_b(x) ((uint8_t)((x) != 0))
 #define CV_F_b(x) ((uint8_t)((x) != 0))
 #define CV_C_b(x) ((uint8_t)((x).re != 0 || (x).im != 0))
@@ -121,6 +211,24 @@ static inline uint64_t f2u64(double x)
 #define CV_C_f32(x) ((float)(x).re)
 #define CV_C_f64(x) ((double)(x).re)
 
+#define CV_N_f16(x) (d2h((double)(x)))
+#define CV_F_f16(x) (TO_H(x))
+#define CV_C_f16(x) (TO_H((x).re))
+#define CV_H_b(x) ((uint8_t)(((x) & 0x7fffu) != 0))
+#define CV_H_i8(x) CV_F_i8(h2f(x))
+#define CV_H_i16(x) CV_F_i16(h2f(x))
+#define CV_H_i32(x) CV_F_i32(h2f(x))
+#define CV_H_i64(x) CV_F_i64(h2f(x))
+#define CV_H_u8(x) CV_F_u8(h2f(x))
+#define CV_H_u16(x) CV_F_u16(h2f(x))
+#define CV_H_u32(x) CV_F_u32(h2f(x))
+#define CV_H_u64(x) CV_F_u64(h2f(x))
+#define CV_H_f16(x) (x)
+#define CV_H_f32(x) (h2f(x))
+#define CV_H_f64(x) (h2d(x))
+#define CV_H_c64(x) ((ucf32){h2f(x), 0.0f})
+#define CV_H_c128(x) ((ucf64){h2d(x), 0.0})
+
 #define CV_N_c64(x) ((ucf32){(float)(x), 0.0f})
 #define CV_N_c128(x) ((ucf64){(double)(x), 0.0})
 #define CV_F_c64(x) ((ucf32){(float)(x), 0.0f})
@@ -155,6 +263,7 @@ typedef void (*castfn)(const void *src, void *dst, int64_t n);
     DEF_CAST(S, TS, K, LOAD, u16, uint16_t)       \
     DEF_CAST(S, TS, K, LOAD, u32, uint32_t)       \
     DEF_CAST(S, TS, K, LOAD, u64, uint64_t)       \
+    DEF_CAST(S, TS, K, LOAD, f16, uint16_t)       \
     DEF_CAST(S, TS, K, LOAD, f32, float)          \
     DEF_CAST(S, TS, K, LOAD, f64, double)         \
     DEF_CAST(S, TS, K, LOAD, c64, ucf32)          \
@@ -167,11 +276,13 @@ typedef void (*castfn)(const void *src, void *dst, int64_t n);
 #define CV_KIND_B N
 #define CV_KIND_I N
 #define CV_KIND_U N
+#define CV_KIND_H H
 #define CV_KIND_F F
 #define CV_KIND_C C
 #define LOAD_KIND_B LOAD_BOOL
 #define LOAD_KIND_I LOAD_PLAIN
 #define LOAD_KIND_U LOAD_PLAIN
+#define LOAD_KIND_H LOAD_PLAIN
 #define LOAD_KIND_F LOAD_PLAIN
 #define LOAD_KIND_C LOAD_PLAIN
 #define DEF_CASTS_FROM_ROW(S, TS, K, LOAD) DEF_CASTS_FROM(S, TS, K, LOAD)
@@ -182,7 +293,8 @@ CD_DTYPE_TABLE(X)
 #define CAST_ROW(S)                                                           \
     { cast_##S##_b, cast_##S##_i8, cast_##S##_i16, cast_##S##_i32,            \
       cast_##S##_i64, cast_##S##_u8, cast_##S##_u16, cast_##S##_u32,          \
-      cast_##S##_u64, cast_##S##_f32, cast_##S##_f64, cast_##S##_c64,         \
+      cast_##S##_u64, cast_##S##_f16, cast_##S##_f32, cast_##S##_f64,         \
+      cast_##S##_c64,                                                         \
       cast_##S##_c128 }
 
 /* Indexed [from][to] in cd_dtype order. */

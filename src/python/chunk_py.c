@@ -94,8 +94,9 @@ static int dtype_lookup(PyArray_Descr *d, cd_dtype *out)
         }
     }
     case 'f':
-        /* float16 and long double are refused (where long double is a
-         * plain double it maps to float64, which has the same layout) */
+        /* long double is refused (where long double is a plain double it
+         * maps to float64, which has the same layout) */
+        if (sz == 2) { *out = CD_FLOAT16; return 0; }
         if (sz == 4) { *out = CD_FLOAT32; return 0; }
         if (sz == 8) { *out = CD_FLOAT64; return 0; }
         return -1;

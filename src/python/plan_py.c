@@ -229,7 +229,10 @@ static int32_t as_key(cd_pyplan *pp, PyObject *arg)
         return -1;
     h = PyObject_Hash(arg);
     if (h == -1) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        /* unhashable: not a key, a literal (NumPy's generic-unit timedelta64
+         * raises ValueError rather than TypeError) */
+        if (PyErr_ExceptionMatches(PyExc_TypeError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError)) {
             PyErr_Clear();
             return -1;
         }

@@ -29,8 +29,9 @@
  * types but has no public function to obtain a ufunc's strided loop for given
  * descriptors (only the private, underscore-named ufunc methods), so the
  * legacy table - public, and still filled for every builtin numeric loop -
- * is used.  Loops touching object, string, datetime, float16 or long double
- * dtypes are refused: only the 13 chunk dtypes are accepted, none of whose
+ * is used.  Loops touching object, string, datetime or long double dtypes
+ * are refused: only the 14 chunk dtypes (float16 included: NumPy's own
+ * float16 loops) are accepted, none of whose
  * numeric loops needs the GIL except integer power on a negative exponent,
  * which the kernel checks itself (CD_UF_CHECK_NEG_EXPONENT).
  *
@@ -46,6 +47,7 @@
 #include "python/ufunc_py.h"
 #include "kernels/registry.h"
 
+#include <fenv.h>
 #include <string.h>
 
 static PyObject *np_module;       /* numpy */
@@ -348,7 +350,49 @@ static PyObject *ufunc_kernel_reduce(PyObject *kernel)
     return res;
 }
 
+/* _cast(a, dtype): the C casts (cd_cast, kernels/ufunc.c) on an array - the
+ * conversions the ufunc and fused kernels apply to their operands - for tests
+ * against NumPy's astype.  Floating-point flags it raises are cleared. */
+static PyObject *py_cast(PyObject *self, PyObject *args)
+{
+    PyObject *obj, *dto;
+    PyArray_Descr *d = NULL;
+    PyArrayObject *a = NULL, *r = NULL;
+    cd_dtype from, to;
+    CD_UNUSED(self);
+    if (!PyArg_ParseTuple(args, "OO:_cast", &obj, &dto))
+        return NULL;
+    if (!PyArray_DescrConverter(dto, &d))
+        return NULL;
+    if (cd_dtype_from_descr(d, &to) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(d);
+    a = (PyArrayObject *)PyArray_FROM_OF(obj, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
+                                                  NPY_ARRAY_NOTSWAPPED);
+    if (a == NULL)
+        return NULL;
+    if (cd_dtype_from_descr(PyArray_DESCR(a), &from) < 0)
+        goto done;
+    d = PyArray_DescrFromType(cd_dtype_typenum(to));
+    if (d == NULL)
+        goto done;
+    r = (PyArrayObject *)PyArray_SimpleNewFromDescr(PyArray_NDIM(a), PyArray_DIMS(a), d);
+    if (r == NULL)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    cd_cast(from, PyArray_DATA(a), to, PyArray_DATA(r), (int64_t)PyArray_SIZE(a));
+    feclearexcept(FE_ALL_EXCEPT);
+    Py_END_ALLOW_THREADS
+done:
+    Py_DECREF(a);
+    return (PyObject *)r;
+}
+
 static PyMethodDef ufunc_methods[] = {
+    {"_cast", py_cast, METH_VARARGS,
+     "_cast(a, dtype) -> ndarray: a's elements converted by cdask's C casts (for tests)."},
     {"ufunc_kernel", py_ufunc_kernel, METH_VARARGS,
      "ufunc_kernel(ufunc, in_dtypes) -> Kernel\n\n"
      "A C kernel running NumPy's own inner loop of `ufunc` for inputs of\n"

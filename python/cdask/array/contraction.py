@@ -616,10 +616,23 @@ def _norm_axis(ax, ndim, what):
     return ax % ndim
 
 
+def _refuse_times(name, a, b):
+    """datetime64/timedelta64 operands: NumPy's exception where NumPy refuses
+    the product (tried on one element of each), else a TypeError naming it
+    (the gemm contractions take numbers only)."""
+    for x in (a, b):
+        if x.dtype.kind in "mM":
+            f = {"tensordot": lambda p, q: np.tensordot(p, q, 1)}.get(name, getattr(np, name))
+            with np.errstate(all="ignore"):
+                f(np.zeros((1, 1), a.dtype), np.zeros((1, 1), b.dtype))
+            raise TypeError("cdask: %s of %s and %s is not supported" % (name, a.dtype, b.dtype))
+
+
 def tensordot(a, b, axes=2):
     """``np.tensordot``: sum products over the given axes (an int N: the last N
     of ``a`` with the first N of ``b``; or a pair of axis sequences)."""
     a, b = asarray(a), asarray(b)
+    _refuse_times("tensordot", a, b)
     _check_known(a, "tensordot")
     _check_known(b, "tensordot")
     if isinstance(axes, (numbers.Integral, np.integer)):
@@ -664,6 +677,7 @@ def dot(a, b, out=None):
     if out is not None:
         raise NotImplementedError("cdask dot: out= is not supported")
     a, b = asarray(a), asarray(b)
+    _refuse_times("dot", a, b)
     if a.ndim == 0 or b.ndim == 0:
         return elemwise(np.multiply, a, b)
     _check_known(a, "dot")
@@ -685,6 +699,7 @@ def matmul(a, b, out=None, dtype=None, **kwargs):
     if kwargs:
         raise NotImplementedError("cdask matmul: %s not supported" % ", ".join(kwargs))
     a, b = asarray(a), asarray(b)
+    _refuse_times("matmul", a, b)
     for i, x in enumerate((a, b)):
         if x.ndim == 0:
             raise ValueError("matmul: Input operand %d does not have enough dimensions (has 0, "
@@ -722,6 +737,7 @@ def vdot(a, b):
     """``np.vdot``: the dot product of the flattened arrays, ``a`` conjugated."""
 
     a, b = asarray(a), asarray(b)
+    _refuse_times("vdot", a, b)
     _check_known(a, "vdot")
     _check_known(b, "vdot")
     if a.size != b.size:

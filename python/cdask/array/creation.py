@@ -52,6 +52,8 @@ def _arange_block(lo, hi, v0, v1, dtype):
         return out.astype(dtype)
     delta = v1 - v0
     i = np.arange(lo, hi)
+    if dtype.kind in "mM":      # datetimes, timedeltas: v0 + i steps, in integers of the unit
+        return (v0 + i * delta).astype(dtype, copy=False)
     with np.errstate(all="ignore"):
         out = v0 + i.astype(dtype) * delta
     out = np.asarray(out, dtype=dtype)
@@ -304,7 +306,17 @@ def arange(start=None, stop=None, step=None, *args, chunks="auto", dtype=None, l
     if step == 0:
         raise ValueError("arange: step must not be zero (maximum allowed step is nonzero)")
     # the length and dtype NumPy gives
-    if all(isinstance(v, (numbers.Integral, np.integer)) for v in (start, stop, step)):
+    if any(np.asarray(v).dtype.kind in "mM" for v in (start, stop, step)):
+        # datetime64/timedelta64 ranges: the count in integers of the result's unit
+        tdt = np.arange(start, start + step, step, dtype=dtype).dtype
+        udt = np.dtype("m8[%s]" % np.datetime_data(tdt)[0])
+        base = tdt if tdt.kind == "m" else udt
+        span = (np.asarray(stop).astype(tdt) - np.asarray(start).astype(tdt)).astype(udt)
+        st = np.asarray(step)
+        st = st.astype(udt) if st.dtype.kind == "m" else st.astype(np.int64).astype(base)
+        num, den = int(span.astype(np.int64)), int(st.astype(udt).astype(np.int64))
+        n = max(-(-num // den), 0)
+    elif all(isinstance(v, (numbers.Integral, np.integer)) for v in (start, stop, step)):
         n = len(range(int(start), int(stop), int(step)))
     else:
         n = int(max(math.ceil((stop - start) / step), 0))

@@ -1020,7 +1020,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     an N-d array with two axes named - through NumPy block by block, with
     those two axes in one block)."""
     x = asarray(x)
-    if x.dtype.kind in "biu":
+    if x.dtype.kind in "biumM":    # as NumPy: numbers (and datetimes) as float64
         x = x.astype(np.float64)
     if axis is None:
         if ord is None:

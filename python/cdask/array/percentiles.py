@@ -309,7 +309,8 @@ def percentile(a, q, method="linear", internal_method="default", **kwargs):
         raise TypeError("percentile() got an unexpected keyword argument %r"
                         % sorted(unknown)[0])
     if a.ndim != 1 or a.numblocks[0] == 1 or internal_method == "exact" or kwargs or \
-            method not in _APPROX_METHODS:
+            method not in _APPROX_METHODS or a.dtype.kind in "mM":
+        # (datetimes: NumPy's interpolation, exactly)
         return _along(np.percentile, "percentile", a, q, kwargs.get("axis"),
                       kwargs.get("keepdims", False), kwargs.get("out"), {"method": method},
                       kwargs.get("weights"))

@@ -263,6 +263,8 @@ def _psum(b, axes, dtype=None):
     row by row, whose error grows linearly): floating blocks are laid out with
     the reduced axes last first."""
     b = np.asarray(b)
+    if dtype is not None and np.dtype(dtype).kind == "m":
+        dtype = None    # a timedelta's sum is in its own dtype (NumPy takes no unit here)
     kind = np.dtype(dtype).kind if dtype is not None else b.dtype.kind
     nd = b.ndim
     if kind not in "fc" or not axes or len(axes) == nd or b.size == 0 or \
@@ -321,7 +323,7 @@ def _chunk_max(b, axes):
 def _chunk_nanmin(b, axes):
     if builtins.any(b.shape[a] == 0 for a in axes):
         return None
-    if b.dtype.kind in "fc":
+    if b.dtype.kind in "fcmM":      # (NaT skipped too, as np.nanmin does)
         return np.fmin.reduce(b, axis=axes, keepdims=True)
     return np.min(b, axis=axes, keepdims=True)
 
@@ -329,7 +331,7 @@ def _chunk_nanmin(b, axes):
 def _chunk_nanmax(b, axes):
     if builtins.any(b.shape[a] == 0 for a in axes):
         return None
-    if b.dtype.kind in "fc":
+    if b.dtype.kind in "fcmM":
         return np.fmax.reduce(b, axis=axes, keepdims=True)
     return np.max(b, axis=axes, keepdims=True)
 
@@ -385,8 +387,16 @@ def _combine_sum(parts, dtype):
     return _accurate_sum(parts, dtype)
 
 
-def _agg_sum(parts, dtype, axes, keepdims):
+def _agg_sum(parts, dtype, axes, keepdims, final=None):
+    # final: the result's dtype where the partials are wider (float16 sums)
+    dtype = final if final is not None else dtype
     return _finish(_accurate_sum(parts, dtype), axes, keepdims, dtype)
+
+
+def _partial_dtype(rdt):
+    """The dtype of a sum's partials: float16 sums accumulate in float32 and
+    round once at the end (as NumPy's float16 add.reduce does within a pass)."""
+    return np.dtype(np.float32) if rdt == np.float16 else rdt
 
 
 def _fold(ufunc, parts):
@@ -517,10 +527,32 @@ def _token(prefix, x, *args):
     return tokenize(prefix, x.name, x.chunks, str(x.dtype), *args)
 
 
-def _check_dtype_supported(x):
-    if x.dtype.hasobject or x.dtype.kind in "SUVMm":
-        raise TypeError("cdask reductions support bool, int8..64, uint8..64, float32, float64, "
-                        "complex64 and complex128 arrays, not %s" % x.dtype)
+# the reductions datetime64/timedelta64 arrays take (where NumPy allows them:
+# sums and cumulative sums of timedeltas, but not of datetimes); NumPy's own
+# error for the others
+_TIME_REDUCTIONS = frozenset(["sum", "nansum", "any", "all", "count_nonzero", "min", "max",
+                              "nanmin", "nanmax", "argmin", "argmax", "nanargmin", "nanargmax",
+                              "mean", "nanmean", "cumsum", "nancumsum"])
+
+
+def _check_dtype_supported(x, name, **kw):
+    """Refuse dtypes reduction ``name`` (a NumPy function's name) cannot take:
+    object/string arrays; for datetime64/timedelta64 arrays, NumPy's own
+    exception where NumPy refuses the reduction (the sum of datetimes...), a
+    TypeError naming the reduction where cdask does not support it."""
+    if x.dtype.hasobject or x.dtype.kind in "SUV":
+        raise TypeError("cdask: %s of %s arrays is not supported; cdask reductions take "
+                        "bool, integer, floating, complex, datetime64 and timedelta64 arrays"
+                        % (name, x.dtype))
+    if x.dtype.kind in "mM":
+        if hasattr(np, name):
+            probe = np.zeros(2, dtype=x.dtype)
+            kw = {k: v for k, v in kw.items() if v is not None}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                getattr(np, name)(probe, **kw)  # NumPy's exception where NumPy refuses
+        if name not in _TIME_REDUCTIONS:
+            raise TypeError("cdask: %s of %s is not supported" % (name, x.dtype))
 
 
 def unordered(a, axis):
@@ -556,7 +588,7 @@ def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Sum of array elements over the given axes (``numpy.sum``)."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "sum", dtype=dtype)
     rdt = _result_dtype(np.sum, x.dtype, dtype)
     axes = normalize_axis(axis, x.ndim)
     if maybe_masked(x._layers):
@@ -571,25 +603,29 @@ def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
                   chunk=_kernels.sum, combine=_kernels.sum,
                   aggregate=_kernels.sum if not keepdims else agg, aggregate_args=agg_args)
         return _handle_out(out, r)
+    pdt = _partial_dtype(rdt)
     return _simple("sum", x, axis, keepdims, split_every, out, rdt,
-                   _chunk_sum, (rdt,), _combine_sum, (rdt,), _agg_sum, ())
+                   _chunk_sum, (pdt,), _combine_sum, (pdt,), _agg_sum,
+                   (rdt,) if pdt != rdt else ())
 
 
 def nansum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Sum treating NaN as zero (``numpy.nansum``)."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "nansum", dtype=dtype)
     rdt = _result_dtype(np.nansum, x.dtype, dtype)
+    pdt = _partial_dtype(rdt)
     return _simple("nansum", x, axis, keepdims, split_every, out, rdt,
-                   _chunk_nansum, (rdt,), _combine_sum, (rdt,), _agg_sum, ())
+                   _chunk_nansum, (pdt,), _combine_sum, (pdt,), _agg_sum,
+                   (rdt,) if pdt != rdt else ())
 
 
 def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Product of array elements over the given axes (``numpy.prod``)."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "prod", dtype=dtype)
     rdt = _result_dtype(np.prod, x.dtype, dtype)
     return _simple("prod", x, axis, keepdims, split_every, out, rdt,
                    _chunk_prod, (rdt,), _combine_prod, (rdt,), _agg_prod, ())
@@ -599,7 +635,7 @@ def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None
     """Product treating NaN as one (``numpy.nanprod``)."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "nanprod", dtype=dtype)
     rdt = _result_dtype(np.nanprod, x.dtype, dtype)
     return _simple("nanprod", x, axis, keepdims, split_every, out, rdt,
                    _chunk_nanprod, (rdt,), _combine_prod, (rdt,), _agg_prod, ())
@@ -612,7 +648,7 @@ def any(a, axis=None, keepdims=False, split_every=None, out=None):
     """Whether any element is true (``numpy.any``)."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "any")
     return _simple("any", x, axis, keepdims, split_every, out, np.dtype(bool),
                    _chunk_any, (), _combine_or, (), _agg_or, ())
 
@@ -621,7 +657,7 @@ def all(a, axis=None, keepdims=False, split_every=None, out=None):
     """Whether all elements are true (``numpy.all``)."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "all")
     return _simple("all", x, axis, keepdims, split_every, out, np.dtype(bool),
                    _chunk_all, (), _combine_and, (), _agg_and, ())
 
@@ -630,7 +666,7 @@ def count_nonzero(a, axis=None, keepdims=False, split_every=None):
     """Number of non-zero elements (``numpy.count_nonzero``), as an int array."""
     a = unordered(a, axis)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "count_nonzero")
     if maybe_masked(x._layers) and (axis is not None or keepdims):
         # NumPy's count_nonzero of a masked array along axes is the masked
         # sum of its truth values (axis=None: of its data, masked or not)
@@ -641,7 +677,7 @@ def count_nonzero(a, axis=None, keepdims=False, split_every=None):
 
 def _minmax(kind, chunk, a, axis, keepdims, split_every, out):
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, kind)
     combine, agg = _combine_minmax, _agg_minmax
     if x.ndim and len(normalize_axis(axis, x.ndim)) == x.ndim and \
             chunk in (_chunk_min, _chunk_max):
@@ -792,7 +828,9 @@ def _agg_var(parts, axes, keepdims, dtype, ddof, root, nan=False):
 
 def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddof=0, root=False):
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, prefix, dtype=dtype)
+    if x.dtype.kind == "m":
+        return _handle_out(out, _mean_timedelta(x, axis, keepdims))
     if prefix in _MASKED_KINDS and maybe_masked(x._layers):
         return _masked_moments(prefix, x, axis, dtype, keepdims, split_every, out, ddof)
     _masked_unsupported(prefix, x)
@@ -819,6 +857,20 @@ def _moments(prefix, a, axis, dtype, keepdims, split_every, out, order, nan, ddo
     return _handle_out(out, r)
 
 
+def _mean_timedelta(x, axis, keepdims):
+    """NumPy's mean of a timedelta64 array: its sum divided by the count (in
+    timedelta64, NumPy's true_divide of a timedelta by an integer)."""
+    axes = normalize_axis(axis, x.ndim)
+    s = sum(x, axis=axes, keepdims=keepdims)
+    sizes = [x.shape[a] for a in axes]
+    if _unknown(sizes):
+        n = count_nonzero(elemwise(np.logical_or, elemwise(np.isnat, x), True), axis=axes,
+                          keepdims=keepdims)
+    else:
+        n = math.prod(int(v) for v in sizes)
+    return elemwise(np.true_divide, s, n)
+
+
 def mean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     """Arithmetic mean (``numpy.mean``)."""
     a = unordered(a, axis)
@@ -834,6 +886,7 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     warning) when computed: a lazy array cannot raise NumPy's ZeroDivisionError
     before it is computed."""
     x = asarray(a)
+    _check_dtype_supported(x, "average")
     if weights is None:
         avg = mean(x, axis=axis, keepdims=keepdims)
         n = 1
@@ -947,7 +1000,7 @@ def moment(a, order, axis=None, dtype=None, keepdims=False, ddof=0, split_every=
     if order == 2:
         return var(a, axis, dtype, keepdims, ddof, split_every, out)
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "moment")
     _masked_unsupported("moment", x)
     rdt = _result_dtype(np.mean, x.dtype, dtype)
     cdt = _compute_dtype(x.dtype)
@@ -1003,6 +1056,10 @@ def _arg_1d(b, axis, kind, nan):
     return v, i.astype(np.intp, copy=False)
 
 
+def _isnan_or_nat(v):
+    return np.isnat(v) if v.dtype.kind in "mM" else np.isnan(v)
+
+
 def _combine_arg(parts, kind, nan):
     best = None
     off = 0
@@ -1022,9 +1079,9 @@ def _combine_arg(parts, kind, nan):
                     better = v > bv
                 # ties: the first occurrence (global indices may come out of order)
                 better = better | ((v == bv) & (ii < bi))
-                if v.dtype.kind in "fc":
-                    vn, bn = np.isnan(v), np.isnan(bv)
-                    if nan:
+                if v.dtype.kind in "fcmM":
+                    vn, bn = _isnan_or_nat(v), _isnan_or_nat(bv)
+                    if nan and v.dtype.kind in "fc":
                         better = better | (bn & ~vn)
                     else:
                         better = (better & ~bn) | (vn & ~bn)
@@ -1049,7 +1106,7 @@ def _agg_arg(parts, kind, nan, axes, keepdims):
 
 def _arg_reduction(kind, nan, a, axis, keepdims, split_every, out):
     x = asarray(a)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, ("nanarg" if nan else "arg") + kind)
     prefix = ("nanarg" if nan else "arg") + kind
     if nan:
         _masked_unsupported(prefix, x)    # (argmin, argmax: of filled blocks, plain ones)
@@ -1390,7 +1447,7 @@ def reduction(x, chunk, aggregate, axis=None, keepdims=False, dtype=None, split_
 def _cum_block(b, axis, kind, dtype):
     f = {"sum": np.cumsum, "prod": np.cumprod, "nansum": np.nancumsum,
          "nanprod": np.nancumprod}[kind]
-    return f(b, axis=axis, dtype=dtype)
+    return f(b, axis=axis, dtype=None if dtype.kind == "m" else dtype)
 
 
 def _cum_last(c, axis, kind, dtype):
@@ -1416,7 +1473,8 @@ def _cum_apply(block, carry, kind):
 
 def _cumreduction(kind, x, axis, dtype, out):
     x = asarray(x)
-    _check_dtype_supported(x)
+    _check_dtype_supported(x, "nancum" + kind[3:] if kind.startswith("nan") else "cum" + kind,
+                           dtype=dtype)
     if kind.startswith("nan"):
         _masked_unsupported("cum" + kind, x)   # (cumsum, cumprod: np.ma's per block)
     npf = {"sum": np.cumsum, "prod": np.cumprod, "nansum": np.nancumsum,

@@ -11,7 +11,7 @@ loop, resolved once per (ufunc, input dtypes) at graph-build time:
   loop for exactly those dtypes on a C worker without the GIL - broadcasting
   its block arguments, casting them to the loop dtypes as NumPy's buffered
   iteration does - or, when NumPy offers no such C loop for the dtypes
-  (generalized or multi-output ufuncs, float16/longdouble/object loops,
+  (generalized or multi-output ufuncs, datetime/longdouble/object loops,
   loops that only exist as new-style ArrayMethods), the NumPy ufunc itself,
   called from Python.  Both give NumPy's result bit for bit.
 * :func:`result_dtype` is the output dtype of ``ufunc(*args)``.
