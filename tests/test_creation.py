@@ -402,3 +402,15 @@ def test_random_methods():
     assert j.max() < 5
     assert g.random().shape == ()
     assert isinstance(float(g.random().compute()), float)
+
+
+@pytest.mark.parametrize("args", [(10.0,), (0, 10.0, 1), (0.5, 10, 1), (0, 10, 0.5),
+                                  (np.float32(0), 10, 1), (0, np.float16(10), 1),
+                                  (np.int8(0), np.int8(10), np.int8(1)), (3, 10, np.float32(2))])
+def test_arange_dtype_follows_every_argument(args):
+    # NumPy's dtype of arange depends on stop's type too: arange(10.) is float64
+    a = np.arange(*args)
+    x = da.arange(*args, chunks=3)
+    assert x.dtype == a.dtype
+    np.testing.assert_array_equal(x.compute(), a)
+    assert x.compute().dtype == a.dtype

@@ -324,7 +324,12 @@ def arange(start=None, stop=None, step=None, *args, chunks="auto", dtype=None, l
         probe = np.arange(start, stop, step, dtype=dtype)
         n = probe.size
     else:
-        probe = np.arange(start, start + 2 * step, step, dtype=dtype)[:2]
+        # two values; the stop in stop's own type, which NumPy's dtype
+        # depends on too (arange(10.) is float64)
+        pstop = start + 2 * step
+        if dtype is None and isinstance(stop, (float, np.generic)):
+            pstop = np.asarray(stop).dtype.type(pstop)
+        probe = np.arange(start, pstop, step, dtype=dtype)[:2]
     dt = check_dtype(probe.dtype)
     chunks = normalize_chunks(chunks, (n,), dtype=dt)
     v0 = probe[0] if probe.size > 0 else np.asarray(start).astype(dt)
