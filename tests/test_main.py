@@ -86,7 +86,7 @@ def test_write_npy_in_parallel_blocks(tmp_path):
     assert a.shape == (10_001,)
     assert np.isfinite(a).all() and (a > 0).any() and (a < 0).any()
     # the same numbers as cdask.random draws them, whatever the workers
-    ref = cdask.random.default_rng(3).standard_normal(10_001, chunks=1000).compute()
+    ref = cdask.random.default_rng(np.random.SFC64(3)).standard_normal(10_001, chunks=1000).compute()
     assert np.array_equal(a, ref)
     path1 = str(tmp_path / "one.npy")
     write_npy(path1, 10_001, seed=3, chunks=1000, num_workers=1, progress=False)

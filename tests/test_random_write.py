@@ -67,6 +67,46 @@ def test_block_values_are_numpys_for_the_documented_seed():
         assert np.array_equal(got[r0:r1], want)
 
 
+@pytest.mark.parametrize("seed", [np.random.SFC64(11), np.random.Generator(np.random.SFC64(11)),
+                                  np.random.Philox(11)])
+def test_a_bit_generator_seed_gives_its_class_to_every_block(seed, tmp_path):
+    """default_rng(BitGenerator or np.random.Generator), as in dask: the
+    blocks draw from that BitGenerator class, seeded from its SeedSequence;
+    drawn whole, in pieces into a file, and by the other distributions."""
+    cls = type(getattr(seed, "bit_generator", seed))
+    g = da.random.default_rng(seed)
+    assert cls.__name__ in repr(g)
+    x = g.standard_normal((10, 6), chunks=(4, 6))
+    root = np.random.SeedSequence(11)
+    want = np.concatenate([
+        np.random.Generator(cls(np.random.SeedSequence(root.entropy, spawn_key=(0, f))))
+        .standard_normal((r1 - r0, 6)) for f, (r0, r1) in enumerate([(0, 4), (4, 8), (8, 10)])])
+    assert np.array_equal(x.compute(), want)
+    p = tmp_path / "r.npy"
+    x.to_npy(p)
+    assert np.array_equal(np.load(p), want)
+    # the call-by-call seeds of the other distributions, and spawned generators
+    y = g.poisson(3.0, size=9, chunks=4)
+    ss = np.random.SeedSequence(root.entropy, spawn_key=(1, 0))
+    assert np.array_equal(y.compute()[:4], np.random.Generator(cls(ss)).poisson(3.0, size=4))
+    child = g.spawn(1)[0]
+    assert child._bitgen is g._bitgen
+    # a different class gives other values, and another graph key
+    pcg = da.random.default_rng(11).standard_normal((10, 6), chunks=(4, 6))
+    assert pcg.name != x.name and not np.array_equal(pcg.compute(), want)
+
+
+def test_legacy_seeded_bit_generator_draws_reproducibly():
+    """A BitGenerator without a SeedSequence (MT19937 seeded the legacy way)
+    seeds the root from its own stream: the same state, the same values."""
+    def make():
+        bg = np.random.MT19937()
+        bg._legacy_seeding(5)
+        return da.random.default_rng(bg).random(12, chunks=5).compute()
+    a, b = make(), make()
+    assert np.array_equal(a, b) and a.shape == (12,) and ((0 <= a) & (a < 1)).all()
+
+
 def test_stores_become_writers_only_when_nothing_else_reads_the_block(tmp_path, monkeypatch):
     calls = []
     real = blockio.write_pieces

@@ -8,6 +8,7 @@ sequence of calls, the shape and the chunks, never on the number of workers
 or the order blocks run in.
 """
 
+import functools
 import inspect
 import itertools
 import numbers
@@ -25,9 +26,15 @@ __all__ = ["default_rng", "Generator", "random", "standard_normal", "normal", "u
            "integers", "randint", "random_sample"]
 
 
-def _block(method, entropy, spawn_key, shape, dtype, args, kwargs):
+def _bit_generator(bitgen, seed_sequence):
+    """The per-block ``np.random.Generator``: a ``bitgen`` (a BitGenerator
+    class, PCG64 when None) seeded by ``seed_sequence``."""
+    return np.random.Generator((bitgen or np.random.PCG64)(seed_sequence))
+
+
+def _block(method, entropy, spawn_key, shape, dtype, args, kwargs, bitgen=None):
     ss = np.random.SeedSequence(entropy, spawn_key=spawn_key)
-    g = np.random.Generator(np.random.PCG64(ss))
+    g = _bit_generator(bitgen, ss)
     kw = dict(kwargs)
     if method in ("random", "standard_normal"):
         return getattr(g, method)(size=shape, dtype=dtype, **kw)
@@ -39,12 +46,12 @@ def _block(method, entropy, spawn_key, shape, dtype, args, kwargs):
     return r
 
 
-def _pieces(method, entropy, spawn_key, shape, dtype, args, kwargs, step):
+def _pieces(method, entropy, spawn_key, shape, dtype, args, kwargs, bitgen=None, step=1):
     """The block ``_block`` makes, as 1-d pieces of at most ``step`` values
     in C order: the generator draws each value in turn, so drawing a block
     in pieces gives the same values as drawing it whole."""
     ss = np.random.SeedSequence(entropy, spawn_key=spawn_key)
-    g = np.random.Generator(np.random.PCG64(ss))
+    g = _bit_generator(bitgen, ss)
     kw = dict(kwargs)
     n = 1
     for s in shape:
@@ -80,8 +87,22 @@ class Generator:
     """A chunked counterpart of ``np.random.Generator``."""
 
     def __init__(self, seed=None):
+        # the BitGenerator class of every block: PCG64, or the class of a
+        # BitGenerator (or np.random.Generator) passed as the seed, as dask
+        self._bitgen = None
         if isinstance(seed, Generator):
+            self._bitgen = seed._bitgen
             seed = seed._root.spawn(1)[0]
+        elif isinstance(seed, np.random.Generator):
+            seed = seed.bit_generator
+        if isinstance(seed, np.random.BitGenerator):
+            self._bitgen = None if type(seed) is np.random.PCG64 else type(seed)
+            ss = getattr(seed, "seed_seq", None)
+            if not isinstance(ss, np.random.SeedSequence):
+                # seeded the legacy way (MT19937(int) via RandomState): take
+                # a seed from its stream
+                ss = np.random.SeedSequence(seed.random_raw(4).tolist())
+            seed = ss
         if isinstance(seed, np.random.SeedSequence):
             self._root = seed
         else:
@@ -89,7 +110,8 @@ class Generator:
         self._calls = 0
 
     def __repr__(self):
-        return "cdask.random.Generator(entropy=%r)" % (self._root.entropy,)
+        bg = (self._bitgen or np.random.PCG64).__name__
+        return "cdask.random.Generator(%s, entropy=%r)" % (bg, self._root.entropy)
 
     def _next(self):
         child_key = tuple(self._root.spawn_key) + (self._calls,)
@@ -103,17 +125,19 @@ class Generator:
         base = self._next()
         entropy = self._root.entropy
         kwargs = tuple(sorted(kwargs))
+        bitgen = self._bitgen
         name = "%s-%s" % (method, tokenize(method, entropy, base, shape, chunks, dtype,
-                                           args, kwargs))
+                                           args, kwargs, bitgen and bitgen.__qualname__))
         layer = {}
         if not shape:
-            layer[(name,)] = (_block, method, entropy, base + (0,), (), dtype, args, kwargs)
+            layer[(name,)] = (_block, method, entropy, base + (0,), (), dtype, args, kwargs,
+                              bitgen)
         else:
             grid = [range(len(c)) for c in chunks]
             for flat, idx in enumerate(itertools.product(*grid)):
                 bshape = tuple(chunks[d][i] for d, i in enumerate(idx))
                 layer[(name,) + idx] = (_block, method, entropy, base + (flat,), bshape,
-                                        dtype, args, kwargs)
+                                        dtype, args, kwargs, bitgen)
         return Array({name: layer}, name, chunks, dtype)
 
     def random(self, size=None, dtype=np.float64, out=None, chunks="auto"):
@@ -161,7 +185,11 @@ class Generator:
                           (("endpoint", bool(endpoint)),))
 
     def spawn(self, n):
-        return [Generator(s) for s in self._root.spawn(n)]
+        """``n`` independent Generators of the same BitGenerator class."""
+        out = [Generator(s) for s in self._root.spawn(n)]
+        for g in out:
+            g._bitgen = self._bitgen
+        return out
 
 
 def _check_scalar(fn, **kw):
@@ -171,8 +199,11 @@ def _check_scalar(fn, **kw):
 
 
 def default_rng(seed=None):
-    """A :class:`Generator` seeded by ``seed`` (int, sequence of ints,
-    SeedSequence, another Generator, or None for fresh entropy)."""
+    """A :class:`Generator` seeded by ``seed``: an int, a sequence of ints,
+    a SeedSequence, another Generator, or None for fresh entropy.  A NumPy
+    BitGenerator (``np.random.SFC64(7)``) or ``np.random.Generator`` gives
+    its seed and its BitGenerator class: every block draws from a generator
+    of that class (SFC64 draws normals about 30% faster than PCG64)."""
     return Generator(seed)
 
 
@@ -280,7 +311,7 @@ _WHOLE = frozenset(["pvals"])
 
 
 def pcg64_generator(seed_sequence):
-    """The per-block generator of :class:`Generator` (as ``_block`` makes it)."""
+    """The per-block generator of a PCG64 :class:`Generator` (as ``_block`` makes it)."""
     return np.random.Generator(np.random.PCG64(seed_sequence))
 
 
@@ -455,7 +486,11 @@ class _GeneratorSource:
         base = self.gen._next()
         entropy = self.gen._root.entropy
         seeds = [np.random.SeedSequence(entropy, spawn_key=base + (i,)) for i in range(n)]
-        return pcg64_generator, seeds, (entropy, base)
+        bitgen = self.gen._bitgen
+        if bitgen is None:
+            return pcg64_generator, seeds, (entropy, base)
+        return functools.partial(_bit_generator, bitgen), seeds, (entropy, base,
+                                                                  bitgen.__qualname__)
 
 
 def _source(obj):
