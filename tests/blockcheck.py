@@ -97,3 +97,21 @@ def sample(shape, dtype, seed=0):
     if dt.kind == "c":
         return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
     return rng.standard_normal(shape).astype(dt)
+
+
+def unknown_rows(a, chunks):
+    """``a`` as a cdask Array with unknown chunk sizes along axis 0 (selected
+    by an all-true mask)."""
+    x = cdask.from_array(a, chunks=chunks)
+    y = x[cdask.from_array(np.ones(a.shape[0], bool), chunks=(chunks[0],))]
+    assert a.shape[0] == 0 or any(c != c for c in y.chunks[0])
+    return y
+
+
+def same_bits(x, expected):
+    """Compute the cdask Array ``x`` (unknown sizes allowed) and compare it
+    with ``expected`` bit for bit, dtype too; returns the computed array."""
+    assert isinstance(x, cdask.Array)
+    got = x.compute()
+    np.testing.assert_array_equal(got, expected, strict=True)
+    return got

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cdask as da
-from blockcheck import check, chunkings
+from blockcheck import check, chunkings, same_bits, unknown_rows
 
 EX = settings(max_examples=40, deadline=None)
 
@@ -46,18 +46,6 @@ def arrays(draw, min_dims=1, max_dims=3, max_side=8, dtypes=DTYPES):
     return few_values(draw, shape, dtype), chunkings(draw, st, shape)
 
 
-def unknown(a, chunks):
-    x = da.from_array(a, chunks=chunks)
-    y = x[da.from_array(np.ones(a.shape[0], bool), chunks=(chunks[0],))]
-    assert a.shape[0] == 0 or any(c != c for c in y.chunks[0])
-    return y
-
-
-def same(x, expected):
-    assert isinstance(x, da.Array)
-    got = x.compute()
-    np.testing.assert_array_equal(got, expected, strict=True)
-    return got
 
 
 # ---------------------------------------------------------------------------
@@ -67,7 +55,7 @@ def same(x, expected):
 @given(arrays(), st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.data())
 def test_unique(ac, ri, rv, rc, known, data):
     a, chunks = ac
-    x = da.from_array(a, chunks=chunks) if known or a.ndim != 1 else unknown(a, chunks)
+    x = da.from_array(a, chunks=chunks) if known or a.ndim != 1 else unknown_rows(a, chunks)
     split_every = data.draw(st.sampled_from([None, 2, 3]))
     got = da.unique(x, return_index=ri, return_inverse=rv, return_counts=rc,
                     split_every=split_every)
@@ -76,7 +64,7 @@ def test_unique(ac, ri, rv, rc, known, data):
         got, want = (got,), (want,)
     assert len(got) == len(want)
     for g, w in zip(got, want):
-        same(g, w)
+        same_bits(g, w)
     assert all(c != c for c in got[0].chunks[0])
 
 
@@ -87,10 +75,10 @@ def test_unique_of_many_blocks_and_large_values():
                                     return_counts=True)
     for g, w in zip((vals, idx, inv, cnt), np.unique(a, return_index=True, return_inverse=True,
                                                      return_counts=True)):
-        same(g, w)
+        same_bits(g, w)
     # the inverse has the input's chunks
     assert inv.chunks == x.chunks
-    same(np.unique(x), np.unique(a))
+    same_bits(np.unique(x), np.unique(a))
 
 
 @EX
@@ -101,7 +89,7 @@ def test_unique_nans_kept_apart(ac, rc):
     got = da.unique(x, return_counts=rc, equal_nan=False)
     want = np.unique(a, return_counts=rc, equal_nan=False)
     for g, w in zip(got if rc else (got,), want if rc else (want,)):
-        same(g, w)
+        same_bits(g, w)
 
 
 def test_unique_unsupported_arguments():
@@ -117,8 +105,8 @@ def test_unique_unsupported_arguments():
 def test_union1d(ac, bc):
     (a, ca), (b, cb) = ac, bc
     want = np.union1d(a, b)
-    same(da.union1d(da.from_array(a, chunks=ca), da.from_array(b, chunks=cb)), want)
-    same(da.union1d(da.from_array(a, chunks=ca), b), want)
+    same_bits(da.union1d(da.from_array(a, chunks=ca), da.from_array(b, chunks=cb)), want)
+    same_bits(da.union1d(da.from_array(a, chunks=ca), b), want)
 
 
 # ---------------------------------------------------------------------------
@@ -140,7 +128,7 @@ def test_isin(ac, test, invert, lazy_test, data):
     want = np.isin(a, t, assume_unique=assume_unique, invert=invert, kind=kind)
     check(da.isin(x, tt, assume_unique=assume_unique, invert=invert, kind=kind), want)
     if a.ndim == 1:
-        same(da.isin(unknown(a, chunks), tt, invert=invert), np.isin(a, t, invert=invert))
+        same_bits(da.isin(unknown_rows(a, chunks), tt, invert=invert), np.isin(a, t, invert=invert))
 
 
 @pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.int8, np.uint8, np.int32])
@@ -180,7 +168,7 @@ def test_isin_test_values_of_any_shape_and_errors():
 def test_searchsorted(n, dtype, side, known, data):
     a = np.sort(few_values(data.draw, (n,), dtype))
     ca = chunkings(data.draw, st, (n,))
-    xa = da.from_array(a, chunks=ca) if known else unknown(a, ca)
+    xa = da.from_array(a, chunks=ca) if known else unknown_rows(a, ca)
     v = few_values(data.draw, tuple(data.draw(st.lists(st.integers(0, 5), max_size=2))),
                    data.draw(st.sampled_from([np.float64, np.int64, np.int8])))
     cv = chunkings(data.draw, st, v.shape)

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cdask as da
-from blockcheck import check, chunkings, sample
+from blockcheck import check, chunkings, same_bits, sample, unknown_rows
 
 EX = settings(max_examples=30, deadline=None)
 
@@ -41,20 +41,6 @@ def arrays(draw, min_dims=1, max_dims=3, max_side=8, dtypes=FLOATS + INTS, speci
     return a, chunks
 
 
-def unknown(a, chunks):
-    """``a`` as a cdask Array with unknown chunk sizes along axis 0."""
-    x = da.from_array(a, chunks=chunks)
-    y = x[da.from_array(np.ones(a.shape[0], bool), chunks=(chunks[0],))]
-    assert a.shape[0] == 0 or any(c != c for c in y.chunks[0])
-    return y
-
-
-def same(x, expected):
-    """Compute ``x`` (unknown sizes allowed) and compare bit for bit, dtype too."""
-    assert isinstance(x, da.Array)
-    got = x.compute()
-    np.testing.assert_array_equal(got, expected, strict=True)
-    return got
 
 
 def blocks_ok(x):
@@ -92,10 +78,10 @@ def test_histogram_int_bins_with_range(ac, bins, data):
 def test_histogram_range_from_the_data(ac, bins, known):
     # NumPy's range=None: the data's min and max (dask requires a range)
     a, chunks = ac
-    x = da.from_array(a, chunks=chunks) if known or a.ndim != 1 else unknown(a, chunks)
+    x = da.from_array(a, chunks=chunks) if known or a.ndim != 1 else unknown_rows(a, chunks)
     h, e = da.histogram(x, bins=bins)
     nh, ne = np.histogram(a, bins=bins)
-    same(e if isinstance(e, da.Array) else da.from_array(e), ne)
+    same_bits(e if isinstance(e, da.Array) else da.from_array(e), ne)
     check(h, nh)
 
 
@@ -193,7 +179,7 @@ def test_histogram_of_bools_as_numpy():
         h, e = da.histogram(da.from_array(b, chunks=2), bins=3)
         nh, ne = np.histogram(b, bins=3)
         check(h, nh)
-        same(e, ne)
+        same_bits(e, ne)
 
 
 # ---------------------------------------------------------------------------
@@ -218,7 +204,7 @@ def test_histogramdd(n, d, data):
     check(h, nh)
     assert len(edges) == d
     for e, ne in zip(edges, nedges):
-        same(e, ne)
+        same_bits(e, ne)
     # weights, and the sample as a sequence of columns
     w = sample((n,), np.float64, 5)
     hw, _ = da.histogramdd([x[:, i] for i in range(d)], bins=bins, range=rng,
@@ -238,8 +224,8 @@ def test_histogram2d(n, data):
                                bins=bins)
     nh, nx, ny = np.histogram2d(a, b, bins=bins)
     check(h, nh)
-    same(ex, nx)
-    same(ey, ny)
+    same_bits(ex, nx)
+    same_bits(ey, ny)
 
 
 def test_histogramdd_errors():
@@ -265,10 +251,10 @@ def test_histogramdd_errors():
 def test_bincount(n, dtype, minlength, known, data):
     a = np.random.default_rng(data.draw(st.integers(0, 999))).integers(0, 25, n).astype(dtype)
     chunks = chunkings(data.draw, st, (n,))
-    x = da.from_array(a, chunks=chunks) if known else unknown(a, chunks)
-    same(da.bincount(x, minlength=minlength), np.bincount(a, minlength=minlength))
+    x = da.from_array(a, chunks=chunks) if known else unknown_rows(a, chunks)
+    same_bits(da.bincount(x, minlength=minlength), np.bincount(a, minlength=minlength))
     w = sample((n,), np.float64, 1)
-    r = da.bincount(x, weights=da.from_array(w, chunks=chunks) if known else unknown(w, chunks),
+    r = da.bincount(x, weights=da.from_array(w, chunks=chunks) if known else unknown_rows(w, chunks),
                     minlength=minlength, split_every=2)
     nr = np.bincount(a, weights=w, minlength=minlength)
     got = r.compute()
@@ -306,7 +292,7 @@ def test_digitize(ac, right, data):
         check(da.digitize(x, da.from_array(bins, chunks=2), right=right),
               np.digitize(a, bins, right=right))
     if a.ndim == 1:
-        same(da.digitize(unknown(a, chunks), bins), np.digitize(a, bins))
+        same_bits(da.digitize(unknown_rows(a, chunks), bins), np.digitize(a, bins))
 
 
 def test_digitize_errors():
@@ -517,13 +503,13 @@ def test_percentile_approximate_is_close_on_large_data():
 
 def test_order_statistics_unknown_chunks_and_errors():
     a = np.random.default_rng(1).standard_normal((9, 4))
-    x = unknown(a, ((4, 5), (2, 2)))
-    same(da.median(x, axis=1), np.median(a, axis=1))
+    x = unknown_rows(a, ((4, 5), (2, 2)))
+    same_bits(da.median(x, axis=1), np.median(a, axis=1))
     with pytest.raises(ValueError, match="unknown"):
         da.median(x, axis=0)
-    v = unknown(a[:, 0].copy(), ((4, 5),))
-    same(da.median(v), np.median(a[:, 0]))
-    same(da.quantile(v, [0.2, 0.8]), np.quantile(a[:, 0], [0.2, 0.8]))
+    v = unknown_rows(a[:, 0].copy(), ((4, 5),))
+    same_bits(da.median(v), np.median(a[:, 0]))
+    same_bits(da.quantile(v, [0.2, 0.8]), np.quantile(a[:, 0], [0.2, 0.8]))
     y = da.from_array(a, chunks=2)
     with pytest.raises(ValueError):
         da.quantile(y, 1.5, axis=0)
@@ -543,13 +529,13 @@ def test_order_statistics_unknown_chunks_and_errors():
     assert r is out
     np.testing.assert_array_equal(out.compute(), np.median(a, axis=0))
     w = np.arange(1.0, 10.0)
-    same(da.quantile(y, 0.3, axis=0, method="inverted_cdf", weights=w),
+    same_bits(da.quantile(y, 0.3, axis=0, method="inverted_cdf", weights=w),
          np.quantile(a, 0.3, axis=0, method="inverted_cdf", weights=w))
     with pytest.raises(ValueError):
         da.quantile(y, 0.3, axis=0, weights=w)
     w2 = np.random.default_rng(4).random(a.shape)
     for ww in (w2, da.from_array(w2, chunks=3)):
-        same(da.quantile(y, [0.3, 0.7], axis=0, method="inverted_cdf", weights=ww,
+        same_bits(da.quantile(y, [0.3, 0.7], axis=0, method="inverted_cdf", weights=ww,
                          keepdims=True),
              np.quantile(a, [0.3, 0.7], axis=0, method="inverted_cdf", weights=w2,
                          keepdims=True))
@@ -575,8 +561,8 @@ def test_median_of_a_matrix_along_an_axis_rechunks_only_that_axis():
     x = da.from_array(a, chunks=(7, 10))
     m = da.median(x, axis=0)
     assert sum(m.chunks[0]) == 30
-    same(m, np.median(a, axis=0))
-    same(np.median(x, axis=1), np.median(a, axis=1))
+    same_bits(m, np.median(a, axis=0))
+    same_bits(np.median(x, axis=1), np.median(a, axis=1))
 
 
 # ---------------------------------------------------------------------------
@@ -613,10 +599,10 @@ def test_topk_argtopk(ac, data):
 
 def test_topk_unknown_chunks_and_errors():
     a = np.array([5, 1, 3, 6, 9, 2, 8])
-    x = unknown(a, ((3, 4),))
-    same(da.topk(x, 2), np.array([9, 8]))
-    same(da.argtopk(x, 3), np.array([4, 6, 3]))
-    same(da.argtopk(x, -2), np.array([1, 5]))
+    x = unknown_rows(a, ((3, 4),))
+    same_bits(da.topk(x, 2), np.array([9, 8]))
+    same_bits(da.argtopk(x, 3), np.array([4, 6, 3]))
+    same_bits(da.argtopk(x, -2), np.array([1, 5]))
     y = da.from_array(a, chunks=3)
     with pytest.raises(ValueError):
         da.topk(y, 0)
@@ -644,7 +630,7 @@ def test_numpy_functions_dispatch():
     for q in (37, [5, 50, 95]):
         got = np.percentile(v, q)
         assert isinstance(got, da.Array)
-        same(got, np.percentile(v.compute(), q))
+        same_bits(got, np.percentile(v.compute(), q))
     h, e = np.histogram(x, bins=4, range=(0, 8))
     assert isinstance(h, da.Array)
     np.testing.assert_array_equal(h.compute(), np.histogram(a, bins=4, range=(0, 8))[0])
