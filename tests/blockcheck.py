@@ -115,3 +115,22 @@ def same_bits(x, expected):
     got = x.compute()
     np.testing.assert_array_equal(got, expected, strict=True)
     return got
+
+
+def basic_entry(draw, st, kind, s, idx, reach=2, max_step=3):
+    """Append to ``idx`` one basic index entry of ``kind`` for an axis of
+    length ``s``: "int" (in range), "full" (``:``), "none" (``None, :``) or
+    anything else a slice whose bounds reach ``reach`` past either end,
+    with a step of at most ``max_step`` either way."""
+    if kind == "int" and s > 0:
+        idx.append(draw(st.integers(-s, s - 1)))
+    elif kind == "full":
+        idx.append(slice(None))
+    elif kind == "none":
+        idx.append(None)
+        idx.append(slice(None))
+    else:
+        b = st.one_of(st.none(), st.integers(-s - reach, s + reach))
+        step = draw(st.one_of(st.none(), st.integers(-max_step, max_step).filter(
+            lambda v: v != 0)))
+        idx.append(slice(draw(b), draw(b), step))

@@ -6,7 +6,7 @@ inputs composed into the getter tasks."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
-from blockcheck import chunkings
+from blockcheck import basic_entry, chunkings
 
 import cdask as da
 from cdask.array.creation import getter
@@ -70,15 +70,8 @@ def fancy_index(draw, shape, max_arrays=3, allow_oob=False):
             idx.append(np.array(draw(st.lists(st.booleans(), min_size=s, max_size=s)),
                                 dtype=bool))
             n_arr += 1
-        elif kind == "full":
-            idx.append(slice(None))
-        elif kind == "none":
-            idx.append(None)
-            idx.append(slice(None))
         else:
-            b = st.one_of(st.none(), st.integers(-s - 2, s + 2))
-            step = draw(st.one_of(st.none(), st.integers(-3, 3).filter(lambda v: v != 0)))
-            idx.append(slice(draw(b), draw(b), step))
+            basic_entry(draw, st, kind, s, idx)
     if idx and draw(st.booleans()):
         # drop trailing entries, maybe through an Ellipsis
         k = draw(st.integers(0, len(idx)))
@@ -382,18 +375,7 @@ def test_integer_cdask_array_index_reads_one_block_per_task():
 def basic_index(draw, shape):
     idx = []
     for s in shape:
-        kind = draw(st.sampled_from(["slice", "int", "full", "none"]))
-        if kind == "int" and s > 0:
-            idx.append(draw(st.integers(-s, s - 1)))
-        elif kind == "full":
-            idx.append(slice(None))
-        elif kind == "none":
-            idx.append(None)
-            idx.append(slice(None))
-        else:
-            b = st.one_of(st.none(), st.integers(-s - 2, s + 2))
-            step = draw(st.one_of(st.none(), st.integers(-3, 3).filter(lambda v: v != 0)))
-            idx.append(slice(draw(b), draw(b), step))
+        basic_entry(draw, st, draw(st.sampled_from(["slice", "int", "full", "none"])), s, idx)
     if draw(st.booleans()):
         idx = idx[:draw(st.integers(0, len(idx)))]
     return tuple(idx)

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 import cdask as da
 from cdask.array.core import Array
-from blockcheck import chunk_specs
+from blockcheck import basic_entry, chunk_specs
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -28,17 +28,7 @@ def index_for(draw, shape):
     idx = []
     for s in shape:
         kind = draw(st.sampled_from(["slice", "slice", "int", "full", "none"]))
-        if kind == "int" and s > 0:
-            idx.append(draw(st.integers(-s, s - 1)))
-        elif kind == "full":
-            idx.append(slice(None))
-        elif kind == "none":
-            idx.append(None)
-            idx.append(slice(None))
-        else:
-            b = st.one_of(st.none(), st.integers(-s - 3, s + 3))
-            step = draw(st.one_of(st.none(), st.integers(-4, 4).filter(lambda v: v != 0)))
-            idx.append(slice(draw(b), draw(b), step))
+        basic_entry(draw, st, kind, s, idx, reach=3, max_step=4)
     # maybe replace a run of full slices with Ellipsis, drop trailing ones
     if idx and draw(st.booleans()):
         k = draw(st.integers(0, len(idx)))
