@@ -348,3 +348,139 @@ def start_writeback(fd, offset, nbytes):
             pass
     if _sync_file_range and nbytes > 0:
         _sync_file_range(fd, offset, nbytes, 2)     # SYNC_FILE_RANGE_WRITE
+
+
+# -- computed blocks written with direct I/O ---------------------------------
+
+_DIRECT_BLOCK_MIN = 1 << 20     # smaller blocks go through the page cache
+_spare = []                     # aligned buffers of finished direct stores
+_spare_lock = None
+
+
+def direct_target(out, sl):
+    """(path, byte offset) when the block ``out[sl]`` of the np.memmap
+    ``out`` should be written to its file with direct I/O (see
+    ``direct_store``): a contiguous run of the file, at least 1 MiB, in a
+    file too large for the page cache to hold comfortably (``_direct_fd``'s
+    rule: over a quarter of RAM, or config ``array.direct_write_min``).
+    None otherwise, and where O_DIRECT does not exist."""
+    if not getattr(os, "O_DIRECT", 0) or not isinstance(out, np.memmap):
+        return None
+    region = out[sl]
+    if (region.ndim == 0 or region.nbytes < _DIRECT_BLOCK_MIN
+            or not region.flags.c_contiguous):
+        return None
+    off = file_offset(out, region)
+    if off is None:
+        return None
+    try:
+        if os.path.getsize(out.filename) < _direct_limit():
+            return None
+    except OSError:
+        return None
+    return out.filename, off
+
+
+def _direct_limit():
+    global _direct_min
+    from .. import config
+    limit = config.get("array.direct_write_min", None)
+    if limit is None:
+        if _direct_min is None:
+            _direct_min = config.machine_memory() // 4
+        limit = _direct_min
+    return int(limit)
+
+
+def _take_buffer(nbytes, phase):
+    """An uint8 array of ``nbytes`` whose first byte sits ``phase`` bytes
+    past a page boundary (so that the file's page boundaries fall on
+    aligned addresses), from the spare buffers when one is big enough."""
+    global _spare_lock
+    if _spare_lock is None:
+        import threading
+        _spare_lock = threading.Lock()
+    raw = None
+    with _spare_lock:
+        for i, r in enumerate(_spare):
+            if r.size >= nbytes + 2 * _ALIGN:
+                raw = _spare.pop(i)
+                break
+    if raw is None:
+        raw = np.empty(nbytes + 2 * _ALIGN, dtype=np.uint8)
+    a0 = (-raw.ctypes.data + phase) % _ALIGN
+    return raw, raw[a0:a0 + nbytes]
+
+
+def _give_buffer(raw):
+    with _spare_lock:
+        _spare.append(raw)
+
+
+def release_buffers():
+    """Free the spare buffers of direct stores (after a store)."""
+    if _spare_lock is not None:
+        with _spare_lock:
+            del _spare[:]
+
+
+def direct_store(kernel, out, sl, *inputs):
+    """The task of a stored fused-kernel block ``out[sl]`` of a large file
+    (``direct_target``): the kernel computes the block into an aligned
+    buffer (``kernel`` is the store kernel with its destination box at the
+    origin), and the buffer is written to the file - its whole pages with
+    O_DIRECT, straight from the buffer to the disk, the partial pages at
+    either end (shared with the header or a neighbour) through the page
+    cache.  Where the filesystem refuses O_DIRECT (EINVAL: tmpfs, some
+    network and FUSE filesystems), everything goes through the page cache."""
+    region = out[sl]
+    path, off = out.filename, file_offset(out, region)
+    shape, dtype, n = region.shape, region.dtype, region.nbytes
+    del region
+    raw, buf = _take_buffer(n, off % _ALIGN)
+    try:
+        kernel(*inputs, buf.view(dtype).reshape(shape))
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            end = off + n
+            head = min(-(-off // _ALIGN) * _ALIGN, end)      # first page boundary
+            tail = max(end // _ALIGN * _ALIGN, head)         # last one
+            if head > off:
+                _pwrite_all(fd, buf[:head - off], off)
+            if tail > head and not _pwrite_direct(path, buf[head - off:tail - off], head):
+                _pwrite_all(fd, buf[head - off:tail - off], head)
+            if end > tail:
+                _pwrite_all(fd, buf[tail - off:], tail)
+        finally:
+            os.close(fd)
+    finally:
+        _give_buffer(raw)
+    return None
+
+
+def _pwrite_direct(path, body, at):
+    """Write ``body`` (page-aligned address, length and offset ``at``) with
+    O_DIRECT; False, having written nothing, where the filesystem refuses."""
+    import errno
+    try:
+        dfd = os.open(path, os.O_WRONLY | os.O_DIRECT | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+            return False
+        raise
+    try:
+        mv = memoryview(body)
+        first = True
+        while len(mv):
+            try:
+                k = os.pwrite(dfd, mv, at)
+            except OSError as e:
+                if first and e.errno == errno.EINVAL:
+                    return False
+                raise
+            first = False
+            mv = mv[k:]
+            at += k
+    finally:
+        os.close(dfd)
+    return True

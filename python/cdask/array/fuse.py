@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import kernels
 from .._core import Kernel, fused_kernel, fused_rebind
-from .blockio import getter
+from .blockio import direct_store, direct_target, getter
 from .layers import FUSED_KERNELS, UFUNC_KERNELS, note_fused_kernel
 from .reductions import chunk_max_all, chunk_mean_all, chunk_min_all
 from .slicing import mask_block
@@ -370,14 +370,21 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
         if len(dependents.get(bk, ())) != 1:
             continue
         start = tuple(s.indices(d)[0] for s, d in zip(sl, out.shape))
-        plan.append((sk, bk, out, start, _block_size(out, sl), prog))
+        plan.append((sk, bk, out, start, _block_size(out, sl), prog, sl))
     parts = 1
     if plan and workers > 1 and len(plan) < min_tasks_per_worker * workers:
         parts = -(-min_tasks_per_worker * workers // len(plan))
     new_keys = {}
-    for sk, bk, out, start, n, (k, inputs, views, dts) in plan:
+    for sk, bk, out, start, n, (k, inputs, views, dts), sl in plan:
         inputs, views, _ = _with_views(inputs, views, g, dts)
         vv = views if any(v is not None for v in views) else None
+        direct = direct_target(out, sl)
+        if direct is not None:
+            # a large file: computed into a buffer, written with O_DIRECT
+            kd = _rebind(k, views=vv, store=(0,) * out.ndim)
+            del g[bk]
+            g[sk] = (direct_store, kd, out, sl) + tuple(inputs)
+            continue
         spans = [None]
         if parts > 1 and n >= 2 * min_span:
             spans = _spans(n, min(parts, n // min_span))

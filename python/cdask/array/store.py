@@ -20,6 +20,7 @@ import uuid
 
 import numpy as np
 
+from .blockio import release_buffers
 from .compute import run
 from .core import Array
 from .creation import from_array
@@ -148,6 +149,7 @@ def to_npy(x, path, **kwargs):
                 mm.flush()
             finally:
                 del mm
+                release_buffers()
         os.replace(tmp, path)
     except BaseException:
         try:
