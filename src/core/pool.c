@@ -104,7 +104,13 @@ int cd_pool_grow_locked(int n, const cd_pool_client *client)
     if (n > CD_MAX_THREADS)
         n = CD_MAX_THREADS;
     sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);   /* workers inherit the full mask */
+    /* faults stay deliverable: blocked, the kernel would kill the process
+     * at once, bypassing core/fault.h's guard and Python's faulthandler */
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &all, &old);   /* workers inherit the mask */
     while (cd_pool.nthreads < n) {
         int id = cd_pool.nthreads;
         cd_pool.nthreads++;

@@ -33,6 +33,7 @@
  *   the next run starts fresh threads.
  */
 #include "core/sched.h"
+#include "core/fault.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -565,13 +566,7 @@ static int exec_c(cd_run *r, int32_t i, int worker, cd_err *err, int *fpe)
     ctx.worker = worker;
     err->code = 0;
     err->msg[0] = '\0';
-    if (kc->kernel->flags & CD_KF_FPE) {
-        cd_fpe_clear();
-        rc = kc->kernel->fn(&ctx, nd->nargs, in, &out, err);
-        *fpe = cd_fpe_read();
-    } else {
-        rc = kc->kernel->fn(&ctx, nd->nargs, in, &out, err);
-    }
+    rc = cd_fault_call(kc->kernel, &ctx, nd->nargs, in, &out, err, fpe);
     if (rc == 0 && out == NULL)
         rc = cd_err_set(err, CD_EINTERNAL, "kernel '%s' returned no result", kc->kernel->name);
     if (rc == 0) {
@@ -876,6 +871,7 @@ nomem:
 
 int cd_run_start(cd_run *r, cd_err *err)
 {
+    (void)cd_fault_init();
     pthread_mutex_lock(&cd_pool.mu);
     r->next = g_runs;
     r->prev = NULL;

@@ -23,6 +23,7 @@
  * np.errstate as the NumPy operation would.
  */
 #include "python/kernel_py.h"
+#include "core/fault.h"
 #include "kernels/registry.h"
 #include "python/chunk_py.h"
 
@@ -300,16 +301,14 @@ static PyObject *kernel_call(PyObject *o, PyObject *args, PyObject *kwargs)
     /* big outputs from small inputs (ones(10**7)) are worth it too */
     if (in_bytes <= GIL_RELEASE_BYTES && d->out_bytes != NULL)
         in_bytes += d->out_bytes(&ctx, l.n, l.v);
-    if (d->flags & CD_KF_FPE)
-        cd_fpe_clear();
+    /* a guarded call (core/fault.h): a mapped file that shrank raises OSError */
     if (in_bytes > GIL_RELEASE_BYTES || d == spin_desc) {
         Py_BEGIN_ALLOW_THREADS
-        rc = d->fn(&ctx, l.n, l.v, &out, &err);
+        rc = cd_fault_call(d, &ctx, l.n, l.v, &out, &err, &fpe);
         Py_END_ALLOW_THREADS
     } else {
-        rc = d->fn(&ctx, l.n, l.v, &out, &err);
+        rc = cd_fault_call(d, &ctx, l.n, l.v, &out, &err, &fpe);
     }
-    fpe = (d->flags & CD_KF_FPE) ? cd_fpe_read() : 0;
     if (rc < 0 || out == NULL) {
         if (out != NULL)
             cd_chunk_decref_py(out);

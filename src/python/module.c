@@ -4,6 +4,7 @@
  */
 #define CD_MODULE_C
 #include "python/cdpy.h"
+#include "core/fault.h"
 
 PyObject *cd_raise(const cd_err *err)
 {
@@ -41,5 +42,8 @@ PyMODINIT_FUNC PyInit__core(void)
         Py_DECREF(m);
         return NULL;
     }
+    /* reads of mapped files that shrank: errors, not crashes (core/fault.h);
+     * without the handler they crash as before */
+    (void)cd_fault_init();
     return m;
 }

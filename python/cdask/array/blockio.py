@@ -117,6 +117,7 @@ def getter(x, slices):
     thin slab across the file's rows, which is read with pread."""
     b = x[slices]
     if isinstance(b, np.memmap):
+        check_mapped_size(x)
         v = b.view(np.ndarray)
         if thin_slab(v):
             r = _pread_copy(x, v)
@@ -124,6 +125,27 @@ def getter(x, slices):
                 return r
         return v
     return keep_block(b)
+
+
+def check_mapped_size(x):
+    """Raise OSError naming the file if the file of the np.memmap ``x`` is
+    now shorter than its mapping: reading past the file's end through the
+    mapping would kill the process (SIGBUS).  C kernels reading mappings
+    are guarded in C (src/core/fault.h); this check covers the NumPy code
+    that copies blocks in Python tasks."""
+    name = getattr(x, "filename", None)
+    if name is None:
+        return
+    need = getattr(x, "offset", 0) + x.nbytes
+    try:
+        size = os.stat(name).st_size
+    except OSError as e:
+        raise OSError(e.errno, "cannot read the memory-mapped file %r: %s"
+                      % (name, e.strerror), name) from None
+    if size < need:
+        raise OSError("cannot read the memory-mapped file %r: it is shorter than when it "
+                      "was mapped (%d bytes, %d needed; truncated while in use?)"
+                      % (name, size, need))
 
 
 def _pread_copy(x, v):
