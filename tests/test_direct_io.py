@@ -166,3 +166,95 @@ def test_buffers_are_reused_then_released(direct, tmp_path, monkeypatch):
     assert len(taken) == 8 and len(set(taken)) == 1
     assert blockio._spare == []
     assert np.array_equal(np.load(tmp_path / "b.npy"), _chain(a))
+
+
+# -- reads --------------------------------------------------------------------
+
+def _evict(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The list the spy of _direct_read appends its result's kind to."""
+    seen = []
+    real = blockio._direct_read
+
+    def spy(x, v):
+        r = real(x, v)
+        seen.append(None if r is None else "direct")
+        return r
+
+    monkeypatch.setattr(blockio, "_direct_read", spy)
+    return seen
+
+
+@pytest.mark.parametrize("shape,chunks", [
+    ((1000, 3001), (97, 3001)),         # unaligned offsets and lengths
+    ((3_000_000,), (262_147,)),         # a small last block: read through the mapping
+    ((600, 800), (600, 200)),           # column blocks: pread, not direct
+])
+def test_direct_reads_equal_numpy(reads, tmp_path, shape, chunks):
+    a = np.random.default_rng(6).standard_normal(shape)
+    np.save(tmp_path / "a.npy", a)
+    with da.config.set({"array.direct_read": True}):
+        x = da.from_npy(tmp_path / "a.npy", chunks=chunks)
+        assert np.array_equal(x.compute(), a)
+        np.testing.assert_allclose(float(x[x > 0].mean().compute()), a[a > 0].mean(),
+                                   rtol=1e-12)
+        _chain(x).to_npy(tmp_path / "b.npy")
+    assert np.array_equal(np.load(tmp_path / "b.npy"), _chain(a))
+    contiguous = len(shape) == 1 or chunks[1] == shape[1]
+    big = contiguous * sum(c.nbytes >= blockio._DIRECT_BLOCK_MIN for c in x.blocks.ravel())
+    if _odirect_ok(str(tmp_path)):
+        assert reads.count("direct") == 3 * big      # 3 computes read every block
+    # off: the mapping, as before
+    reads.clear()
+    with da.config.set({"array.direct_read": False}):
+        x = da.from_npy(tmp_path / "a.npy", chunks=chunks)
+        assert np.array_equal(x.compute(), a)
+    assert not reads
+
+
+def test_auto_reads_cold_large_files_directly_and_cached_ones_in_place(reads, tmp_path):
+    a = np.random.default_rng(7).random((800, 4096))
+    p = str(tmp_path / "a.npy")
+    np.save(p, a)
+    x = da.from_npy(p, chunks=(100, 4096))
+    np.asarray(np.load(p, mmap_mode="r")).sum()        # in the page cache
+    with da.config.set({"array.direct_write_min": 1}):
+        assert float(x.sum().compute()) == pytest.approx(a.sum(), rel=1e-12)
+        assert not reads                                 # cached: read in place
+        _evict(p)
+        blockio._cold_files.clear()
+        assert float(x.sum().compute()) == pytest.approx(a.sum(), rel=1e-12)
+        if _odirect_ok(str(tmp_path)):
+            assert reads.count("direct") == 8
+    reads.clear()
+    _evict(p)
+    blockio._cold_files.clear()
+    assert float(x.sum().compute()) == pytest.approx(a.sum(), rel=1e-12)
+    assert not reads                                     # a small file: the mapping
+
+
+def test_direct_reads_fall_back_where_o_direct_is_refused(reads, tmp_path, monkeypatch):
+    real_open = os.open
+
+    def fake_open(path, flags, *a, **k):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *a, **k)
+
+    a = np.random.default_rng(8).random((900, 2000))
+    np.save(tmp_path / "a.npy", a)
+    monkeypatch.setattr(os, "open", fake_open)
+    with da.config.set({"array.direct_read": True}):
+        x = da.from_npy(tmp_path / "a.npy", chunks=(100, 2000))
+        assert np.array_equal(x.compute(), a)
+        assert np.array_equal(_chain(x).compute(), _chain(a))
+    assert reads and not any(reads)

@@ -123,6 +123,10 @@ def getter(x, slices):
             r = _pread_copy(x, v)
             if r is not None:
                 return r
+        elif reads_direct(x) and (_forced() or not _resident(v)):
+            r = _direct_read(x, v)
+            if r is not None:
+                return r
         return v
     return keep_block(b)
 
@@ -506,3 +510,141 @@ def _pwrite_direct(path, body, at):
     finally:
         os.close(dfd)
     return True
+
+
+# -- cold blocks read with direct I/O ----------------------------------------
+
+_mincore = None
+_cold_files = {}                # id(memmap) -> (time, memmap, reads_direct)
+
+
+def _mincore_fn():
+    global _mincore
+    if _mincore is None:
+        _mincore = False
+        try:
+            import ctypes
+            f = ctypes.CDLL(None, use_errno=True).mincore
+            f.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+            f.restype = ctypes.c_int
+            _mincore = f
+        except (OSError, AttributeError):
+            pass
+    return _mincore
+
+
+def _resident_share(addr, nbytes, samples):
+    """The share of ``samples`` pages spread over [addr, addr + nbytes) of a
+    mapping that are in the page cache (mincore); 1.0 where that cannot be
+    told, so that the mapping is read as before."""
+    f = _mincore_fn()
+    if not f or nbytes <= 0:
+        return 1.0
+    import ctypes
+    vec = ctypes.create_string_buffer(1)
+    lo = addr - addr % _ALIGN
+    hits = n = 0
+    for k in range(samples):
+        a = lo + (nbytes * k // samples) // _ALIGN * _ALIGN
+        if f(a, _ALIGN, vec) != 0:
+            return 1.0
+        hits += vec.raw[0] & 1
+        n += 1
+    return hits / n
+
+
+def _resident(v):
+    """Is most of the view v of a mapping in the page cache (16 pages sampled)?"""
+    return _resident_share(v.ctypes.data, v.nbytes, 16) >= 0.5
+
+
+def reads_direct(x):
+    """Are blocks of the np.memmap ``x`` read with direct I/O (those not in
+    the page cache, see ``getter``)?  Config ``array.direct_read``: True
+    (every block, cached or not), False, or "auto" (the default): when the
+    file is larger than a quarter of RAM (``array.direct_write_min``, as for
+    writes) and most of a sample of its pages is not in the page cache.
+    Decided at most once a second per array."""
+    from .. import config
+    mode = config.get("array.direct_read", "auto")
+    if mode is False or not getattr(os, "O_DIRECT", 0) or file_offset(x, x) is None:
+        return False
+    if mode is True:
+        return True
+    import time
+    now = time.monotonic()
+    hit = _cold_files.get(id(x))
+    if hit is not None and hit[1] is x and now - hit[0] < 1.0:
+        return hit[2]
+    try:
+        big = os.path.getsize(x.filename) >= _direct_limit()
+    except OSError:
+        big = False
+    r = big and _resident_share(x.ctypes.data, x.nbytes, 64) < 0.5
+    if len(_cold_files) > 64:
+        _cold_files.clear()
+    _cold_files[id(x)] = (now, x, r)
+    return r
+
+
+def _forced():
+    from .. import config
+    return config.get("array.direct_read", "auto") is True
+
+
+def _direct_read(x, v):
+    """The C-contiguous view v of the np.memmap x (at least 1 MiB), read
+    from x's file with O_DIRECT into a new array whose first byte sits at
+    the file offset's place within a page (so every whole page is read
+    straight into it by the disk, in requests of the block's size); the
+    partial pages at either end are read through the page cache.  None
+    where that cannot be done (not contiguous, small, O_DIRECT refused)."""
+    if not v.flags.c_contiguous or v.nbytes < _DIRECT_BLOCK_MIN:
+        return None
+    off = file_offset(x, v)
+    if off is None:
+        return None
+    import errno
+    n = v.nbytes
+    raw = np.empty(n + 2 * _ALIGN, dtype=np.uint8)
+    a0 = (off - raw.ctypes.data) % _ALIGN
+    buf = raw[a0:a0 + n]
+    end = off + n
+    head = min(-(-off // _ALIGN) * _ALIGN, end)
+    tail = max(end // _ALIGN * _ALIGN, head)
+    try:
+        dfd = os.open(x.filename, os.O_RDONLY | os.O_DIRECT | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+            return None
+        raise
+    try:
+        try:
+            _pread_into(dfd, buf[head - off:tail - off], head, x.filename)
+        except OSError as e:
+            if e.errno == errno.EINVAL:
+                return None
+            raise
+    finally:
+        os.close(dfd)
+    if head > off or end > tail:
+        fd = os.open(x.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if head > off:
+                _pread_into(fd, buf[:head - off], off, x.filename)
+            if end > tail:
+                _pread_into(fd, buf[tail - off:], tail, x.filename)
+        finally:
+            os.close(fd)
+    return buf.view(v.dtype).reshape(v.shape)
+
+
+def _pread_into(fd, mv, at, name):
+    mv = memoryview(mv)
+    while len(mv):
+        k = os.preadv(fd, [mv], at)
+        if k == 0:
+            raise OSError("cannot read %r: it ends before byte %d (truncated while in use?)"
+                          % (name, at + len(mv)))
+        mv = mv[k:]
+        at += k

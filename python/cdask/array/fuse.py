@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import kernels
 from .._core import Kernel, fused_kernel, fused_rebind
-from .blockio import direct_store, direct_target, getter
+from .blockio import direct_store, direct_target, getter, reads_direct
 from .layers import FUSED_KERNELS, UFUNC_KERNELS, note_fused_kernel
 from .reductions import chunk_max_all, chunk_mean_all, chunk_min_all
 from .slicing import mask_block
@@ -292,6 +292,8 @@ def _view_source(val):
         base = _c_base(x)
         if base is None or type(sl) is not tuple or len(sl) != x.ndim:
             return None
+        if isinstance(x, np.memmap) and reads_direct(x):
+            return None           # a cold large file: getter reads it with O_DIRECT
         start, shape = [], []
         for s, n in zip(sl, x.shape):
             if type(s) is not slice:
