@@ -185,8 +185,8 @@ def reads(monkeypatch):
     seen = []
     real = blockio._direct_read
 
-    def spy(x, v):
-        r = real(x, v)
+    def spy(x, v, **kw):
+        r = real(x, v, **kw)
         seen.append(None if r is None else "direct")
         return r
 
@@ -258,3 +258,38 @@ def test_direct_reads_fall_back_where_o_direct_is_refused(reads, tmp_path, monke
         assert np.array_equal(x.compute(), a)
         assert np.array_equal(_chain(x).compute(), _chain(a))
     assert reads and not any(reads)
+
+
+def test_fused_tasks_read_their_cold_blocks_into_reused_buffers(reads, tmp_path, monkeypatch):
+    """A fused reduction or chain reads its blocks itself (direct_call):
+    one worker, one buffer for every block, freed when the compute ends."""
+    calls = []
+    real = blockio.direct_call
+
+    def spy(*a):
+        calls.append(1)
+        return real(*a)
+
+    taken = []
+    real_take = blockio._take_buffer
+
+    def take(n, phase):
+        raw, buf = real_take(n, phase)
+        taken.append(raw.ctypes.data)
+        return raw, buf
+
+    monkeypatch.setattr(fuse, "direct_call", spy)
+    monkeypatch.setattr(blockio, "_take_buffer", take)
+    a = np.random.default_rng(9).standard_normal((1000, 2048))
+    np.save(tmp_path / "a.npy", a)
+    with da.config.set({"array.direct_read": True}):
+        x = da.from_npy(tmp_path / "a.npy", chunks=(125, 2048))
+        m = float(x[x > 0].mean().compute(num_workers=1))
+        y = _chain(x).sum(axis=1).compute(num_workers=1)
+    np.testing.assert_allclose(m, a[a > 0].mean(), rtol=1e-12)
+    np.testing.assert_allclose(y, _chain(a).sum(axis=1), rtol=1e-12)
+    assert len(calls) == 16
+    if _odirect_ok(str(tmp_path)):
+        assert reads.count("direct") == 16
+        assert len(taken) == 16 and len(set(taken)) <= 2
+    assert blockio._spare == []

@@ -124,9 +124,11 @@ def getter(x, slices):
             if r is not None:
                 return r
         elif reads_direct(x) and (_forced() or not _resident(v)):
-            r = _direct_read(x, v)
+            # a block of a cold large file (fused tasks read theirs
+            # themselves, into reused buffers: fuse._direct_source)
+            r = _direct_read(x, v, pooled=False)
             if r is not None:
-                return r
+                return r[1]
         return v
     return keep_block(b)
 
@@ -439,6 +441,8 @@ def _take_buffer(nbytes, phase):
 
 
 def _give_buffer(raw):
+    if _spare_lock is None:
+        return                      # not a spare buffer (_direct_read, pooled=False)
     with _spare_lock:
         _spare.append(raw)
 
@@ -450,7 +454,7 @@ def release_buffers():
             del _spare[:]
 
 
-def direct_store(kernel, out, sl, *inputs):
+def direct_store(kernel, out, sl, reads, *inputs):
     """The task of a stored fused-kernel block ``out[sl]`` of a large file
     (``direct_target``): the kernel computes the block into an aligned
     buffer (``kernel`` is the store kernel with its destination box at the
@@ -463,9 +467,11 @@ def direct_store(kernel, out, sl, *inputs):
     path, off = out.filename, file_offset(out, region)
     shape, dtype, n = region.shape, region.dtype, region.nbytes
     del region
+    args, taken = read_inputs(reads, inputs)
     raw, buf = _take_buffer(n, off % _ALIGN)
+    taken.append(raw)
     try:
-        kernel(*inputs, buf.view(dtype).reshape(shape))
+        kernel(*args, buf.view(dtype).reshape(shape))
         fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             end = off + n
@@ -480,7 +486,8 @@ def direct_store(kernel, out, sl, *inputs):
         finally:
             os.close(fd)
     finally:
-        _give_buffer(raw)
+        for r in taken:
+            _give_buffer(r)
     return None
 
 
@@ -592,13 +599,60 @@ def _forced():
     return config.get("array.direct_read", "auto") is True
 
 
-def _direct_read(x, v):
+def read_inputs(reads, inputs):
+    """The arguments of a fused task that reads some inputs itself:
+    ``reads`` holds (i, slices) for each input i that is an np.memmap of a
+    large file (``reads_direct``), whose block ``slices`` is read with
+    O_DIRECT into an aligned buffer when it is not in the page cache, and is
+    a view of the mapping otherwise.  Returns (args, buffers taken)."""
+    args = list(inputs)
+    taken = []
+    try:
+        for i, sl in reads:
+            x = args[i]
+            check_mapped_size(x)
+            v = x[sl].view(np.ndarray)
+            if _forced() or not _resident(v):
+                r = _direct_read(x, v)
+                if r is not None:
+                    taken.append(r[0])
+                    v = r[1]
+            args[i] = v
+    except BaseException:
+        for r in taken:
+            _give_buffer(r)
+        raise
+    return args, taken
+
+
+def direct_call(kernel, reads, *inputs):
+    """A fused task whose cold inputs are read with direct I/O (see
+    ``read_inputs``) into buffers reused by the next tasks: each worker
+    holds a block per input at a time, however far the reads could run
+    ahead of the kernels."""
+    args, taken = read_inputs(reads, inputs)
+    try:
+        r = kernel(*args)
+    except BaseException:
+        for b in taken:
+            _give_buffer(b)
+        raise
+    for b in taken:
+        if isinstance(r, np.ndarray) and np.shares_memory(r, b):
+            continue                    # the result is the block itself: it keeps it
+        _give_buffer(b)
+    return r
+
+
+def _direct_read(x, v, pooled=True):
     """The C-contiguous view v of the np.memmap x (at least 1 MiB), read
-    from x's file with O_DIRECT into a new array whose first byte sits at
+    from x's file with O_DIRECT into a spare buffer whose first byte sits at
     the file offset's place within a page (so every whole page is read
-    straight into it by the disk, in requests of the block's size); the
-    partial pages at either end are read through the page cache.  None
-    where that cannot be done (not contiguous, small, O_DIRECT refused)."""
+    straight into it by the disk, in one request of the block's size); the
+    partial pages at either end are read through the page cache.  Returns
+    (the buffer to give back, the block), or None where that cannot be done
+    (not contiguous, small, O_DIRECT refused).  ``pooled=False``: a new
+    buffer, which the block owns."""
     if not v.flags.c_contiguous or v.nbytes < _DIRECT_BLOCK_MIN:
         return None
     off = file_offset(x, v)
@@ -606,37 +660,46 @@ def _direct_read(x, v):
         return None
     import errno
     n = v.nbytes
-    raw = np.empty(n + 2 * _ALIGN, dtype=np.uint8)
-    a0 = (off - raw.ctypes.data) % _ALIGN
-    buf = raw[a0:a0 + n]
+    if pooled:
+        raw, buf = _take_buffer(n, off % _ALIGN)
+    else:
+        raw = np.empty(n + _ALIGN, dtype=np.uint8)
+        a0 = (off - raw.ctypes.data) % _ALIGN
+        buf = raw[a0:a0 + n]
+    give = _give_buffer if pooled else (lambda r: None)
     end = off + n
     head = min(-(-off // _ALIGN) * _ALIGN, end)
     tail = max(end // _ALIGN * _ALIGN, head)
     try:
-        dfd = os.open(x.filename, os.O_RDONLY | os.O_DIRECT | getattr(os, "O_CLOEXEC", 0))
-    except OSError as e:
-        if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
-            return None
-        raise
-    try:
+        try:
+            dfd = os.open(x.filename, os.O_RDONLY | os.O_DIRECT | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+                give(raw)
+                return None
+            raise
         try:
             _pread_into(dfd, buf[head - off:tail - off], head, x.filename)
         except OSError as e:
             if e.errno == errno.EINVAL:
+                give(raw)
                 return None
             raise
-    finally:
-        os.close(dfd)
-    if head > off or end > tail:
-        fd = os.open(x.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            if head > off:
-                _pread_into(fd, buf[:head - off], off, x.filename)
-            if end > tail:
-                _pread_into(fd, buf[tail - off:], tail, x.filename)
         finally:
-            os.close(fd)
-    return buf.view(v.dtype).reshape(v.shape)
+            os.close(dfd)
+        if head > off or end > tail:
+            fd = os.open(x.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                if head > off:
+                    _pread_into(fd, buf[:head - off], off, x.filename)
+                if end > tail:
+                    _pread_into(fd, buf[tail - off:], tail, x.filename)
+            finally:
+                os.close(fd)
+    except BaseException:
+        give(raw)
+        raise
+    return raw, buf.view(v.dtype).reshape(v.shape)
 
 
 def _pread_into(fd, mv, at, name):

@@ -18,7 +18,7 @@ from .._core import get
 from ..diagnostics import get_with_progress
 from ..graph import Graph
 from ..utils import parse_bytes
-from .blockio import sink_writers, store_block
+from .blockio import release_buffers, sink_writers, store_block
 from .chunk_types import MaskedResult, maybe_masked, note_masked
 from .coarsen import coarsen
 from .contraction import blas_limits
@@ -195,8 +195,11 @@ def run(arrays, outs, kwargs):
     written straight by fused tasks).  Returns (results, plans): per array
     ("store", out), ("scalar", slot) or ("blocks", slot) into results."""
     p = prepare(arrays, outs, kwargs)
-    with blas_limits(p.layers):
-        results = get_with_progress(get, p.graph, p.keys, **p.get_kwargs)
+    try:
+        with blas_limits(p.layers):
+            results = get_with_progress(get, p.graph, p.keys, **p.get_kwargs)
+    finally:
+        release_buffers()           # direct reads' and writes' aligned buffers
     return results, p.plans
 
 

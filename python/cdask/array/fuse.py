@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import kernels
 from .._core import Kernel, fused_kernel, fused_rebind
-from .blockio import direct_store, direct_target, getter, reads_direct
+from .blockio import direct_call, direct_store, direct_target, getter, reads_direct
 from .layers import FUSED_KERNELS, UFUNC_KERNELS, note_fused_kernel
 from .reductions import chunk_max_all, chunk_mean_all, chunk_min_all
 from .slicing import mask_block
@@ -293,7 +293,7 @@ def _view_source(val):
         if base is None or type(sl) is not tuple or len(sl) != x.ndim:
             return None
         if isinstance(x, np.memmap) and reads_direct(x):
-            return None           # a cold large file: getter reads it with O_DIRECT
+            return None           # a cold large file: _direct_source
         start, shape = [], []
         for s, n in zip(sl, x.shape):
             if type(s) is not slice:
@@ -307,13 +307,34 @@ def _view_source(val):
     return None
 
 
+def _direct_source(val):
+    """(memmap, slices) when the graph value val is a getter task of a block
+    of a large, cold memory-mapped file (blockio.reads_direct): the fused
+    task reads it itself, with O_DIRECT (blockio.direct_call)."""
+    if type(val) is tuple and len(val) == 3 and val[0] is getter:
+        x, sl = val[1], val[2]
+        if (isinstance(x, np.memmap) and type(sl) is tuple and len(sl) == x.ndim and
+                all(type(s) is slice for s in sl) and reads_direct(x)):
+            return x, sl
+    return None
+
+
 def _with_views(inputs, views, g, in_dtypes):
     """inputs and views with the inputs that are blocks of larger arrays read
-    in place; and whether any changed.  in_dtypes: the program's."""
+    in place; whether any changed; and the (input index, slices) of the
+    inputs the task is to read itself with direct I/O (the input is then
+    the memmap).  in_dtypes: the program's."""
     inputs, views = list(inputs), list(views)
     changed = False
+    reads = []
     for i, a in enumerate(inputs):
         if views[i] is not None or not _is_key(a, g):
+            continue
+        d = _direct_source(g[a])
+        if d is not None and d[0].dtype == in_dtypes[i]:
+            inputs[i] = d[0]
+            reads.append((i, d[1]))
+            changed = True
             continue
         src = _view_source(g[a])
         if src is None:
@@ -323,7 +344,15 @@ def _with_views(inputs, views, g, in_dtypes):
             continue
         inputs[i], views[i] = base, view
         changed = True
-    return inputs, views, changed
+    return inputs, views, changed, tuple(reads)
+
+
+def _task(k, inputs, reads, tail=()):
+    """The task calling kernel k on inputs (then tail): through
+    blockio.direct_call when some inputs are read with direct I/O."""
+    if reads:
+        return (direct_call, k, reads) + tuple(inputs) + tuple(tail)
+    return (k,) + tuple(inputs) + tuple(tail)
 
 
 def _spans(n, parts):
@@ -378,25 +407,25 @@ def sink_stores(g, keep, store_fn, workers=1, min_tasks_per_worker=8,
         parts = -(-min_tasks_per_worker * workers // len(plan))
     new_keys = {}
     for sk, bk, out, start, n, (k, inputs, views, dts), sl in plan:
-        inputs, views, _ = _with_views(inputs, views, g, dts)
+        inputs, views, _, reads = _with_views(inputs, views, g, dts)
         vv = views if any(v is not None for v in views) else None
         direct = direct_target(out, sl)
         if direct is not None:
             # a large file: computed into a buffer, written with O_DIRECT
             kd = _rebind(k, views=vv, store=(0,) * out.ndim)
             del g[bk]
-            g[sk] = (direct_store, kd, out, sl) + tuple(inputs)
+            g[sk] = (direct_store, kd, out, sl, reads) + tuple(inputs)
             continue
         spans = [None]
         if parts > 1 and n >= 2 * min_span:
             spans = _spans(n, min(parts, n // min_span))
         ks = [_rebind(k, views=vv, store=start, span=sp) for sp in spans]
         del g[bk]
-        g[sk] = (ks[0],) + tuple(inputs) + (out,)
+        g[sk] = _task(ks[0], inputs, reads, (out,))
         extra = [sk]
         for j, kj in enumerate(ks[1:], 1):
             kk = sk + ("span", j)
-            g[kk] = (kj,) + tuple(inputs) + (out,)
+            g[kk] = _task(kj, inputs, reads, (out,))
             extra.append(kk)
         new_keys[sk] = extra
     read_in_place(g)
@@ -422,9 +451,9 @@ def read_in_place(g):
             continue                    # not recorded, or a store (its destination last)
         dts, views = noted[1], noted[3]
         views = list(views) if views is not None else [None] * len(dts)
-        inputs, views, changed = _with_views(task[1:], views, g, dts)
+        inputs, views, changed, reads = _with_views(task[1:], views, g, dts)
         if changed:
-            g[key] = (_rebind(k, views=views),) + tuple(inputs)
+            g[key] = _task(_rebind(k, views=views), inputs, reads)
             done += 1
     return done
 
@@ -629,10 +658,11 @@ def fuse_reductions(g, keep=()):
         k = reduction_kernel(b, kind, value_ref, mask_ref, out_dt, cache)
         if k is False:
             continue
-        inputs, views, changed = _with_views(b.inputs, [None] * len(b.inputs), g, b.in_dtypes)
+        inputs, views, changed, reads = _with_views(b.inputs, [None] * len(b.inputs), g,
+                                                    b.in_dtypes)
         if changed:
             k = _rebind(k, views=views)
-        g[key] = (k,) + tuple(inputs)
+        g[key] = _task(k, inputs, reads)
         for a in absorbed:
             if a in g and set(dependents.get(a, ())) <= set(absorbed) | {key}:
                 del g[a]
