@@ -393,3 +393,33 @@ def test_reduction_of_a_file_four_times_the_budget(tmp_path):
     assert abs(out["mean"] - 1.0) < 0.01
     peak = res["maxrss"] * 1024
     assert peak < budget + 300 * 2 ** 20, "peak RSS %d MB" % (peak // 2 ** 20)
+
+
+def test_pieces_of_stored_chunks_are_cut_from_one_read():
+    # a source with storage chunks (zarr, chunked HDF5, xarray's backend
+    # arrays as the manager wraps them) is read a chunk at a time: a rechunk
+    # into smaller blocks slices each read block, it does not read a piece of
+    # a chunk per block (which decodes the chunk again for every piece)
+    a = np.arange(60.0 * 4).reshape(60, 4)
+    seen = []
+
+    class Stored:
+        shape, dtype, ndim = a.shape, a.dtype, 2
+
+        def __init__(self, chunks):
+            self.chunks = chunks
+
+        def __getitem__(self, index):
+            seen.append(index)
+            return a[index]
+
+    for chunks, reads in [((30, 4), 2), (None, 60)]:     # None: contiguous storage
+        seen.clear()
+        y = cdask.from_array(Stored(chunks), chunks=(30, 4)).rechunk((1, 4))
+        np.testing.assert_array_equal(y.compute(), a)
+        assert len(seen) == reads, (chunks, len(seen))
+    # along chunk boundaries the reads are still composed: only what is asked
+    seen.clear()
+    x = cdask.from_array(Stored((10, 4)), chunks=(30, 4))
+    np.testing.assert_array_equal(x[10:20].compute(), a[10:20])
+    assert [(s[0].start, s[0].stop) for s in seen] == [(10, 20)]

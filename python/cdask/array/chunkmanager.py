@@ -39,6 +39,7 @@ import re
 import sys
 
 import numpy as np
+from xarray.core.indexing import ImplicitToExplicitIndexingAdapter
 from xarray.namedarray.parallelcompat import ChunkManagerEntrypoint
 
 from .chunks import parse_bytes
@@ -148,6 +149,24 @@ def _dimension_errors(shape):
         raise ValueError(msg) from e
 
 
+class _BackendArray:
+    """xarray's lazily indexed backend array (a netCDF or zarr variable on
+    disk) as a cdask source whose storage chunks are the blocks asked for:
+    cdask then reads each block once and slices it in memory, instead of
+    reading a piece of a block per task (a compressed zarr chunk is decoded
+    whole for every piece)."""
+
+    def __init__(self, array, chunks):
+        self.array = array
+        self.shape = tuple(array.shape)
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+        self.chunks = tuple(c[0] if c else 1 for c in chunks)
+
+    def __getitem__(self, index):
+        return self.array[index]
+
+
 class _LockedTarget:
     """A store target whose writes take ``lock`` (xarray's lock of a netCDF
     file: HDF5 writers are not safe from several threads at once)."""
@@ -227,6 +246,7 @@ class CdaskManager(ChunkManagerEntrypoint):
         arrays) block by block; dask-only keywords (``lock``,
         ``inline_array``, ``meta``) are accepted and ignored, cdask's reads
         need no lock."""
+        from .chunks import normalize_chunks
         from .creation import from_array
 
         shape = tuple(data.shape)
@@ -234,7 +254,10 @@ class CdaskManager(ChunkManagerEntrypoint):
             chunks = shape          # "auto" of an empty axis: one empty block
         with _dimension_errors(shape):
             _check_chunks(chunks, shape)
-            return from_array(data, chunks, name=kwargs.get("name"))
+            x = from_array(_BackendArray(data, normalize_chunks(chunks, shape, dtype=data.dtype))
+                           if isinstance(data, ImplicitToExplicitIndexingAdapter) else data,
+                           chunks, name=kwargs.get("name"))
+            return x
 
     def rechunk(self, data, chunks, **kwargs):
         if isinstance(chunks, dict):
