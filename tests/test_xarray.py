@@ -10,6 +10,7 @@ computed and compared with xarray on the NumPy data.  Then: writes
 naming the dimension, the cdask functions xarray reaches (cumreduction,
 isnan(dtype=), vindex by a lazy index) against dask's, and the memory budget
 holding in a child process reducing a netCDF file four times its size.
+The notebook examples/xarray.ipynb runs in a Jupyter kernel (nbclient).
 """
 
 import contextlib
@@ -423,3 +424,42 @@ def test_pieces_of_stored_chunks_are_cut_from_one_read():
     x = cdask.from_array(Stored((10, 4)), chunks=(30, 4))
     np.testing.assert_array_equal(x[10:20].compute(), a[10:20])
     assert [(s[0].start, s[0].stop) for s in seen] == [(10, 20)]
+
+
+# ---------------------------------------------------------------------------
+# the example notebook
+# ---------------------------------------------------------------------------
+NB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                  "xarray.ipynb")
+
+
+def _text(nb):
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+
+
+def test_the_notebook_runs_in_a_kernel(tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    saved = nbformat.read(NB, as_version=4)
+    nbformat.validate(saved)
+    assert _text(saved).count("same as NumPy: True") == 2      # committed with its outputs
+    # a kernelspec of its own for this interpreter (as test_talk_notebook.py)
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    for c in saved.cells:
+        if c.cell_type == "code":
+            c.outputs = []
+    NotebookClient(saved, kernel_name="python3", timeout=50,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    out = _text(saved)
+    assert out.count("same as NumPy: True") == 2, out
+    assert out.count("cdask.array.core.Array") >= 4, out
+    assert "temporary folder removed: True" in out
