@@ -732,6 +732,8 @@ def _chunk_moments(b, axes, order, nan, cdt):
     if b.dtype != cdt:
         b = b.astype(cdt)
     keep_shape = tuple(1 if a in axes else s for a, s in enumerate(b.shape))
+    if keep_shape == b.shape and order <= 2:
+        return _single_moments(b, order, nan)
     if nan:
         mask = np.isnan(b)
         n = np.sum(~mask, axis=axes, keepdims=True, dtype=np.float64)
@@ -756,6 +758,20 @@ def _chunk_moments(b, axes, order, nan, cdt):
     M2 = _psum(sq, axes)
     M2 = np.where(n > 0, M2, 0.0)
     return (n, s, M2)
+
+
+def _single_moments(b, order, nan):
+    """The moments partial of a block one element long on every reduced axis
+    (xarray's groupby arithmetic makes blocks of one time step): each element
+    is its own sum and its M2 is 0, so no sum need run."""
+    if nan:
+        mask = np.isnan(b)
+        n, s = (~mask).astype(np.float64), np.where(mask, 0, b)
+    else:
+        n, s = np.ones(b.shape), b.copy()
+    if order < 2:
+        return (n, s)
+    return (n, s, np.zeros(b.shape))
 
 
 def _fused_moments_part(p, ndim=1):
