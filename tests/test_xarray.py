@@ -419,6 +419,18 @@ def test_pieces_of_stored_chunks_are_cut_from_one_read():
         y = cdask.from_array(Stored(chunks), chunks=(30, 4)).rechunk((1, 4))
         np.testing.assert_array_equal(y.compute(), a)
         assert len(seen) == reads, (chunks, len(seen))
+    # a block cut into pieces is read for the rechunk alone: another reader
+    # of the block (a climatology before the anomaly) need not hold it, the
+    # file is read again instead; with no other reader, once
+    seen.clear()
+    x = cdask.from_array(Stored((30, 4)), chunks=(30, 4))
+    y = x.rechunk((1, 4))
+    np.testing.assert_allclose((x.mean(axis=0) + y.std(axis=0)).compute(),
+                               a.mean(axis=0) + a.std(axis=0))
+    assert len(seen) == 4
+    seen.clear()
+    np.testing.assert_array_equal((y + 1).compute(), a + 1)
+    assert len(seen) == 2
     # along chunk boundaries the reads are still composed: only what is asked
     seen.clear()
     x = cdask.from_array(Stored((10, 4)), chunks=(30, 4))
