@@ -16,8 +16,9 @@ b. the standard deviation of the anomalies against it,
    ``(ds.t.groupby("time.month") - clim).std("time")``.
 
 Each figure is the wall time of the compute (the graph built inside the
-timing) and the peak resident memory above the child's size after its
-imports (VmHWM reset there).  Target: cdask faster than dask with a lower
+timing), the CPU time of the child's threads meanwhile (user + system: on a
+shared machine the steadier measure of the work done) and the peak resident
+memory above the child's size after its imports (VmHWM reset there).  Target: cdask faster than dask with a lower
 peak.  ``--memory-limit`` sets cdask's budget (default: its own, 60% of RAM).
 
 stdout carries only the markdown report; progress goes to stderr.
@@ -56,7 +57,7 @@ ds.to_zarr(path, mode="w", consolidated=True)
 """ % (GRID + (DAYS_PER_CHUNK, DAYS_PER_CHUNK))
 
 _CHILD = r"""
-import sys, time, numpy as np, xarray as xr
+import resource, sys, time, numpy as np, xarray as xr
 who, task, path, limit = sys.argv[1:5]
 if who == "cdask":
     import cdask
@@ -70,14 +71,17 @@ ds = xr.open_zarr(path, **open_kw)
 assert ds.t.chunks[0][0] == %d, ds.t.chunks
 base = rss_now()
 reset_peak()
-t0 = time.perf_counter()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+c0, t0 = cpu(), time.perf_counter()
 clim = ds.t.groupby("time.month").mean()
 if task == "climatology":
     r = clim.compute()
 else:
     r = (ds.t.groupby("time.month") - clim).std("time").compute()
 t = time.perf_counter() - t0
-report(time=t, peak=peak_now(), base=base, kind=type(clim.data).__module__,
+report(time=t, cpu=cpu() - c0, peak=peak_now(), base=base, kind=type(clim.data).__module__,
        checksum=float(np.nansum(r.values)))
 """ % DAYS_PER_CHUNK
 
@@ -125,24 +129,26 @@ def main(argv=None):
             for who in contenders:
                 rep = got[who]
                 if rep is None:
-                    rows.append([task, who, "failed", "", "", ""])
+                    rows.append([task, who, "failed", "", "", "", "", "", ""])
                     continue
                 peak = rep["peak"] - rep["base"]
                 other = got.get("dask") if who == "cdask" else None
                 if other:
                     speed = H.fmt_ratio(H.ratio(other["time"], rep["time"]))
+                    work = H.fmt_ratio(H.ratio(other["cpu"], rep["cpu"]))
                     mem = H.fmt_ratio(H.ratio(other["peak"] - other["base"], peak))
                     same = abs(rep["checksum"] - other["checksum"]) <= \
                         1e-9 * max(abs(other["checksum"]), 1.0)
                 else:
-                    speed = mem = same = ""
-                rows.append([task, who, H.fmt_s(rep["time"]), H.fmt_mib(peak), speed, mem,
+                    speed = work = mem = same = ""
+                rows.append([task, who, H.fmt_s(rep["time"]), H.fmt_s(rep["cpu"]),
+                             H.fmt_mib(peak), speed, work, mem,
                              H.yes_no(same) if same != "" else ""])
         print(f"## xarray: climatology and anomaly std of {days * day / 1e9:.2f} GB of "
               f"float64 zarr ({days} days x {GRID[0]} x {GRID[1]}, {DAYS_PER_CHUNK} days per "
               f"chunk)\n")
-        print(H.markdown_table(["task", "on", "time", "peak RSS", "dask time / cdask",
-                                "dask peak / cdask", "same answer"], rows))
+        print(H.markdown_table(["task", "on", "time", "CPU", "peak RSS", "dask time / cdask",
+                                "dask CPU / cdask", "dask peak / cdask", "same answer"], rows))
         print("\nTarget: cdask faster than dask (time ratio > 1) with a lower peak "
               "(peak ratio > 1).")
         if a.json:
