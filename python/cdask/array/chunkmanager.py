@@ -12,7 +12,7 @@ groupby, rolling, apply_ufunc, to_zarr/to_netcdf, compute/load) build cdask
 graphs that cdask's scheduler runs within its memory budget.
 
 Each method hands xarray's call to the cdask function of the same name,
-with dask's signature.  Two things are not plain delegation:
+with dask's signature.  What is not plain delegation:
 
 * cdask Arrays follow the dask collection protocol (so dask's schedulers and
   ``dask.compute`` accept them), which makes xarray's own dask manager
@@ -22,13 +22,18 @@ with dask's signature.  Two things are not plain delegation:
 * ``xr.set_options(chunk_manager="cdask")`` makes cdask xarray's default
   (``.chunk()`` of NumPy data, ``interp``'s coordinates), as for any
   manager.
-* Chunks cdask cannot honour (an unknown dimension size, a block size that
-  is not a positive int) raise ValueError naming the dimension, before any
-  graph is built.
+* Chunks cdask cannot honour (a block size that is not a positive int,
+  sizes not adding up to the dimension, an unreadable byte size) raise
+  ValueError naming the dimension, before any graph is built.
+* xarray's lazy backend arrays are read a block at a time
+  (``_BackendArray``): a compressed zarr chunk is decoded once, not once
+  per piece a rechunk cuts from it.
+* ``store`` holds xarray's lock around each block written (netCDF files),
+  and refuses ``compute=False`` (cdask has no delayed objects).
 
-Where xarray calls dask.array directly instead of the manager (a dask-only
-function reached through ``array_api``), xarray raises NotImplementedError
-naming the function; see :meth:`CdaskManager.array_api`.
+Where xarray calls dask.array directly instead of the manager (a function
+it looks up in ``array_api``), a name cdask lacks makes xarray raise
+NotImplementedError naming it; see :class:`XarrayNamespace`.
 """
 
 import contextlib
