@@ -587,6 +587,8 @@ def vindex(x, index):
     the axes indexed with slices, in order."""
     if not isinstance(index, tuple):
         index = (index,)
+    if any(isinstance(i, Array) for i in index):
+        return _vindex_lazy(x, index)
     entries = _parse(index, x, allow_none=False, allow_dask_mask=False)
     arr_k = [k for k, e in enumerate(entries) if e[0] in ("arr", "int")]
     if not any(e[0] == "arr" for e in entries):
@@ -595,6 +597,27 @@ def vindex(x, index):
     shape = _broadcast(arrays)
     y, _ = _basic_of(x, [e if e[0] == "slice" else ("arr",) for e in entries])
     return _points(y, arr_k, arrays, shape)
+
+
+def _vindex_lazy(x, index):
+    """``x.vindex[index]`` with one integer cdask Array among slices and ints
+    (xarray's ``idxmin``/``idxmax`` pick coordinates by a lazy ``argmin``):
+    the lazy take of ``x[index]``, with the index's axes moved first (vindex's
+    order).  Other mixes need the indices computed first."""
+    lazy = [k for k, i in enumerate(index) if isinstance(i, Array)]
+    plain = all(isinstance(i, (Array, slice)) or _is_int(i) for i in index)
+    if len(lazy) > 1 or not plain or index[lazy[0]].dtype.kind not in "iu":
+        raise NotImplementedError("vindex with a cdask Array index: only one integer cdask "
+                                  "Array among slices and ints is supported; compute the "
+                                  "indices first")
+    k = lazy[0]
+    ind = index[k]
+    # the slices and ints first (with the ints, NumPy's x[index] would move
+    # the index's axes), then the lazy take, whose axes come where it stood
+    y = getitem(x, tuple(slice(None) if j == k else i for j, i in enumerate(index)))
+    at = k - sum(1 for i in index[:k] if _is_int(i))
+    r = getitem(y, (slice(None),) * at + (ind,))
+    return moveaxis(r, list(range(at, at + ind.ndim)), list(range(ind.ndim)))
 
 
 class VIndex:

@@ -156,7 +156,8 @@ def _direct(x, new):
     plans = [[[(j, slice(None), slice(None))] for j in range(len(n))]
              if any(isnan(v) for v in n) else _axis_plan(o, n)
              for o, n in zip(x.chunks, new)]
-    layer = {}
+    layer, read_layer = {}, {}
+    reads = name + "-read"
     dtype = x.dtype
     for idx in itertools.product(*[range(len(c)) for c in new]):
         per_axis = [plans[d][j] for d, j in enumerate(idx)]
@@ -175,6 +176,15 @@ def _direct(x, new):
                 task = compose_getter(src, sl)
                 if task is None and type(src) is np.ndarray:
                     task = src[sl]          # a view of an in-memory block
+                if task is None and is_getter_task(src):
+                    # a stored block cut into pieces: read for this rechunk
+                    # alone, so that other readers of the block need not
+                    # hold it until these pieces are wanted (a second read
+                    # of a file rather than a block held: an anomaly
+                    # against a climatology of the same data)
+                    rkey = (reads,) + ikey[1:]
+                    read_layer[rkey] = src
+                    ikey = rkey
                 layer[okey] = task if task is not None else (_slice_block, ikey, sl)
             continue
         shape = tuple(None if isnan(new[d][j]) else new[d][j] for d, j in enumerate(idx))
@@ -184,7 +194,8 @@ def _direct(x, new):
             isl.append(tuple(c[1] for c in combo))
             osl.append(tuple(c[2] for c in combo))
         layer[okey] = (_assemble, shape, dtype, keys, isl, osl)
-    return Array(with_layer(x._layers, name, layer), name, new, dtype)
+    layers = with_layer(x._layers, reads, read_layer) if read_layer else x._layers
+    return Array(with_layer(layers, name, layer), name, new, dtype)
 
 
 # ---------------------------------------------------------------------------

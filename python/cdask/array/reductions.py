@@ -34,6 +34,7 @@ whole array in its default dtype runs as ``cdask.kernels.sum`` C tasks.
 """
 
 import builtins
+import inspect
 import math
 import warnings
 from itertools import product
@@ -731,6 +732,8 @@ def _chunk_moments(b, axes, order, nan, cdt):
     if b.dtype != cdt:
         b = b.astype(cdt)
     keep_shape = tuple(1 if a in axes else s for a, s in enumerate(b.shape))
+    if keep_shape == b.shape and order <= 2:
+        return _single_moments(b, order, nan)
     if nan:
         mask = np.isnan(b)
         n = np.sum(~mask, axis=axes, keepdims=True, dtype=np.float64)
@@ -755,6 +758,20 @@ def _chunk_moments(b, axes, order, nan, cdt):
     M2 = _psum(sq, axes)
     M2 = np.where(n > 0, M2, 0.0)
     return (n, s, M2)
+
+
+def _single_moments(b, order, nan):
+    """The moments partial of a block one element long on every reduced axis
+    (xarray's groupby arithmetic makes blocks of one time step): each element
+    is its own sum and its M2 is 0, so no sum need run."""
+    if nan:
+        mask = np.isnan(b)
+        n, s = (~mask).astype(np.float64), np.where(mask, 0, b)
+    else:
+        n, s = np.ones(b.shape), b.copy()
+    if order < 2:
+        return (n, s)
+    return (n, s, np.zeros(b.shape))
 
 
 def _fused_moments_part(p, ndim=1):
@@ -1526,6 +1543,95 @@ def nancumprod(x, axis=None, dtype=None, out=None, method="sequential"):
 
 
 __all__ += ["cumsum", "cumprod", "nancumsum", "nancumprod"]
+
+
+# ---------------------------------------------------------------------------
+# the general cumulative reduction (dask's ``cumreduction``; xarray's ffill
+# and bfill run through it)
+# ---------------------------------------------------------------------------
+def _takes_dtype(func):
+    try:
+        return "dtype" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        # NumPy's ufunc methods (np.add.accumulate) have no signature but take dtype
+        return isinstance(getattr(func, "__self__", None), np.ufunc)
+
+
+def _scan_block(b, func, axis, dtype):
+    return func(b, axis=axis) if dtype is None else func(b, axis=axis, dtype=dtype)
+
+
+def _scan_seed(block, axis, ident, dtype):
+    """The carry before block 1: ``ident`` in the shape of one slice along ``axis``."""
+    shape = tuple(1 if a == axis else s for a, s in enumerate(block.shape))
+    return np.full(shape, ident, dtype=dtype)
+
+
+def _scan_carry(binop, prev_carry, total):
+    return total if prev_carry is None else binop(prev_carry, total)
+
+
+def _scan_last(scanned, axis):
+    return np.take(scanned, [scanned.shape[axis] - 1], axis=axis)
+
+
+def _scan_preop(b, preop, axis):
+    return preop(b, axis=axis, keepdims=True)
+
+
+def cumreduction(func, binop, ident, x, axis=None, dtype=None, out=None, method="sequential",
+                 preop=None):
+    """A cumulative reduction along one axis (dask's ``cumreduction``).
+
+    ``func(block, axis=axis[, dtype=dtype])`` scans each block on its own
+    (``np.cumsum``); ``binop(carry, scanned)`` adds what the blocks before
+    contribute (``np.add``), ``ident`` being its identity (0).  A block's
+    contribution is the last slice of its scan, or with ``preop`` (needed by
+    ``method="blelloch"``) ``preop(block, axis=axis, keepdims=True)`` of the
+    raw block.  Both methods run as one chain of carries along the axis (the
+    carries are one slice each; the block scans run in parallel), so the
+    method changes only where the carry comes from.
+    """
+    if method not in ("sequential", "blelloch"):
+        raise ValueError("Invalid method for cumreduction. Expected 'sequential' or "
+                         "'blelloch'. Got: %r" % (method,))
+    if method == "blelloch" and preop is None:
+        raise TypeError("cumreduction with method='blelloch' needs preop=")
+    x = asarray(x)
+    if axis is None:
+        x = ravel(x)
+        axis = 0
+    axis = normalize_axis(axis, x.ndim)[0]
+    if dtype is None:
+        dtype = getattr(func(np.ones((0,) * x.ndim, dtype=x.dtype), axis=axis), "dtype",
+                        x.dtype)
+    dtype = np.dtype(dtype)
+    pass_dtype = dtype if (method == "blelloch" or _takes_dtype(func)) else None
+    name = getattr(func, "__name__", "cumreduction")
+    token = _token("cumreduction", x, func, binop, ident, axis, str(dtype), method, preop)
+    bname, sname, tname, cname, oname = ("%s-%s-%s" % (name, part, token) for part in
+                                         ("block", "seed", "total", "carry", "scan"))
+    blocks, seeds, totals, carries, outs = {}, {}, {}, {}, {}
+    for idx in product(*map(range, x.numblocks)):
+        blocks[(bname,) + idx] = (_scan_block, (x.name,) + idx, func, axis, pass_dtype)
+        i = idx[axis]
+        if i == 0:
+            outs[(oname,) + idx] = (bname,) + idx
+            if preop is None:
+                seeds[(sname,) + idx] = (_scan_seed, (bname,) + idx, axis, ident, dtype)
+            continue
+        prev = idx[:axis] + (i - 1,) + idx[axis + 1:]
+        if preop is None:
+            totals[(tname,) + prev] = (_scan_last, (bname,) + prev, axis)
+            before = (cname,) + prev if i > 1 else (sname,) + prev
+        else:
+            totals[(tname,) + prev] = (_scan_preop, (x.name,) + prev, preop, axis)
+            before = (cname,) + prev if i > 1 else None
+        carries[(cname,) + idx] = (_scan_carry, binop, before, (tname,) + prev)
+        outs[(oname,) + idx] = (binop, (cname,) + idx, (bname,) + idx)
+    r = _new_array(x, {bname: blocks, sname: seeds, tname: totals, cname: carries,
+                       oname: outs}, oname, x.chunks, dtype)
+    return _handle_out(out, r)
 
 
 # the tree machinery, for the reductions ufunc_methods.py builds (NumPy's

@@ -99,19 +99,25 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
     return r
 
 
-def isnan(x):
-    """``np.isnan`` elementwise."""
-    return elemwise(np.isnan, x)
+def _as_dtype(r, dtype):
+    """dask's ufuncs take ``dtype=`` for the result, cast after the test
+    (xarray's ffill counts NaNs with ``isnan(x, dtype=int)``)."""
+    return r if dtype is None else r.astype(dtype)
 
 
-def isfinite(x):
-    """``np.isfinite`` elementwise."""
-    return elemwise(np.isfinite, x)
+def isnan(x, dtype=None):
+    """``np.isnan`` elementwise (``dtype``: the result cast to it, as dask's)."""
+    return _as_dtype(elemwise(np.isnan, x), dtype)
 
 
-def isinf(x):
-    """``np.isinf`` elementwise."""
-    return elemwise(np.isinf, x)
+def isfinite(x, dtype=None):
+    """``np.isfinite`` elementwise (``dtype``: the result cast to it, as dask's)."""
+    return _as_dtype(elemwise(np.isfinite, x), dtype)
+
+
+def isinf(x, dtype=None):
+    """``np.isinf`` elementwise (``dtype``: the result cast to it, as dask's)."""
+    return _as_dtype(elemwise(np.isinf, x), dtype)
 
 
 def isposinf(x):

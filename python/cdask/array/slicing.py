@@ -288,7 +288,32 @@ def compose_getter(task, local):
             res.append(r[loc])
         else:
             return None
+    if not on_storage_chunks(src, res):
+        return None
     return (getter, src, tuple(res))
+
+
+def on_storage_chunks(src, index):
+    """Whether ``src[index]`` reads about its own size.  A source declaring
+    storage chunks (``.chunks`` a tuple of ints: zarr arrays, chunked HDF5
+    datasets, xarray's backend arrays as the chunk manager wraps them)
+    decodes whole chunks, so a getter composed into one chunk's interior
+    would decode that chunk again for every block cut from it (a rechunk of
+    30-day zarr chunks into days: 30 times): such a source is composed only
+    along chunk boundaries, else its block is read once and sliced."""
+    chunks = getattr(src, "chunks", None)
+    if isinstance(src, np.ndarray) or type(chunks) is not tuple or \
+            len(chunks) != len(index) or not all(_is_int(c) and c > 0 for c in chunks):
+        return True
+    for i, c, n in zip(index, chunks, src.shape):
+        if c == 1:
+            continue
+        if type(i) is not slice:
+            return False
+        start, stop, step = i.indices(n)
+        if step != 1 or start % c or (stop % c and stop != n):
+            return False
+    return True
 
 
 def is_getter_task(t):
