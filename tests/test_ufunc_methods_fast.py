@@ -81,3 +81,25 @@ def test_carry_later_with_empty_blocks_and_store(tmp_path):
     out = np.zeros_like(b)
     da.store(np.minimum.accumulate(da.from_array(b, chunks=(13, 9)), axis=1), out)
     np.testing.assert_array_equal(out, np.minimum.accumulate(b, axis=1))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, (0, 1), (0, 2), (1, 2), None])
+@pytest.mark.parametrize("layout", ["C", "F", "view"])
+def test_sums_by_axis_match_numpy(axis, layout):
+    """sum/mean of blocks read in place (views, F order) along every axis: the
+    reduced axes summed in slabs (no transposing copy), within float
+    tolerance of NumPy, and for C-ordered data (which NumPy sums row by row
+    along outer axes) never further from the exact sum than NumPy."""
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((150, 70, 90)) * 10.0 ** rng.integers(-3, 4, (150, 70, 90))
+    a = {"C": base, "F": np.asfortranarray(base), "view": base[5:, ::1, 3:]}[layout]
+    x = da.from_array(a, chunks=(140, 30, 50))
+    for f in ("sum", "mean"):
+        got = getattr(x, f)(axis=axis).compute()
+        want = getattr(a, f)(axis=axis)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    if layout == "F":
+        return
+    exact = np.sum(a.astype(np.longdouble), axis=axis)
+    err = np.max(np.abs(x.sum(axis=axis).compute() - exact))
+    assert err <= 1.01 * np.max(np.abs(a.sum(axis=axis) - exact)) + 1e-12
