@@ -81,6 +81,19 @@ static inline int64_t f2i64(double x)
     return INT64_MIN;
 }
 
+/* To uint32 as NumPy's float and complex casts give it on x86-64 (the
+ * compilers' vectorised conversion): below 2^31 through the int32
+ * conversion, from 2^31 through the int32 conversion of x - 2^31 with the
+ * top bit flipped - so NaN and values below -2^31 give 2^31, 2^32 and above
+ * (+inf) give 0, and FE_INVALID is raised for them.  (Its float16 casts go
+ * through int64: CV_H_u32.) */
+static inline uint32_t f2u32(double x)
+{
+    if (x >= 2147483648.0)
+        return (uint32_t)f2i32(x - 2147483648.0) ^ 0x80000000u;
+    return (uint32_t)f2i32(x);
+}
+
 static inline uint64_t f2u64(double x)
 {
     if (x >= 0.0 && x < 18446744073709551616.0)
@@ -144,7 +157,7 @@ static inline uint16_t d2h(double d)
 #define CV_F_i64(x) (f2i64(x))
 #define CV_F_u8(x) ((uint8_t)(uint32_t)f2i32(x))
 #define CV_F_u16(x) ((uint16_t)(uint32_t)f2i32(x))
-#define CV_F_u32(x) ((uint32_t)(uint64_t)f2i64(x))
+#define CV_F_u32(x) (f2u32(x))
 #define CV_F_u64(x) (f2u64(x))
 #define CV_C_i8(x) CV_F_i8((x).re)
 #define CV_C_i16(x) CV_F_i16((x).re)
@@ -172,7 +185,7 @@ static inline uint16_t d2h(double d)
 #define CV_H_i64(x) CV_F_i64(cd_h2f(x))
 #define CV_H_u8(x) CV_F_u8(cd_h2f(x))
 #define CV_H_u16(x) CV_F_u16(cd_h2f(x))
-#define CV_H_u32(x) CV_F_u32(cd_h2f(x))
+#define CV_H_u32(x) ((uint32_t)(uint64_t)f2i64(cd_h2f(x)))
 #define CV_H_u64(x) CV_F_u64(cd_h2f(x))
 #define CV_H_f16(x) (x)
 #define CV_H_f32(x) (cd_h2f(x))
