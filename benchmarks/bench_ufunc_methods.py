@@ -14,9 +14,10 @@ Target (issue 16): at least as fast as cdask's own sum/cumsum on the same data,
 and faster than NumPy.  The accumulate results are checked bit for bit
 against NumPy's, the reductions within 1e-12 (relative).
 
-A float16 ``((x + 1) * 2) ** 3`` row belongs here too once cdask holds
-float16 (another part of the issue); until then it is left out, and the
-report says so.
+c. cdask's ``x.sum/mean/min/max(axis=k)`` along each axis beside NumPy's
+   (target: faster than NumPy; results within 1e-12 relative, min/max exact).
+
+The float16 ``((x + 1) * 2) ** 3`` of the issue is benchmarks/bench_float16.py.
 
 stdout carries only the markdown report (run.py collects it); progress goes to stderr.
 """
@@ -31,14 +32,6 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _harness as H  # noqa: E402
-
-
-def _float16_supported(cd, np):
-    try:
-        cd.from_array(np.ones(4, np.float16)).compute()
-        return True
-    except TypeError:
-        return False
 
 
 def _dask_maximum_accumulate(dda, np):
@@ -98,6 +91,29 @@ def bench(n, repeat, cd, dda, np):
             if t_d is not None:
                 rows.append(["", dsk_name, H.fmt_s(t_d.best), H.fmt_ratio(t_d.best / c), "",
                              "", ""])
+    for name in ("sum", "mean", "min", "max"):
+        for axis in (0, 1):
+            label = f"x.{name}(axis={axis})"
+            t_c = H.best_of(lambda: getattr(X, name)(axis=axis).compute(), repeat,
+                            log=H.log, label=f"{label} cdask")
+            t_np = H.best_of(lambda: getattr(A, name)(axis=axis), max(1, repeat // 2),
+                             log=H.log, label=f"{label} NumPy")
+            t_d = H.best_of(lambda: getattr(D, name)(axis=axis).compute(scheduler="threads"),
+                            1, log=H.log, label=f"{label} dask") if D is not None else None
+            want = t_np.result
+            ok = bool(np.allclose(t_c.result, want, rtol=1e-12, atol=0)) if name in (
+                "sum", "mean") else t_c.result.tobytes() == want.tobytes()
+            c = t_c.best
+            res[label] = {"cdask_s": c, "numpy_s": t_np.best,
+                          "dask_s": t_d.best if t_d else None, "correct": ok}
+            rows.append([label, "cdask", H.fmt_s(c), "1.00×",
+                         f"{'≤ 1e-12 rel.' if name in ('sum', 'mean') else 'exact'}: "
+                         f"{H.yes_no(ok)}", "< NumPy", H.yes_no(c < t_np.best)])
+            rows.append(["", "NumPy", H.fmt_s(t_np.best), H.fmt_ratio(t_np.best / c), "",
+                         "", ""])
+            if t_d is not None:
+                rows.append(["", "dask", H.fmt_s(t_d.best), H.fmt_ratio(t_d.best / c), "",
+                             "", ""])
     table = H.markdown_table(["operation", "contender", "time", "÷ cdask", "result",
                               "target", "met"], rows, align="llrrllc")
     return table, res
@@ -119,9 +135,8 @@ def main(argv=None):
     repeat = a.repeat or (2 if a.quick else 5)
     workers = int(cdask.config.get("num_workers"))
     table, res = bench(n, repeat, cdask, dda, np)
-    f16 = _float16_supported(cdask, np)
 
-    out = ["## Ufunc methods: `np.add.reduce`, `np.maximum.accumulate` "
+    out = ["## Ufunc methods: `np.add.reduce`, `np.maximum.accumulate`; reductions by axis "
            "(`benchmarks/bench_ufunc_methods.py`)", ""]
     if a.quick:
         out += ["_Quick mode: 2530 × 2530 (elements divided by 10)._", ""]
@@ -129,11 +144,8 @@ def main(argv=None):
             f"dask's threaded scheduler with its default chunks.  Best of {repeat} for cdask, "
             f"of {max(1, repeat // 2)} for NumPy, of 1 for dask.  ÷ cdask: the contender's "
             "time over cdask's.", "", table, ""]
-    if not f16:
-        out.append("- float16 `((x + 1) * 2) ** 3` left out: cdask does not hold float16 "
-                   "arrays yet (issue 16, part 1).")
     out.append(f"- Machine: {H.machine_line()}")
-    H.emit(out, a.json, {"results": res, "float16": f16}, dda is not None)
+    H.emit(out, a.json, {"results": res}, dda is not None)
     return 0
 
 

@@ -217,4 +217,4 @@ def test_array_function_fallback_computes_with_warning(arr):
         r = np.sum(x, where=a > 0)
     assert r == np.sum(a, where=a > 0)
     with pytest.warns(NotLazyWarning):
-        np.testing.assert_array_equal(np.sort(x, axis=0), np.sort(a, axis=0))
+        np.testing.assert_array_equal(np.partition(x, 1, axis=0), np.partition(a, 1, axis=0))

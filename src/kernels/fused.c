@@ -75,6 +75,7 @@
  */
 #include "kernels/fused.h"
 #include "kernels/broadcast.h"
+#include "kernels/half.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -183,7 +184,7 @@ static cd_fused_params *read_params(const cd_kctx *ctx, cd_err *err)
         cd_fused_step *st = &p->step[s];
         st->uf.name[CD_UFUNC_NAMELEN - 1] = '\0';
         if (st->uf.magic != CD_UFUNC_MAGIC || st->uf.nin < 1 || st->uf.nin > CD_UFUNC_MAXIN ||
-            st->uf.nout != 1 || st->uf.fn == NULL)
+            st->uf.nout != 1 || st->uf.fn == NULL || !cd_ufunc_via_ok(&st->uf))
             goto corrupt;
         for (int i = 0; i <= st->uf.nin; i++)
             if (st->uf.loop[i] < 0 || st->uf.loop[i] >= CD_NDTYPES)
@@ -537,7 +538,10 @@ static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops,
         cd_ufunc_any_negative(uf->loop[1], args[1], m, steps[1]))
         return cd_err_set(err, CD_EVALUE, "Integers to negative integer powers are not allowed.");
     dims[0] = (intptr_t)m;
-    uf->fn(args, dims, steps, uf->data);
+    if ((uf->flags & CD_UF_HALF_VIA_F32) && cd_half_hw())
+        cd_half_via_f32(uf, args, dims, steps);   /* NumPy's bits, in float32 loops */
+    else
+        uf->fn(args, dims, steps, uf->data);
     return 0;
 }
 

@@ -35,7 +35,8 @@
  *
  * Casts (cd_cast) are written out for every pair of the 14 dtypes by macros,
  * with NumPy's astype semantics.  float16 is kept as its bits and converted
- * in software as NumPy converts it: to float32/float64 exactly (NaN payloads
+ * as NumPy converts it (float16 <-> float32 over arrays: kernels/half.c,
+ * with F16C where the CPU has it): to float32/float64 exactly (NaN payloads
  * kept bit for bit), from float32/float64 rounded once to nearest-even
  * (overflow to infinity raises FE_OVERFLOW; a NaN keeps its sign and top
  * payload bits and stays a NaN), integers through double (exact in the
@@ -46,6 +47,7 @@
  */
 #include "kernels/ufunc.h"
 #include "kernels/broadcast.h"
+#include "kernels/half.h"
 #include "kernels/fused.h"
 
 #include <fenv.h>
@@ -79,6 +81,19 @@ static inline int64_t f2i64(double x)
     return INT64_MIN;
 }
 
+/* To uint32 as NumPy's float and complex casts give it on x86-64 (the
+ * compilers' vectorised conversion): below 2^31 through the int32
+ * conversion, from 2^31 through the int32 conversion of x - 2^31 with the
+ * top bit flipped - so NaN and values below -2^31 give 2^31, 2^32 and above
+ * (+inf) give 0, and FE_INVALID is raised for them.  (Its float16 casts go
+ * through int64: CV_H_u32.) */
+static inline uint32_t f2u32(double x)
+{
+    if (x >= 2147483648.0)
+        return (uint32_t)f2i32(x - 2147483648.0) ^ 0x80000000u;
+    return (uint32_t)f2i32(x);
+}
+
 static inline uint64_t f2u64(double x)
 {
     if (x >= 0.0 && x < 18446744073709551616.0)
@@ -91,24 +106,7 @@ static inline uint64_t f2u64(double x)
     return x >= 18446744073709551616.0 ? 0 : (uint64_t)1 << 63;
 }
 
-/* float16 bits <-> float32/float64. */
-static inline float h2f(uint16_t h)
-{
-    uint32_t sgn = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    uint32_t bits;
-    float f;
-    if (e == 0) {                      /* zero or subnormal: m * 2^-24, exact */
-        f = (float)m * 0x1p-24f;
-        return sgn ? -f : f;
-    }
-    if (e == 31)                       /* inf, NaN (payload kept) */
-        bits = sgn | 0x7f800000u | (m << 13);
-    else
-        bits = sgn | ((e + 112u) << 23) | (m << 13);
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
+/* float16 bits -> float64 (float16 <-> float32: kernels/half.h). */
 static inline double h2d(uint16_t h)
 {
     uint64_t sgn = (uint64_t)(h & 0x8000u) << 48, m = h & 0x3ffu, bits;
@@ -118,27 +116,7 @@ static inline double h2d(uint16_t h)
         memcpy(&d, &bits, 8);
         return d;
     }
-    return (double)h2f(h);
-}
-
-/* A finite double's magnitude a (not NaN) rounded to float16 bits, sign s. */
-static inline uint16_t finite_to_h(double a, uint16_t s)
-{
-    int ex;
-    double q;
-    if (a >= 65520.0) {                /* past the largest half + half an ulp */
-        feraiseexcept(FE_OVERFLOW | FE_INEXACT);
-        return s | 0x7c00u;
-    }
-    if (a < 0x1p-14) {                 /* subnormal range: units of 2^-24 */
-        q = nearbyint(a * 0x1p24);
-        if (q != a * 0x1p24 && q < 1024.0)
-            feraiseexcept(FE_UNDERFLOW | FE_INEXACT);
-        return (uint16_t)(s | (uint16_t)q);   /* q == 1024: the smallest normal */
-    }
-    (void)frexp(a, &ex);               /* a = 1.f * 2^(ex-1) */
-    q = nearbyint(ldexp(a, 11 - ex));  /* 1024 <= q <= 2048, ties to even */
-    return (uint16_t)(s | (uint16_t)(((uint32_t)(ex + 14) << 10) + (uint32_t)q - 1024u));
+    return (double)cd_h2f(h);
 }
 
 static inline uint16_t d2h(double d)
@@ -152,26 +130,12 @@ static inline uint16_t d2h(double d)
         uint16_t r = (uint16_t)(0x7c00u | (m >> 42));
         return (uint16_t)(s | (m != 0 && r == 0x7c00u ? 0x7c01u : r));
     }
-    return finite_to_h(fabs(d), s);
-}
-
-static inline uint16_t f2h(float f)
-{
-    uint32_t b;
-    uint16_t s;
-    memcpy(&b, &f, 4);
-    s = (uint16_t)((b >> 16) & 0x8000u);
-    if ((b & 0x7f800000u) == 0x7f800000u) {   /* from the bits: no quieting */
-        uint32_t m = b & 0x7fffffu;
-        uint16_t r = (uint16_t)(0x7c00u | (m >> 13));
-        return (uint16_t)(s | (m != 0 && r == 0x7c00u ? 0x7c01u : r));
-    }
-    return finite_to_h(fabs((double)f), s);
+    return cd_finite_to_h(fabs(d), s);
 }
 
 /* to float16 from a real value of C type float or double (or an integer,
  * through double: exact, and integers past 65519 are infinity either way) */
-#define TO_H(x) _Generic((x), float: f2h, default: d2h)(x)
+#define TO_H(x) _Generic((x), float: cd_f2h, default: d2h)(x)
 
 /* CV_<source kind>_<target>(x): N integer or bool source, F real floating
  * source, C complex source, H float16 (bits) source. */
@@ -193,7 +157,7 @@ static inline uint16_t f2h(float f)
 #define CV_F_i64(x) (f2i64(x))
 #define CV_F_u8(x) ((uint8_t)(uint32_t)f2i32(x))
 #define CV_F_u16(x) ((uint16_t)(uint32_t)f2i32(x))
-#define CV_F_u32(x) ((uint32_t)(uint64_t)f2i64(x))
+#define CV_F_u32(x) (f2u32(x))
 #define CV_F_u64(x) (f2u64(x))
 #define CV_C_i8(x) CV_F_i8((x).re)
 #define CV_C_i16(x) CV_F_i16((x).re)
@@ -215,18 +179,18 @@ static inline uint16_t f2h(float f)
 #define CV_F_f16(x) (TO_H(x))
 #define CV_C_f16(x) (TO_H((x).re))
 #define CV_H_b(x) ((uint8_t)(((x) & 0x7fffu) != 0))
-#define CV_H_i8(x) CV_F_i8(h2f(x))
-#define CV_H_i16(x) CV_F_i16(h2f(x))
-#define CV_H_i32(x) CV_F_i32(h2f(x))
-#define CV_H_i64(x) CV_F_i64(h2f(x))
-#define CV_H_u8(x) CV_F_u8(h2f(x))
-#define CV_H_u16(x) CV_F_u16(h2f(x))
-#define CV_H_u32(x) CV_F_u32(h2f(x))
-#define CV_H_u64(x) CV_F_u64(h2f(x))
+#define CV_H_i8(x) CV_F_i8(cd_h2f(x))
+#define CV_H_i16(x) CV_F_i16(cd_h2f(x))
+#define CV_H_i32(x) CV_F_i32(cd_h2f(x))
+#define CV_H_i64(x) CV_F_i64(cd_h2f(x))
+#define CV_H_u8(x) CV_F_u8(cd_h2f(x))
+#define CV_H_u16(x) CV_F_u16(cd_h2f(x))
+#define CV_H_u32(x) ((uint32_t)(uint64_t)f2i64(cd_h2f(x)))
+#define CV_H_u64(x) CV_F_u64(cd_h2f(x))
 #define CV_H_f16(x) (x)
-#define CV_H_f32(x) (h2f(x))
+#define CV_H_f32(x) (cd_h2f(x))
 #define CV_H_f64(x) (h2d(x))
-#define CV_H_c64(x) ((ucf32){h2f(x), 0.0f})
+#define CV_H_c64(x) ((ucf32){cd_h2f(x), 0.0f})
 #define CV_H_c128(x) ((ucf64){h2d(x), 0.0})
 
 #define CV_N_c64(x) ((ucf32){(float)(x), 0.0f})
@@ -311,6 +275,14 @@ void cd_cast(cd_dtype from, const void *src, cd_dtype to, void *dst, int64_t n)
             memmove(dst, src, (size_t)n * (size_t)cd_dtype_itemsize[from]);
         return;
     }
+    if (from == CD_FLOAT16 && to == CD_FLOAT32) {   /* vectorised where the CPU can */
+        cd_half_to_float(src, dst, n);
+        return;
+    }
+    if (from == CD_FLOAT32 && to == CD_FLOAT16) {
+        cd_float_to_half(src, dst, n);
+        return;
+    }
     cast_table[from][to](src, dst, n);
 }
 
@@ -325,7 +297,7 @@ static int read_params(const cd_kctx *ctx, cd_ufunc_params *p, cd_err *err)
     memcpy(p, ctx->params, sizeof(*p));
     p->name[CD_UFUNC_NAMELEN - 1] = '\0';
     if (p->magic != CD_UFUNC_MAGIC || p->nin < 1 || p->nin > CD_UFUNC_MAXIN ||
-        p->nout != 1 || p->fn == NULL)
+        p->nout != 1 || p->fn == NULL || !cd_ufunc_via_ok(p))
         return cd_err_set(err, CD_EINTERNAL, "kernel 'ufunc': corrupt parameters");
     for (int i = 0; i <= p->nin; i++)
         if (p->loop[i] < 0 || p->loop[i] >= CD_NDTYPES)
@@ -335,6 +307,18 @@ static int read_params(const cd_kctx *ctx, cd_ufunc_params *p, cd_err *err)
 
 /* ------------------------------------------------------------------ */
 /* the kernel                                                          */
+
+int cd_ufunc_via_ok(const cd_ufunc_params *p)
+{
+    if (!(p->flags & CD_UF_HALF_VIA_F32))
+        return 1;
+    if (p->fn32 == NULL || p->nin > 2)
+        return 0;
+    for (int i = 0; i <= p->nin; i++)
+        if (p->loop[i] != CD_FLOAT16)
+            return 0;
+    return 1;
+}
 
 /*
  * Any negative value among m elements at p (stride `step` bytes) of the

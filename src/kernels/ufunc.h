@@ -24,7 +24,7 @@
 
 #define CD_UFUNC_MAXIN 4          /* inputs a ufunc kernel accepts (NumPy's have <= 2) */
 #define CD_UFUNC_NAMELEN 32       /* bytes kept of the ufunc's name, NUL included */
-#define CD_UFUNC_MAGIC 0x75664e31u /* "ufN1": layout version of cd_ufunc_params */
+#define CD_UFUNC_MAGIC 0x75664e32u /* "ufN2": layout version of cd_ufunc_params */
 
 /* Declared input kinds besides a cd_dtype: NEP 50 "weak" Python scalars. */
 enum { CD_UF_WEAK_INT = 100, CD_UF_WEAK_FLOAT, CD_UF_WEAK_COMPLEX };
@@ -34,6 +34,11 @@ enum {
     /* NumPy's integer power loops raise ValueError (through the Python API)
      * for negative exponents: check input 1 before calling such a loop. */
     CD_UF_CHECK_NEG_EXPONENT = 1,
+    /* A float16 loop that computes in float32 and rounds each result to
+     * float16: it may run as fn32 (a float32 loop) between vectorised
+     * conversions (kernels/half.h: cd_half_via_f32).  Set by ufunc_py.c
+     * after comparing both on probe values. */
+    CD_UF_HALF_VIA_F32 = 2,
 };
 
 /* NumPy's legacy inner loop signature (npy_intp is intptr_t). */
@@ -49,6 +54,8 @@ typedef struct cd_ufunc_params {
     int32_t loop[CD_UFUNC_MAXIN + 1];  /* cd_dtype of each loop operand, inputs then output */
     cd_ufunc_loop fn;              /* NumPy's loop */
     void *data;                    /* its data pointer, passed as-is */
+    cd_ufunc_loop fn32;            /* CD_UF_HALF_VIA_F32: the float32 loop, */
+    void *data32;                  /* and its data pointer; else NULL */
 } cd_ufunc_params;
 
 /* The kernel descriptor (name "ufunc", flags CD_KF_FPE). */
@@ -66,6 +73,10 @@ void cd_cast(cd_dtype from, const void *src, cd_dtype to, void *dst, int64_t n);
 /* np.where as a loop of NumPy's legacy signature: (bool cond, a, b) -> out,
  * all of one dtype of `itemsize` bytes (1, 2, 4, 8 or 16); NULL otherwise. */
 cd_ufunc_loop cd_where_loop(int itemsize);
+
+/* The CD_UF_HALF_VIA_F32 fields of p are consistent (a float16 loop of at
+ * most two inputs with fn32 set), or unused: 1; else 0 (corrupt params). */
+int cd_ufunc_via_ok(const cd_ufunc_params *p);
 
 /* Negative values among m signed-integer elements (0 for other dtypes). */
 int cd_ufunc_any_negative(int32_t dt, const char *p, int64_t m, intptr_t step);

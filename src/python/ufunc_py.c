@@ -39,13 +39,13 @@
  * pickle by name (ufunc_kernel_reduce, registered for Kernel.__reduce__).
  */
 #include "python/cdpy.h"
-#define NO_IMPORT_UFUNC
-#include <numpy/ufuncobject.h>
+#include <numpy/ufuncobject.h>   /* its C-API table: this file's alone (cd_ufunc_py_init) */
 
 #include "python/chunk_py.h"
 #include "python/kernel_py.h"
 #include "python/ufunc_py.h"
 #include "kernels/registry.h"
+#include "kernels/half.h"
 
 #include <fenv.h>
 #include <string.h>
@@ -109,6 +109,149 @@ static int convert_declared(PyObject *x, PyObject **res, int32_t *code)
     *code = dt;
     *res = (PyObject *)d;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* float16 loops through float32 (kernels/half.h)                     */
+
+/* Values every candidate is compared on (each pair, for two inputs): signed
+ * zeros, subnormals, the smallest normal, ties, the largest finite halves,
+ * infinities, quiet and signalling NaNs with payloads of either sign. */
+static const uint16_t probe_vals[] = {
+    0x0000, 0x8000, 0x0001, 0x8001, 0x0200, 0x03ff, 0x0400, 0x13ff, 0x3555, 0x3800,
+    0x3c00, 0x3c01, 0xbc00, 0x4000, 0x4200, 0x4248, 0xc500, 0x5640, 0x6400, 0x7bff,
+    0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x7e01, 0xfe3f, 0x7c01, 0xfd55,
+};
+#define NPROBE ((int)(sizeof(probe_vals) / sizeof(probe_vals[0])))
+#define PROBE_FLAGS (FE_DIVBYZERO | FE_OVERFLOW | FE_INVALID)
+
+/* The float32 loops that may do the float16 loop u->functions[j]'s work
+ * (see half.h), into fn32/data32 [0 .. count): for + - * / cdask's own, the
+ * first operand's NaN kept from two, then the second's; for the loops NumPy
+ * builds around a float function, NumPy's float32 loop calling it. */
+static int f32_twins(PyUFuncObject *u, int j, cd_ufunc_loop *fn32, void **data32)
+{
+    PyUFuncGenericFunction f = u->functions[j];
+    void *data = u->data != NULL ? u->data[j] : NULL;
+    static const char *const arith[] = {"add", "subtract", "multiply", "divide"};
+    static const char ops[] = "+-*/";
+    if (u->nin == 1 && f == PyUFunc_e_e_As_f_f) {
+        fn32[0] = (cd_ufunc_loop)PyUFunc_f_f;
+        data32[0] = data;
+        return 1;
+    }
+    if (u->nin == 2 && f == PyUFunc_ee_e_As_ff_f) {
+        fn32[0] = (cd_ufunc_loop)PyUFunc_ff_f;
+        data32[0] = data;
+        return 1;
+    }
+    for (int a = 0; a < 4 && u->nin == 2; a++) {
+        if (strcmp(u->name, arith[a]) == 0 && cd_half_f32_arith(ops[a], 0) != NULL) {
+            fn32[0] = cd_half_f32_arith(ops[a], 0);
+            fn32[1] = cd_half_f32_arith(ops[a], 1);
+            data32[0] = data32[1] = NULL;
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* Loop p as its float32 twin gives the same bits and flags as NumPy's
+ * float16 loop on every probe (in blocks long enough for the vector
+ * conversions)?  The thread's floating-point flags are left as found. */
+static int probe_same(const cd_ufunc_params *p)
+{
+    enum { N = NPROBE * NPROBE, G = 13 };   /* G: a vector group and a tail */
+    uint16_t a[N], b[N], r1[N], r2[N], ga[G], gb[G], g1[G], g2[G];
+    char *args[3];
+    intptr_t steps[3] = {2, 2, 2}, dims[1];
+    fexcept_t saved;
+    int n = p->nin == 1 ? NPROBE : N, same = 1;
+    for (int i = 0; i < N; i++) {
+        a[i] = probe_vals[i % NPROBE];
+        b[i] = probe_vals[i / NPROBE];
+    }
+    fegetexceptflag(&saved, FE_ALL_EXCEPT);
+    args[0] = (char *)a;
+    args[1] = p->nin == 1 ? (char *)r1 : (char *)b;
+    args[p->nin] = (char *)r1;
+    dims[0] = n;
+    p->fn(args, dims, steps, p->data);
+    args[p->nin] = (char *)r2;
+    cd_half_via_f32(p, args, dims, steps);
+    same = memcmp(r1, r2, (size_t)n * 2) == 0;
+    for (int i = 0; i < n && same; i++) {   /* flags, value by value */
+        int f1, f2;
+        for (int k = 0; k < G; k++) {
+            ga[k] = a[i];
+            gb[k] = b[i];
+        }
+        args[0] = (char *)ga;
+        args[1] = p->nin == 1 ? (char *)g1 : (char *)gb;
+        args[p->nin] = (char *)g1;
+        dims[0] = G;
+        feclearexcept(FE_ALL_EXCEPT);
+        p->fn(args, dims, steps, p->data);
+        f1 = fetestexcept(PROBE_FLAGS);
+        args[p->nin] = (char *)g2;
+        feclearexcept(FE_ALL_EXCEPT);
+        cd_half_via_f32(p, args, dims, steps);
+        f2 = fetestexcept(PROBE_FLAGS);
+        same = f1 == f2 && memcmp(g1, g2, sizeof(g1)) == 0;
+    }
+    fesetexceptflag(&saved, FE_ALL_EXCEPT);
+    return same;
+}
+
+/* Probed loops, by NumPy loop and data pointer (the GIL guards the table). */
+static struct {
+    cd_ufunc_loop fn;
+    void *data;
+    uint32_t flags;
+    cd_ufunc_loop fn32;
+    void *data32;
+} via_cache[64];
+static int via_n;
+
+/* Mark p (resolved to u->functions[j]) CD_UF_HALF_VIA_F32 with the first
+ * float32 twin that reproduces it on the probes; else leave it as it is. */
+static void half_via_f32(PyUFuncObject *u, int j, cd_ufunc_params *p)
+{
+    cd_ufunc_loop fn32[2];
+    void *data32[2];
+    int n;
+    for (int i = 0; i <= p->nin; i++)
+        if (p->loop[i] != CD_FLOAT16)
+            return;
+    if (p->nin > 2 || !cd_half_hw())
+        return;
+    for (int c = 0; c < via_n; c++) {
+        if (via_cache[c].fn == p->fn && via_cache[c].data == p->data) {
+            p->flags |= via_cache[c].flags;
+            p->fn32 = via_cache[c].fn32;
+            p->data32 = via_cache[c].data32;
+            return;
+        }
+    }
+    n = f32_twins(u, j, fn32, data32);
+    for (int t = 0; t < n; t++) {
+        p->flags |= CD_UF_HALF_VIA_F32;
+        p->fn32 = fn32[t];
+        p->data32 = data32[t];
+        if (probe_same(p))
+            break;
+        p->flags &= ~(uint32_t)CD_UF_HALF_VIA_F32;
+        p->fn32 = NULL;
+        p->data32 = NULL;
+    }
+    if (via_n < (int)(sizeof(via_cache) / sizeof(via_cache[0]))) {
+        via_cache[via_n].fn = p->fn;
+        via_cache[via_n].data = p->data;
+        via_cache[via_n].flags = p->flags & CD_UF_HALF_VIA_F32;
+        via_cache[via_n].fn32 = p->fn32;
+        via_cache[via_n].data32 = p->data32;
+        via_n++;
+    }
 }
 
 /*
@@ -236,6 +379,7 @@ int cd_ufunc_resolve(PyObject *u, PyObject *in_dtypes, cd_ufunc_params *out)
     if (strcmp(uf->name, "power") == 0 && uf->nin == 2 &&
         p.loop[1] >= CD_INT8 && p.loop[1] <= CD_INT64)
         p.flags |= CD_UF_CHECK_NEG_EXPONENT;
+    half_via_f32(uf, match, &p);
 
     *out = p;
     result = 0;
@@ -390,7 +534,56 @@ done:
     return (PyObject *)r;
 }
 
+/* _half_hw([on]): whether float16 runs on F16C (conversions, loops through
+ * float32), switched first when `on` is given - for tests of both paths. */
+static PyObject *py_half_hw(PyObject *self, PyObject *args)
+{
+    int on = -1;
+    CD_UNUSED(self);
+    if (!PyArg_ParseTuple(args, "|p:_half_hw", &on))
+        return NULL;
+    if (on >= 0)
+        cd_half_set_hw(on);
+    return PyBool_FromLong(cd_half_hw());
+}
+
+/* _half_route(ufunc): how the ufunc's float16 loop runs - "float32" (a
+ * float32 loop between conversions), "float32, NaN of the second" (the
+ * same, where NumPy's float16 loop keeps the second of two NaNs) or "numpy"
+ * (NumPy's own float16 loop). */
+static PyObject *py_half_route(PyObject *self, PyObject *u)
+{
+    cd_ufunc_params p;
+    PyObject *dts;
+    int rc, n;
+    CD_UNUSED(self);
+    if (!PyObject_IsInstance(u, np_ufunc_type)) {
+        PyErr_SetString(PyExc_TypeError, "_half_route: expected a NumPy ufunc");
+        return NULL;
+    }
+    n = ((PyUFuncObject *)u)->nin;
+    dts = PyTuple_New(n);
+    if (dts == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        PyTuple_SET_ITEM(dts, i, PyUnicode_FromString("float16"));
+    rc = cd_ufunc_resolve(u, dts, &p);
+    Py_DECREF(dts);
+    if (rc < 0)
+        return NULL;
+    if (!(p.flags & CD_UF_HALF_VIA_F32))
+        return PyUnicode_FromString("numpy");
+    if (p.fn32 == cd_half_f32_arith('+', 1) || p.fn32 == cd_half_f32_arith('-', 1) ||
+        p.fn32 == cd_half_f32_arith('*', 1) || p.fn32 == cd_half_f32_arith('/', 1))
+        return PyUnicode_FromString("float32, NaN of the second");
+    return PyUnicode_FromString("float32");
+}
+
 static PyMethodDef ufunc_methods[] = {
+    {"_half_hw", py_half_hw, METH_VARARGS,
+     "_half_hw([on]) -> bool: float16 on F16C in use (switched first if on is given; tests)."},
+    {"_half_route", py_half_route, METH_O,
+     "_half_route(ufunc) -> str: how its float16 loop runs (tests)."},
     {"_cast", py_cast, METH_VARARGS,
      "_cast(a, dtype) -> ndarray: a's elements converted by cdask's C casts (for tests)."},
     {"ufunc_kernel", py_ufunc_kernel, METH_VARARGS,
@@ -419,6 +612,8 @@ static const cd_kernel_py_ops ufunc_ops = {&cd_ufunc_desc, ufunc_kernel_reduce, 
 
 int cd_ufunc_py_init(PyObject *module)
 {
+    if (_import_umath() < 0)
+        return -1;
     if (PyModule_AddFunctions(module, ufunc_methods) < 0 || cd_kernel_py_register(&ufunc_ops) < 0)
         return -1;
     np_module = PyImport_ImportModule("numpy");

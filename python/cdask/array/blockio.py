@@ -178,7 +178,10 @@ def sink_writers(g, stores, store_fn):
     callable has a ``pieces`` attribute (``cdask.random``'s blocks) and that
     nothing else reads: the task draws its block a piece of about 1 MiB at a
     time straight into ``out`` (``write_pieces``), never holding the whole
-    block.  The stores keep their keys."""
+    block.  Likewise a task whose callable has an ``into`` attribute,
+    storing into an in-memory ndarray: ``into(region, *args)`` writes the
+    block straight into its place in ``out`` (no block, no copy).  The
+    stores keep their keys."""
     cand = []
     for sk in stores:
         t = g[sk] if sk in g else None
@@ -189,7 +192,9 @@ def sink_writers(g, stores, store_fn):
             bt = g[bk] if bk in g else None
         except TypeError:
             continue
-        if type(bt) is tuple and bt and getattr(bt[0], "pieces", None) is not None:
+        if type(bt) is tuple and bt and (
+                getattr(bt[0], "pieces", None) is not None or
+                (getattr(bt[0], "into", None) is not None and type(t[1]) is np.ndarray)):
             cand.append((sk, bk, t[1], t[3], bt))
     if not cand:
         return
@@ -197,7 +202,17 @@ def sink_writers(g, stores, store_fn):
     for sk, bk, out, sl, bt in cand:
         if len(deps.get(bk, ())) == 1:
             del g[bk]
-            g[sk] = (write_pieces, out, sl, bt[0].pieces, bt[1:])
+            if getattr(bt[0], "into", None) is not None:
+                # (a list: the keys among the arguments are read as in the task)
+                g[sk] = (write_into, out, sl, bt[0].into, list(bt[1:]))
+            else:
+                g[sk] = (write_pieces, out, sl, bt[0].pieces, bt[1:])
+
+
+def write_into(out, slices, into, args):
+    """``into(out[slices], *args)``: a block computed in its place in ``out``."""
+    into(out[slices] if out.ndim else out, *args)
+    return None
 
 
 def write_pieces(out, slices, pieces, args):

@@ -48,7 +48,16 @@ class PerformanceWarning(Warning):
 
 
 def _astype_block(block, dtype, casting):
-    return keep_block(block).astype(dtype, casting=casting, copy=False)
+    b = keep_block(block)
+    if dtype == np.uint32 and b.dtype.kind in "fc" and b.dtype != np.float16 and b.size and \
+            type(b) is np.ndarray:
+        # NumPy's casts to uint32 of out-of-range values (NaN, below -2^31,
+        # 2^32 and up) give one value in their vector loop and another in its
+        # scalar tail; cdask's C casts give the vector loop's everywhere, and
+        # so does this (the block, padded, falls in the vector loop)
+        pad = np.concatenate([b.reshape(-1), np.zeros(32, b.dtype)])
+        return pad.astype(dtype, casting=casting)[:b.size].reshape(b.shape)
+    return b.astype(dtype, casting=casting, copy=False)
 
 
 def transpose_block(block, axes):

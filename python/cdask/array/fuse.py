@@ -63,8 +63,15 @@ def _spec(task):
 
 def _const_sig(v):
     # constants that compare equal but resolve differently (1, 1.0, True,
-    # np.float32(1)) must not share a kernel
-    return (type(v), str(getattr(v, "dtype", "")), repr(v))
+    # np.float32(1)) must not share a kernel, nor NaNs of different payloads
+    # (their reprs are all "nan"): their bits are part of the key
+    if isinstance(v, (np.generic, np.ndarray)):
+        raw = v.tobytes()
+    elif type(v) in (float, complex):
+        raw = np.asarray(v).tobytes()
+    else:
+        raw = None
+    return (type(v), str(getattr(v, "dtype", "")), repr(v), raw)
 
 
 def program_signature(in_dtypes, steps):

@@ -1,5 +1,7 @@
 """Order statistics: ``median``, ``nanmedian``, ``quantile``, ``nanquantile``,
-``percentile``, ``nanpercentile``, ``topk``, ``argtopk``.
+``percentile``, ``nanpercentile``, ``topk``, ``argtopk``, and ``sort``,
+``argsort`` (cdask extras: dask.array has neither; ``np.sort``/``np.argsort``
+on cdask Arrays come here).
 
 Exact ones: the reduced axes are rechunked to one block (the other axes to
 about the configured block size, as dask does) and NumPy's function runs on
@@ -16,6 +18,10 @@ count is NumPy's position ``q / 100 * (n - 1)`` (plus one) is read off, by
 ``method``.  Where every block gave all its values the counts are exact,
 and so is the result (to rounding).  ``internal_method="exact"`` (or any keyword such
 as ``axis``) takes the exact route above instead.
+
+``sort``/``argsort`` are exact the same way: the sorted axis rechunked to
+one block (the others to about the configured block size), NumPy's
+sort/argsort per block, lazily; ``axis=None`` sorts the flattened array.
 
 ``topk``/``argtopk`` are a tree along the axis: each block keeps its ``k``
 largest (``np.partition``), groups of partials are joined and cut to ``k``
@@ -38,7 +44,7 @@ from .tokenize import tokenize
 from .utils import isnan, merge_layers, normalize_axis, normalize_axis_index
 
 __all__ = ["median", "nanmedian", "quantile", "nanquantile", "percentile", "nanpercentile",
-           "topk", "argtopk"]
+           "topk", "argtopk", "sort", "argsort"]
 
 
 # ---------------------------------------------------------------------------
@@ -455,3 +461,53 @@ def argtopk(a, k, axis=-1, split_every=None):
     (``k < 0``: of the ``-k`` smallest, smallest first), dask's ``argtopk``."""
     return _topk_tree("argtopk", a, k, axis, split_every, _argtopk_chunk, _argtopk_combine,
                       _argtopk_final, np.intp)
+
+
+# ---------------------------------------------------------------------------
+# sort, argsort: one block along the axis
+# ---------------------------------------------------------------------------
+def _sort_block(b, func, axis, kind, stable):
+    return func(np.asarray(b), axis=axis, kind=kind, stable=stable)
+
+
+def _sorted(func, what, a, axis, kind, order, stable):
+    if order is not None:
+        raise NotImplementedError("cdask %s: order= (fields of structured dtypes)" % what)
+    a = asarray(a)
+    if axis is None:
+        a = a.reshape(-1) if a.ndim != 1 else a
+        axis = 0
+    if a.ndim == 0:
+        raise np.exceptions.AxisError("axis %d is out of bounds for array of dimension 0"
+                                      % axis)
+    axis = normalize_axis_index(axis, a.ndim)
+    dtype = func(np.empty((1,) * a.ndim, a.dtype), axis=axis, kind=kind, stable=stable).dtype
+    if a.numblocks[axis] > 1:
+        if any(isnan(c) for c in a.chunks[axis]):
+            if a.ndim != 1:
+                raise ValueError("%s along an axis of unknown (nan) chunk sizes; call "
+                                 "x.compute_chunk_sizes() first" % what)
+            a = one_block(a, what)
+        else:
+            try:
+                a = a.rechunk({d: -1 if d == axis else "auto" for d in range(a.ndim)})
+            except (ValueError, NotImplementedError):
+                a = a.rechunk({axis: -1})
+    name = "%s-%s" % (what, tokenize(what, a.name, axis, kind, stable))
+    layers = merge_layers(a)
+    layers[name] = {(name,) + k[1:]: (_sort_block, k, func, axis, kind, stable)
+                    for k in a._keys_flat()}
+    return Array(layers, name, a.chunks, dtype)
+
+
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """``np.sort``, lazily (a cdask extra: dask.array has no sort): the axis
+    in one block, NumPy's sort per block; ``axis=None`` sorts the flattened
+    array (in one block)."""
+    return _sorted(np.sort, "sort", a, axis, kind, order, stable)
+
+
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """``np.argsort``, lazily (a cdask extra), as :func:`sort`: NumPy's
+    argsort per block, so ``kind="stable"`` keeps equal elements in order."""
+    return _sorted(np.argsort, "argsort", a, axis, kind, order, stable)

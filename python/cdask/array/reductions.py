@@ -259,23 +259,41 @@ def _finish(r, axes, keepdims, dtype):
 # ndarray partials: sum, prod, any, all, count_nonzero, min, max
 # ---------------------------------------------------------------------------
 def _psum(b, axes, dtype=None):
-    """``np.sum(b, axis=axes, keepdims=True)`` with NumPy's pairwise summation along
-    the reduced axes even when they are not the innermost ones (NumPy sums those
-    row by row, whose error grows linearly): floating blocks are laid out with
-    the reduced axes last first."""
+    """``np.sum(b, axis=axes, keepdims=True)``, more accurate than NumPy along
+    reduced axes that are not the innermost ones: NumPy sums those row by row
+    (its error grows with the number of rows), here in slabs of ``_SLAB``
+    rows, whose sums are then added (the error grows with the slab size plus
+    the number of slabs).  Each slab is NumPy's own reduction, as fast as one
+    over the whole block (no copy: the block is read where it lies).  Along
+    innermost reduced axes NumPy's sum is pairwise already."""
     b = np.asarray(b)
     if dtype is not None and np.dtype(dtype).kind == "m":
         dtype = None    # a timedelta's sum is in its own dtype (NumPy takes no unit here)
     kind = np.dtype(dtype).kind if dtype is not None else b.dtype.kind
     nd = b.ndim
-    if kind not in "fc" or not axes or len(axes) == nd or b.size == 0 or \
-            tuple(axes) == tuple(range(nd - len(axes), nd)) and b.flags.c_contiguous:
+    if kind not in "fc" or not axes or b.size == 0 or _inner_reduced(b, axes):
         return np.sum(b, axis=axes, dtype=dtype, keepdims=True)
-    keep = [a for a in range(nd) if a not in axes]
-    t = np.ascontiguousarray(np.transpose(b, keep + list(axes)))
-    t = t.reshape(tuple(b.shape[a] for a in keep) + (-1,))
-    r = np.sum(t, axis=-1, dtype=dtype)
-    return r.reshape(tuple(1 if a in axes else b.shape[a] for a in range(nd)))
+    first = builtins.min(axes)
+    n = b.shape[first]
+    if n <= _SLAB:
+        return np.sum(b, axis=axes, dtype=dtype, keepdims=True)
+    lead = (slice(None),) * first
+    parts = [np.sum(b[lead + (slice(i, i + _SLAB),)], axis=axes, dtype=dtype, keepdims=True)
+             for i in range(0, n, _SLAB)]
+    return np.sum(np.concatenate(parts, axis=first), axis=first, keepdims=True)
+
+
+_SLAB = 64
+
+
+def _inner_reduced(b, axes):
+    """Are the reduced axes the trailing ones, the last of them the one of
+    smallest stride (NumPy's pairwise inner loop runs along it)?"""
+    nd = b.ndim
+    if tuple(sorted(axes)) != tuple(range(nd - len(axes), nd)):
+        return False
+    s = [abs(x) for x, n in zip(b.strides, b.shape) if n > 1]
+    return not s or b.shape[-1] == 1 or abs(b.strides[-1]) == builtins.min(s)
 
 
 def _chunk_sum(b, axes, dtype):

@@ -501,6 +501,85 @@ def _scan_out(step):
     return step[0]
 
 
+# ufuncs whose accumulate over a block continues exactly as the ufunc of the
+# carry and the block's own accumulate, for any dtype (maximum and minimum
+# select one element, NaN first, else the last maximal one, in NumPy's
+# elementwise and accumulate loops alike) or for integers and booleans
+# (associative operations, wrapping): such scans run their blocks' own
+# accumulates all at once, then apply the carries
+_CARRY_LATER = frozenset([np.maximum, np.minimum])
+_CARRY_LATER_INT = frozenset([np.add, np.multiply, np.bitwise_and, np.bitwise_or,
+                              np.bitwise_xor, np.logical_and, np.logical_or])
+
+
+def _carry_later(ufunc, xdtype, dtype):
+    if ufunc in _CARRY_LATER:
+        return True
+    return (ufunc in _CARRY_LATER_INT and np.dtype(xdtype).kind in "biu"
+            and np.dtype(dtype).kind in "biu")
+
+
+@_caller_errstate
+def _local_scan(b, axis, ufunc, dtype):
+    """The block's own accumulate along ``axis`` and (a copy of) its last slice."""
+    t, last = _scan_step(b, None, axis, ufunc, dtype)
+    return t, None if last is None else last.copy()
+
+
+@_caller_errstate
+def _carry_step(prev, local, ufunc, dtype):
+    """The scan's value at the end of the block ``local`` (its carry in
+    ``prev``, None for the first block)."""
+    last = local[1]
+    if prev is None or last is None:
+        return last if prev is None else prev
+    return ufunc(prev, last, dtype=dtype)
+
+
+@_caller_errstate
+def _apply_carry(local, carry, ufunc, dtype):
+    """The block's scan: its own accumulate continued from ``carry``, in place
+    (the local result is read by this task only; the next carry reads its
+    copied last slice)."""
+    t = local[0]
+    if carry is not None and t.size:     # (None: the blocks before are empty)
+        ufunc(carry, t, out=t, dtype=dtype)
+    return t
+
+
+@_caller_errstate
+def _apply_carry_into(region, local, carry, ufunc, dtype):
+    # compute() stores the block straight into its result (blockio.sink_writers)
+    if carry is None:
+        region[...] = local[0]
+    elif region.size:
+        ufunc(carry, local[0], out=region, dtype=dtype)
+
+
+_apply_carry.into = _apply_carry_into
+
+
+def _accumulate_carry_later(ufunc, x, axis, rdt, token):
+    """accumulate as ``_carry_later`` allows: every block's accumulate at once,
+    a chain of carries over their last slices, each block then combined with
+    its carry in one elementwise pass."""
+    lname = "%s-scanlocal-%s" % (ufunc.__name__, token)
+    cname = "%s-scancarry-%s" % (ufunc.__name__, token)
+    oname = "%s-accumulate-%s" % (ufunc.__name__, token)
+    local, carry, outs = {}, {}, {}
+    for idx in product(*map(range, x.numblocks)):
+        local[(lname,) + idx] = (_local_scan, (x.name,) + idx, axis, ufunc, rdt)
+        j = idx[axis]
+        before = idx[:axis] + (j - 1,) + idx[axis + 1:]
+        if j == 0:
+            outs[(oname,) + idx] = (_scan_out, (lname,) + idx)
+            continue
+        carry[(cname,) + before] = (_carry_step, (cname,) + idx[:axis] + (j - 2,) + idx[axis + 1:]
+                                    if j > 1 else None, (lname,) + before, ufunc, rdt)
+        outs[(oname,) + idx] = (_apply_carry, (lname,) + idx, (cname,) + before, ufunc, rdt)
+    return _red.new_array(x, {lname: local, cname: carry, oname: outs}, oname, x.chunks, rdt)
+
+
 def accumulate(ufunc, array, axis=0, dtype=None, out=None):
     """``ufunc.accumulate(array, axis, dtype)`` as a lazy cdask Array."""
     _check_method(ufunc, "accumulate")
@@ -513,6 +592,8 @@ def accumulate(ufunc, array, axis=0, dtype=None, out=None):
         axis = 0
     axis = normalize_axis_index(axis, x.ndim)
     token = tokenize("ufunc-accumulate", ufunc.__name__, x.name, axis, str(rdt))
+    if x.numblocks[axis] > 1 and _carry_later(ufunc, x.dtype, rdt):
+        return _into(out, _accumulate_carry_later(ufunc, x, axis, rdt, token))
     sname = "%s-scan-%s" % (ufunc.__name__, token)
     oname = "%s-accumulate-%s" % (ufunc.__name__, token)
     steps, outs = {}, {}
