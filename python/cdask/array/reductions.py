@@ -413,8 +413,9 @@ def _agg_sum(parts, dtype, axes, keepdims, final=None):
 
 
 def _partial_dtype(rdt):
-    """The dtype of a sum's partials: float16 sums accumulate in float32 and
-    round once at the end (as NumPy's float16 add.reduce does within a pass)."""
+    """The dtype of a sum's or a product's partials: float16 ones accumulate
+    in float32 and round once at the end (as NumPy's float16 add.reduce and
+    multiply.reduce do within a pass)."""
     return np.dtype(np.float32) if rdt == np.float16 else rdt
 
 
@@ -429,7 +430,9 @@ def _combine_prod(parts, dtype):
     return _fold(np.multiply, parts).astype(dtype, copy=False)
 
 
-def _agg_prod(parts, dtype, axes, keepdims):
+def _agg_prod(parts, dtype, axes, keepdims, final=None):
+    # final: the result's dtype where the partials are wider (float16 products)
+    dtype = final if final is not None else dtype
     return _finish(_combine_prod(parts, dtype), axes, keepdims, dtype)
 
 
@@ -646,8 +649,11 @@ def prod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
     x = asarray(a)
     _check_dtype_supported(x, "prod", dtype=dtype)
     rdt = _result_dtype(np.prod, x.dtype, dtype)
+    # float16 products accumulate in float32, as NumPy's float16 loop does
+    pdt = _partial_dtype(rdt)
     return _simple("prod", x, axis, keepdims, split_every, out, rdt,
-                   _chunk_prod, (rdt,), _combine_prod, (rdt,), _agg_prod, ())
+                   _chunk_prod, (pdt,), _combine_prod, (pdt,), _agg_prod,
+                   (rdt,) if pdt != rdt else ())
 
 
 def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
@@ -656,8 +662,11 @@ def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None
     x = asarray(a)
     _check_dtype_supported(x, "nanprod", dtype=dtype)
     rdt = _result_dtype(np.nanprod, x.dtype, dtype)
+    # float16 products accumulate in float32, as NumPy's float16 loop does
+    pdt = _partial_dtype(rdt)
     return _simple("nanprod", x, axis, keepdims, split_every, out, rdt,
-                   _chunk_nanprod, (rdt,), _combine_prod, (rdt,), _agg_prod, ())
+                   _chunk_nanprod, (pdt,), _combine_prod, (pdt,), _agg_prod,
+                   (rdt,) if pdt != rdt else ())
 
 
 # ---------------------------------------------------------------------------
