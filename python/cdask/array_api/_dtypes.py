@@ -114,23 +114,9 @@ def scalar_result(dt, s):
 
 
 def can_cast(from_, to, /):
-    """Whether ``from_`` (a dtype or an array) casts to ``to`` by the standard's
-    promotion rules: only to a dtype that promotion with ``to`` gives back."""
-    f = as_dtype(_dtype_of(from_))
-    t = as_dtype(to)
-    if f == t:
-        return True
-    if f == bool:
-        return True if t == bool else False
-    if t == bool:
-        return False
-    if f.kind in "iu" and t.kind in "iu":
-        return np.promote_types(f, t) == t
-    if f.kind in "iu":
-        return False
-    if f.kind == "f":
-        return t.kind in "fc" and t.itemsize >= f.itemsize * (1 if t.kind == "f" else 2)
-    return t.kind == "c" and t.itemsize >= f.itemsize
+    """Whether ``from_`` (a dtype or an array) casts to ``to`` without loss:
+    NumPy's safe casting, which allows every cast the promotion table makes."""
+    return builtins.bool(np.can_cast(as_dtype(_dtype_of(from_)), as_dtype(to), "safe"))
 
 
 class finfo_object:

@@ -71,7 +71,7 @@ _BINARY = {
     "bitwise_left_shift": np.left_shift, "bitwise_or": np.bitwise_or,
     "bitwise_right_shift": np.right_shift, "bitwise_xor": np.bitwise_xor,
     "copysign": np.copysign, "divide": np.true_divide, "equal": np.equal,
-    "floor_divide": np.floor_divide, "greater": np.greater,
+    "greater": np.greater,
     "greater_equal": np.greater_equal, "hypot": np.hypot, "less": np.less,
     "less_equal": np.less_equal, "logaddexp": np.logaddexp, "logical_and": np.logical_and,
     "logical_or": np.logical_or, "logical_xor": np.logical_xor, "maximum": np.maximum,
@@ -85,6 +85,31 @@ for _n, _u in _UNARY.items():
 for _n, _u in _BINARY.items():
     globals()[_n] = _binary(_n, _u)
 del _n, _u
+
+
+def expm1(x, /):
+    """``exp(x) - 1`` of each element, accurate near zero (NumPy's ``expm1``);
+    complex infinities and NaNs take the standard's special values, which
+    are ``exp(x) - 1``'s."""
+    x = operand(x)
+    out = da.elemwise(np.expm1, x)
+    if x.dtype.kind != "c":
+        return out
+    return da.where(da.isfinite(x), out, da.exp(x) - 1)
+
+
+def floor_divide(x1, x2, /):
+    """``floor(x1 / x2)`` of each pair (NumPy's ``floor_divide``); for floats
+    an infinite operand against a finite one gives ``x1 / x2`` (a signed
+    infinity or zero), as the standard's special cases say, where NumPy
+    gives NaN or -1."""
+    x1, x2 = _binary_operands(x1, x2)
+    out = da.elemwise(np.floor_divide, x1, x2)
+    if out.dtype.kind != "f":
+        return out
+    inf1 = da.isinf(x1) if isinstance(x1, Array) else np.isinf(x1)
+    inf2 = da.isinf(x2) if isinstance(x2, Array) else np.isinf(x2)
+    return da.where(inf1 != inf2, da.elemwise(np.true_divide, x1, x2), out)
 
 
 def real(x, /):

@@ -537,6 +537,8 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     axis = _axis(axis, x.ndim)
     if n < 0:
         raise ValueError("diff: n must be non-negative, got %d" % n)
+    if n == 0:
+        return x   # as NumPy: nothing joined, nothing differenced
     parts = [x]
     if prepend is not None:
         parts.insert(0, operand(prepend, "prepend"))
