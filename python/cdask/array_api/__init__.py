@@ -18,7 +18,6 @@ from ._dtypes import (bool, int8, int16, int32, int64, uint8, uint16, uint32, ui
                       can_cast, finfo, iinfo, __array_namespace_info__)
 from ._creation import *  # noqa: F401,F403
 from ._elementwise import *  # noqa: F401,F403
-from ._elementwise import _UNARY, _BINARY, real, imag, reciprocal, round, clip  # noqa: F401
 from ._functions import *  # noqa: F401,F403
 from . import fft, linalg  # noqa: F401
 

@@ -66,6 +66,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     if copy is False and not hasattr(obj, "__array__") and not hasattr(obj, "__buffer__"):
         raise ValueError("asarray(copy=False): a %s cannot be used without a copy"
                          % type(obj).__name__)
+    if isinstance(obj, (list, tuple)):
+        obj = _computed(obj)
     if isinstance(obj, int) and not isinstance(obj, builtins.bool) and dtype is None:
         dtype = int64
     try:
@@ -76,6 +78,33 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         raise TypeError("asarray cannot make an array API array from %r" % (type(obj),))
     as_dtype(a.dtype)
     return da.asarray(a)
+
+
+def _computed(seq):
+    """A nested sequence with its cdask Arrays computed, all in one run
+    (NumPy would compute them one by one)."""
+    found = []
+
+    def collect(o):
+        if isinstance(o, Array):
+            found.append(o)
+        elif isinstance(o, (list, tuple)):
+            for i in o:
+                collect(i)
+
+    collect(seq)
+    if not found:
+        return seq
+    values = iter(da.compute(*found))
+
+    def rebuild(o):
+        if isinstance(o, Array):
+            return next(values)
+        if isinstance(o, (list, tuple)):
+            return [rebuild(i) for i in o]
+        return o
+
+    return rebuild(seq)
 
 
 def _full(shape, value, dtype):

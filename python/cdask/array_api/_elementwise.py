@@ -13,7 +13,7 @@ import numpy as np
 from .. import array as da
 from ..array.core import Array
 
-_SCALARS = (builtins.bool, int, float, complex)
+SCALARS = (builtins.bool, int, float, complex)
 
 
 def operand(x, what="x"):
@@ -25,8 +25,8 @@ def operand(x, what="x"):
     raise TypeError("%s must be an array, got %s" % (what, type(x).__name__))
 
 
-def _binary_operands(x1, x2):
-    s1, s2 = isinstance(x1, _SCALARS), isinstance(x2, _SCALARS)
+def binary_operands(x1, x2):
+    s1, s2 = isinstance(x1, SCALARS), isinstance(x2, SCALARS)
     if s1 and s2:
         raise TypeError("at least one of x1 and x2 must be an array")
     if not s1:
@@ -46,7 +46,7 @@ def _unary(name, ufunc):
 
 def _binary(name, ufunc):
     def f(x1, x2, /):
-        x1, x2 = _binary_operands(x1, x2)
+        x1, x2 = binary_operands(x1, x2)
         return da.elemwise(ufunc, x1, x2)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = "``%s`` of each pair of broadcast elements (NumPy's ``%s``)." % (
@@ -54,7 +54,7 @@ def _binary(name, ufunc):
     return f
 
 
-_UNARY = {
+UNARY = {
     "abs": np.absolute, "acos": np.arccos, "acosh": np.arccosh, "asin": np.arcsin,
     "asinh": np.arcsinh, "atan": np.arctan, "atanh": np.arctanh,
     "bitwise_invert": np.invert, "ceil": np.ceil, "conj": np.conjugate, "cos": np.cos,
@@ -66,7 +66,7 @@ _UNARY = {
     "sqrt": np.sqrt, "tan": np.tan, "tanh": np.tanh, "trunc": np.trunc,
 }
 
-_BINARY = {
+BINARY = {
     "add": np.add, "atan2": np.arctan2, "bitwise_and": np.bitwise_and,
     "bitwise_left_shift": np.left_shift, "bitwise_or": np.bitwise_or,
     "bitwise_right_shift": np.right_shift, "bitwise_xor": np.bitwise_xor,
@@ -80,9 +80,12 @@ _BINARY = {
     "subtract": np.subtract,
 }
 
-for _n, _u in _UNARY.items():
+__all__ = sorted(UNARY) + sorted(BINARY) + ["clip", "expm1", "floor_divide", "imag", "real",
+                                            "reciprocal", "round"]
+
+for _n, _u in UNARY.items():
     globals()[_n] = _unary(_n, _u)
-for _n, _u in _BINARY.items():
+for _n, _u in BINARY.items():
     globals()[_n] = _binary(_n, _u)
 del _n, _u
 
@@ -103,7 +106,7 @@ def floor_divide(x1, x2, /):
     an infinite operand against a finite one gives ``x1 / x2`` (a signed
     infinity or zero), as the standard's special cases say, where NumPy
     gives NaN or -1."""
-    x1, x2 = _binary_operands(x1, x2)
+    x1, x2 = binary_operands(x1, x2)
     out = da.elemwise(np.floor_divide, x1, x2)
     if out.dtype.kind != "f":
         return out
@@ -147,7 +150,7 @@ def clip(x, /, min=None, max=None):
     for bound, uf, what in ((min, np.maximum, "min"), (max, np.minimum, "max")):
         if bound is None:
             continue
-        if not isinstance(bound, _SCALARS):
+        if not isinstance(bound, SCALARS):
             bound = operand(bound, what)
             if np.broadcast_shapes(bound.shape, x.shape) != x.shape:
                 raise ValueError("clip: %s of shape %s does not broadcast to x's %s"

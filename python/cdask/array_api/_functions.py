@@ -20,7 +20,7 @@ from ..array.core import Array
 from ..array.tokenize import tokenize
 from ..array.utils import with_layer
 from ._dtypes import as_dtype, int64, uint64, result_type
-from ._elementwise import operand, _SCALARS
+from ._elementwise import operand, SCALARS
 
 __all__ = ["broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", "moveaxis",
            "permute_dims", "repeat", "reshape", "roll", "squeeze", "stack", "tile", "unstack",
@@ -33,7 +33,7 @@ __all__ = ["broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", 
 
 # ---------------------------------------------------------------- helpers
 
-def _axis(axis, ndim, what="axis"):
+def axis_index(axis, ndim, what="axis"):
     """``axis`` (an int in [-ndim, ndim)) as a non-negative int; IndexError if out of range."""
     if isinstance(axis, builtins.bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError("%s must be an int, got %r" % (what, axis))
@@ -43,15 +43,15 @@ def _axis(axis, ndim, what="axis"):
     return int(axis) % ndim
 
 
-def _axes(axis, ndim):
+def axes_tuple(axis, ndim):
     """``axis`` (None, an int or a tuple of ints) as a sorted tuple of distinct axes."""
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)) and not isinstance(axis, builtins.bool):
-        return (_axis(axis, ndim),)
+        return (axis_index(axis, ndim),)
     if not isinstance(axis, tuple):
         raise TypeError("axis must be None, an int or a tuple of ints, got %r" % (axis,))
-    axes = tuple(_axis(a, ndim) for a in axis)
+    axes = tuple(axis_index(a, ndim) for a in axis)
     if len(set(axes)) != len(axes):
         raise ValueError("repeated axis in %r" % (axis,))
     return tuple(sorted(axes))
@@ -95,18 +95,18 @@ def concat(arrays, /, *, axis=0):
         raise ValueError("concat: all arrays must have the same number of dimensions")
     if nd == 0:
         raise ValueError("concat: zero-dimensional arrays cannot be concatenated")
-    return da.concatenate(arrays, axis=_axis(axis, nd))
+    return da.concatenate(arrays, axis=axis_index(axis, nd))
 
 
 def expand_dims(x, /, axis=0):
     """``x`` with a new axis of size one at ``axis`` (in [-ndim-1, ndim])."""
     x = operand(x)
-    return da.expand_dims(x, _axis(axis, x.ndim + 1))
+    return da.expand_dims(x, axis_index(axis, x.ndim + 1))
 
 
 def flip(x, /, *, axis=None):
     x = operand(x)
-    axes = _axes(axis, x.ndim)
+    axes = axes_tuple(axis, x.ndim)
     return x[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))]
 
 
@@ -116,15 +116,15 @@ def moveaxis(x, source, destination, /):
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
     if len(src) != len(dst):
         raise ValueError("moveaxis: source and destination must have the same length")
-    src = tuple(_axis(a, x.ndim, "source") for a in src)
-    dst = tuple(_axis(a, x.ndim, "destination") for a in dst)
+    src = tuple(axis_index(a, x.ndim, "source") for a in src)
+    dst = tuple(axis_index(a, x.ndim, "destination") for a in dst)
     return da.moveaxis(x, src, dst)
 
 
 def permute_dims(x, /, axes):
     """``x`` with its axes reordered: ``axes`` a permutation of ``range(ndim)``."""
     x = operand(x)
-    axes = tuple(_axis(a, x.ndim) for a in axes)
+    axes = tuple(axis_index(a, x.ndim) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError("axes %r is not a permutation of the %d axes" % (axes, x.ndim))
     return da.transpose(x, axes)
@@ -142,7 +142,7 @@ def repeat(x, repeats, /, *, axis=None):
     if axis is None:
         x = da.reshape(x, (-1,))
         axis = 0
-    axis = _axis(axis, x.ndim)
+    axis = axis_index(axis, x.ndim)
     if isinstance(repeats, (int, np.integer)) and not isinstance(repeats, builtins.bool):
         if repeats < 0:
             raise ValueError("repeat: repeats must be non-negative, got %d" % repeats)
@@ -180,20 +180,20 @@ def roll(x, /, shift, *, axis=None):
     if axis is None:
         return da.reshape(da.roll(da.reshape(x, (-1,)), shift), x.shape)
     if isinstance(axis, tuple):
-        axis = tuple(_axis(a, x.ndim) for a in axis)
+        axis = tuple(axis_index(a, x.ndim) for a in axis)
         if isinstance(shift, int):
             shift = (shift,) * len(axis)
         if len(shift) != len(axis):
             raise ValueError("roll: shift and axis must have the same length")
     else:
-        axis = _axis(axis, x.ndim)
+        axis = axis_index(axis, x.ndim)
     return da.roll(x, shift, axis=axis)
 
 
 def squeeze(x, /, axis):
     """``x`` without the axes ``axis``; ValueError if one has a size other than one."""
     x = operand(x)
-    axes = _axes(axis, x.ndim)
+    axes = axes_tuple(axis, x.ndim)
     for a in axes:
         if x.shape[a] != 1:
             raise ValueError("cannot squeeze axis %d of size %s" % (a, x.shape[a]))
@@ -208,7 +208,7 @@ def stack(arrays, /, *, axis=0):
         raise ValueError("stack: all arrays must have the same shape")
     dt = result_type(*arrays)
     arrays = [a if a.dtype == dt else a.astype(dt) for a in arrays]
-    return da.stack(arrays, axis=_axis(axis, arrays[0].ndim + 1))
+    return da.stack(arrays, axis=axis_index(axis, arrays[0].ndim + 1))
 
 
 def tile(x, repetitions, /):
@@ -224,7 +224,7 @@ def unstack(x, /, *, axis=0):
     x = operand(x)
     if x.ndim == 0:
         raise ValueError("unstack needs an array of one or more dimensions")
-    axis = _axis(axis, x.ndim)
+    axis = axis_index(axis, x.ndim)
     pre = (slice(None),) * axis
     return tuple(x[pre + (i,)] for i in range(x.shape[axis]))
 
@@ -251,14 +251,14 @@ def _arg(func, x, axis, keepdims, what):
         _nonempty(x, range(x.ndim), what)
         out = func(da.reshape(x, (-1,)), axis=0)
         return da.reshape(out, (1,) * x.ndim) if keepdims else out
-    axis = _axis(axis, x.ndim)
+    axis = axis_index(axis, x.ndim)
     _nonempty(x, (axis,), what)
     return func(x, axis=axis, keepdims=keepdims)
 
 
 def count_nonzero(x, /, *, axis=None, keepdims=False):
     x = operand(x)
-    axes = _axes(axis, x.ndim)
+    axes = axes_tuple(axis, x.ndim)
     return da.sum(x != 0, axis=axes, keepdims=keepdims, dtype=int64)
 
 
@@ -278,7 +278,7 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None):
         raise ValueError("side must be 'left' or 'right', got %r" % (side,))
     if x1.ndim != 1:
         raise ValueError("searchsorted: x1 must be one-dimensional")
-    if isinstance(x2, _SCALARS):
+    if isinstance(x2, SCALARS):
         x2 = da.asarray(np.asarray(x2, dtype=x1.dtype))
     x2 = operand(x2, "x2")
     if sorter is not None:
@@ -291,7 +291,7 @@ def where(condition, x1, x2, /):
     condition = operand(condition, "condition")
     if condition.dtype.kind != "b":
         raise TypeError("where: condition must be a boolean array")
-    s1, s2 = isinstance(x1, _SCALARS), isinstance(x2, _SCALARS)
+    s1, s2 = isinstance(x1, SCALARS), isinstance(x2, SCALARS)
     if s1 and s2:
         raise TypeError("where: at least one of x1 and x2 must be an array")
     x1 = x1 if s1 else operand(x1, "x1")
@@ -316,7 +316,7 @@ def _sort(x, axis, descending, stable, arg):
     x = operand(x)
     if x.ndim == 0:
         raise ValueError("sorting needs an array of one or more dimensions")
-    axis = _axis(axis, x.ndim)
+    axis = axis_index(axis, x.ndim)
     xw = _whole(x, (axis,))
     return da.map_blocks(_sort_block, xw, dtype=int64 if arg else x.dtype, axis=axis,
                          descending=builtins.bool(descending), stable=stable, arg=arg)
@@ -410,7 +410,7 @@ def take(x, indices, /, *, axis=None):
         axis = 0
     if indices.ndim != 1:
         raise ValueError("take: indices must be one-dimensional")
-    return da.take(x, indices, axis=_axis(axis, x.ndim))
+    return da.take(x, indices, axis=axis_index(axis, x.ndim))
 
 
 def _take_along_block(a, i):
@@ -425,7 +425,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
     if indices.ndim != x.ndim:
         raise ValueError("take_along_axis: x and indices must have the same number of "
                          "dimensions")
-    axis = _axis(axis, x.ndim)
+    axis = axis_index(axis, x.ndim)
     xm, im = da.moveaxis(x, axis, -1), da.moveaxis(indices, axis, -1)
     out = da.apply_gufunc(_take_along_block, "(n),(m)->(m)", xm, im, output_dtypes=x.dtype,
                           allow_rechunk=True)
@@ -434,7 +434,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
 
 # ---------------------------------------------------------------- statistics
 
-def _sum_dtype(x, dtype):
+def sum_dtype(x, dtype):
     """The accumulator dtype of sum/prod: the given one, else the default
     integer for integer inputs (uint64 for unsigned), else x's own."""
     if dtype is not None:
@@ -448,26 +448,26 @@ def _sum_dtype(x, dtype):
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False):
     x = operand(x)
-    return da.sum(x, axis=_axes(axis, x.ndim), dtype=_sum_dtype(x, dtype), keepdims=keepdims)
+    return da.sum(x, axis=axes_tuple(axis, x.ndim), dtype=sum_dtype(x, dtype), keepdims=keepdims)
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims=False):
     x = operand(x)
-    return da.prod(x, axis=_axes(axis, x.ndim), dtype=_sum_dtype(x, dtype), keepdims=keepdims)
+    return da.prod(x, axis=axes_tuple(axis, x.ndim), dtype=sum_dtype(x, dtype), keepdims=keepdims)
 
 
 def mean(x, /, *, axis=None, keepdims=False):
     x = operand(x)
     if x.dtype.kind not in "fc":
         raise TypeError("mean needs a floating-point array, got %s" % x.dtype)
-    return da.mean(x, axis=_axes(axis, x.ndim), keepdims=keepdims).astype(x.dtype)
+    return da.mean(x, axis=axes_tuple(axis, x.ndim), keepdims=keepdims).astype(x.dtype)
 
 
 def _moment(func, x, axis, correction, keepdims):
     x = operand(x)
     if x.dtype.kind not in "fc":
         raise TypeError("std/var need a floating-point array, got %s" % x.dtype)
-    out = func(x, axis=_axes(axis, x.ndim), ddof=correction, keepdims=keepdims)
+    out = func(x, axis=axes_tuple(axis, x.ndim), ddof=correction, keepdims=keepdims)
     real = np.empty(0, x.dtype).real.dtype
     return out.astype(real) if out.dtype != real else out
 
@@ -482,14 +482,14 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False):
 
 def max(x, /, *, axis=None, keepdims=False):
     x = operand(x)
-    axes = _axes(axis, x.ndim)
+    axes = axes_tuple(axis, x.ndim)
     _nonempty(x, axes, "max")
     return da.max(x, axis=axes, keepdims=keepdims)
 
 
 def min(x, /, *, axis=None, keepdims=False):
     x = operand(x)
-    axes = _axes(axis, x.ndim)
+    axes = axes_tuple(axis, x.ndim)
     _nonempty(x, axes, "min")
     return da.min(x, axis=axes, keepdims=keepdims)
 
@@ -502,8 +502,8 @@ def _cumulative(func, x, axis, dtype, include_initial, initial):
         axis = 0
     if x.ndim == 0:
         raise ValueError("cumulative functions need an array of one or more dimensions")
-    axis = _axis(axis, x.ndim)
-    dt = _sum_dtype(x, dtype)
+    axis = axis_index(axis, x.ndim)
+    dt = sum_dtype(x, dtype)
     out = func(x, axis=axis, dtype=dt)
     if include_initial:
         shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
@@ -523,18 +523,18 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
 
 def all(x, /, *, axis=None, keepdims=False):
     x = operand(x)
-    return da.all(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return da.all(x, axis=axes_tuple(axis, x.ndim), keepdims=keepdims)
 
 
 def any(x, /, *, axis=None, keepdims=False):
     x = operand(x)
-    return da.any(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    return da.any(x, axis=axes_tuple(axis, x.ndim), keepdims=keepdims)
 
 
 def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     """The ``n``-th differences along ``axis``, ``prepend``/``append`` joined first."""
     x = operand(x)
-    axis = _axis(axis, x.ndim)
+    axis = axis_index(axis, x.ndim)
     if n < 0:
         raise ValueError("diff: n must be non-negative, got %d" % n)
     if n == 0:
@@ -580,7 +580,7 @@ def vecdot(x1, x2, /, *, axis=-1):
     """``sum(conj(x1) * x2, axis)`` over broadcast operands, in the promoted dtype."""
     x1, x2 = operand(x1, "x1"), operand(x2, "x2")
     shape = np.broadcast_shapes(x1.shape, x2.shape)
-    ax = _axis(axis, len(shape))
+    ax = axis_index(axis, len(shape))
     if x1.shape[axis] != x2.shape[axis]:
         raise ValueError("vecdot: the axis %d sizes differ (%d, %d)"
                          % (axis, x1.shape[axis], x2.shape[axis]))

@@ -16,7 +16,7 @@ import numpy as np
 from .. import array as da
 from ._dtypes import as_dtype
 from ._elementwise import operand
-from ._functions import matmul, matrix_transpose, tensordot, vecdot, _axes, _axis
+from ._functions import matmul, matrix_transpose, tensordot, vecdot, axes_tuple, axis_index
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
            "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv",
@@ -225,25 +225,21 @@ def _trace_block(a, offset, dtype):
 
 def trace(x, /, *, offset=0, dtype=None):
     """The sum of the ``offset``-th diagonal of each matrix (sum's dtype rules)."""
-    from ._functions import _sum_dtype
+    from ._functions import sum_dtype
     x = operand(x)
     if x.ndim < 2:
         raise ValueError("trace needs an array of 2 or more dimensions")
-    dt = _sum_dtype(x, dtype)
+    dt = sum_dtype(x, dtype)
     return _gufunc(_trace_block, "(m,n)->()", x, dtypes=dt, offset=offset, dtype=dt)
 
 
 def cross(x1, x2, /, *, axis=-1):
-    """The cross product of 3-element vectors along ``axis`` (other axes broadcast)."""
-    x1, x2 = operand(x1, "x1"), operand(x2, "x2")
-    if x1.ndim != x2.ndim:
-        raise ValueError("cross: x1 and x2 must have the same number of dimensions")
-    ax = _axis(axis, x1.ndim)
-    if x1.shape[ax] != 3 or x2.shape[ax] != 3:
-        raise ValueError("cross: the axis must have size 3")
-    shape = np.broadcast_shapes(x1.shape[:ax] + x1.shape[ax + 1:],
-                                x2.shape[:ax] + x2.shape[ax + 1:])
-    del shape   # a ValueError above if the other axes do not broadcast
+    """The cross product of 3-element vectors along ``axis`` (the operands
+    broadcast against each other first)."""
+    x1, x2 = da.broadcast_arrays(operand(x1, "x1"), operand(x2, "x2"))
+    ax = axis_index(axis, x1.ndim)
+    if x1.shape[ax] != 3:
+        raise ValueError("cross: the axis must have size 3, got %s" % (x1.shape[ax],))
     a = [da.take(x1, [i], axis=ax) for i in range(3)]
     b = [da.take(x2, [i], axis=ax) for i in range(3)]
     c = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
@@ -255,7 +251,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     x = operand(x)
     if x.dtype.kind not in "fc":
         raise TypeError("vector_norm needs a floating-point array, got %s" % x.dtype)
-    axes = _axes(axis, x.ndim)
+    axes = axes_tuple(axis, x.ndim)
     rdt = _real(x.dtype)
     a = da.absolute(x)
     if ord == math.inf:
