@@ -63,7 +63,7 @@ UNARY = {
     "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "logical_not": np.logical_not,
     "negative": np.negative, "positive": np.positive, "sign": np.sign,
     "signbit": np.signbit, "sin": np.sin, "sinh": np.sinh, "square": np.square,
-    "sqrt": np.sqrt, "tan": np.tan, "tanh": np.tanh, "trunc": np.trunc,
+    "sqrt": np.sqrt, "tan": np.tan, "trunc": np.trunc,
 }
 
 BINARY = {
@@ -81,7 +81,7 @@ BINARY = {
 }
 
 __all__ = sorted(UNARY) + sorted(BINARY) + ["clip", "expm1", "floor_divide", "imag", "real",
-                                            "reciprocal", "round"]
+                                            "reciprocal", "round", "tanh"]
 
 for _n, _u in UNARY.items():
     globals()[_n] = _unary(_n, _u)
@@ -98,7 +98,30 @@ def expm1(x, /):
     out = da.elemwise(np.expm1, x)
     if x.dtype.kind != "c":
         return out
+    out = da.where(x == 0, x - x, out)   # a complex zero (either sign of its real part): +0
     return da.where(da.isfinite(x), out, da.exp(x) - 1)
+
+
+def _limit_block(re, im, dtype):
+    """``copysign(1, re) + copysign(0, im) j`` built from its parts (complex
+    arithmetic would lose the signs of the zeros)."""
+    out = np.empty(np.broadcast_shapes(re.shape, im.shape), dtype)
+    out.real = np.copysign(1, re)
+    out.imag = np.copysign(0, im)
+    return out
+
+
+def tanh(x, /):
+    """The hyperbolic tangent of each element (NumPy's ``tanh``); for complex
+    ``x`` with an infinite real part and a finite imaginary part, the
+    standard's ``+-1 +- 0j`` (NumPy's zero takes the sign of ``sin(2 imag)``)."""
+    x = operand(x)
+    out = da.elemwise(np.tanh, x)
+    if x.dtype.kind != "c":
+        return out
+    re, im = x.real, x.imag
+    limit = da.map_blocks(_limit_block, re, im, x.dtype, dtype=x.dtype)
+    return da.where(da.isinf(re) & da.isfinite(im), limit, out)
 
 
 def floor_divide(x1, x2, /):
