@@ -265,12 +265,10 @@ def test_fancy_indexing_errors_match_numpy():
             x[idx]
     with pytest.raises(IndexError):
         x[da.from_array(np.array([1.0, 2.0]))]
-    # one integer cdask Array at a time (as dask)
+    # several integer cdask Arrays broadcast together, as NumPy (dask refuses them)
     i = da.from_array(np.array([1, 2]))
-    with pytest.raises(NotImplementedError):
-        x[i, i]
-    with pytest.raises(NotImplementedError):
-        x[i, [0, 1]]
+    np.testing.assert_array_equal(x[i, i].compute(), a[[1, 2], [1, 2]])
+    np.testing.assert_array_equal(x[i, [0, 1]].compute(), a[[1, 2], [0, 1]])
     # vindex by one lazy index among slices and ints is a lazy take
     # (test_xarray.py: xarray's idxmax); by two, not yet
     np.testing.assert_array_equal(x.vindex[i].compute(), a[[1, 2]])

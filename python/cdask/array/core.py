@@ -17,6 +17,7 @@ that builds on other modules - operators, ``__getitem__``, reductions,
 that imports every layer (the layers are listed in ``cdask/array/__init__.py``).
 """
 
+import importlib
 import itertools
 import math
 import numbers
@@ -241,6 +242,52 @@ class Array:
     @property
     def T(self):
         return self.transpose()
+
+    # ---- the array API standard (the namespace is cdask.array_api) -------
+
+    def __array_namespace__(self, api_version=None):
+        """The array API namespace of cdask Arrays, ``cdask.array_api``
+        (``api_version``: None or one it supports, else ValueError)."""
+        # cdask.array_api is built on this package (a layer above it): found
+        # by name at call time, not imported by this module
+        return importlib.import_module("cdask.array_api").namespace_for(api_version)
+
+    @property
+    def mT(self):
+        """The last two axes swapped (a stack of matrices transposed)."""
+        if self.ndim < 2:
+            raise ValueError("mT needs an array of 2 or more dimensions")
+        axes = tuple(range(self.ndim - 2)) + (self.ndim - 1, self.ndim - 2)
+        return transpose(self, axes)
+
+    @property
+    def device(self):
+        """Where the blocks live: ``"cpu"``, cdask's one device."""
+        return "cpu"
+
+    def to_device(self, device, /, *, stream=None):
+        """This Array, on ``device`` (only ``"cpu"``; ValueError otherwise)."""
+        if device != "cpu":
+            raise ValueError("cdask arrays live on the 'cpu' device only, got %r" % (device,))
+        if stream is not None:
+            raise ValueError("cdask arrays have no streams (stream=%r)" % (stream,))
+        return self
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Compute, then export the NumPy result through DLPack."""
+        if stream is not None:
+            raise BufferError("cdask arrays live on the CPU: stream must be None")
+        if dl_device is not None and tuple(dl_device) != (1, 0):
+            raise BufferError("cdask arrays can be exported to the CPU only (%r)"
+                              % (dl_device,))
+        x = np.ascontiguousarray(self.compute())
+        kwargs = {} if max_version is None else {"max_version": max_version}
+        if copy is not None:
+            kwargs["copy"] = copy
+        return x.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return (1, 0)   # kDLCPU, device 0
 
     def __len__(self):
         if not self._chunks:

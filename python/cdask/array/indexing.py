@@ -261,10 +261,6 @@ def getitem_advanced(x, index):
             raise NotImplementedError("cdask supports one boolean cdask Array among other "
                                       "basic indices; compute the mask to combine it with "
                                       "integer arrays")
-    if "darr" in kinds and (kinds.count("darr") > 1 or "arr" in kinds):
-        raise NotImplementedError("cdask supports one integer cdask Array among other basic "
-                                  "indices (slices, ints, None); compute the index to "
-                                  "combine it with other index arrays")
     adv = [k for k, e in enumerate(entries) if e[0] in ("arr", "mask", "int", "darr")]
     n_arr = sum(1 for e in entries if e[0] in ("arr", "mask", "darr"))
     if n_arr == 0:
@@ -292,7 +288,10 @@ def getitem_advanced(x, index):
         return res
     arrays = [entries[k][1] for k in arr_pos]
     shape = _broadcast(arrays)
-    res = _points(y, [axes[k] for k in arr_pos], arrays, shape)
+    if any(isinstance(a, Array) for a in arrays):
+        res = _points_lazy(y, [axes[k] for k in arr_pos], arrays, shape)
+    else:
+        res = _points(y, [axes[k] for k in arr_pos], arrays, shape)
     nb = len(shape)
     if contiguous and first_out and nb:
         res = moveaxis(res, list(range(nb)), list(range(first_out, first_out + nb)))
@@ -500,6 +499,31 @@ def _points_block(out_shape, npts, dtype, blocks, locs, positions):
 
 def _moved_block(block, axes):
     return np.moveaxis(block, axes, list(range(len(axes))))
+
+
+def _points_lazy(x, axes, arrays, shape):
+    """``_points`` where some index arrays are cdask Arrays: the indexed axes
+    moved first and merged into one, read at one flat integer Array (the
+    broadcast indices combined as ``np.ravel_multi_index`` does); an index
+    out of bounds makes its flat index out of bounds, so the take raises
+    IndexError when computed."""
+    from .reshape import reshape
+
+    for ax in axes:
+        _known_axis(x, ax)
+    sizes = [int(x.shape[a]) for a in axes]
+    rest = tuple(x.shape[d] for d in range(x.ndim) if d not in axes)
+    total = int(np.prod(sizes, dtype=np.int64))
+    y = reshape(moveaxis(x, axes, list(range(len(axes)))), (total,) + rest)
+    flat, bad, stride = 0, False, total
+    for a, n in zip(arrays, sizes):
+        stride //= max(n, 1)
+        a = a if isinstance(a, Array) else from_array(np.asarray(a))
+        a = a.astype(np.int64) + (a < 0) * n
+        bad = bad | (a < 0) | (a >= n)
+        flat = flat + a * stride
+    flat = broadcast_to(flat * (1 - bad) + bad * total, shape)
+    return getitem_advanced(y, (flat,) + (slice(None),) * len(rest))
 
 
 def _points(x, axes, arrays, shape):
@@ -984,9 +1008,14 @@ def _setitem_mask(x, mask, value):
 def getitem(x, index):
     """``x[index]`` for a cdask Array (arrays in the index: indexing.py)."""
 
+    if isinstance(index, tuple) and len(index) == 2 and index[1] is Ellipsis:
+        if isinstance(index[0], Array) and index[0].dtype == bool:
+            index = index[0]   # x[mask, ...] is x[mask]
     if isinstance(index, (Array, np.ndarray)) and index.dtype == bool:
         if index.ndim == x.ndim:
             return _getitem_mask(x, index)
+        if isinstance(index, Array) and index.ndim < x.ndim and index.ndim != 1:
+            return _leading_mask(x, index)
     if isinstance(index, tuple) and any(isinstance(i, Array) or (
             isinstance(i, np.ndarray) and i.dtype == bool) for i in index):
         pos = [k for k, i in enumerate(index) if _is_array_index(i)]
@@ -1002,6 +1031,25 @@ def getitem(x, index):
         return getitem_advanced(x, index)
     idx = normalize_index(index, x.shape)
     return basic_getitem(x, idx)
+
+
+def _leading_mask(x, mask):
+    """``x[mask]`` for a boolean Array over the leading ``mask.ndim`` axes
+    (NumPy's and the array API's rule): those axes flattened into one, then
+    a 1-d mask; a 0-d mask adds an axis of length 1 (True) or 0 (False)."""
+    from .reshape import reshape
+
+    k = mask.ndim
+    if k == 0:
+        return getitem_advanced(x[None], (reshape(mask, (1,)),))
+    for d in range(k):
+        _known_axis(x, d)
+        if not isnan(mask.shape[d]) and mask.shape[d] != x.shape[d]:
+            raise IndexError("boolean index did not match indexed array along axis %d; size "
+                             "of axis is %d but size of corresponding boolean axis is %d"
+                             % (d, x.shape[d], mask.shape[d]))
+    lead = int(np.prod(x.shape[:k], dtype=np.int64))
+    return getitem_advanced(reshape(x, (lead,) + x.shape[k:]), (reshape(mask, (lead,)),))
 
 
 def _is_array_index(i):

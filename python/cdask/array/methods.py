@@ -143,6 +143,26 @@ _set("__abs__", lambda self: elemwise(np.absolute, self))
 _set("__invert__", lambda self: elemwise(np.invert, self))
 
 
+def _inplace(op):
+    """``x op= y``: ``x`` itself becomes ``x op y`` (still lazy) when that keeps
+    x's dtype and shape, as the array API standard has it; otherwise (a
+    promoted dtype or a broadcast shape, which the standard leaves
+    unspecified) the new Array is returned and bound to the name, as dask does."""
+    def f(self, other):
+        r = getattr(self, "__%s__" % op)(other)
+        if r is NotImplemented or r.shape != self.shape or r.dtype != self.dtype:
+            return r
+        self._become(r)
+        return self
+    return f
+
+
+for _op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor",
+            "lshift", "rshift", "matmul"):
+    _set("__i%s__" % _op, _inplace(_op))
+del _op
+
+
 def _conj(self):
     return elemwise(np.conjugate, self)
 
