@@ -129,7 +129,8 @@ def _standard_functions():
                     name in ("set_array_api_strict_flags", "get_array_api_strict_flags",
                              "reset_array_api_strict_flags", "ArrayAPIStrictFlags"):
                 continue
-            out.append((mod.__name__ + "." + name, f, getattr(ours, name, None)))
+            # the namespace's own names (others fall back to cdask.array)
+            out.append((mod.__name__ + "." + name, f, vars(ours).get(name)))
     return out
 
 

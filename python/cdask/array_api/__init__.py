@@ -43,3 +43,18 @@ def namespace_for(api_version):
 
 
 del _np
+
+
+def __getattr__(name):
+    """Names beyond the standard come from ``cdask.array`` (dask.array's
+    names): libraries that take any array-API array and then call NumPy's
+    wider set through its namespace - xarray's ``pad``, ``einsum``,
+    ``nanmean`` - find them here as they would in NumPy's namespace."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    import cdask.array as _da
+    try:
+        return getattr(_da, name)
+    except AttributeError:
+        raise AttributeError("module 'cdask.array_api' has no attribute %r (neither in the "
+                             "array API standard nor in cdask.array)" % name) from None

@@ -107,56 +107,60 @@ def _computed(seq):
     return rebuild(seq)
 
 
-def _full(shape, value, dtype):
-    return da.full(shape_tuple(shape), value, dtype=dtype)
+def _full(shape, value, dtype, chunks="auto"):
+    return da.full(shape_tuple(shape), value, dtype=dtype, chunks=chunks)
 
 
-def empty(shape, *, dtype=None, device=None):
+# chunks= (beyond the standard, as dask.array's): xarray passes it to any namespace
+
+def empty(shape, *, dtype=None, device=None, chunks="auto"):
     """An Array of ``shape`` (its values zeros: cdask has no uninitialised blocks)."""
     check_device(device)
-    return _full(shape, 0, _opt_dtype(dtype) or float64)
+    return _full(shape, 0, _opt_dtype(dtype) or float64, chunks)
 
 
-def zeros(shape, *, dtype=None, device=None):
+def zeros(shape, *, dtype=None, device=None, chunks="auto"):
     check_device(device)
-    return _full(shape, 0, _opt_dtype(dtype) or float64)
+    return _full(shape, 0, _opt_dtype(dtype) or float64, chunks)
 
 
-def ones(shape, *, dtype=None, device=None):
+def ones(shape, *, dtype=None, device=None, chunks="auto"):
     check_device(device)
-    return _full(shape, 1, _opt_dtype(dtype) or float64)
+    return _full(shape, 1, _opt_dtype(dtype) or float64, chunks)
 
 
-def full(shape, fill_value, *, dtype=None, device=None):
+def full(shape, fill_value, *, dtype=None, device=None, chunks="auto"):
     """An Array of ``shape`` filled with ``fill_value``; its dtype by default
     that of the Python scalar (bool, int64, float64, complex128)."""
     check_device(device)
     dtype = _opt_dtype(dtype) or _scalar_dtype(fill_value)
-    return _full(shape, fill_value, dtype)
+    return _full(shape, fill_value, dtype, chunks)
 
 
-def _like(x, value, dtype, device):
+def _like(x, value, dtype, device, chunks):
     check_device(device)
     dtype = _opt_dtype(dtype) or x.dtype
-    return _full(x.shape, value, dtype)
+    if chunks is None:
+        chunks = x.chunks if isinstance(x, da.Array) else "auto"
+    return _full(x.shape, value, dtype, chunks)
 
 
-def empty_like(x, /, *, dtype=None, device=None):
-    return _like(x, 0, dtype, device)
+def empty_like(x, /, *, dtype=None, device=None, chunks=None):
+    return _like(x, 0, dtype, device, chunks)
 
 
-def zeros_like(x, /, *, dtype=None, device=None):
-    return _like(x, 0, dtype, device)
+def zeros_like(x, /, *, dtype=None, device=None, chunks=None):
+    return _like(x, 0, dtype, device, chunks)
 
 
-def ones_like(x, /, *, dtype=None, device=None):
-    return _like(x, 1, dtype, device)
+def ones_like(x, /, *, dtype=None, device=None, chunks=None):
+    return _like(x, 1, dtype, device, chunks)
 
 
-def full_like(x, /, fill_value, *, dtype=None, device=None):
+def full_like(x, /, fill_value, *, dtype=None, device=None, chunks=None):
     if not isinstance(fill_value, (builtins.bool, int, float, complex, np.generic)):
         raise TypeError("fill_value must be a Python scalar, got %r" % (fill_value,))
-    return _like(x, fill_value, dtype, device)
+    return _like(x, fill_value, dtype, device, chunks)
 
 
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None):

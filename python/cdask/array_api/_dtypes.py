@@ -85,15 +85,22 @@ def result_type(*arrays_and_dtypes):
         if isinstance(a, (builtins.bool, int, float, complex)):
             scalars.append(a)
         elif isinstance(a, np.dtype) or hasattr(a, "dtype"):
-            dts.append(as_dtype(_dtype_of(a)))
+            dts.append(np.dtype(_dtype_of(a)))
         else:
             try:
-                dts.append(as_dtype(a))
+                dts.append(np.dtype(a))
             except TypeError:
                 raise TypeError("result_type takes arrays, dtypes and Python scalars, got %r"
                                 % (a,)) from None
     if not dts:
+        if scalars:
+            # beyond the standard (which wants an array or a dtype): NumPy's
+            # default dtypes, as xarray expects of any namespace
+            return np.result_type(*scalars)
         raise ValueError("result_type needs at least one array or dtype")
+    if not all(d in ALL for d in dts):
+        # dtypes beyond the standard's (datetime64, strings): NumPy's promotion
+        return np.result_type(*dts, *scalars)
     rt = np.result_type(*dts)
     for s in scalars:
         rt = scalar_result(rt, s)

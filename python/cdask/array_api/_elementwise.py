@@ -17,10 +17,11 @@ SCALARS = (builtins.bool, int, float, complex)
 
 
 def operand(x, what="x"):
-    """``x`` as an Array (NumPy arrays are wrapped); anything else is a TypeError."""
+    """``x`` as an Array (NumPy arrays and scalars are wrapped: xarray passes
+    ``np.datetime64("NaT")`` fill values); anything else is a TypeError."""
     if isinstance(x, Array):
         return x
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):
         return da.asarray(x)
     raise TypeError("%s must be an array, got %s" % (what, type(x).__name__))
 
