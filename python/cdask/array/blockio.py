@@ -5,6 +5,8 @@ and the blocks the scheduler holds.
 * :func:`getter` - the task of ``from_array``: one block of an array-like.
 * :func:`store_block` - the task that writes one computed block into the
   result of ``compute`` or a ``store`` target.
+* :class:`FileRegion` - a memory-mapped target as it travels to the workers
+  of another process: the file's path and where the target lies in it.
 
 Thin slabs of memory-mapped files (column blocks of C-ordered matrices) are
 read with pread and written with pwrite rather than through the mapping
@@ -21,7 +23,7 @@ from .._core import pread_region
 from .._core import pwrite_region
 from .chunk_types import keep_block
 
-__all__ = ["getter", "store_block", "thin_slab", "file_offset"]
+__all__ = ["getter", "store_block", "thin_slab", "file_offset", "FileRegion"]
 
 
 def store_block(out, block, slices):
@@ -109,6 +111,33 @@ def store_mapped(out, region, block):
         band = region[r0:r0 + rows]
         band[...] = src[r0:r0 + rows]
         drop_pages(band)
+
+
+class FileRegion:
+    """A C-ordered ``np.memmap`` target for tasks run in other processes: a
+    memmap pickles as a copy of its data, so writes into it would be lost.
+    This pickles as the file's path and the target's place in it; each
+    write maps the target, writes the block as ``store_block`` writes into
+    a memmap, and flushes it to the file (which a cluster's workers must
+    see: a local or shared filesystem)."""
+
+    def __init__(self, path, offset, shape, dtype):
+        self.path = path
+        self.offset = int(offset)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+    def __setitem__(self, index, block):
+        mm = np.memmap(self.path, dtype=self.dtype, mode="r+", offset=self.offset,
+                       shape=self.shape)
+        try:
+            if not self.shape:
+                mm[()] = block
+            else:
+                store_mapped(mm, mm[index], block)
+            mm.flush()
+        finally:
+            del mm
 
 
 def getter(x, slices):

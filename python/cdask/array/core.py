@@ -33,6 +33,7 @@ from .chunk_types import keep_block, maybe_masked, new_block, note_masked
 from .chunks import normalize_chunks, chunk_offsets
 from .dtypes import check_dtype
 from .layers import layer_tasks
+from .schedulers import future_layer
 from .svg import svg
 from .tokenize import tokenize
 from .utils import format_bytes, isnan, key_split, merge_layers, prod, with_layer
@@ -351,7 +352,7 @@ class Array:
             name = rename.get(name, name)
         if self._maybe_masked():
             note_masked(name)
-        return Array({name: dict(dsk)}, name, self._chunks, self._dtype)
+        return Array({name: future_layer(dsk)}, name, self._chunks, self._dtype)
 
     def _keys_flat(self):
         if not self._chunks:
