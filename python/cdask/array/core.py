@@ -426,11 +426,6 @@ class Array:
             axes = axes[0]
         return transpose(self, axes or None)
 
-    def to_dask_array(self):  # pragma: no cover - convenience
-        import dask.array as dda
-
-        return dda.Array(dict(self.__dask_graph__()), self.name, self._chunks, self._dtype)
-
     def _become(self, other):
         """Make this Array stand for ``other`` (``x[i] = v``, ``out=``): its
         graph, name, chunks and dtype."""

@@ -24,9 +24,10 @@ makes a :class:`Scheduler` of one of three kinds:
   zarr store), else the blocks come back and are written here.
 
 A Client is checked before any work starts: closed, unreachable or
-asynchronous raise.  Its workers' ``memory_limit`` (per thread) becomes
-cdask's budget for the tasks they run: the plan check holds each task to
-it, and ``workers.CdaskSetup`` sets it as cdask's ``memory_limit`` on every
+asynchronous raise.  Its workers' ``memory_limit`` becomes cdask's budget
+for the tasks they run: the plan check holds each task to a thread's share
+of what a worker may fill before distributed pauses it (80% by default),
+and ``workers.CdaskSetup`` sets it as cdask's ``memory_limit`` on every
 worker.  Arrays persisted on a Client hold :class:`FutureBlocks`; a compute
 of such an array runs on that Client unless another scheduler is named, in
 which case the blocks are gathered first (the one thing fetched that the
@@ -221,7 +222,10 @@ def _client(client):
     except (OSError, TimeoutError) as e:
         raise ConnectionError("cdask: the scheduler of the distributed Client, %s, does not "
                               "answer (%s: %s)" % (_address(client), type(e).__name__, e)) from e
-    limits = [w["memory_limit"] / max(1, w.get("nthreads") or 1)
+    # a task may fill its thread's share of what a worker holds before
+    # distributed pauses it (by default 80% of its memory_limit)
+    pause = dask.config.get("distributed.worker.memory.pause", 0.8) or 0.95
+    limits = [w["memory_limit"] * pause / max(1, w.get("nthreads") or 1)
               for w in info.get("workers", {}).values() if w.get("memory_limit")]
     _set_up_workers(client)
     return Scheduler("remote", client.get, "distributed Client %s" % _address(client),
