@@ -436,3 +436,23 @@ def test_a_cluster_from_the_command_line(cli_cluster, tmp_path):
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         with pytest.raises((ConnectionError, RuntimeError), match="Client|scheduler"):
             x.sum().compute(scheduler=c)
+
+
+# ---------------------------------------------------------------- packaging
+
+def test_extras_hide_nothing():
+    import re
+    import tomllib
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    extras = project["optional-dependencies"]
+    assert sorted(project["dependencies"]) == ["numpy>=2", "scipy-openblas32", "threadpoolctl"]
+    assert extras["distributed"] == ["dask==2026.8.0", "distributed==2026.8.0"]
+    assert extras["zarr"] == ["zarr"]
+    (all_,) = extras["all"]
+    named = set(re.fullmatch(r"cdask\[(.*)\]", all_).group(1).split(","))
+    assert named == set(extras) - {"all", "test"}
+    # the test extra installs the pair, pinned alike
+    assert {"dask==2026.8.0", "distributed==2026.8.0"} <= set(extras["test"])
