@@ -456,3 +456,22 @@ def test_extras_hide_nothing():
     assert named == set(extras) - {"all", "test"}
     # the test extra installs the pair, pinned alike
     assert {"dask==2026.8.0", "distributed==2026.8.0"} <= set(extras["test"])
+
+
+def test_a_npy_source_travels_as_its_file(client, tmp_path):
+    # a memory-mapped source pickles as a reference to its file, not its data
+    xn = np.random.default_rng(5).standard_normal(400_000)
+    np.save(tmp_path / "x.npy", xn)
+    x = cdask.from_npy(tmp_path / "x.npy", chunks=50_000)
+    y = x[x > 0].mean()
+    g = dict(fused_graph(y._layers, {y.name}, y._keys_flat()))
+    assert len(pickle.dumps(g)) < xn.nbytes // 20
+    assert len(cloudpickle.dumps(g)) < xn.nbytes // 20
+    np.testing.assert_allclose(cdask.get(pickle.loads(pickle.dumps(g)), [(y.name,)])[0],
+                               xn[xn > 0].mean(), rtol=1e-12)
+    np.testing.assert_allclose(y.compute(scheduler=client), xn[xn > 0].mean(), rtol=1e-12)
+    (src,) = [t for t in g.values() if isinstance(t, np.memmap)] or \
+        [a for t in g.values() if type(t) is tuple for a in t if isinstance(a, np.memmap)][:1]
+    view = pickle.loads(pickle.dumps(src[1000:3000:2]))
+    assert isinstance(view, np.memmap)
+    np.testing.assert_array_equal(view, np.asarray(src)[1000:3000:2])

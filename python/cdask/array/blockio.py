@@ -7,6 +7,10 @@ and the blocks the scheduler holds.
   result of ``compute`` or a ``store`` target.
 * :class:`FileRegion` - a memory-mapped target as it travels to the workers
   of another process: the file's path and where the target lies in it.
+* :class:`SharedMap` - the read-only mapping of ``from_npy``/``from_raw``,
+  which pickles as its file and its place in it (a plain memmap pickles as
+  a copy of its data: every task of a graph sent to a cluster would carry
+  the whole file).
 
 Thin slabs of memory-mapped files (column blocks of C-ordered matrices) are
 read with pread and written with pwrite rather than through the mapping
@@ -23,7 +27,7 @@ from .._core import pread_region
 from .._core import pwrite_region
 from .chunk_types import keep_block
 
-__all__ = ["getter", "store_block", "thin_slab", "file_offset", "FileRegion"]
+__all__ = ["getter", "store_block", "thin_slab", "file_offset", "FileRegion", "SharedMap"]
 
 
 def store_block(out, block, slices):
@@ -111,6 +115,29 @@ def store_mapped(out, region, block):
         band = region[r0:r0 + rows]
         band[...] = src[r0:r0 + rows]
         drop_pages(band)
+
+
+class SharedMap(np.memmap):
+    """An ``np.memmap`` of a file that pickles as a reference to it: the
+    file's path and the byte offset, shape and strides of the view, mapped
+    again where it is unpickled (the file must be there: the same machine,
+    or a filesystem a cluster's workers share).  Views that cannot be
+    described so (empty, negative strides) pickle as a copy."""
+
+    def __reduce__(self):
+        off = file_offset(self, self)
+        item = self.dtype.itemsize
+        if off is None or self.size == 0 or any(s < 0 or s % item for s in self.strides):
+            return np.array(self).__reduce__()
+        return (map_again, (self.filename, self.dtype, off, self.shape, self.strides))
+
+
+def map_again(path, dtype, offset, shape, strides):
+    """Unpickle a SharedMap: its bytes mapped read-only, viewed with its
+    shape and strides."""
+    span = sum((n - 1) * s for n, s in zip(shape, strides)) + dtype.itemsize
+    m = SharedMap(path, dtype=dtype, mode="r", offset=offset, shape=(span // dtype.itemsize,))
+    return np.lib.stride_tricks.as_strided(m, shape, strides, subok=True, writeable=False)
 
 
 class FileRegion:
