@@ -475,3 +475,8 @@ def test_a_npy_source_travels_as_its_file(client, tmp_path):
     view = pickle.loads(pickle.dumps(src[1000:3000:2]))
     assert isinstance(view, np.memmap)
     np.testing.assert_array_equal(view, np.asarray(src)[1000:3000:2])
+    # dask's tokenize (a Client tokenizes every task) names it by its file,
+    # without hashing the data
+    from dask.base import normalize_token, tokenize
+    assert normalize_token(src)[0] == "cdask-shared-map"
+    assert tokenize(view) == tokenize(src[1000:3000:2]) != tokenize(src[1000:3000])

@@ -29,6 +29,7 @@ import numpy as np
 from .. import config
 from .._core import get
 from ..graph import Graph
+from .blockio import tokenize_maps_for_dask
 from .chunk_types import keep_block, maybe_masked, new_block, note_masked
 from .chunks import normalize_chunks, chunk_offsets
 from .dtypes import check_dtype
@@ -306,6 +307,7 @@ class Array:
     # ---- dask collection protocol ----------------------------------------
     def __dask_graph__(self):
         HANDED_LAYERS[self.name] = self
+        tokenize_maps_for_dask()
         g = self._graph
         if g is None:
             layers = list(self._layers.values())

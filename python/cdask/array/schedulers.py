@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import config
 from .._core import get as cdask_get
-from .blockio import FileRegion, file_offset
+from .blockio import FileRegion, file_offset, tokenize_maps_for_dask
 
 __all__ = ["Scheduler", "resolve", "FutureBlocks", "future_layer", "is_client"]
 
@@ -215,6 +215,8 @@ def _client(client):
                            % (status or "closed"))
     import dask
     from dask.utils import parse_timedelta
+
+    tokenize_maps_for_dask()
 
     timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect", "30s"))
     try:
