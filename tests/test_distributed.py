@@ -480,3 +480,15 @@ def test_a_npy_source_travels_as_its_file(client, tmp_path):
     from dask.base import normalize_token, tokenize
     assert normalize_token(src)[0] == "cdask-shared-map"
     assert tokenize(view) == tokenize(src[1000:3000:2]) != tokenize(src[1000:3000])
+
+
+def test_results_of_one_name_and_0d_stores_elsewhere(client):
+    x, xn = _data()
+    y = x * 2
+    a, b, c = cdask.compute(y, y.copy(), y.sum(), scheduler=client)
+    _check(a, xn * 2)
+    _check(b, xn * 2)
+    _check(c, (xn * 2).sum())
+    out = np.zeros(())
+    cdask.store(y.sum(), out, scheduler=client)
+    _check(out, (xn * 2).sum())

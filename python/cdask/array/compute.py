@@ -278,7 +278,7 @@ def _run_remote(arrays, outs, s, kwargs):
     keys, plans, here, whole = [], [], {}, []
     held = 0
     for ai, (a, out) in enumerate(zip(arrays, outs)):
-        if a.ndim == 0 or not chunks_known(a):
+        if (a.ndim == 0 and out is None) or not chunks_known(a):
             kind = "scalar" if a.ndim == 0 else "blocks"
             plans.append((kind, len(whole)))
             whole.append(a)
@@ -294,8 +294,8 @@ def _run_remote(arrays, outs, s, kwargs):
         per_axis = slices_from_chunks(a.chunks)
         for idx in itertools.product(*map(range, a.numblocks)):
             sl = tuple(per_axis[d][i] for d, i in enumerate(idx))
-            if target is None:
-                here[(a.name,) + idx] = (out, sl)
+            if target is None:        # (two arrays of one name: one key, two outputs)
+                here.setdefault((a.name,) + idx, []).append((out, sl))
                 keys.append((a.name,) + idx)
             else:
                 sk = (store, ai) + idx
@@ -303,12 +303,13 @@ def _run_remote(arrays, outs, s, kwargs):
                 keys.append(sk)
         plans.append(("store", out))
     _check_remote(g, layers, s, kwargs, held)
+    keys = list(dict.fromkeys(keys))
     blocks = {}
     with blas_limits(layers):
         for key, value in s.results(g, keys):
             if key in here:
-                out, sl = here[key]
-                out[sl] = value
+                for out, sl in here[key]:
+                    out[sl] = value
             elif type(key) is tuple and key and key[0] != store:
                 blocks[key] = value
     results = []
