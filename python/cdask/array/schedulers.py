@@ -124,7 +124,8 @@ class Scheduler:
         except Exception as e:
             _raise_unpicklable(g, self.label, e)
             raise
-        for batch in as_completed(futures, with_results=True).batches():
+        done = as_completed(futures, loop=self.client.loop, with_results=True)
+        for batch in done.batches():
             for f, v in batch:
                 yield f.key, v
         del futures
