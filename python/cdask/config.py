@@ -34,6 +34,12 @@ are checked:
                   where it runs: a Jupyter widget, a terminal line, or a few
                   lines into a file); "widget", "text" or "lines" picks one.
                   Ignored while another ProgressBar is in force.
+    scheduler     (default "cdask") what runs compute(), persist() and
+                  stores: "cdask" (the C scheduler), one of dask's names
+                  ("threads", "sync", "processes", "distributed"... see
+                  SCHEDULER_NAMES), a distributed.Client, a
+                  concurrent.futures executor or a dask scheduler's get
+                  callable; see cdask.array.schedulers.
 
 Defaults come from environment variables CDASK_<KEY>, e.g. CDASK_NUM_WORKERS=3
 gives get("num_workers") == 3.  Their values are read as int, float or bool
@@ -48,7 +54,7 @@ import warnings
 from . import _core
 from .utils import parse_bytes
 
-__all__ = ["set", "get", "refresh", "config", "ENV_PREFIX"]
+__all__ = ["set", "get", "refresh", "config", "ENV_PREFIX", "SCHEDULER_NAMES"]
 
 ENV_PREFIX = "CDASK_"
 
@@ -160,8 +166,36 @@ def _check_progress(value):
                      % (", ".join(map(repr, _PROGRESS_KINDS)), value))
 
 
+# the names compute(scheduler=...) takes, each to the scheduler it names:
+# cdask's own and dask's (dask.base.named_schedulers, and "distributed" for
+# the current Client)
+SCHEDULER_NAMES = {"cdask": "cdask", "threads": "threads", "threading": "threads",
+                   "sync": "sync", "synchronous": "sync", "single-threaded": "sync",
+                   "processes": "processes", "multiprocessing": "processes",
+                   "distributed": "distributed", "dask.distributed": "distributed"}
+
+
+def _check_scheduler(value):
+    # a name is checked here; an object (a Client, an executor, a get
+    # callable) when a compute resolves it (cdask.array.schedulers)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        name = value.strip().lower()
+        if name not in SCHEDULER_NAMES:
+            raise ValueError("cdask.config: unknown scheduler %r; the names are %s, or pass a "
+                             "distributed.Client, an executor or a scheduler's get callable"
+                             % (value, ", ".join(map(repr, SCHEDULER_NAMES))))
+        return name
+    if callable(value) or hasattr(value, "submit"):
+        return value
+    raise ValueError("cdask.config: scheduler must be a name (%s), a distributed.Client, an "
+                     "executor or a get callable, got %r"
+                     % (", ".join(map(repr, SCHEDULER_NAMES)), value))
+
+
 _CHECKS = {"num_workers": _check_num_workers, "memory_limit": _check_memory_limit,
-           "progress": _check_progress}
+           "progress": _check_progress, "scheduler": _check_scheduler}
 
 
 def _validate(key, value):

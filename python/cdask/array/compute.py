@@ -25,6 +25,7 @@ from .contraction import blas_limits
 from .core import Array, BLOCK_BYTES, HANDED_LAYERS, finalize, scalar_result
 from .layers import layer_tasks
 from .plan import cull_layers, fuse_layers
+from .schedulers import FutureBlocks, resolve
 from .fuse import fuse_elementwise, fuse_reductions, read_in_place, sink_stores
 from .tokenize import tokenize
 from .utils import chunks_known, format_bytes, key_split, slices_from_chunks
@@ -145,6 +146,17 @@ def _flatten_keys(keys):
     return out
 
 
+def _dask_kwargs(kwargs):
+    """The scheduler of a compute, for dask.compute of the other dask
+    collections among its arguments (dask's own default if it is cdask's)."""
+    value = kwargs.get("scheduler", kwargs.get("get"))
+    if value is None:
+        value = config.get("scheduler", None)
+    if value is None or (isinstance(value, str) and value.lower() == "cdask") or value is get:
+        return {}
+    return {"scheduler": value}
+
+
 def compute(*args, traverse=True, **kwargs):
     """Compute several collections at once: shared parts of their graphs run
     once (one ``cdask.get`` over the union graph).  Returns a tuple; arguments
@@ -162,7 +174,7 @@ def compute(*args, traverse=True, **kwargs):
             if hasattr(a, "__dask_graph__") and not isinstance(a, Array):
                 import dask
 
-                out.append(dask.compute(a)[0])
+                out.append(dask.compute(a, **_dask_kwargs(kwargs))[0])
             else:
                 out.append(a)
         return tuple(out)
@@ -182,7 +194,7 @@ def compute(*args, traverse=True, **kwargs):
         elif hasattr(a, "__dask_graph__"):
             import dask
 
-            out.append(dask.compute(a)[0])
+            out.append(dask.compute(a, **_dask_kwargs(kwargs))[0])
         else:
             out.append(a)
     return tuple(out)
@@ -194,13 +206,126 @@ def run(arrays, outs, kwargs):
     NumPy's ``__setitem__`` does, C-contiguous ndarrays and memmaps are
     written straight by fused tasks).  Returns (results, plans): per array
     ("store", out), ("scalar", slot) or ("blocks", slot) into results."""
+    kwargs = dict(kwargs)
+    s, arrays = _scheduler(arrays, kwargs)
+    if s.kind == "remote":
+        return _run_remote(arrays, outs, s, kwargs)
     p = prepare(arrays, outs, kwargs)
     try:
         with blas_limits(p.layers):
-            results = get_with_progress(get, p.graph, p.keys, **p.get_kwargs)
+            if s.kind == "cdask":
+                results = get_with_progress(get, p.graph, p.keys, **p.get_kwargs)
+            else:
+                results = s.run(p.graph, p.keys)
     finally:
         release_buffers()           # direct reads' and writes' aligned buffers
     return results, p.plans
+
+
+def _scheduler(arrays, kwargs):
+    """The Scheduler of a compute of ``arrays`` (``schedulers.resolve``; its
+    keywords are taken out of ``kwargs``), and the arrays, with their
+    Futures gathered if the scheduler is not the Client holding them."""
+    layers = {}
+    for a in arrays:
+        layers.update(a._layers)
+    s, got = resolve(kwargs, layers)
+    if "num_workers" in kwargs and s.client is None and s.kind != "cdask":
+        s.kwargs["num_workers"] = kwargs["num_workers"]
+    if got is not layers:
+        arrays = [Array({n: got[n] for n in a._layers}, a.name, a.chunks, a.dtype)
+                  for a in arrays]
+    return s, arrays
+
+
+def _remote_graph(arrays, kwargs):
+    """The graph a scheduler of other processes runs for the blocks of
+    ``arrays``: fused as compute() fuses (one task per fused kernel), or
+    culled only with fuse=False."""
+    layers = {}
+    for a in arrays:
+        layers.update(a._layers)
+    names = {a.name for a in arrays}
+    flat = [k for a in arrays for k in a._keys_flat()]
+    if _fuse_enabled(kwargs):
+        return fused_graph(layers, names, flat), layers
+    g = Graph()
+    for layer in cull_layers(layers, names).values():
+        g.update(layer_tasks(layer))
+    return g.cull(flat), layers
+
+
+def _check_remote(g, layers, s, kwargs, held=0):
+    """The budget checks of a run elsewhere: the results this process holds
+    against its own budget, each task against its workers' (a Client's
+    memory_limit per thread)."""
+    budget = _memory_limit(kwargs)
+    if held > budget:
+        raise MemoryError(
+            "cdask: the results of this compute would take %s, more than the memory budget of "
+            "%s (cdask.config memory_limit) of this process; write them from the workers "
+            "instead: x.to_npy(path) on a filesystem they share, or x.to_zarr(url)"
+            % (format_bytes(held), format_bytes(budget)))
+    plan_check(g, s.task_budget or budget, layers)
+
+
+def _run_remote(arrays, outs, s, kwargs):
+    """:func:`run` on a scheduler whose tasks run in other processes (a
+    Client, processes): the fused graph of the arrays' blocks, plus a store
+    task per block of each output its workers reach (``Scheduler.portable``);
+    the other blocks come back and are written into their outputs here, as
+    they arrive.  Returns what run returns."""
+    g, layers = _remote_graph(arrays, kwargs)
+    masked = maybe_masked(layers)
+    store = "store-" + tokenize(*[a.name for a in arrays], id(g))
+    keys, plans, here, whole = [], [], {}, []
+    held = 0
+    for ai, (a, out) in enumerate(zip(arrays, outs)):
+        if (a.ndim == 0 and out is None) or not chunks_known(a):
+            kind = "scalar" if a.ndim == 0 else "blocks"
+            plans.append((kind, len(whole)))
+            whole.append(a)
+            keys.extend(a._keys_flat())
+            continue
+        if out is None:
+            held += a.nbytes
+            out = MaskedResult(a.shape, a.dtype) if masked and maybe_masked(a._layers) \
+                else np.empty(a.shape, dtype=a.dtype)
+            target = None
+        else:
+            target = s.portable(out)
+        per_axis = slices_from_chunks(a.chunks)
+        for idx in itertools.product(*map(range, a.numblocks)):
+            sl = tuple(per_axis[d][i] for d, i in enumerate(idx))
+            if target is None:        # (two arrays of one name: one key, two outputs)
+                here.setdefault((a.name,) + idx, []).append((out, sl))
+                keys.append((a.name,) + idx)
+            else:
+                sk = (store, ai) + idx
+                g[sk] = (store_block, target, (a.name,) + idx, sl)
+                keys.append(sk)
+        plans.append(("store", out))
+    _check_remote(g, layers, s, kwargs, held)
+    keys = list(dict.fromkeys(keys))
+    blocks = {}
+    with blas_limits(layers):
+        for key, value in s.results(g, keys):
+            if key in here:
+                for out, sl in here[key]:
+                    out[sl] = value
+            elif type(key) is tuple and key and key[0] != store:
+                blocks[key] = value
+    results = []
+    for a in whole:
+        results.append(blocks[(a.name,)] if a.ndim == 0 else
+                       _nest(a.__dask_keys__(), blocks))
+    return results, plans
+
+
+def _nest(keys, blocks):
+    if isinstance(keys, list):
+        return [_nest(k, blocks) for k in keys]
+    return blocks[keys]
 
 
 class RunPlan:
@@ -390,36 +515,54 @@ def persist(*args, **kwargs):
     """Compute the blocks of each Array (their graphs fused as compute()
     fuses them); return Arrays whose graphs hold the results (chunk sizes
     become known).  Non-arrays pass through."""
-    arrays = [a for a in args if isinstance(a, Array)]
-    if not arrays:
+    given = [a for a in args if isinstance(a, Array)]
+    if not given:
         return tuple(args)
-    layers = {}
-    for a in arrays:
-        layers.update(a._layers)
+    kwargs = dict(kwargs)
+    s, arrays = _scheduler(given, kwargs)
     keys = [a._keys_flat() for a in arrays]
-    if _fuse_enabled(kwargs):
-        g = fused_graph(layers, {a.name for a in arrays}, _flatten_keys(keys))
+    if s.kind == "remote":
+        g, layers = _remote_graph(arrays, kwargs)
+        _check_remote(g, layers, s, kwargs)
     else:
-        g = Graph()
-        for layer in layers.values():
-            g.update(layer_tasks(layer))
-
+        layers = {}
+        for a in arrays:
+            layers.update(a._layers)
+        if _fuse_enabled(kwargs):
+            g = fused_graph(layers, {a.name for a in arrays}, _flatten_keys(keys))
+        else:
+            g = Graph()
+            for layer in layers.values():
+                g.update(layer_tasks(layer))
     with blas_limits(layers):
-        results = get_with_progress(get, g, keys, **_get_kwargs(kwargs))
+        if s.client is not None:
+            # the blocks stay on the workers: Futures in the new graph
+            futures = iter(s.futures(g, [k for ks in keys for k in ks]))
+            results = [[next(futures) for _ in ks] for ks in keys]
+        elif s.kind == "cdask":
+            results = get_with_progress(get, g, keys, **_get_kwargs(kwargs))
+        else:
+            results = s.run(g, keys)
     done = {}
-    for a, ks, vals in zip(arrays, keys, results):
-        layer = dict(zip(ks, vals))
+    for orig, a, ks, vals in zip(given, arrays, keys, results):
+        if s.client is not None:
+            layer = FutureBlocks(dict(zip(ks, vals)), s.client)
+            if not chunks_known(a):       # the blocks' shapes, not the blocks
+                shapes = s.client.gather(s.client.map(np.shape, vals))
+        else:
+            layer = dict(zip(ks, vals))
+            shapes = [np.shape(v) for v in vals]
         chunks = a.chunks
         if not chunks_known(a):
             nb = a.numblocks
-            shapes = {k[1:]: np.shape(v) for k, v in layer.items()}
+            shapes = {k[1:]: sh for k, sh in zip(ks, shapes)}
             chunks = tuple(
                 tuple(shapes[tuple(i if d == ax else 0 for d in range(a.ndim))][ax]
                       for i in range(nb[ax]))
                 for ax in range(a.ndim))
         if maybe_masked(a._layers):
             note_masked(a.name)
-        done[id(a)] = Array({a.name: layer}, a.name, chunks, a.dtype)
+        done[id(orig)] = Array({a.name: layer}, a.name, chunks, a.dtype)
     return tuple(done[id(a)] if isinstance(a, Array) else a for a in args)
 
 

@@ -30,10 +30,12 @@ import numpy as np
 from .. import config
 from .._core import get
 from ..graph import Graph
+from .blockio import tokenize_maps_for_dask
 from .chunk_types import keep_block, maybe_masked, new_block, note_masked
 from .chunks import normalize_chunks, chunk_offsets
 from .dtypes import check_dtype
 from .layers import layer_tasks
+from .schedulers import future_layer
 from .svg import svg
 from .tokenize import tokenize
 from .utils import format_bytes, isnan, key_split, merge_layers, prod, with_layer
@@ -361,6 +363,7 @@ class Array:
     # ---- dask collection protocol ----------------------------------------
     def __dask_graph__(self):
         HANDED_LAYERS[self.name] = self
+        tokenize_maps_for_dask()
         g = self._graph
         if g is None:
             layers = list(self._layers.values())
@@ -407,7 +410,7 @@ class Array:
             name = rename.get(name, name)
         if self._maybe_masked():
             note_masked(name)
-        return Array({name: dict(dsk)}, name, self._chunks, self._dtype)
+        return Array({name: future_layer(dsk)}, name, self._chunks, self._dtype)
 
     def _keys_flat(self):
         if not self._chunks:
@@ -480,11 +483,6 @@ class Array:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
         return transpose(self, axes or None)
-
-    def to_dask_array(self):  # pragma: no cover - convenience
-        import dask.array as dda
-
-        return dda.Array(dict(self.__dask_graph__()), self.name, self._chunks, self._dtype)
 
     def _become(self, other):
         """Make this Array stand for ``other`` (``x[i] = v``, ``out=``): its

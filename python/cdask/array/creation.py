@@ -17,7 +17,7 @@ import numpy as np
 
 from .chunks import normalize_chunks, chunk_offsets
 from .._core import npy_header
-from .blockio import getter
+from .blockio import SharedMap, getter
 from .chunk_types import note_masked
 from .core import Array
 from .dtypes import check_dtype
@@ -194,7 +194,7 @@ def from_npy(path, chunks="auto", name=None):
                                           os.stat(path).st_mtime_ns, chunks)
         return from_array(data, chunks=chunks, name=name)
     try:
-        mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+        mm = SharedMap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                        order="F" if fortran else "C")
     except (ValueError, OSError) as e:
         raise ValueError("from_npy: cannot memory-map %r (%s)" % (path, e)) from None

@@ -5,6 +5,11 @@ HDF5 and TileDB files; ``view``, ``to_backend`` and ``array_expr_enabled``.
   ``dask.delayed`` object; its graph becomes a layer of the Array's graph
   (dask's task-spec objects run as Python tasks), and the block is checked
   to have the declared shape when it is made.
+* ``Array.to_dask()`` (also ``to_dask_array``) / ``from_dask(d)``: to and
+  from ``dask.array.Array`` with the same name, chunks and dtype, nothing
+  computed: dask's Array holds the graph compute() would run (fused C
+  kernels), and a dask Array's graph becomes the cdask Array's source layer
+  (dask's task-spec objects run as Python tasks, persisted blocks are data).
 * ``Array.to_dask_dataframe(columns, index, meta)``: the Array as a
   ``dask.dataframe`` (``dask.dataframe.from_dask_array`` on a dask Array
   holding the graph compute() would run, fused).
@@ -23,7 +28,9 @@ import numpy as np
 from .. import config
 from . import backends
 from .compute import dask_optimize
+from .chunk_types import maybe_masked, note_masked
 from .core import Array, blockwise_simple
+from .schedulers import future_layer
 from .creation import from_array
 from .dtypes import check_dtype
 from .store import store
@@ -32,7 +39,7 @@ from .utils import chunks_known, isnan
 
 # the functions of the cdask namespace; to_dask_dataframe, view and
 # to_backend are Array methods (methods.py)
-__all__ = ["from_delayed", "to_hdf5", "from_tiledb", "to_tiledb", "array_expr_enabled"]
+__all__ = ["from_delayed", "from_dask", "to_hdf5", "from_tiledb", "to_tiledb", "array_expr_enabled"]
 
 
 def array_expr_enabled():
@@ -79,12 +86,42 @@ def from_delayed(value, shape, dtype=None, meta=None, name=None):
 # ---------------------------------------------------------------- dask.dataframe
 
 def as_dask_array(x):
-    """A ``dask.array.Array`` holding ``x``'s graph as compute() would run it."""
-    import dask.array
-
+    """A ``dask.array.Array`` holding ``x``'s graph as compute() would run it
+    (``Array.to_dask``): same name, chunks and dtype; its blocks are NumPy
+    arrays (masked ones where x's may be)."""
+    try:
+        import dask.array
+    except ImportError as e:     # pragma: no cover - dask is in the test extra
+        raise ImportError("Array.to_dask makes a dask.array.Array and needs dask "
+                          "(pip install 'cdask[distributed]')") from e
     keys = x._keys_flat()
     g = dask_optimize(x.__dask_graph__(), keys)
-    return dask.array.Array(dict(g), x.name, x.chunks, x.dtype)
+    empty = np.ma.empty if maybe_masked(x._layers) else np.empty
+    return dask.array.Array(dict(g), x.name, x.chunks, meta=empty((0,) * x.ndim, x.dtype))
+
+
+def from_dask(d):
+    """The ``dask.array.Array`` ``d`` as a cdask Array of the same name,
+    chunks and dtype; nothing is computed.  d's graph (as dask would run it,
+    culled and optimized) is the new Array's source layer: cdask's scheduler
+    runs its tasks, and blocks d holds already (persisted, Futures on a
+    cluster) are not computed again.  Its blocks must be NumPy arrays."""
+    if isinstance(d, Array):
+        return d
+    if not (hasattr(d, "__dask_graph__") and hasattr(d, "chunks") and hasattr(d, "dtype")):
+        raise TypeError("from_dask: expected a dask.array.Array, got %s" % type(d).__name__)
+    meta = getattr(d, "_meta", None)
+    if meta is not None and not isinstance(meta, np.ndarray):
+        raise TypeError("from_dask: cdask's blocks are NumPy arrays; the blocks of this dask "
+                        "array are %s.%s" % (type(meta).__module__, type(meta).__name__))
+    dtype = check_dtype(np.dtype(d.dtype))
+    g = d.__dask_graph__()
+    optimize = getattr(d, "__dask_optimize__", None)
+    if optimize is not None:
+        g = optimize(g, d.__dask_keys__())
+    if isinstance(meta, np.ma.MaskedArray):
+        note_masked(d.name)
+    return Array({d.name: future_layer(dict(g))}, d.name, d.chunks, dtype)
 
 
 def to_dask_dataframe(x, columns=None, index=None, meta=None):

@@ -303,6 +303,14 @@ Array.to_backend = interop.to_backend
 Array.to_dask_dataframe = interop.to_dask_dataframe
 
 
+def _to_dask(self):
+    return interop.as_dask_array(self)
+
+
+_set("to_dask", _to_dask, interop.as_dask_array)
+Array.to_dask_array = Array.to_dask
+
+
 # ---------------------------------------------------------------- functions as methods
 # ``x.sum(axis)`` is ``reductions.sum(x, axis)``: the function itself, its
 # first parameter bound to the Array.

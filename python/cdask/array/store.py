@@ -20,7 +20,7 @@ import uuid
 
 import numpy as np
 
-from .blockio import release_buffers
+from .blockio import SharedMap, release_buffers
 from .compute import run
 from .core import Array
 from .creation import from_array
@@ -187,7 +187,7 @@ def from_raw(path, dtype, shape, offset=0, order="C", chunks="auto", name=None):
                          "%s %s" % (path, size, offset, n, shape, dtype))
     if n == 0:
         return from_array(np.empty(shape, dtype=dtype, order=order), chunks=chunks, name=name)
-    mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    mm = SharedMap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
     return from_array(mm, chunks=chunks, name=name)
 
 
