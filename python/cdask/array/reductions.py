@@ -798,7 +798,11 @@ def _single_moments(b, order, nan):
         n, s = np.ones(b.shape), b.copy()
     if order < 2:
         return (n, s)
-    return (n, s, np.zeros(b.shape))
+    # M2 is 0, or NaN where the element is NaN or infinite (np.var of [nan]
+    # or [inf] is nan); the nan* kinds have set NaNs aside already (s is 0)
+    m2 = np.multiply(s, 0, dtype=np.result_type(s.dtype, np.float64))
+    m2 = np.abs(m2) if m2.dtype.kind == "c" else m2        # NaN stays NaN
+    return (n, s, m2)
 
 
 def _fused_moments_part(p, ndim=1):
