@@ -452,3 +452,15 @@ def test_cumulative(fname):
     w = v[v > 0]
     np.testing.assert_allclose(getattr(da, fname)(w).compute(),
                                getattr(np, fname)(a[:, 0][a[:, 0] > 0]))
+
+
+@pytest.mark.parametrize("values", [[np.nan], [np.inf], [1.0, np.nan, -np.inf], [2.0, 3.0]])
+@pytest.mark.parametrize("f", ["var", "std", "nanvar", "nanstd"])
+def test_moments_of_one_element_blocks_keep_nan(values, f):
+    """Blocks one element long take a shortcut (no sums): NaN and infinite
+    elements still give NumPy's NaN."""
+    a = np.array(values)
+    x = da.from_array(a, chunks=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(getattr(da, f)(x).compute(), getattr(np, f)(a))
