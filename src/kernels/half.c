@@ -141,7 +141,10 @@ void cd_float_to_half(const float *f, uint16_t *h, int64_t n)
             __m256 both = _mm256_and_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q),           \
                                         _mm256_cmp_ps(b, b, _CMP_UNORD_Q));          \
             __m256 nan = _mm256_or_ps(WHICH, quiet);                                 \
-            _mm256_storeu_ps(o + i, _mm256_blendv_ps(INTRIN(a, b), nan, both));       \
+            /* a select by and/or, not blendv: GCC turned that blendv into a \
+               branch per lane (four times slower) */                         \
+            _mm256_storeu_ps(o + i, _mm256_or_ps(_mm256_andnot_ps(both, INTRIN(a, b)), \
+                                                 _mm256_and_ps(both, nan)));           \
         }                                                                            \
     }
 CD_DEF_ARITH(add_f, _mm256_add_ps, a)
@@ -175,7 +178,7 @@ cd_ufunc_loop cd_half_f32_arith(char op, int second_nan)
 void cd_half_via_f32(const cd_ufunc_params *uf, char **args, const intptr_t *dims,
                      const intptr_t *steps)
 {
-    _Alignas(32) float buf[3][SUB];
+    _Alignas(32) float buf[3][SUB + 24];   /* rows 4 KiB + 96 B apart: loads of one row and stores to another never alias in the low 12 address bits (4K aliasing stalls the loops ~4x) */
     char *a32[3] = {(char *)buf[0], (char *)buf[1], (char *)buf[2]};
     intptr_t s32[3] = {4, 4, 4}, len = dims[0];
     int n = uf->nin;
@@ -194,8 +197,8 @@ void cd_half_via_f32(const cd_ufunc_params *uf, char **args, const intptr_t *dim
             float v;
             memcpy(&h, args[i], 2);
             v = cd_h2f(h);
-            for (int k = 0; k < SUB; k++)
-                buf[i][k] = v;
+            for (intptr_t k = 0; k < (len < SUB ? (len + 7) & ~(intptr_t)7 : SUB); k++)
+                buf[i][k] = v;   /* (only the lanes a call of this length reads) */
         }
     }
     for (intptr_t off = 0; off < len; off += SUB) {
