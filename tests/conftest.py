@@ -207,3 +207,12 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_sessionfinish(session, exitstatus):
     if STRICT_SKIPS and _missing_module_skips and session.exitstatus == 0:
         session.exitstatus = 1
+
+
+@pytest.fixture
+def no_skip_rechunk():
+    """Rechunks computed as rechunks, even where only their values are
+    gathered (compute.skip_rechunks would read the source instead): for the
+    tests of the rechunk itself."""
+    with cdask.config.set({"array.skip_rechunk": False}):
+        yield

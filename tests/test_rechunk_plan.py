@@ -13,6 +13,8 @@ import cdask as da
 from cdask.array.creation import getter
 from cdask.array.rechunk import plan_rechunk, _direct, _assemble, _slice_block
 
+pytestmark = pytest.mark.usefixtures("no_skip_rechunk")   # the rechunk itself, not its source
+
 SETTINGS = settings(max_examples=int(os.environ.get("CDASK_EXAMPLES", 60)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 

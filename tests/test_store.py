@@ -233,7 +233,7 @@ def test_h5py_datasets_in_and_out(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["<f8", ">i4", "u1", "<c16", ">f4"])
-def test_thin_slabs_of_files_read_and_written_with_pread_pwrite(tmp_path, dtype):
+def test_thin_slabs_of_files_read_and_written_with_pread_pwrite(tmp_path, dtype, no_skip_rechunk):
     # column blocks of a C-ordered file (thin slabs: a short run of every
     # row) go through pread/pwrite rather than the mapping; same bytes
     rng = np.random.default_rng(7)

@@ -396,7 +396,7 @@ def test_reduction_of_a_file_four_times_the_budget(tmp_path):
     assert peak < budget + 300 * 2 ** 20, "peak RSS %d MB" % (peak // 2 ** 20)
 
 
-def test_pieces_of_stored_chunks_are_cut_from_one_read():
+def test_pieces_of_stored_chunks_are_cut_from_one_read(no_skip_rechunk):
     # a source with storage chunks (zarr, chunked HDF5, xarray's backend
     # arrays as the manager wraps them) is read a chunk at a time: a rechunk
     # into smaller blocks slices each read block, it does not read a piece of

@@ -19,6 +19,7 @@ from ..diagnostics import get_with_progress
 from ..graph import Graph
 from ..utils import parse_bytes
 from .blockio import release_buffers, sink_writers, store_block
+from .chunks import default_chunk_bytes
 from .chunk_types import MaskedResult, maybe_masked, note_masked
 from .coarsen import coarsen
 from .contraction import blas_limits
@@ -200,6 +201,37 @@ def compute(*args, traverse=True, **kwargs):
     return tuple(out)
 
 
+def skip_rechunks(arrays, outs):
+    """``arrays`` with each rechunk whose result is only gathered whole
+    (``outs[i]`` None, or an ndarray or memmap, which any block can be
+    written into) replaced by the array it rechunks: the values are the
+    same, and a rechunk's blocks cost time and memory (a rechunk of computed
+    blocks holds them all) that nothing here needs.  Only where the source's
+    blocks are no bigger than twice the rechunk's, or than the default chunk
+    size, so that the budget is kept as the rechunk keeps it.  Config
+    ``array.skip_rechunk`` (True) turns it off."""
+    if not config.get("array.skip_rechunk", True):
+        return list(arrays)
+    out = []
+    for a, o in zip(arrays, outs):
+        src = getattr(a, "_rechunk_of", None)
+        if (src is not None and (o is None or isinstance(o, np.ndarray)) and a.ndim
+                and chunks_known(a) and chunks_known(src) and src.shape == a.shape
+                and src.dtype == a.dtype
+                and _max_block_bytes(src) <= max(2 * _max_block_bytes(a),
+                                                 default_chunk_bytes())):
+            a = src
+        out.append(a)
+    return out
+
+
+def _max_block_bytes(a):
+    n = a.dtype.itemsize
+    for c in a.chunks:
+        n *= max(c) if c else 0
+    return n
+
+
 def run(arrays, outs, kwargs):
     """Run the graphs of ``arrays`` at once; the blocks of each array of known
     shape are written into ``outs[i]`` (a new array when None: anything with
@@ -207,6 +239,7 @@ def run(arrays, outs, kwargs):
     written straight by fused tasks).  Returns (results, plans): per array
     ("store", out), ("scalar", slot) or ("blocks", slot) into results."""
     kwargs = dict(kwargs)
+    arrays = skip_rechunks(arrays, outs)
     s, arrays = _scheduler(arrays, kwargs)
     if s.kind == "remote":
         return _run_remote(arrays, outs, s, kwargs)

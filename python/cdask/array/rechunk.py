@@ -143,8 +143,11 @@ def rechunk(x, chunks="auto", threshold=None, block_size_limit=None, balance=Fal
         limit = default_chunk_bytes()
     else:
         limit = parse_bytes(block_size_limit)
+    src = x
     for stage in plan_rechunk(x.chunks, new, x.dtype.itemsize, limit):
         x = _direct(x, stage)
+    first = getattr(src, "_rechunk_of", None)
+    x._rechunk_of = src if first is None else first   # (compute.skip_rechunks)
     return x
 
 
