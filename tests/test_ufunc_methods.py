@@ -1,9 +1,11 @@
 """NumPy's ufunc methods on cdask Arrays: np.<ufunc>.reduce / accumulate /
 outer / reduceat, lazy, NumPy's dtypes, values and exceptions (issue 16, part 4)."""
 
+import functools
 import warnings
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,6 +87,48 @@ def _check(got, want):
     check(got, want)
 
 
+def _reduce_wrong(u, dt):
+    """This NumPy's reduce of u over a contiguous axis is not the left fold it
+    documents (NumPy 2.4.5's arctan2 and power: arctan2 of the first and last)."""
+    if np.dtype(dt).kind not in "fc":
+        return False
+    v = np.array([1.25, 0.75, 1.5, 0.5, 1.125]).astype(dt)
+    with np.errstate(all="ignore"):
+        try:
+            r = u.reduce(v)
+        except (TypeError, ValueError):
+            return False
+        fold = functools.reduce(lambda a, b: u(a, b), v[1:], v[0])
+    return not np.isclose(r, fold, rtol=1e-2, equal_nan=True)
+
+
+def _np_reduce(u, a, axis=0, keepdims=False, initial=None, where=True, **kw):
+    """``u.reduce``, or where this NumPy's is wrong, the fold NumPy defines:
+    the last slice of its accumulate (its bits), or under a mask slice by
+    slice (as cdask folds under one)."""
+    args = dict(axis=axis, keepdims=keepdims, where=where, **kw)
+    if initial is not None:
+        args["initial"] = initial
+    r = u.reduce(a, **args)          # NumPy's dtype, and its errors
+    if not _reduce_wrong(u, r.dtype) or axis == () or a.ndim == 0:
+        return r
+    ax = normalize_axis_index(axis if not isinstance(axis, tuple) else axis[0], a.ndim) \
+        if axis is not None else 0
+    if a.shape[ax] == 0:
+        return r
+    b = a.astype(r.dtype)
+    if where is True:
+        if initial is not None:
+            b = np.concatenate([np.full_like(np.take(b, [0], axis=ax), initial), b], axis=ax)
+        t = np.take(u.accumulate(b, axis=ax), [-1], axis=ax)
+    else:
+        w = np.broadcast_to(where, a.shape)
+        t = np.full_like(np.take(b, [0], axis=ax), initial)
+        for i in range(a.shape[ax]):
+            t = u(t, np.take(b, [i], axis=ax), out=t.copy(), where=np.take(w, [i], axis=ax))
+    return t if keepdims else np.squeeze(t, axis=ax)
+
+
 def _exact(u, dt):
     return not (u in INEXACT_ORDER and np.dtype(dt).kind in "fc")
 
@@ -116,7 +160,7 @@ def test_reduce_matches_numpy(case, data):
         np_kw = kw
     if a.dtype.kind in "iu" and u in (np.add, np.multiply):
         kw["dtype"] = np_kw["dtype"] = data.draw(st.sampled_from([None, a.dtype, np.float64]))
-    want, err = _numpy(lambda: u.reduce(a, **np_kw))
+    want, err = _numpy(lambda: _np_reduce(u, a, **np_kw))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
@@ -212,6 +256,12 @@ def test_accumulate_matches_numpy(case, data):
     # NumPy's complex multiply rounds differently from one array shape to another
     # (its SIMD and scalar loops): within a tolerance where blocks meet
     exact = not (u is np.multiply and np.result_type(a.dtype, dtype or a.dtype).kind == "c")
+    # NumPy 2.4.5 rounds an accumulate of two elements of power or arctan2
+    # otherwise than a longer one (see ufunc_methods._numpy_accumulate); over
+    # chunks of unknown sizes cdask cannot know that the axis has only two
+    n = a.size if axis is None or a.ndim == 0 else a.shape[axis]
+    if any(s != s for s in x.shape) and n == 2 and u in (np.power, np.arctan2):
+        exact = False
     _compare(u, lambda v: u.accumulate(v, axis=axis, dtype=dtype), a, x, exact=exact)
 
 

@@ -246,8 +246,55 @@ def _agg_reduce(parts, ufunc, dtype, initial, axes, keepdims):
     return _red.finish_reduction(r, axes, keepdims, dtype)
 
 
+# NumPy 2.4.5's float power and arctan2 loops have a vector path and a
+# scalar one that round differently; NumPy's accumulate takes the scalar one
+# wherever the loop's operands overlap, which is every element of an
+# accumulate of three slices or more, but not the one element of an
+# accumulate of two slices (one loop call of one element).  And its reduce
+# of those ufuncs along a contiguous axis of three elements or more is
+# wrong (arctan2 of the first and the last).  _numpy_accumulate gives every
+# piece of an axis ``n`` long NumPy's bits for the whole axis; folds whose
+# NumPy reduce is wrong take the last slice of that accumulate instead.
+def _numpy_accumulate(ufunc, a, axis, dtype, n=None):
+    """``ufunc.accumulate(a, axis)``, rounded as NumPy rounds an accumulate of
+    the whole axis (``n`` long: None or NaN for unknown, taken as long)."""
+    if a.shape[axis] == 2 and not (n is not None and n < 3) and not _rows_exact(ufunc, dtype):
+        shape = a.shape[:axis] + (1,) + a.shape[axis + 1:]
+        padded = np.concatenate([a, np.ones(shape, dtype=a.dtype)], axis=axis)
+        t = ufunc.accumulate(padded, axis=axis, dtype=dtype)
+        return t[(slice(None),) * axis + (slice(0, 2),)]
+    return ufunc.accumulate(a, axis=axis, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _reduce_is_wrong(ufunc, dtype):
+    """Whether this NumPy's ``ufunc.reduce`` over a contiguous axis disagrees
+    with its own accumulate (beyond the rounding of a wider accumulator)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "fc":
+        return False
+    v = np.array([1.25, 0.75, 1.5, 0.5, 1.125, 0.875, 1.375, 0.625]).astype(dtype)
+    try:
+        with np.errstate(all="ignore"):
+            r = ufunc.reduce(v, dtype=dtype)
+            acc = ufunc.accumulate(v, dtype=dtype)[-1]
+    except (TypeError, ValueError):
+        return False
+    tol = {2: 1e-2, 4: 1e-5}.get(dtype.itemsize // (2 if dtype.kind == "c" else 1), 1e-12)
+    return not np.allclose(r, acc, rtol=tol, atol=0, equal_nan=True)
+
+
+def _numpy_reduce(ufunc, a, axis, dtype, n=None):
+    """``ufunc.reduce(a, axis, keepdims=True)``, from the accumulate where
+    NumPy's reduce is wrong."""
+    if _reduce_is_wrong(ufunc, dtype):
+        t = _numpy_accumulate(ufunc, a, axis, dtype, n)
+        return t[(slice(None),) * axis + (slice(-1, None),)]
+    return ufunc.reduce(a, axis=axis, dtype=dtype, keepdims=True)
+
+
 @_caller_errstate
-def _fold_step(acc, b, axis, ufunc, dtype, elem, initial, w=None):
+def _fold_step(acc, b, axis, ufunc, dtype, elem, initial, w=None, n=None):
     """Left fold of ``ufunc`` along ``axis``: ``acc`` (keepdims, or None) then
     every slice of the block ``b`` (where ``w`` is true, when given: NumPy
     then has an ``initial``).  ``dtype`` is the accumulator's, ``elem`` the
@@ -258,7 +305,7 @@ def _fold_step(acc, b, axis, ufunc, dtype, elem, initial, w=None):
             if b.shape[axis] == 0:
                 return None
             if dtype == elem:
-                return ufunc.reduce(b, axis=axis, dtype=dtype, keepdims=True)
+                return _numpy_reduce(ufunc, b, axis, dtype, n)
             acc, b = b[(slice(None),) * axis + (slice(0, 1),)].astype(dtype), \
                 b[(slice(None),) * axis + (slice(1, None),)]
         else:
@@ -268,7 +315,7 @@ def _fold_step(acc, b, axis, ufunc, dtype, elem, initial, w=None):
         return acc
     if w is None and dtype == elem:
         both = np.concatenate([acc, b.astype(dtype, copy=False)], axis=axis)
-        return ufunc.reduce(both, axis=axis, dtype=dtype, keepdims=True)
+        return _numpy_reduce(ufunc, both, axis, dtype, n)
     # slice by slice: under a mask, or with two dtypes in the loop
     w = True if w is None else np.broadcast_to(w, b.shape)
     for i in range(b.shape[axis]):
@@ -314,13 +361,14 @@ def _fold(ufunc, x, axis, dtype, keepdims, initial, where=None):
     oname = "%s-reduce-%s" % (ufunc.__name__, token)
     steps, outs = {}, {}
     nb = x.numblocks
+    n = x.shape[axis] + (initial is not None)     # the elements folded
     for idx in product(*map(range, nb)):
         prev = None
         if idx[axis] > 0:
             prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
         steps[(sname,) + idx] = (_fold_step, prev, (x.name,) + idx, axis, ufunc, dtype, elem,
                                  initial,
-                                 None if wname is None else (wname,) + idx)
+                                 None if wname is None else (wname,) + idx, n)
         if idx[axis] == nb[axis] - 1:
             okey = idx[:axis] + ((0,) if keepdims else ()) + idx[axis + 1:]
             outs[(oname,) + okey] = (_fold_finish, (sname,) + idx, ufunc, axis, keepdims)
@@ -410,7 +458,7 @@ def reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=_
 # accumulate
 # ---------------------------------------------------------------------------
 @_caller_errstate
-def _scan_step(b, prev, axis, ufunc, dtype):
+def _scan_step(b, prev, axis, ufunc, dtype, n=None):
     """NumPy's accumulate of the block ``b`` continuing from the step ``prev``
     before it along ``axis`` (None for the first): ``(output block, carry)``,
     the carry the last slice so far (keepdims; None before any element).
@@ -420,7 +468,7 @@ def _scan_step(b, prev, axis, ufunc, dtype):
     (NumPy's accumulate would step through memory with the axis' stride)."""
     carry = None if prev is None else prev[1]
     b = np.asarray(b)
-    n = b.shape[axis]
+    total, n = n, b.shape[axis]     # the axis' length, the block's
     if n == 0:
         return b.astype(dtype), carry
     lead = (slice(None),) * axis
@@ -439,12 +487,12 @@ def _scan_step(b, prev, axis, ufunc, dtype):
             last = t[sl]
         return t, last
     if carry is None:
-        t = ufunc.accumulate(b, axis=axis, dtype=dtype)
+        t = _numpy_accumulate(ufunc, b, axis, dtype, total)
         return t, t[lead + (slice(n - 1, n),)]
     if not _rows_exact(ufunc, dtype):
         # NumPy's accumulate on the carry and the block: its loop, its bits
         both = np.concatenate([carry, b.astype(dtype, copy=False)], axis=axis)
-        t = ufunc.accumulate(both, axis=axis, dtype=dtype)[lead + (slice(1, None),)]
+        t = _numpy_accumulate(ufunc, both, axis, dtype, total)[lead + (slice(1, None),)]
         return t, t[lead + (slice(n - 1, n),)]
     # NumPy's accumulate in place on a copy, piece by piece small enough to
     # stay in cache between the copy and the scan (along the axis for 1-d
@@ -601,7 +649,8 @@ def accumulate(ufunc, array, axis=0, dtype=None, out=None):
         prev = None
         if idx[axis] > 0:
             prev = (sname,) + idx[:axis] + (idx[axis] - 1,) + idx[axis + 1:]
-        steps[(sname,) + idx] = (_scan_step, (x.name,) + idx, prev, axis, ufunc, rdt)
+        steps[(sname,) + idx] = (_scan_step, (x.name,) + idx, prev, axis, ufunc, rdt,
+                                 x.shape[axis])
         outs[(oname,) + idx] = (_scan_out, (sname,) + idx)
     return _into(out, _red.new_array(x, {sname: steps, oname: outs}, oname, x.chunks, rdt))
 
