@@ -8,10 +8,13 @@ cdask's own float32 path, side by side (issue 16).
 memory-bound ``(x + 1) * 2``.  Targets: faster than NumPy, at least as fast as
 cdask's float32 path on the same values, and bit-identical to NumPy.  NumPy's
 float16 loops compute each element in float32 and round it to float16;
-cdask runs such steps as float32 loops between F16C conversions
-(src/kernels/half.c), so a float16 step costs a float32 step plus two
-vector conversions, on half the bytes.  The row "F16C off" is cdask calling
-NumPy's own float16 loops (what every CPU without F16C runs).
+cdask runs a chain of float16 steps that reads one float16 array (and
+constants) as one lookup per element in a table of the chain's results for
+all 65536 float16 values, built once with the same loops (src/kernels/fused.c,
+"float16 chains as tables").  The row "step by step" switches the tables off:
+each step is then a float32 loop between F16C conversions (src/kernels/half.c).
+The row "F16C off" is what a CPU without F16C runs: the tables, built with
+NumPy's own float16 loops.
 
 stdout carries only the markdown report (run.py collects it); progress goes to stderr.
 """
@@ -61,12 +64,22 @@ def main(argv=None):
                 _core._half_hw(hw)
         return run
 
+    def no_tables(fn):
+        def run():
+            on = _core._half_tables(False)[0]
+            try:
+                return fn()
+            finally:
+                _core._half_tables(on)
+        return run
+
     times, same, rows = {}, {}, []
     with np.errstate(all="ignore"):
         for title, chain in chains.items():
             expect = chain(x16)
             contenders = {
                 "cdask float16": lambda: chain(X16).compute(),
+                "cdask float16, step by step": no_tables(lambda: chain(X16).compute()),
                 "cdask float16, F16C off": no_f16c(lambda: chain(X16).compute()),
                 "cdask float32 (same values)": lambda: chain(X32).compute(),
                 "NumPy float16": lambda: chain(x16),

@@ -77,6 +77,8 @@
 #include "kernels/broadcast.h"
 #include "kernels/half.h"
 
+#include <fenv.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -505,9 +507,12 @@ int64_t cd_fused_block_elems(const cd_fused_params *p)
     return choose_block(bytes_per_elem(p, sc, all));
 }
 
-/* Call step s's loop on m elements into `dst`; 0 or CD_EVALUE. */
-static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops, int64_t m,
-                    char *dst, cd_err *err)
+/* Call step s's loop on m elements into `dst`; 0 or CD_EVALUE.  Scalar
+ * operands are passed with stride 0, as NumPy passes a 0-d or broadcast
+ * operand, or with unit set (m is 1) with their itemsize, as NumPy passes
+ * an array of one element (loops may take another path for either). */
+static int run_step_as(const cd_fused_step *st, const freg *regs, const fopnd *ops, int64_t m,
+                       char *dst, int unit, cd_err *err)
 {
     const cd_ufunc_params *uf = &st->uf;
     char *args[CD_UFUNC_MAXIN + 1];
@@ -518,7 +523,7 @@ static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops,
         const freg *g;
         if (o->scalar) {
             args[i] = (char *)o->val;
-            steps[i] = 0;
+            steps[i] = unit ? cd_dtype_itemsize[o->dt] : 0;
             continue;
         }
         g = &regs[o->reg];
@@ -543,6 +548,130 @@ static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops,
     else
         uf->fn(args, dims, steps, uf->data);
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* float16 chains as tables                                            */
+
+/*
+ * A float16 register has 65536 possible values, so a chain of steps that
+ * reads it and nothing else but constants - ((x + 1) * 2) ** 3 - is a
+ * function of those 16 bits.  Where a run is long enough, the chain is
+ * evaluated once on all 65536 values with the engine's own run_step (the
+ * same loops, casts and float32 paths as block by block: the same bits),
+ * and each block then becomes one lookup per element.  The floating-point
+ * flags the chain raises are recorded per value (each value the block pass
+ * flagged is run again alone) and raised for the values a block meets, so
+ * NumPy's warnings are the ones it would give.  Tables are kept for the
+ * life of the process, keyed by the chain's loops, operand dtypes and
+ * constants (NumPy's loop pointers do not move); at most LUT_CACHE of them.
+ */
+#define LUT_N 65536                        /* values of a float16 */
+#define LUT_MAXCHAIN 16                    /* steps one table replaces */
+#define LUT_CACHE 32                       /* tables kept */
+#define LUT_MIN ((int64_t)1 << 16)         /* elements a run needs to build one */
+#define LUT_BLK 1024                       /* values per block of the build */
+#define LUT_FLAGS (FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW | FE_UNDERFLOW)
+
+typedef struct {
+    cd_ufunc_loop fn, fn32;
+    void *data, *data32;
+    uint32_t flags;
+    int32_t nin, var;                      /* var: the operand reading the chain */
+    int32_t loop[CD_UFUNC_MAXIN + 1];
+    int32_t var_dt;                        /* dtype of the register it reads */
+    unsigned char val[CD_UFUNC_MAXIN][16]; /* the constants, in their loop dtypes */
+} lut_step;
+
+typedef struct {
+    int32_t n, hw;                         /* steps; cd_half_hw() when built */
+    lut_step st[LUT_MAXCHAIN];
+} lut_key;
+
+typedef struct {
+    lut_key key;
+    int osz, anyflag;
+    char *val;                             /* LUT_N results of osz bytes */
+    unsigned char *flag;                   /* LUT_N flag sets (FE_* bits) */
+} flut;
+
+static pthread_mutex_t lut_mu = PTHREAD_MUTEX_INITIALIZER;
+static flut *lut_cache[LUT_CACHE];
+static int lut_n;
+static int lut_off;   /* tests: 1 runs every chain step by step */
+
+void cd_fused_set_tables(int on)
+{
+    __atomic_store_n(&lut_off, !on, __ATOMIC_RELAXED);
+}
+
+int cd_fused_tables(int *cached, int *most)
+{
+    if (most != NULL)
+        *most = LUT_CACHE;
+    if (cached != NULL) {
+        pthread_mutex_lock(&lut_mu);
+        *cached = lut_n;
+        pthread_mutex_unlock(&lut_mu);
+    }
+    return !__atomic_load_n(&lut_off, __ATOMIC_RELAXED);
+}
+
+/* dst[i] = the table's result for the float16 bits src[i]; its flags raised.
+ * One loop per result size, with and without the flags (LUT_APPLY_n). */
+#define LUT_APPLY(N, T)                                                              \
+    static unsigned lut_apply_##N(const flut *t, const uint16_t *x, int64_t m, char *dst) \
+    {                                                                                \
+        const T *v = (const T *)(const void *)t->val;                                \
+        T *o = (T *)(void *)dst;                                                     \
+        unsigned f = 0;                                                              \
+        if (!t->anyflag) {                                                           \
+            for (int64_t i = 0; i < m; i++)                                          \
+                o[i] = v[x[i]];                                                      \
+            return 0;                                                                \
+        }                                                                            \
+        for (int64_t i = 0; i < m; i++) {                                            \
+            o[i] = v[x[i]];                                                          \
+            f |= t->flag[x[i]];                                                      \
+        }                                                                            \
+        return f;                                                                    \
+    }
+LUT_APPLY(1, uint8_t)
+LUT_APPLY(2, uint16_t)
+LUT_APPLY(4, uint32_t)
+LUT_APPLY(8, uint64_t)
+
+static void lut_apply(const flut *t, const char *src, int64_t m, char *dst)
+{
+    const uint16_t *x = (const uint16_t *)(const void *)src;
+    unsigned f = 0;
+    switch (t->osz) {
+    case 1:
+        f = lut_apply_1(t, x, m, dst);
+        break;
+    case 2:
+        f = lut_apply_2(t, x, m, dst);
+        break;
+    case 4:
+        f = lut_apply_4(t, x, m, dst);
+        break;
+    case 8:
+        f = lut_apply_8(t, x, m, dst);
+        break;
+    default:
+        for (int64_t i = 0; i < m; i++) {
+            memcpy(dst + i * t->osz, t->val + (int64_t)x[i] * t->osz, (size_t)t->osz);
+            f |= t->flag[x[i]];
+        }
+    }
+    if (f)
+        feraiseexcept((int)f);
+}
+
+static int run_step(const cd_fused_step *st, const freg *regs, const fopnd *ops, int64_t m,
+                    char *dst, cd_err *err)
+{
+    return run_step_as(st, regs, ops, m, dst, 0, err);
 }
 
 /* Smallest itemsize among the loop operands of the non-scalar steps. */
@@ -904,6 +1033,10 @@ typedef struct {
     char *obuf;                   /* store: the block before its scatter */
     char *vbuf, *mbuf, *cbuf, *kbuf;   /* reduction scratch (reduce_block) */
     racc acc;
+    /* ev_luts */
+    const flut *lut[CD_FUSED_MAXSTEPS];   /* a chain's last step: its table, */
+    int lut_src[CD_FUSED_MAXSTEPS];       /* and the float16 register it reads */
+    unsigned char lut_skip[CD_FUSED_MAXSTEPS];   /* inside a chain run as a table */
 } feval;
 
 /* err set to code with message "<what>[ '<name>']: <fmt ...>". */
@@ -1232,25 +1365,234 @@ static int ev_scalars(feval *e)
 {
     const cd_fused_params *p = e->p;
     freg *regs = e->regs;
+    int nd[NREG];   /* axes of what NumPy would compute a scalar register on */
+    for (int i = 0; i < e->nin; i++)
+        nd[i] = e->in[i].ndim;
     for (int s = 0; s < p->nsteps; s++) {
         const cd_fused_step *st = &p->step[s];
         freg *g = &regs[e->nin + s];
         fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        nd[e->nin + s] = 0;
         for (int i = 0; i < st->uf.nin; i++) {
             int rg = ops[i].reg;
             if (rg < 0)
                 memcpy(ops[i].val, st->op[i].val, sizeof(ops[i].val));
             else if (ops[i].scalar)
                 cd_cast(regs[rg].dt, regs[rg].one, (cd_dtype)st->uf.loop[i], ops[i].val, 1);
+            if (rg >= 0 && nd[rg] > nd[e->nin + s])
+                nd[e->nin + s] = nd[rg];
         }
         if (g->scalar) {
-            int rc = run_step(st, e->regs, ops, 1, (char *)g->one, e->err);
+            int rc = run_step_as(st, e->regs, ops, 1, (char *)g->one, nd[e->nin + s] > 0,
+                                 e->err);
             if (rc < 0)
                 return rc;
             g->cur = (char *)g->one;
         }
     }
     return 0;
+}
+
+/* Chain c[0 .. n) (steps, in order; c[0] reads register src) on the m
+ * float16 values at vals, into out (the last step's result), with the
+ * registers and operands of a copy (scratch: per step, a result and cast
+ * buffers of LUT_BLK elements).  0, or what run_step returned. */
+static int lut_eval(const feval *e, freg *regs, fopnd *ops, const int *c, int n, int src,
+                    const char *vals, int64_t m, char *out, char *scratch)
+{
+    const cd_fused_params *p = e->p;
+    regs[src].cur = (char *)vals;
+    for (int k = 0; k < n; k++) {
+        const cd_fused_step *st = &p->step[c[k]];
+        fopnd *o = &ops[c[k] * CD_UFUNC_MAXIN];
+        char *dst = k == n - 1 ? out : scratch + (int64_t)k * (CD_UFUNC_MAXIN + 1) * LUT_BLK * 16;
+        int rc;
+        for (int i = 0; i < st->uf.nin; i++)
+            if (o[i].cast != NULL) {
+                o[i].cast = scratch + ((int64_t)k * (CD_UFUNC_MAXIN + 1) + 1 + i) * LUT_BLK * 16;
+                o[i].precast = 0;
+            }
+        rc = run_step(st, regs, o, m, dst, e->err);
+        if (rc < 0)
+            return rc;
+        regs[e->nin + c[k]].cur = dst;
+    }
+    return 0;
+}
+
+/* The table of chain c[0 .. n) reading register src: from the cache, else
+ * built (when the run is long enough and the cache has room); NULL if not. */
+static const flut *lut_get(feval *e, const int *c, int n, int src)
+{
+    const cd_fused_params *p = e->p;
+    lut_key key;
+    flut *t = NULL;
+    freg *regs = NULL;
+    fopnd *ops = NULL;
+    char *scratch = NULL;
+    uint16_t *vals = NULL;
+    fexcept_t saved;
+    int ok = 1;
+    memset(&key, 0, sizeof(key));
+    key.n = n;
+    key.hw = cd_half_hw();
+    for (int k = 0; k < n; k++) {
+        const cd_fused_step *st = &p->step[c[k]];
+        const fopnd *o = &e->ops[c[k] * CD_UFUNC_MAXIN];
+        lut_step *ks = &key.st[k];
+        ks->fn = st->uf.fn;
+        ks->fn32 = st->uf.fn32;
+        ks->data = st->uf.data;
+        ks->data32 = st->uf.data32;
+        ks->flags = st->uf.flags;
+        ks->nin = st->uf.nin;
+        memcpy(ks->loop, st->uf.loop, sizeof(ks->loop));
+        for (int i = 0; i < st->uf.nin; i++) {
+            if (o[i].scalar)
+                memcpy(ks->val[i], o[i].val, sizeof(ks->val[i]));
+            else {
+                ks->var = i;
+                ks->var_dt = e->regs[o[i].reg].dt;
+            }
+        }
+    }
+    pthread_mutex_lock(&lut_mu);
+    for (int i = 0; i < lut_n; i++)
+        if (memcmp(&lut_cache[i]->key, &key, sizeof(key)) == 0) {
+            t = lut_cache[i];
+            goto done;
+        }
+    if (e->hi - e->lo < LUT_MIN || lut_n == LUT_CACHE)
+        goto done;
+    t = calloc(1, sizeof(*t));
+    regs = malloc(sizeof(e->regs));
+    ops = malloc(sizeof(e->ops));
+    scratch = aligned_alloc(64, (size_t)n * (CD_UFUNC_MAXIN + 1) * LUT_BLK * 16);
+    vals = malloc(LUT_BLK * sizeof(uint16_t));
+    if (t != NULL) {
+        t->key = key;
+        t->osz = e->regs[e->nin + c[n - 1]].isz;
+        t->val = malloc((size_t)LUT_N * (size_t)t->osz);
+        t->flag = calloc(LUT_N, 1);
+    }
+    if (t == NULL || regs == NULL || ops == NULL || scratch == NULL || vals == NULL ||
+        t->val == NULL || t->flag == NULL) {
+        ok = 0;
+        goto built;
+    }
+    memcpy(regs, e->regs, sizeof(e->regs));
+    memcpy(ops, e->ops, sizeof(e->ops));
+    fegetexceptflag(&saved, FE_ALL_EXCEPT);
+    for (int b0 = 0; b0 < LUT_N && ok; b0 += LUT_BLK) {
+        char *out = t->val + (int64_t)b0 * t->osz;
+        for (int j = 0; j < LUT_BLK; j++)
+            vals[j] = (uint16_t)(b0 + j);
+        feclearexcept(FE_ALL_EXCEPT);
+        ok = lut_eval(e, regs, ops, c, n, src, (const char *)vals, LUT_BLK, out, scratch) == 0;
+        if (!ok || !fetestexcept(LUT_FLAGS))
+            continue;
+        for (int j = 0; j < LUT_BLK && ok; j++) {   /* which values raised what */
+            _Alignas(16) unsigned char one[16];
+            feclearexcept(FE_ALL_EXCEPT);
+            ok = lut_eval(e, regs, ops, c, n, src, (const char *)&vals[j], 1, (char *)one,
+                          scratch) == 0;
+            t->flag[b0 + j] = (unsigned char)fetestexcept(LUT_FLAGS);
+            t->anyflag |= t->flag[b0 + j] != 0;
+        }
+    }
+    fesetexceptflag(&saved, FE_ALL_EXCEPT);
+built:
+    if (ok) {
+        lut_cache[lut_n++] = t;
+    } else {
+        if (t != NULL) {
+            free(t->val);
+            free(t->flag);
+        }
+        free(t);
+        t = NULL;
+        if (e->err != NULL) {   /* the blocks meet the same error, if any */
+            e->err->code = 0;
+            e->err->msg[0] = '\0';
+        }
+    }
+    free(regs);
+    free(ops);
+    free(scratch);
+    free(vals);
+done:
+    pthread_mutex_unlock(&lut_mu);
+    return t;
+}
+
+/* Chains of steps that read one non-scalar float16 register and otherwise
+ * only constants, each step the only reader of the one before, run as a
+ * table (see "float16 chains as tables"). */
+static void ev_luts(feval *e)
+{
+    const cd_fused_params *p = e->p;
+    const int nin = e->nin, nsteps = p->nsteps;
+    int uses[NREG] = {0}, src[CD_FUSED_MAXSTEPS], len[CD_FUSED_MAXSTEPS], prev[CD_FUSED_MAXSTEPS];
+    unsigned char inner[CD_FUSED_MAXSTEPS];
+    for (int s = 0; s < nsteps; s++) {
+        e->lut[s] = NULL;
+        e->lut_skip[s] = 0;
+    }
+    if (!e->have_walk || e->lo >= e->hi || __atomic_load_n(&lut_off, __ATOMIC_RELAXED))
+        return;
+    for (int s = 0; s < nsteps; s++)
+        for (int i = 0; i < p->step[s].uf.nin; i++)
+            if (e->ops[s * CD_UFUNC_MAXIN + i].reg >= 0)
+                uses[e->ops[s * CD_UFUNC_MAXIN + i].reg]++;
+    if (e->red) {
+        uses[p->red.value]++;
+        if (p->red.mask >= 0)
+            uses[p->red.mask]++;
+    }
+    for (int s = 0; s < nsteps; s++) {
+        const fopnd *ops = &e->ops[s * CD_UFUNC_MAXIN];
+        const freg *g = &e->regs[nin + s];
+        int var = -1, nv = 0, rg;
+        src[s] = -1;
+        len[s] = 0;
+        prev[s] = -1;
+        inner[s] = 0;
+        if (g->scalar || g->rowc)
+            continue;
+        for (int i = 0; i < p->step[s].uf.nin; i++)
+            if (!ops[i].scalar) {
+                var = i;
+                nv++;
+            }
+        if (nv != 1 || ops[var].precast)
+            continue;
+        rg = ops[var].reg;
+        if (e->regs[rg].rowc || e->regs[rg].rowptr || e->regs[rg].scalar)
+            continue;
+        if (rg >= nin && src[rg - nin] >= 0 && uses[rg] == 1 && len[rg - nin] < LUT_MAXCHAIN) {
+            src[s] = src[rg - nin];
+            len[s] = len[rg - nin] + 1;
+            prev[s] = rg - nin;
+            inner[rg - nin] = 1;
+        } else if (e->regs[rg].dt == CD_FLOAT16) {
+            src[s] = rg;
+            len[s] = 1;
+        }
+    }
+    for (int s = nsteps - 1; s >= 0; s--) {
+        int c[LUT_MAXCHAIN], n;
+        if (src[s] < 0 || inner[s] || e->lut_skip[s])
+            continue;
+        n = len[s];
+        for (int k = n - 1, t = s; k >= 0; k--, t = prev[t])
+            c[k] = t;
+        e->lut[s] = lut_get(e, c, n, src[s]);
+        if (e->lut[s] != NULL) {
+            e->lut_src[s] = src[s];
+            for (int k = 0; k < n - 1; k++)
+                e->lut_skip[c[k]] = 1;
+        }
+    }
 }
 
 /* Pages of mapped inputs read in blocks (and of a mapped destination):
@@ -1338,9 +1680,14 @@ static int ev_steps(feval *e, int64_t m, char *odst)
         freg *g = &e->regs[e->nin + s];
         char *dst;
         int rc;
-        if (g->scalar)
+        if (g->scalar || e->lut_skip[s])
             continue;
         dst = s == last ? odst : g->buf;
+        if (e->lut[s] != NULL) {
+            lut_apply(e->lut[s], e->regs[e->lut_src[s]].cur, g->rowc ? 1 : m, dst);
+            g->cur = dst;
+            continue;
+        }
         rc = run_step(&p->step[s], e->regs, &e->ops[s * CD_UFUNC_MAXIN], g->rowc ? 1 : m, dst,
                       e->err);
         if (rc < 0)
@@ -1437,8 +1784,10 @@ int cd_fused_run(const cd_kctx *ctx, const cd_fused_params *p, const cd_fused_in
         rc = ev_scratch(&e);
         if (rc == 0)
             rc = ev_scalars(&e);
-        if (rc == 0)
+        if (rc == 0) {
+            ev_luts(&e);
             rc = ev_compute(&e);
+        }
     }
     if (rc == 0)
         rc = ev_result(&e);

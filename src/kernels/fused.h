@@ -179,4 +179,11 @@ int cd_fused_run(const cd_kctx *ctx, const cd_fused_params *p, const cd_fused_in
 /* Elements per block for a program, as the kernel chooses them. */
 int64_t cd_fused_block_elems(const cd_fused_params *p);
 
+/* Chains of float16 steps run as tables of the 65536 values (fused.c:
+ * "float16 chains as tables"): on by default; switched for tests.  Returns
+ * whether they are on; the tables built so far in *cached and the most
+ * kept in *most (each if not NULL). */
+void cd_fused_set_tables(int on);
+int cd_fused_tables(int *cached, int *most);
+
 #endif /* CD_FUSED_H */

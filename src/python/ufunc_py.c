@@ -46,6 +46,7 @@
 #include "python/ufunc_py.h"
 #include "kernels/registry.h"
 #include "kernels/half.h"
+#include "kernels/fused.h"
 
 #include <fenv.h>
 #include <string.h>
@@ -547,6 +548,21 @@ static PyObject *py_half_hw(PyObject *self, PyObject *args)
     return PyBool_FromLong(cd_half_hw());
 }
 
+/* _half_tables([on]): (whether float16 chains run as tables, the tables
+ * built so far, the most kept), switched first when `on` is given - for
+ * tests. */
+static PyObject *py_half_tables(PyObject *self, PyObject *args)
+{
+    int on = -1, n = 0, most = 0, now;
+    CD_UNUSED(self);
+    if (!PyArg_ParseTuple(args, "|p:_half_tables", &on))
+        return NULL;
+    if (on >= 0)
+        cd_fused_set_tables(on);
+    now = cd_fused_tables(&n, &most);
+    return Py_BuildValue("(Nii)", PyBool_FromLong(now), n, most);
+}
+
 /* _half_route(ufunc): how the ufunc's float16 loop runs - "float32" (a
  * float32 loop between conversions), "float32, NaN of the second" (the
  * same, where NumPy's float16 loop keeps the second of two NaNs) or "numpy"
@@ -582,6 +598,9 @@ static PyObject *py_half_route(PyObject *self, PyObject *u)
 static PyMethodDef ufunc_methods[] = {
     {"_half_hw", py_half_hw, METH_VARARGS,
      "_half_hw([on]) -> bool: float16 on F16C in use (switched first if on is given; tests)."},
+    {"_half_tables", py_half_tables, METH_VARARGS,
+     "_half_tables([on]) -> (bool, int, int): float16 chains as tables in use, tables "
+     "built, the most kept (switched first if on is given; tests)."},
     {"_half_route", py_half_route, METH_O,
      "_half_route(ufunc) -> str: how its float16 loop runs (tests)."},
     {"_cast", py_cast, METH_VARARGS,
