@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cdask as da
+from cdask import _core
 from blockcheck import DTYPES, check, chunkings, sample
 from cdask.array.dtypes import SUPPORTED_DTYPES
 
@@ -496,3 +497,27 @@ def test_graphs_pickle():
         assert set(g) == set(r.__dask_graph__())
         np.testing.assert_array_equal(da.get(g, r._keys_flat()[0]),
                                       da.get(r.__dask_graph__(), r._keys_flat()[0]))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int16", "uint8", "uint64"])
+@pytest.mark.parametrize("u", [np.maximum, np.minimum])
+def test_minmax_scan_along_rows_in_c_has_numpy_bits(u, dtype):
+    # the C loop (kernels/scan.c): NumPy's first NaN (payload kept), the later
+    # of equal values (signed zeros), from a carry across blocks; 1-d to 3-d,
+    # blocks that are views of rows of a larger array
+    rng = np.random.default_rng(11)
+    a = (rng.standard_normal((3, 40, 700)) * 60).astype(dtype)
+    if a.dtype.kind == "f":
+        a[rng.random(a.shape) < 0.01] = np.nan
+        a[rng.random(a.shape) < 0.05] = 0.0
+        a[rng.random(a.shape) < 0.05] = -0.0
+        bits = a.view(np.uint64 if a.itemsize == 8 else np.uint32)
+        bits[1, 3, 5] = bits.dtype.type(0xfff8000000000003 if a.itemsize == 8 else 0xffc00003)
+        bits[1, 3, 9] = bits.dtype.type(0x7ff8000000000005 if a.itemsize == 8 else 0x7fc00005)
+    for v, chunks in ((a, (2, 17, 250)), (a[1], (40, 333)), (a[1, 3], 100), (a[:, :, 1:], -1)):
+        x = da.from_array(v, chunks=chunks)
+        want = u.accumulate(v, axis=-1)
+        got = check(u.accumulate(x, axis=-1), want)
+        assert got.tobytes() == want.tobytes()           # NaN payloads too
+    assert _core.scan_minmax(True, np.zeros((2, 3), np.complex128), np.zeros((2, 3), np.complex128),
+                              None) is False

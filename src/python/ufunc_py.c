@@ -47,6 +47,7 @@
 #include "kernels/registry.h"
 #include "kernels/half.h"
 #include "kernels/fused.h"
+#include "kernels/scan.h"
 
 #include <fenv.h>
 #include <string.h>
@@ -535,6 +536,62 @@ done:
     return (PyObject *)r;
 }
 
+/* scan_minmax(is_max, src, out, carry): out (2-d, rows contiguous, src's
+ * shape and dtype) becomes the running maximum or minimum of each row of src
+ * (kernels/scan.h: NumPy's accumulate bits), from carry (None, or one
+ * element per row, contiguous) when given.  False, with nothing written,
+ * for a dtype or layout it does not take.  Runs without the GIL. */
+static PyObject *py_scan_minmax(PyObject *self, PyObject *args)
+{
+    int is_max, rc;
+    PyObject *so, *oo, *co;
+    PyArrayObject *src, *out, *carry = NULL;
+    cd_dtype dt;
+    npy_intp rows, n, isz;
+    CD_UNUSED(self);
+    if (!PyArg_ParseTuple(args, "pOOO:scan_minmax", &is_max, &so, &oo, &co))
+        return NULL;
+    if (!PyArray_Check(so) || !PyArray_Check(oo) || (co != Py_None && !PyArray_Check(co))) {
+        PyErr_SetString(PyExc_TypeError, "scan_minmax: src, out and carry must be ndarrays");
+        return NULL;
+    }
+    src = (PyArrayObject *)so;
+    out = (PyArrayObject *)oo;
+    if (co != Py_None)
+        carry = (PyArrayObject *)co;
+    if (PyArray_NDIM(src) != 2 || PyArray_NDIM(out) != 2 ||
+        !PyArray_EquivTypes(PyArray_DESCR(src), PyArray_DESCR(out)) ||
+        PyArray_DIM(src, 0) != PyArray_DIM(out, 0) || PyArray_DIM(src, 1) != PyArray_DIM(out, 1))
+        Py_RETURN_FALSE;
+    if (cd_dtype_from_descr(PyArray_DESCR(src), &dt) < 0) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    rows = PyArray_DIM(src, 0);
+    n = PyArray_DIM(src, 1);
+    isz = PyArray_ITEMSIZE(src);
+    if (!PyArray_ISNOTSWAPPED(src) || !PyArray_ISALIGNED(src) || !PyArray_ISALIGNED(out) ||
+        !PyArray_ISWRITEABLE(out) || !PyArray_ISNOTSWAPPED(out) ||
+        (n > 1 && (PyArray_STRIDE(src, 1) != isz || PyArray_STRIDE(out, 1) != isz)) ||
+        PyArray_STRIDE(src, 0) % isz != 0 || PyArray_STRIDE(out, 0) % isz != 0)
+        Py_RETURN_FALSE;
+    if (carry != NULL &&
+        (!PyArray_EquivTypes(PyArray_DESCR(carry), PyArray_DESCR(src)) ||
+         PyArray_SIZE(carry) != rows || !PyArray_IS_C_CONTIGUOUS(carry) ||
+         !PyArray_ISALIGNED(carry) || !PyArray_ISNOTSWAPPED(carry)))
+        Py_RETURN_FALSE;
+    if (rows > 0 && n > 0 && (dt == CD_FLOAT16 || dt == CD_BOOL || dt == CD_COMPLEX64 ||
+                              dt == CD_COMPLEX128))
+        Py_RETURN_FALSE;
+    Py_BEGIN_ALLOW_THREADS
+    rc = rows == 0 || n == 0 ? 0 :
+        cd_scan_minmax(is_max, dt, PyArray_DATA(src), PyArray_STRIDE(src, 0) / isz,
+                       PyArray_DATA(out), PyArray_STRIDE(out, 0) / isz, rows, n,
+                       carry != NULL ? PyArray_DATA(carry) : NULL);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(rc == 0);
+}
+
 /* _half_hw([on]): whether float16 runs on F16C (conversions, loops through
  * float32), switched first when `on` is given - for tests of both paths. */
 static PyObject *py_half_hw(PyObject *self, PyObject *args)
@@ -598,6 +655,9 @@ static PyObject *py_half_route(PyObject *self, PyObject *u)
 static PyMethodDef ufunc_methods[] = {
     {"_half_hw", py_half_hw, METH_VARARGS,
      "_half_hw([on]) -> bool: float16 on F16C in use (switched first if on is given; tests)."},
+    {"scan_minmax", py_scan_minmax, METH_VARARGS,
+     "scan_minmax(is_max, src, out, carry) -> bool: running max/min along the rows of a "
+     "2-d array into out, from carry (None or one per row); False if not taken."},
     {"_half_tables", py_half_tables, METH_VARARGS,
      "_half_tables([on]) -> (bool, int, int): float16 chains as tables in use, tables "
      "built, the most kept (switched first if on is given; tests)."},
