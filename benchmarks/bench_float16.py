@@ -66,7 +66,8 @@ def main(argv=None):
 
     def no_tables(fn):
         def run():
-            on = _core._half_tables(False)[0]
+            on = _core._half_tables()[0]
+            _core._half_tables(False)
             try:
                 return fn()
             finally:
