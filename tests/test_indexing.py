@@ -771,3 +771,25 @@ def test_order_free_reductions_of_an_nd_selection_read_blocks_in_place():
     np.testing.assert_array_equal(s.compute(), b)
     assert int(s.argmax().compute()) == int(b.argmax())
     np.testing.assert_allclose(s.cumsum().compute(), np.cumsum(b))
+
+
+def test_sorted_dense_index_follows_the_blocks():
+    # the days of one month from daily data in 30-day blocks (a groupby's
+    # selection): one output block per run within an input block, each read
+    # from that one block; a sparse index keeps blocks near the input's size
+    import pandas as pd
+    t = pd.date_range("1980-01-01", periods=3000, freq="D")
+    xn = np.arange(3000 * 4.0).reshape(3000, 4)
+    x = da.from_array(xn, chunks=(30, 4))
+    idx = np.nonzero(t.month == 2)[0]
+    y = x[idx]
+    np.testing.assert_array_equal(y.compute(), xn[idx])
+    starts = np.concatenate([[0], np.cumsum(y.chunks[0])[:-1]])
+    assert all(len(set(idx[s:s + c] // 30)) == 1 for s, c in zip(starts, y.chunks[0]))
+    assert max(y.chunks[0]) <= 30 and sum(y.chunks[0]) == len(idx)
+    sparse = np.arange(0, 3000, 7)
+    z = x[sparse]
+    np.testing.assert_array_equal(z.compute(), xn[sparse])
+    assert len(z.chunks[0]) < len(sparse) // 20
+    back = x[idx[::-1]]                     # not sorted: blocks as before
+    np.testing.assert_array_equal(back.compute(), xn[idx[::-1]])

@@ -1088,3 +1088,21 @@ def test_failure_cancels_running_kernels():
                    "end": (operator.add, "s", "bad")}, "end", num_workers=2)
     assert time.monotonic() - t0 < 5.0
     assert float(cdask.get({"o": (K.ones, 2), "t": (K.sum, "o")}, "t")) == 2.0
+
+
+@cdask_only
+def test_block_shared_by_two_outputs_is_freed_once_read():
+    # blocks read by two outputs' subtrees (a file's blocks that the days of two
+    # months select from): the second consumer of each block is numbered right
+    # after the block (graph.c: consumers pulled forward), so a block is not
+    # held until the other output's turn
+    n = 1_000_000
+    nb, N = 8 * n, 20
+    dsk = {("r", i): (K.ones, n) for i in range(N)}
+    for g in ("a", "b"):
+        for i in range(N):
+            dsk[(g, i)] = (K.sum, ("r", i))
+        dsk[g] = (K.sum, [(g, i) for i in range(N)])
+    stats = cdask.Stats()
+    assert list(cdask.get(dsk, ["a", "b"], stats=stats, num_workers=2)) == [N * n, N * n]
+    assert stats.peak_bytes <= 6 * nb, stats.peak_bytes / nb

@@ -12,7 +12,9 @@
  * the other and numbering a node only after all its inputs means the inputs
  * of one consumer run back to back and the consumer becomes ready (and runs,
  * having a smaller number than the next subtree's leaves) as soon as they
- * are done, so intermediates live briefly.  `order` keeps the nodes sorted
+ * are done, so intermediates live briefly (and a node's other consumers
+ * that can be numbered then are: see "Consumers pulled forward").  `order`
+ * keeps the nodes sorted
  * by priority, and the tasks with nothing to wait for are listed in that
  * order as they are numbered (the scheduler's initial ready queues).
  */
@@ -28,6 +30,46 @@ typedef struct dfs_state {
     int32_t next_prio;
     int32_t cycle;
 } dfs_state;
+
+/*
+ * Consumers pulled forward.  A node read by a few consumers (a block of a
+ * file that the selections of two groups share) is held until the last of
+ * them runs; in plain post-order the others may come much later, in another
+ * output's subtree.  So when a node of at most CD_PULL_MAX consumers is
+ * numbered, each consumer not yet seen whose inputs are all numbered now is
+ * numbered next (and so on up from it): it runs as soon as the node is
+ * done, and frees it.
+ */
+#define CD_PULL_MAX 4
+
+static int inputs_numbered(const cd_plan *p, int32_t d, const uint8_t *color)
+{
+    const cd_node *dn = &p->nodes[d];
+    const int32_t *dp = p->deps + dn->dep_off;
+    for (int32_t j = 0; j < dn->ndeps; j++)
+        if (color[dp[j]] != 2)
+            return 0;
+    return 1;
+}
+
+/* Push v's consumers that can be numbered now on the walk's stack (of
+ * `top` entries, room for every node); the new top. */
+static int64_t pull_ready(cd_plan *p, int32_t v, dfs_state *s, int64_t top)
+{
+    const cd_node *nd = &p->nodes[v];
+    const int32_t *dt = p->dnts + nd->dnt_off;
+    if (nd->ndnts > CD_PULL_MAX)
+        return top;
+    for (int32_t j = nd->ndnts - 1; j >= 0; j--) {
+        int32_t d = dt[j];
+        if (s->color[d] == 0 && inputs_numbered(p, d, s->color)) {
+            s->color[d] = 1;
+            s->cursor[d] = p->nodes[d].ndeps;   /* nothing left to visit: numbered next */
+            s->stack[top++] = d;
+        }
+    }
+    return top;
+}
 
 /*
  * Iterative depth-first walk from `root`, numbering nodes in post-order.
@@ -76,6 +118,7 @@ static int dfs_number(cd_plan *p, int32_t root, dfs_state *s)
                     p->init_py[p->ninit_py++] = v;
             }
             top--;
+            top = pull_ready(p, v, s, top);
         }
     }
     return 0;

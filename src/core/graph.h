@@ -5,8 +5,11 @@
  *
  * The priority is the post-order of a depth-first walk from the outputs, so
  * that the inputs of one consumer are computed one after the other and each
- * intermediate is released soon after it is made.  Priorities are unique,
- * so the scheduler's ready heap never needs a tie break.
+ * intermediate is released soon after it is made; a node's other consumers
+ * (at most a few) whose inputs are all numbered are numbered right after
+ * it, so a node two outputs read is not held until the other output's
+ * turn.  Priorities are unique, so the scheduler's ready heap never needs a
+ * tie break.
  */
 #ifndef CD_GRAPH_H
 #define CD_GRAPH_H

@@ -340,6 +340,22 @@ def _row_groups(shape, target):
     return [min(per, rows - s) for s in range(0, rows, per)]
 
 
+def _block_runs(ind, offs, target):
+    """Output blocks of a sorted 1-d index that follow x's blocks: one per run
+    of indices falling in one block of x, when the runs are long (a quarter
+    of a block or more on average: a groupby's days of one month); else None.
+    Each output block then reads one block of x, so the consumers of a block
+    that several selections share (the days of two months) run as soon as it
+    is read, instead of holding it until the other selection's turn."""
+    if ind.ndim != 1 or ind.size < 2 or np.any(ind[1:] < ind[:-1]):
+        return None
+    blk = np.searchsorted(offs, ind, side="right") - 1
+    cuts = np.flatnonzero(blk[1:] != blk[:-1]) + 1
+    if ind.size < (len(cuts) + 1) * max(target // 4, 1):
+        return None
+    return np.diff(np.concatenate([[0], cuts, [ind.size]])).tolist()
+
+
 def _take_nd(x, ind, axis):
     """``x`` indexed by an integer array (non-negative, in range) along one
     axis: the axis is replaced by ``ind.shape``; only blocks holding selected
@@ -347,7 +363,7 @@ def _take_nd(x, ind, axis):
     ch = x.chunks[axis]
     offs = np.array(chunk_offsets(ch))
     target = max(max(ch) if ch else 1, 1)
-    groups = _row_groups(ind.shape, target)
+    groups = _block_runs(ind, offs, target) or _row_groups(ind.shape, target)
     flat = ind.ravel()
     inner = int(np.prod(ind.shape[1:], dtype=np.int64)) if ind.ndim else 1
     name = "take-" + tokenize(x.name, ind, axis)
