@@ -88,45 +88,51 @@ def _check(got, want):
     check(got, want)
 
 
-def _reduce_wrong(u, dt):
+def _reduce_wrong(u, in_dt, dt):
     """This NumPy's reduce of u over a contiguous axis is not the left fold it
-    documents (NumPy 2.4.5's arctan2 and power: arctan2 of the first and last)."""
-    if np.dtype(dt).kind not in "fc":
+    documents (NumPy 2.4.5's arctan2, power, ldexp: of the first and last)."""
+    if np.dtype(dt).kind not in "fc" or np.dtype(in_dt).kind == "b":
         return False
-    v = np.array([1.25, 0.75, 1.5, 0.5, 1.125]).astype(dt)
+    v = np.array([3, 1, 2, 1, 2]).astype(in_dt)
     with np.errstate(all="ignore"):
         try:
             r = u.reduce(v)
         except (TypeError, ValueError):
             return False
-        fold = functools.reduce(lambda a, b: u(a, b), v[1:], v[0])
+        fold = functools.reduce(lambda acc, e: u(acc, e), v[1:], v[0].astype(r.dtype))
     return not np.isclose(r, fold, rtol=1e-2, equal_nan=True)
 
 
 def _np_reduce(u, a, axis=0, keepdims=False, initial=None, where=True, **kw):
     """``u.reduce``, or where this NumPy's is wrong, the fold NumPy defines:
-    the last slice of its accumulate (its bits), or under a mask slice by
-    slice (as cdask folds under one)."""
+    the last slice of its accumulate (its bits), or (under a mask, or with
+    two dtypes in the loop) slice by slice, as cdask folds then."""
     args = dict(axis=axis, keepdims=keepdims, where=where, **kw)
     if initial is not None:
         args["initial"] = initial
     r = u.reduce(a, **args)          # NumPy's dtype, and its errors
-    if not _reduce_wrong(u, r.dtype) or axis == () or a.ndim == 0:
+    if not _reduce_wrong(u, a.dtype, r.dtype) or axis == () or a.ndim == 0:
         return r
     ax = normalize_axis_index(axis if not isinstance(axis, tuple) else axis[0], a.ndim) \
         if axis is not None else 0
     if a.shape[ax] == 0:
         return r
-    b = a.astype(r.dtype)
+    t = None
     if where is True:
+        b = a.astype(r.dtype)
         if initial is not None:
             b = np.concatenate([np.full_like(np.take(b, [0], axis=ax), initial), b], axis=ax)
-        t = np.take(u.accumulate(b, axis=ax), [-1], axis=ax)
-    else:
+        try:
+            t = np.take(u.accumulate(b, axis=ax), [-1], axis=ax)
+        except TypeError:            # (ldexp: two dtypes in its loop)
+            pass
+    if t is None:
         w = np.broadcast_to(where, a.shape)
-        t = np.full_like(np.take(b, [0], axis=ax), initial)
-        for i in range(a.shape[ax]):
-            t = u(t, np.take(b, [i], axis=ax), out=t.copy(), where=np.take(w, [i], axis=ax))
+        first = 0 if initial is None else None
+        t = np.take(a, [0], axis=ax).astype(r.dtype) if initial is None else \
+            np.full(np.take(a, [0], axis=ax).shape, initial, dtype=r.dtype)
+        for i in range(0 if first is None else 1, a.shape[ax]):
+            t = u(t, np.take(a, [i], axis=ax), out=t.copy(), where=np.take(w, [i], axis=ax))
     return t if keepdims else np.squeeze(t, axis=ax)
 
 
