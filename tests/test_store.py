@@ -277,3 +277,25 @@ def test_pread_region_errors(tmp_path):
         cdask._core.pread_region(str(short), 0, (64, 8), out)
     with pytest.raises(ValueError, match="itemsize"):
         cdask._core.pread_region(str(short), 0, (64, 16), out)
+
+
+def test_to_npy_syncs_the_directory_after_the_rename(tmp_path, monkeypatch):
+    # durable on return: the data synced before the rename, the directory after
+    import stat
+    events = []
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def replace(a, b):
+        events.append("replace")
+        return real_replace(a, b)
+
+    def fsync(fd):
+        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    x = cdask.arange(1000.0, chunks=100) + 1
+    x.to_npy(tmp_path / "d.npy")
+    assert events[-2:] == ["replace", "fsync dir"], events
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), np.arange(1000.0) + 1)

@@ -11,6 +11,10 @@
   disk under a mapping would kill the process with SIGBUS instead of
   raising), and it is renamed onto ``path`` only once every block is in:
   a failed compute leaves no file that looks complete, and no temporary.
+  When ``to_npy`` returns the file is durable: its data was synced before
+  the rename (``msync`` with ``MS_SYNC``, which on Linux writes back and
+  waits for every dirty page of the range, direct writes included), and the
+  directory after it (``fsync``), so a crash after the return loses neither.
 * ``from_raw(path, dtype, shape, offset=0, order="C")``: a raw binary file,
   memory-mapped and checked to hold the data before it is mapped.
 """
@@ -157,7 +161,25 @@ def to_npy(x, path, **kwargs):
         except OSError:
             pass
         raise
+    _sync_dir(d)
     return path
+
+
+def _sync_dir(d):
+    """fsync the directory ``d``, so that a rename into it survives a crash
+    (the file's own data was synced before: msync with MS_SYNC).  Where a
+    directory cannot be opened or synced (some platforms and filesystems),
+    nothing."""
+    try:
+        fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def from_raw(path, dtype, shape, offset=0, order="C", chunks="auto", name=None):
