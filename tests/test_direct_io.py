@@ -293,3 +293,16 @@ def test_fused_tasks_read_their_cold_blocks_into_reused_buffers(reads, tmp_path,
         assert reads.count("direct") == 16
         assert len(taken) == 16 and len(set(taken)) <= 2
     assert blockio._spare == []
+
+
+@pytest.mark.parametrize("expr", ["x.sum()", "x[x > 0].mean()", "x", "(x + 1) * 2"])
+def test_a_file_shrunk_under_direct_reads_raises_oserror_naming_it(tmp_path, expr):
+    p = str(tmp_path / "a.npy")
+    a = np.random.default_rng(9).random((800, 4096))
+    np.save(p, a)
+    with da.config.set({"array.direct_read": True}):
+        x = da.from_npy(p, chunks=(100, 4096))
+        os.truncate(p, 128 + 8 * 4096 * 250)         # a quarter of it left
+        with pytest.raises(OSError, match="shorter than when it was mapped") as e:
+            eval(expr).compute()
+    assert p in str(e.value)
