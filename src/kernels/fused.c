@@ -509,8 +509,14 @@ int64_t cd_fused_block_elems(const cd_fused_params *p)
 
 /* Call step s's loop on m elements into `dst`; 0 or CD_EVALUE.  Scalar
  * operands are passed with stride 0, as NumPy passes a 0-d or broadcast
- * operand, or with unit set (m is 1) with their itemsize, as NumPy passes
- * an array of one element (loops may take another path for either). */
+ * operand.  With unit set (a scalar step, m 1, of a block that is one
+ * element of a larger array) each operand is instead replicated into a
+ * contiguous run of CD_UNIT_RUN elements and element 0 of the result kept:
+ * the loop takes its vector path, as NumPy's call on the whole array does
+ * for almost all of its elements (NumPy's vector paths and scalar tails
+ * differ for some special values: fmax of a signalling NaN, the sign of
+ * arccos(inf)'s NaN). */
+#define CD_UNIT_RUN 16
 static int run_step_as(const cd_fused_step *st, const freg *regs, const fopnd *ops, int64_t m,
                        char *dst, int unit, cd_err *err)
 {
@@ -518,12 +524,21 @@ static int run_step_as(const cd_fused_step *st, const freg *regs, const fopnd *o
     char *args[CD_UFUNC_MAXIN + 1];
     intptr_t steps[CD_UFUNC_MAXIN + 1], dims[1];
     int n = uf->nin;
+    _Alignas(64) unsigned char rep[CD_UFUNC_MAXIN][CD_UNIT_RUN * 16], res[CD_UNIT_RUN * 16];
     for (int i = 0; i < n; i++) {
         const fopnd *o = &ops[i];
         const freg *g;
+        if (o->scalar && unit) {
+            int isz = cd_dtype_itemsize[o->dt];
+            for (int k = 0; k < CD_UNIT_RUN; k++)
+                memcpy(rep[i] + k * isz, o->val, (size_t)isz);
+            args[i] = (char *)rep[i];
+            steps[i] = isz;
+            continue;
+        }
         if (o->scalar) {
             args[i] = (char *)o->val;
-            steps[i] = unit ? cd_dtype_itemsize[o->dt] : 0;
+            steps[i] = 0;
             continue;
         }
         g = &regs[o->reg];
@@ -537,7 +552,9 @@ static int run_step_as(const cd_fused_step *st, const freg *regs, const fopnd *o
         args[i] = o->cast;
         steps[i] = g->rowc ? 0 : cd_dtype_itemsize[o->dt];
     }
-    args[n] = dst;
+    if (unit)
+        m = CD_UNIT_RUN;
+    args[n] = unit ? (char *)res : dst;
     steps[n] = cd_dtype_itemsize[uf->loop[n]];
     if ((uf->flags & CD_UF_CHECK_NEG_EXPONENT) && n == 2 &&
         cd_ufunc_any_negative(uf->loop[1], args[1], m, steps[1]))
@@ -547,6 +564,8 @@ static int run_step_as(const cd_fused_step *st, const freg *regs, const fopnd *o
         cd_half_via_f32(uf, args, dims, steps);   /* NumPy's bits, in float32 loops */
     else
         uf->fn(args, dims, steps, uf->data);
+    if (unit)
+        memcpy(dst, res, (size_t)steps[n]);
     return 0;
 }
 
