@@ -267,6 +267,11 @@ def pad(array, pad_width, mode="constant", **kwargs):
     opts = {}
     if mode == "constant":
         opts["constant_values"] = _as_pairs(kwargs.get("constant_values", 0), x.ndim)
+        if x.ndim and "constant_values" in kwargs:
+            # NumPy assigns every value, even where nothing is padded: a
+            # Python int out of the dtype's range raises OverflowError there
+            np.pad(np.empty((0,) * x.ndim, dtype=x.dtype), 0, "constant",
+                   constant_values=kwargs["constant_values"])
     elif mode == "linear_ramp":
         opts["end_values"] = _as_pairs(kwargs.get("end_values", 0), x.ndim)
     elif mode in _STATS:
